@@ -1,0 +1,21 @@
+"""evlog's append-only event log: one SQLite file in WAL mode, group-committed, idempotent, followable."""
+
+from .connection import Durability
+from .envelope import AppendResult, DeadLetter, Event, NewEvent, SourceCheckpoint
+from .errors import ConcurrencyError, EventLogError, LogClosedError, SchemaTooNewError
+from .log import EventLog, LogStats
+
+__all__ = [
+    "AppendResult",
+    "ConcurrencyError",
+    "DeadLetter",
+    "Durability",
+    "Event",
+    "EventLog",
+    "EventLogError",
+    "LogClosedError",
+    "LogStats",
+    "NewEvent",
+    "SchemaTooNewError",
+    "SourceCheckpoint",
+]

@@ -1,0 +1,293 @@
+"""`EventLog`: the async face of the log file: append, read, follow, source checkpoints, dead letters."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import aiosqlite
+import orjson
+
+from .checkpointer import WalCheckpointer
+from .connection import BUSY_TIMEOUT_MS, Durability, connect, ensure_parent
+from .envelope import (
+    EVENT_COLUMNS,
+    AppendResult,
+    DeadLetter,
+    Event,
+    NewEvent,
+    SourceCheckpoint,
+    event_from_row,
+)
+from .errors import EventLogError
+from .schema import migrate
+from .writer import AppendRequest, GroupCommitWriter
+
+DEFAULT_POLL_INTERVAL_S = 0.002
+
+
+@dataclass(slots=True, frozen=True)
+class LogStats:
+    path: str
+    head_seq: int
+    events: int
+    streams: int
+    dead_letters: int
+    sources: int
+    db_bytes: int
+    wal_bytes: int
+
+
+class EventLog:
+    """One log file. Open with `await EventLog.open(path)` or `async with EventLog.open(...)`."""
+
+    def __init__(
+        self,
+        path: Path,
+        reader: aiosqlite.Connection,
+        writer: GroupCommitWriter | None,
+        checkpointer: WalCheckpointer | None,
+        poll_interval: float,
+    ) -> None:
+        self.path = path
+        self._reader = reader
+        self._writer = writer
+        self._checkpointer = checkpointer
+        self._poll_interval = poll_interval
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        self._listener = (self._loop, self._on_commit)
+        if writer is not None:
+            writer.add_listener(self._listener)
+
+    @classmethod
+    async def open(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        writable: bool = True,
+        durability: Durability = Durability.NORMAL,
+        poll_interval: float = DEFAULT_POLL_INTERVAL_S,
+    ) -> Self:
+        p = Path(path)
+        if writable:
+            ensure_parent(p)
+            await asyncio.to_thread(_prepare_file, p)
+        elif not p.exists():
+            raise EventLogError(f"{p}: no event log here (run `evlog ingest` first)")
+        writer = checkpointer = None
+        if writable:
+            writer = await asyncio.to_thread(GroupCommitWriter, p, durability)
+            checkpointer = WalCheckpointer(p, writer)
+        reader = await _open_reader(p)
+        return cls(p, reader, writer, checkpointer, poll_interval)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Finish queued appends, then stop the writer and checkpointer and close connections."""
+        if self._writer is not None:
+            self._writer.remove_listener(self._listener)
+            await asyncio.to_thread(self._writer.close)
+        if self._checkpointer is not None:
+            await asyncio.to_thread(self._checkpointer.close)
+        await self._reader.close()
+        self._wake.set()
+
+    # -- appending -------------------------------------------------------------------------------
+
+    async def append(self, event: NewEvent, *, expected_version: int | None = None) -> AppendResult:
+        return (await self.append_many([event], expected_version=expected_version))[0]
+
+    async def append_many(
+        self,
+        events: Sequence[NewEvent],
+        *,
+        expected_version: int | None = None,
+        checkpoint: SourceCheckpoint | None = None,
+        dead_letters: Sequence[DeadLetter] = (),
+    ) -> list[AppendResult]:
+        """Append `events` atomically (all or none), with an optional source checkpoint and dead
+        letters in the same transaction. Duplicates (known keys) come back with `duplicate=True`.
+        Raises ConcurrencyError if `expected_version` is given and the stream is elsewhere."""
+        return await self.submit(
+            events,
+            expected_version=expected_version,
+            checkpoint=checkpoint,
+            dead_letters=dead_letters,
+        )
+
+    def submit(
+        self,
+        events: Sequence[NewEvent],
+        *,
+        expected_version: int | None = None,
+        checkpoint: SourceCheckpoint | None = None,
+        dead_letters: Sequence[DeadLetter] = (),
+    ) -> asyncio.Future[list[AppendResult]]:
+        """Queue an append and return its future at once: lets a producer pipeline batches."""
+        if self._writer is None:
+            raise EventLogError(f"{self.path}: opened read-only")
+        if expected_version is not None and len({e.stream for e in events}) > 1:
+            raise ValueError("expected_version needs all events of the append in one stream")
+        fut: asyncio.Future[list[AppendResult]] = self._loop.create_future()
+        self._writer.submit(
+            AppendRequest(
+                events=events,
+                expected_version=expected_version,
+                checkpoint=checkpoint,
+                dead_letters=dead_letters,
+                loop=self._loop,
+                future=fut,
+            )
+        )
+        return fut
+
+    def _on_commit(self, last_seq: int) -> None:
+        wake, self._wake = self._wake, asyncio.Event()
+        wake.set()
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    async def read(self, after: int = 0, limit: int = 1000) -> list[Event]:
+        """Events with seq > `after`, in order, at most `limit`: one short read transaction."""
+        return [event_from_row(r) for r in await self.read_rows(after, limit)]
+
+    async def read_rows(self, after: int = 0, limit: int = 1000) -> list[tuple[Any, ...]]:
+        """Like `read` but raw tuples in EVENT_COLUMNS order: the bulk path for projections."""
+        return await _read_rows(self._reader, after, limit)
+
+    async def follow(
+        self, after: int = 0, *, batch_limit: int = 1000
+    ) -> AsyncIterator[list[Event]]:
+        """Yield batches of new events forever, starting after `after`.
+
+        Appends in this process wake the follower at once; appends by other processes are seen
+        within `poll_interval`. Use with `contextlib.aclosing` to release its connection early."""
+        async for rows in self.follow_rows(after, batch_limit=batch_limit):
+            yield [event_from_row(r) for r in rows]
+
+    async def follow_rows(
+        self, after: int = 0, *, batch_limit: int = 1000
+    ) -> AsyncIterator[list[tuple[Any, ...]]]:
+        conn = await _open_reader(self.path)
+        try:
+            position = after
+            while True:
+                wake = self._wake  # taken before the read, so a commit in between is not missed
+                rows = await _read_rows(conn, position, batch_limit)
+                if rows:
+                    position = rows[-1][0]
+                    yield rows
+                    continue
+                try:
+                    async with asyncio.timeout(self._poll_interval):
+                        await wake.wait()
+                except TimeoutError:
+                    pass
+        finally:
+            await conn.close()
+
+    async def head(self) -> int:
+        async with self._reader.execute("SELECT coalesce(max(seq), 0) FROM events") as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    async def source_checkpoint(self, source: str) -> Any | None:
+        async with self._reader.execute(
+            "SELECT position FROM source_checkpoints WHERE source = ?", (source,)
+        ) as cur:
+            row = await cur.fetchone()
+        return None if row is None else orjson.loads(row[0])
+
+    async def source_checkpoints(self) -> list[dict[str, Any]]:
+        async with self._reader.execute(
+            "SELECT source, position, last_seq, updated_ns FROM source_checkpoints ORDER BY source"
+        ) as cur:
+            rows = await cur.fetchall()
+        return [
+            {"source": s, "position": orjson.loads(p), "last_seq": q, "updated_ns": u}
+            for s, p, q, u in rows
+        ]
+
+    async def dead_letters(
+        self, *, source: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        sql = "SELECT id, source, position, error, raw, created_ns FROM dead_letters"
+        params: tuple[Any, ...] = ()
+        if source is not None:
+            sql += " WHERE source = ?"
+            params = (source,)
+        sql += " ORDER BY id DESC LIMIT ?"
+        async with self._reader.execute(sql, (*params, limit)) as cur:
+            rows = await cur.fetchall()
+        out = []
+        for id_, src, pos, err, raw, created in reversed(list(rows)):
+            if isinstance(raw, bytes):
+                raw = raw.decode("utf-8", errors="replace")
+            out.append(
+                {"id": id_, "source": src, "position": pos, "error": err, "raw": raw,
+                 "created_ns": created}
+            )
+        return out
+
+    async def stats(self) -> LogStats:
+        q = """SELECT
+            (SELECT coalesce(max(seq), 0) FROM events),
+            (SELECT count(*) FROM events),
+            (SELECT count(DISTINCT stream) FROM events),
+            (SELECT count(*) FROM dead_letters),
+            (SELECT count(*) FROM source_checkpoints)"""
+        async with self._reader.execute(q) as cur:
+            row = await cur.fetchone()
+        assert row is not None
+        wal = Path(f"{self.path}-wal")
+        return LogStats(
+            path=str(self.path),
+            head_seq=row[0],
+            events=row[1],
+            streams=row[2],
+            dead_letters=row[3],
+            sources=row[4],
+            db_bytes=self.path.stat().st_size,
+            wal_bytes=wal.stat().st_size if wal.exists() else 0,
+        )
+
+
+def _prepare_file(path: Path) -> None:
+    conn = connect(path)
+    try:
+        migrate(conn)
+    finally:
+        conn.close()
+
+
+async def _open_reader(path: Path) -> aiosqlite.Connection:
+    conn = await aiosqlite.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+    await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    return conn
+
+
+async def _read_rows(
+    conn: aiosqlite.Connection, after: int, limit: int
+) -> list[tuple[Any, ...]]:
+    async with conn.execute(
+        f"SELECT {EVENT_COLUMNS} FROM events WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit)
+    ) as cur:
+        rows: Iterable[sqlite3.Row] = await cur.fetchall()
+    return [tuple(r) for r in rows]

@@ -1,0 +1,393 @@
+"""The single writer of a process: a thread that gathers concurrent appends into group commits.
+
+Producers put requests on a queue and await a future; the thread takes everything queued, writes it in
+one `BEGIN IMMEDIATE` transaction, commits once, and settles all the futures with one wake-up per
+event loop. While one commit runs, the next batch gathers, so throughput grows with load while an
+idle log commits a single event at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import os
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from .connection import Durability, connect
+from .envelope import AppendResult, DeadLetter, NewEvent, SourceCheckpoint
+from .errors import ConcurrencyError, LogClosedError
+
+MAX_EVENTS_PER_COMMIT = 20_000
+
+_INSERT_EVENT = (
+    "INSERT INTO events (stream, version, type, schema_version, key, payload, metadata,"
+    " source_time_ns, read_ns, committed_ns) VALUES (?,?,?,?,?,?,?,?,?,?)"
+)
+_INSERT_EVENT_FAST = _INSERT_EVENT + " ON CONFLICT (key) DO NOTHING"
+_UPSERT_CHECKPOINT = (
+    "INSERT INTO source_checkpoints (source, position, last_seq, updated_ns) VALUES (?,?,?,?)"
+    " ON CONFLICT (source) DO UPDATE SET position = excluded.position,"
+    " last_seq = coalesce(excluded.last_seq, source_checkpoints.last_seq),"
+    " updated_ns = excluded.updated_ns"
+)
+_INSERT_DEAD_LETTER = (
+    "INSERT INTO dead_letters (source, position, error, raw, created_ns) VALUES (?,?,?,?,?)"
+)
+
+Outcome = list[AppendResult] | BaseException
+# (loop, callback(last_seq)) pairs run in their loop after every commit that appended something.
+CommitListener = tuple[asyncio.AbstractEventLoop, Callable[[int], None]]
+
+
+@dataclass(slots=True)
+class AppendRequest:
+    events: Sequence[NewEvent]
+    expected_version: int | None = None
+    checkpoint: SourceCheckpoint | None = None
+    dead_letters: Sequence[DeadLetter] = ()
+    loop: asyncio.AbstractEventLoop | None = None
+    future: asyncio.Future[list[AppendResult]] | concurrent.futures.Future[list[AppendResult]] = (
+        field(default_factory=concurrent.futures.Future)
+    )
+
+
+_STOP = object()
+
+
+@dataclass(slots=True)
+class _Encoded:
+    request: AppendRequest
+    rows: list[tuple[Any, ...]]  # (stream, type, schema_version, key, payload, metadata, src, read)
+    outcome: Outcome | None = None
+
+
+class GroupCommitWriter:
+    """Owns the process's write connection to one log file, on a dedicated thread."""
+
+    def __init__(self, path: str | os.PathLike[str], durability: Durability) -> None:
+        self._path = path
+        self._durability = durability
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._heads: dict[str, int] = {}
+        self._data_version = -1
+        self._listeners: list[CommitListener] = []
+        self._listeners_lock = threading.Lock()
+        self._closed = False
+        self._checkpoint_wanted = False
+        self._ready = concurrent.futures.Future[None]()
+        self._thread = threading.Thread(target=self._run, name="evlog-writer", daemon=True)
+        self.commits = 0
+        self.events_written = 0
+        self._thread.start()
+        self._ready.result()
+
+    # -- API used by EventLog (any thread) -------------------------------------------------------
+
+    def submit(self, request: AppendRequest) -> None:
+        if self._closed:
+            raise LogClosedError("the event log is closed")
+        self._queue.put(request)
+
+    def request_wal_checkpoint(self) -> None:
+        """Ask for a short checkpoint on the writer's own connection between two commits.
+
+        The background checkpointer copies most of the WAL; only the writer, between its own
+        transactions, can finish it so the next write restarts the WAL from the beginning."""
+        self._checkpoint_wanted = True
+
+    def add_listener(self, listener: CommitListener) -> None:
+        with self._listeners_lock:
+            self._listeners.append(listener)
+
+    def remove_listener(self, listener: CommitListener) -> None:
+        with self._listeners_lock:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+    def close(self) -> None:
+        """Finish every queued request, then stop the thread and close the connection."""
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(_STOP)
+        self._thread.join()
+
+    # -- the thread ------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            self._conn = connect(self._path, writer=True, durability=self._durability)
+        except BaseException as exc:
+            self._ready.set_exception(exc)
+            return
+        self._ready.set_result(None)
+        try:
+            stopping = False
+            while not stopping:
+                first = self._queue.get()
+                if first is _STOP:
+                    break
+                batch: list[AppendRequest] = [first]
+                count = len(first.events)
+                while count < MAX_EVENTS_PER_COMMIT:
+                    try:
+                        item = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if item is _STOP:
+                        stopping = True
+                        break
+                    batch.append(item)
+                    count += len(item.events)
+                self._commit(batch)
+                if self._checkpoint_wanted:
+                    self._checkpoint_wanted = False
+                    self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        finally:
+            self._conn.close()
+            self._fail_pending()
+
+    def _fail_pending(self) -> None:
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if isinstance(item, AppendRequest):
+                self._settle([(item, LogClosedError("the event log is closed"))], None)
+
+    def _commit(self, batch: list[AppendRequest]) -> None:
+        conn = self._conn
+        encoded = [_encode(r) for r in batch]
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            committed_ns = time.time_ns()
+            data_version = conn.execute("PRAGMA data_version").fetchone()[0]
+            if data_version != self._data_version:
+                self._heads.clear()  # another connection wrote: our cached stream heads are stale
+                self._data_version = data_version
+            heads = self._fast_path(encoded, committed_ns)
+            if heads is None:
+                heads = self._slow_path(encoded, committed_ns)
+            for enc in encoded:
+                if not isinstance(enc.outcome, BaseException):
+                    self._write_side_records(enc, committed_ns)
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            self._heads.clear()
+            self._settle([(r, exc) for r in batch], None)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        self._heads.update(heads)
+        self.commits += 1
+        last_seq = 0
+        for enc in encoded:
+            if isinstance(enc.outcome, list) and enc.outcome:
+                last_seq = max(last_seq, max(r.seq for r in enc.outcome))
+                self.events_written += sum(1 for r in enc.outcome if not r.duplicate)
+        settled: list[tuple[AppendRequest, Outcome]] = [
+            (enc.request, enc.outcome if enc.outcome is not None else []) for enc in encoded
+        ]
+        self._settle(settled, last_seq or None)
+
+    def _head(self, stream: str, heads: dict[str, int]) -> int:
+        head = heads.get(stream)
+        if head is None:
+            head = self._heads.get(stream)
+            if head is None:
+                head = self._conn.execute(
+                    "SELECT coalesce(max(version), 0) FROM events WHERE stream = ?", (stream,)
+                ).fetchone()[0]
+            heads[stream] = head
+        return head
+
+    def _fast_path(self, encoded: list[_Encoded], committed_ns: int) -> dict[str, int] | None:
+        """One executemany for the whole batch; gives up (returns None) on any duplicate key or
+        version conflict, which the slow path then handles row by row."""
+        heads: dict[str, int] = {}
+        rows: list[tuple[Any, ...]] = []
+        plan: list[tuple[_Encoded, list[tuple[str, int]]]] = []
+        for enc in encoded:
+            if enc.outcome is not None:
+                continue
+            req = enc.request
+            if req.expected_version is not None:
+                if self._head(req.events[0].stream, heads) != req.expected_version:
+                    return None
+            assigned = []
+            for stream, typ, sv, key, payload, meta, src, read in enc.rows:
+                version = self._head(stream, heads) + 1
+                heads[stream] = version
+                rows.append((stream, version, typ, sv, key, payload, meta, src, read, committed_ns))
+                assigned.append((stream, version))
+            plan.append((enc, assigned))
+        if not rows:
+            return heads
+        conn = self._conn
+        conn.execute("SAVEPOINT fast")
+        before = conn.total_changes
+        conn.executemany(_INSERT_EVENT_FAST, rows)
+        if conn.total_changes - before != len(rows):
+            conn.execute("ROLLBACK TO fast")
+            conn.execute("RELEASE fast")
+            return None
+        conn.execute("RELEASE fast")
+        # AUTOINCREMENT under our exclusive write lock hands out consecutive sequence numbers.
+        seq = conn.execute("SELECT last_insert_rowid()").fetchone()[0] - len(rows) + 1
+        for enc, assigned in plan:
+            results = []
+            for stream, version in assigned:
+                results.append(AppendResult(seq, stream, version))
+                seq += 1
+            enc.outcome = results
+        return heads
+
+    def _slow_path(self, encoded: list[_Encoded], committed_ns: int) -> dict[str, int]:
+        conn = self._conn
+        heads: dict[str, int] = {}
+        seen: dict[str, AppendResult] = {}
+        for enc in encoded:
+            if isinstance(enc.outcome, BaseException):
+                continue
+            results: list[AppendResult | None] = []
+            fresh: list[tuple[int, tuple[Any, ...]]] = []
+            for i, row in enumerate(enc.rows):
+                key = row[3]
+                dup = seen.get(key) if key is not None else None
+                if dup is None and key is not None:
+                    found = conn.execute(
+                        "SELECT seq, stream, version FROM events WHERE key = ?", (key,)
+                    ).fetchone()
+                    if found is not None:
+                        dup = AppendResult(*found)
+                if dup is not None:
+                    results.append(AppendResult(dup.seq, dup.stream, dup.version, duplicate=True))
+                else:
+                    results.append(None)
+                    fresh.append((i, row))
+            req = enc.request
+            if fresh and req.expected_version is not None:
+                stream = req.events[0].stream
+                actual = self._head(stream, heads)
+                if actual != req.expected_version:
+                    enc.outcome = ConcurrencyError(stream, req.expected_version, actual)
+                    continue
+            for i, (stream, typ, sv, key, payload, meta, src, read) in fresh:
+                if key is not None and key in seen:  # same key twice in one request
+                    dup = seen[key]
+                    results[i] = AppendResult(dup.seq, dup.stream, dup.version, duplicate=True)
+                    continue
+                version = self._head(stream, heads) + 1
+                cur = conn.execute(
+                    _INSERT_EVENT,
+                    (stream, version, typ, sv, key, payload, meta, src, read, committed_ns),
+                )
+                heads[stream] = version
+                result = AppendResult(int(cur.lastrowid or 0), stream, version)
+                results[i] = result
+                if key is not None:
+                    seen[key] = result
+            enc.outcome = [r for r in results if r is not None]
+        return heads
+
+    def _write_side_records(self, enc: _Encoded, committed_ns: int) -> None:
+        req = enc.request
+        conn = self._conn
+        if req.dead_letters:
+            conn.executemany(
+                _INSERT_DEAD_LETTER,
+                [(d.source, d.position, d.error, d.raw, committed_ns) for d in req.dead_letters],
+            )
+        if req.checkpoint is not None:
+            outcome = enc.outcome
+            last_seq = max((r.seq for r in outcome), default=None) if isinstance(outcome, list) else None
+            conn.execute(
+                _UPSERT_CHECKPOINT,
+                (
+                    req.checkpoint.source,
+                    orjson.dumps(req.checkpoint.position).decode(),
+                    last_seq,
+                    committed_ns,
+                ),
+            )
+
+    def _settle(self, outcomes: list[tuple[AppendRequest, Outcome]], last_seq: int | None) -> None:
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[AppendRequest, Outcome]]] = {}
+        for req, outcome in outcomes:
+            if req.loop is None:
+                fut = req.future
+                assert isinstance(fut, concurrent.futures.Future)
+                if isinstance(outcome, BaseException):
+                    fut.set_exception(outcome)
+                else:
+                    fut.set_result(outcome)
+            else:
+                by_loop.setdefault(req.loop, []).append((req, outcome))
+        with self._listeners_lock:
+            listeners = list(self._listeners) if last_seq is not None else []
+        for loop, _ in listeners:
+            by_loop.setdefault(loop, [])
+        for loop, items in by_loop.items():
+            callbacks = [cb for lp, cb in listeners if lp is loop]
+            try:
+                loop.call_soon_threadsafe(_settle_in_loop, items, callbacks, last_seq)
+            except RuntimeError:
+                pass  # that loop is closed: nobody is waiting any more
+
+
+def _settle_in_loop(
+    items: list[tuple[AppendRequest, Outcome]],
+    callbacks: list[Callable[[int], None]],
+    last_seq: int | None,
+) -> None:
+    for req, outcome in items:
+        fut = req.future
+        if fut.done():
+            continue  # the caller was cancelled; the append itself still happened
+        if isinstance(outcome, BaseException):
+            fut.set_exception(outcome)
+        else:
+            fut.set_result(outcome)
+    if last_seq is not None:
+        for cb in callbacks:
+            cb(last_seq)
+
+
+def _encode(req: AppendRequest) -> _Encoded:
+    rows: list[tuple[Any, ...]] = []
+    try:
+        if req.expected_version is not None and len({e.stream for e in req.events}) > 1:
+            raise ValueError("expected_version needs all events of the append in one stream")
+        for ev in req.events:
+            payload = ev.payload
+            if isinstance(payload, bytes | bytearray | memoryview):
+                payload_text = bytes(payload).decode()
+            else:
+                payload_text = orjson.dumps(payload).decode()
+            meta = None if ev.metadata is None else orjson.dumps(ev.metadata).decode()
+            rows.append(
+                (
+                    ev.stream,
+                    ev.type,
+                    ev.schema_version,
+                    ev.key,
+                    payload_text,
+                    meta,
+                    ev.source_time_ns,
+                    ev.read_ns,
+                )
+            )
+    except Exception as exc:
+        return _Encoded(req, [], exc)
+    return _Encoded(req, rows)
