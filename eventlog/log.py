@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -27,7 +28,7 @@ from .envelope import (
 )
 from .errors import EventLogError
 from .schema import migrate
-from .writer import AppendRequest, GroupCommitWriter
+from .writer import AppendRequest, GroupCommitWriter, encode_events
 
 DEFAULT_POLL_INTERVAL_S = 0.002
 
@@ -146,14 +147,31 @@ class EventLog:
         if expected_version is not None and len({e.stream for e in events}) > 1:
             raise ValueError("expected_version needs all events of the append in one stream")
         fut: asyncio.Future[list[AppendResult]] = self._loop.create_future()
+        if not events:
+            fut.set_result([])
+            return fut
         self._writer.submit(
             AppendRequest(
-                events=events,
+                rows=encode_events(events),
                 expected_version=expected_version,
                 checkpoint=checkpoint,
                 dead_letters=dead_letters,
                 loop=self._loop,
                 future=fut,
+            )
+        )
+        return fut
+
+    def submit_threadsafe(
+        self, events: Sequence[NewEvent], *, expected_version: int | None = None
+    ) -> concurrent.futures.Future[list[AppendResult]]:
+        """Append from any thread without the event loop: the future is settled by the writer."""
+        if self._writer is None:
+            raise EventLogError(f"{self.path}: opened read-only")
+        fut: concurrent.futures.Future[list[AppendResult]] = concurrent.futures.Future()
+        self._writer.submit(
+            AppendRequest(
+                rows=encode_events(events), expected_version=expected_version, future=fut
             )
         )
         return fut

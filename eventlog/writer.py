@@ -49,7 +49,9 @@ CommitListener = tuple[asyncio.AbstractEventLoop, Callable[[int], None]]
 
 @dataclass(slots=True)
 class AppendRequest:
-    events: Sequence[NewEvent]
+    # Parameter lists in _INSERT_EVENT order (see encode_events): encoded by the caller, so a bad
+    # payload fails at the call site and the writer thread spends its time in SQLite only.
+    rows: list[list[Any]]
     expected_version: int | None = None
     checkpoint: SourceCheckpoint | None = None
     dead_letters: Sequence[DeadLetter] = ()
@@ -65,7 +67,7 @@ _STOP = object()
 @dataclass(slots=True)
 class _Encoded:
     request: AppendRequest
-    rows: list[tuple[Any, ...]]  # (stream, type, schema_version, key, payload, metadata, src, read)
+    rows: list[list[Any]]
     outcome: Outcome | None = None
 
 
@@ -85,7 +87,9 @@ class GroupCommitWriter:
         self._ready = concurrent.futures.Future[None]()
         self._thread = threading.Thread(target=self._run, name="evlog-writer", daemon=True)
         self.commits = 0
+        self.commit_ns_total = 0
         self.events_written = 0
+        self._seq: int | None = None  # last sequence committed, valid while data_version holds
         self._thread.start()
         self._ready.result()
 
@@ -136,7 +140,7 @@ class GroupCommitWriter:
                 if first is _STOP:
                     break
                 batch: list[AppendRequest] = [first]
-                count = len(first.events)
+                count = len(first.rows)
                 while count < MAX_EVENTS_PER_COMMIT:
                     try:
                         item = self._queue.get_nowait()
@@ -146,7 +150,7 @@ class GroupCommitWriter:
                         stopping = True
                         break
                     batch.append(item)
-                    count += len(item.events)
+                    count += len(item.rows)
                 self._commit(batch)
                 if self._checkpoint_wanted:
                     self._checkpoint_wanted = False
@@ -166,16 +170,15 @@ class GroupCommitWriter:
 
     def _commit(self, batch: list[AppendRequest]) -> None:
         conn = self._conn
-        encoded = [_encode(r) for r in batch]
+        encoded = [_Encoded(r, r.rows) for r in batch]
+        started = time.perf_counter_ns()
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            committed_ns = time.time_ns()
-            data_version = conn.execute("PRAGMA data_version").fetchone()[0]
-            if data_version != self._data_version:
-                self._heads.clear()  # another connection wrote: our cached stream heads are stale
-                self._data_version = data_version
+            committed_ns = self._begin()
             heads = self._fast_path(encoded, committed_ns)
             if heads is None:
+                # A duplicate key or a version conflict: start over and go row by row.
+                conn.execute("ROLLBACK")
+                committed_ns = self._begin()
                 heads = self._slow_path(encoded, committed_ns)
             for enc in encoded:
                 if not isinstance(enc.outcome, BaseException):
@@ -185,12 +188,14 @@ class GroupCommitWriter:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             self._heads.clear()
+            self._seq = None
             self._settle([(r, exc) for r in batch], None)
             if not isinstance(exc, Exception):
                 raise
             return
         self._heads.update(heads)
         self.commits += 1
+        self.commit_ns_total += time.perf_counter_ns() - started
         last_seq = 0
         for enc in encoded:
             if isinstance(enc.outcome, list) and enc.outcome:
@@ -200,6 +205,18 @@ class GroupCommitWriter:
             (enc.request, enc.outcome if enc.outcome is not None else []) for enc in encoded
         ]
         self._settle(settled, last_seq or None)
+
+    def _begin(self) -> int:
+        """BEGIN IMMEDIATE; drop cached heads if another connection committed since our last look.
+        Returns the commit stamp (ns): taken once we hold the write lock."""
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        data_version = conn.execute("PRAGMA data_version").fetchone()[0]
+        if data_version != self._data_version:
+            self._heads.clear()
+            self._seq = None
+            self._data_version = data_version
+        return time.time_ns()
 
     def _head(self, stream: str, heads: dict[str, int]) -> int:
         head = heads.get(stream)
@@ -212,39 +229,49 @@ class GroupCommitWriter:
             heads[stream] = head
         return head
 
+    def _last_seq(self) -> int:
+        """The highest sequence handed out so far, from our cache or sqlite_sequence."""
+        if self._seq is None:
+            row = self._conn.execute(
+                "SELECT seq FROM sqlite_sequence WHERE name = 'events'"
+            ).fetchone()
+            self._seq = int(row[0]) if row else 0
+        return self._seq
+
     def _fast_path(self, encoded: list[_Encoded], committed_ns: int) -> dict[str, int] | None:
         """One executemany for the whole batch; gives up (returns None) on any duplicate key or
         version conflict, which the slow path then handles row by row."""
         heads: dict[str, int] = {}
-        rows: list[tuple[Any, ...]] = []
+        rows: list[list[Any]] = []
         plan: list[tuple[_Encoded, list[tuple[str, int]]]] = []
         for enc in encoded:
             if enc.outcome is not None:
                 continue
             req = enc.request
             if req.expected_version is not None:
-                if self._head(req.events[0].stream, heads) != req.expected_version:
+                if self._head(enc.rows[0][0], heads) != req.expected_version:
                     return None
             assigned = []
-            for stream, typ, sv, key, payload, meta, src, read in enc.rows:
-                version = self._head(stream, heads) + 1
+            for row in enc.rows:
+                stream = row[0]
+                version = heads[stream] if stream in heads else self._head(stream, heads)
+                version += 1
                 heads[stream] = version
-                rows.append((stream, version, typ, sv, key, payload, meta, src, read, committed_ns))
+                row[1] = version
+                row[9] = committed_ns
                 assigned.append((stream, version))
+            rows.extend(enc.rows)
             plan.append((enc, assigned))
         if not rows:
             return heads
         conn = self._conn
-        conn.execute("SAVEPOINT fast")
+        # AUTOINCREMENT under our exclusive write lock hands out consecutive sequence numbers.
+        seq = self._last_seq() + 1
         before = conn.total_changes
         conn.executemany(_INSERT_EVENT_FAST, rows)
         if conn.total_changes - before != len(rows):
-            conn.execute("ROLLBACK TO fast")
-            conn.execute("RELEASE fast")
-            return None
-        conn.execute("RELEASE fast")
-        # AUTOINCREMENT under our exclusive write lock hands out consecutive sequence numbers.
-        seq = conn.execute("SELECT last_insert_rowid()").fetchone()[0] - len(rows) + 1
+            return None  # the caller rolls back and retries on the slow path
+        self._seq = seq + len(rows) - 1
         for enc, assigned in plan:
             results = []
             for stream, version in assigned:
@@ -261,9 +288,9 @@ class GroupCommitWriter:
             if isinstance(enc.outcome, BaseException):
                 continue
             results: list[AppendResult | None] = []
-            fresh: list[tuple[int, tuple[Any, ...]]] = []
+            fresh: list[tuple[int, list[Any]]] = []
             for i, row in enumerate(enc.rows):
-                key = row[3]
+                key = row[4]
                 dup = seen.get(key) if key is not None else None
                 if dup is None and key is not None:
                     found = conn.execute(
@@ -278,23 +305,24 @@ class GroupCommitWriter:
                     fresh.append((i, row))
             req = enc.request
             if fresh and req.expected_version is not None:
-                stream = req.events[0].stream
+                stream = enc.rows[0][0]
                 actual = self._head(stream, heads)
                 if actual != req.expected_version:
                     enc.outcome = ConcurrencyError(stream, req.expected_version, actual)
                     continue
-            for i, (stream, typ, sv, key, payload, meta, src, read) in fresh:
+            for i, row in fresh:
+                stream, key = row[0], row[4]
                 if key is not None and key in seen:  # same key twice in one request
                     dup = seen[key]
                     results[i] = AppendResult(dup.seq, dup.stream, dup.version, duplicate=True)
                     continue
                 version = self._head(stream, heads) + 1
-                cur = conn.execute(
-                    _INSERT_EVENT,
-                    (stream, version, typ, sv, key, payload, meta, src, read, committed_ns),
-                )
+                row[1] = version
+                row[9] = committed_ns
+                cur = conn.execute(_INSERT_EVENT, row)
                 heads[stream] = version
-                result = AppendResult(int(cur.lastrowid or 0), stream, version)
+                self._seq = int(cur.lastrowid or 0)
+                result = AppendResult(self._seq, stream, version)
                 results[i] = result
                 if key is not None:
                     seen[key] = result
@@ -364,30 +392,29 @@ def _settle_in_loop(
             cb(last_seq)
 
 
-def _encode(req: AppendRequest) -> _Encoded:
-    rows: list[tuple[Any, ...]] = []
-    try:
-        if req.expected_version is not None and len({e.stream for e in req.events}) > 1:
-            raise ValueError("expected_version needs all events of the append in one stream")
-        for ev in req.events:
-            payload = ev.payload
-            if isinstance(payload, bytes | bytearray | memoryview):
-                payload_text = bytes(payload).decode()
-            else:
-                payload_text = orjson.dumps(payload).decode()
-            meta = None if ev.metadata is None else orjson.dumps(ev.metadata).decode()
-            rows.append(
-                (
-                    ev.stream,
-                    ev.type,
-                    ev.schema_version,
-                    ev.key,
-                    payload_text,
-                    meta,
-                    ev.source_time_ns,
-                    ev.read_ns,
-                )
-            )
-    except Exception as exc:
-        return _Encoded(req, [], exc)
-    return _Encoded(req, rows)
+def encode_events(events: Sequence[NewEvent]) -> list[list[Any]]:
+    """Serialise events into insert parameters; raises at the caller for a bad payload."""
+    rows: list[list[Any]] = []
+    dumps = orjson.dumps
+    for ev in events:
+        payload = ev.payload
+        if isinstance(payload, bytes | bytearray | memoryview):
+            payload_text = bytes(payload).decode()
+        else:
+            payload_text = dumps(payload).decode()
+        meta = None if ev.metadata is None else dumps(ev.metadata).decode()
+        rows.append(
+            [
+                ev.stream,
+                0,  # version: assigned at commit
+                ev.type,
+                ev.schema_version,
+                ev.key,
+                payload_text,
+                meta,
+                ev.source_time_ns,
+                ev.read_ns,
+                0,  # committed_ns: stamped at commit
+            ]
+        )
+    return rows

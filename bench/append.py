@@ -1,0 +1,295 @@
+"""bench/append: evlog append latency at fixed offered rates (open loop) and bulk append rate,
+beside raw sqlite3 single-row commits and the eventsourcing library's SQLite recorder, same run.
+
+    python -m bench.append            # full: 1k, 10k, 50k events/s for 10 s each
+    python -m bench.append --quick   # what CI runs: seconds
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sqlite3
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from eventlog import Durability, EventLog, NewEvent
+
+from .stats import fmt_latency, install_uvloop, latency_summary_us
+
+PAYLOAD = {"author": "alice", "text": "hello from the benchmark", "n": 0}
+
+
+def raw_sqlite_single_commits(path: Path, n: int) -> tuple[float, dict[str, float]]:
+    """The floor: one INSERT + COMMIT per event on a bare sqlite3 connection, WAL, NORMAL."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute(
+        "CREATE TABLE e (seq INTEGER PRIMARY KEY AUTOINCREMENT, stream TEXT, version INT,"
+        " key TEXT UNIQUE, payload TEXT, t INT, UNIQUE(stream, version))"
+    )
+    lat = []
+    start = time.perf_counter()
+    for i in range(n):
+        t0 = time.perf_counter_ns()
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute(
+            "INSERT INTO e (stream, version, key, payload, t) VALUES (?,?,?,?,?)",
+            ("s", i + 1, f"k{i:012d}", '{"author":"alice","text":"hello"}', time.time_ns()),
+        )
+        conn.execute("COMMIT")
+        lat.append(time.perf_counter_ns() - t0)
+    rate = n / (time.perf_counter() - start)
+    conn.close()
+    return rate, latency_summary_us(lat)
+
+
+def raw_sqlite_bulk(path: Path, n: int, batch: int) -> float:
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute(
+        "CREATE TABLE e (seq INTEGER PRIMARY KEY AUTOINCREMENT, stream TEXT, version INT,"
+        " key TEXT UNIQUE, payload TEXT, t INT, UNIQUE(stream, version))"
+    )
+    import orjson
+
+    start = time.perf_counter()
+    for b in range(0, n, batch):
+        rows = [
+            ("s", i + 1, f"k{i:012d}", orjson.dumps(PAYLOAD).decode(), time.time_ns())
+            for i in range(b, min(n, b + batch))
+        ]
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany("INSERT INTO e (stream, version, key, payload, t) VALUES (?,?,?,?,?)", rows)
+        conn.execute("COMMIT")
+    rate = n / (time.perf_counter() - start)
+    conn.close()
+    return rate
+
+
+def eventsourcing_recorder(path: Path, n: int, synchronous: str) -> float | None:
+    """Single-event appends through eventsourcing's SQLite aggregate recorder, if installed.
+    It opens WAL with SQLite's default synchronous=FULL; `synchronous` sets it like-for-like."""
+    try:
+        import eventsourcing.sqlite as es_sqlite
+        from eventsourcing.persistence import StoredEvent
+    except ImportError:
+        return None
+
+    class _Sqlite3Shim:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(sqlite3, name)
+
+        @staticmethod
+        def connect(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+            conn = sqlite3.connect(*args, **kwargs)
+            conn.execute(f"PRAGMA synchronous={synchronous}")
+            return conn
+
+    saved = es_sqlite.sqlite3
+    es_sqlite.sqlite3 = _Sqlite3Shim()  # type: ignore[assignment]
+    try:
+        datastore = es_sqlite.SQLiteDatastore(str(path))
+        recorder = es_sqlite.SQLiteAggregateRecorder(datastore, events_table_name="stored_events")
+        recorder.create_table()
+        start = time.perf_counter()
+        for _ in range(n):
+            recorder.insert_events(
+                [
+                    StoredEvent(
+                        originator_id=uuid.uuid4(),
+                        originator_version=1,
+                        topic="bench:Event",
+                        state=b'{"author":"alice","text":"hello"}',
+                    )
+                ]
+            )
+        return n / (time.perf_counter() - start)
+    finally:
+        es_sqlite.sqlite3 = saved  # type: ignore[assignment]
+
+
+async def single_appends(log: EventLog, n: int, tasks: int, tag: str) -> tuple[float, list[int]]:
+    """`tasks` concurrent callers, each awaiting one single-event append at a time."""
+    lat: list[int] = []
+
+    async def caller(t: int) -> None:
+        for i in range(n // tasks):
+            t0 = time.perf_counter_ns()
+            await log.append(NewEvent(f"single-{t}", "bench", PAYLOAD, key=f"{tag}:{t}:{i:012d}"))
+            lat.append(time.perf_counter_ns() - t0)
+
+    start = time.perf_counter()
+    await asyncio.gather(*(caller(t) for t in range(tasks)))
+    return len(lat) / (time.perf_counter() - start), lat
+
+
+async def open_loop(
+    log: EventLog, rate: int, seconds: float, producers: int, threads: bool, tag: str
+) -> dict[str, float]:
+    """Each producer offers rate/producers events/s on a fixed schedule; latency counts from the
+    intended send time, so a stall delays (and is charged to) every event scheduled during it.
+
+    threads=True: producers are threads sleeping precisely and calling the thread-safe submit:
+    this measures the log itself. threads=False: asyncio tasks calling the async API; the loop's
+    timers tick in 1 ms steps, so up to 1 ms of schedule lateness is part of those figures."""
+    latencies: list[int] = []  # from the intended send time
+    service: list[int] = []  # from the moment submit() was called
+    per = rate / producers
+    count = int(rate * seconds) // producers
+    interval_ns = 1e9 / per
+    # Futures are not kept (a heap of live futures makes the GC pause the whole process):
+    # completion is counted in the callback instead.
+    total = count * producers
+    all_done = threading.Event()
+
+    def record(intended: int, submitted: int) -> Callable[[object], None]:
+        def done(_f: object) -> None:
+            now = time.perf_counter_ns()
+            latencies.append(now - intended)
+            service.append(now - submitted)
+            if len(latencies) == total:
+                all_done.set()
+
+        return done
+
+    def schedule(pid: int, start: int, i: int, submit: Callable[..., Any]) -> int:
+        due = min(count, int((time.perf_counter_ns() - start) / interval_ns) + 1)
+        while i < due:
+            submitted = time.perf_counter_ns()
+            fut = submit([NewEvent(f"bench-{pid}", "bench", PAYLOAD, key=f"{tag}{pid}:{i:012d}")])
+            fut.add_done_callback(record(start + int(i * interval_ns), submitted))
+            i += 1
+        return i
+
+    def thread_producer(pid: int) -> None:
+        start = time.perf_counter_ns()
+        i = 0
+        while i < count:
+            i = schedule(pid, start, i, log.submit_threadsafe)
+            time.sleep(max(0.0, (start + i * interval_ns - time.perf_counter_ns()) / 1e9))
+
+    async def task_producer(pid: int) -> None:
+        start = time.perf_counter_ns()
+        i = 0
+        while i < count:
+            i = schedule(pid, start, i, log.submit)
+            # uvloop rounds sub-millisecond timers to 0 (a busy spin): never sleep less than 1 ms.
+            await asyncio.sleep(max(0.001, (start + i * interval_ns - time.perf_counter_ns()) / 1e9))
+
+    t0 = time.perf_counter()
+    if threads:
+        await asyncio.gather(*(asyncio.to_thread(thread_producer, p) for p in range(producers)))
+    else:
+        await asyncio.gather(*(task_producer(p) for p in range(producers)))
+    await asyncio.to_thread(all_done.wait)
+    elapsed = time.perf_counter() - t0
+    summary = latency_summary_us(latencies)
+    summary["achieved"] = len(latencies) / elapsed
+    summary["service_p99_us"] = latency_summary_us(service)["p99_us"]
+    return summary
+
+
+async def bulk(log: EventLog, n: int, batch: int) -> float:
+    """append_many in batches, two in flight so encoding overlaps the previous commit."""
+    start = time.perf_counter()
+    pending: list[asyncio.Future[object]] = []
+    for b in range(0, n, batch):
+        events = [
+            NewEvent("bulk", "bench", PAYLOAD, key=f"bulk:{i:012d}")
+            for i in range(b, min(n, b + batch))
+        ]
+        pending.append(log.submit(events))  # type: ignore[arg-type]
+        if len(pending) >= 2:
+            await pending.pop(0)
+    await asyncio.gather(*pending)
+    return n / (time.perf_counter() - start)
+
+
+async def main_async(args: argparse.Namespace, workdir: Path) -> None:
+    loop_name = args.loop_name
+    print(f"bench/append  loop={loop_name}  cpus={os.cpu_count()}  quick={args.quick}")
+    single_n = 2_000 if args.quick else 50_000
+    raw_rate, raw_lat = raw_sqlite_single_commits(workdir / "raw.db", single_n)
+    print(f"raw sqlite3 single-row commit : {raw_rate:10.0f} commits/s  {fmt_latency(raw_lat)}")
+    es_rates = {
+        sync: eventsourcing_recorder(workdir / f"es-{sync}.db", single_n, sync)
+        for sync in ("FULL", "NORMAL")
+    }
+    if es_rates["FULL"] is None:
+        print("eventsourcing recorder        : not installed (pip install eventsourcing)")
+    for sync, es_rate in es_rates.items():
+        if es_rate is not None:
+            print(f"eventsourcing recorder {sync:6s}: {es_rate:10.0f} appends/s (one event each)")
+
+    for durability in (Durability.FULL, Durability.NORMAL):
+        path = workdir / f"single-{durability.value}.db"
+        async with await EventLog.open(path, durability=durability) as log:
+            es_rate = es_rates[durability.value.upper()]
+            for tasks in (1, 16, 64):
+                rate, lat = await single_appends(log, single_n, tasks, f"t{tasks}")
+                ratio = f"  {rate / es_rate:5.2f}x eventsourcing" if es_rate else ""
+                print(
+                    f"evlog {durability.value:6s} append, {tasks:2d} task(s): {rate:10.0f} appends/s"
+                    f"  {fmt_latency(latency_summary_us(lat))}{ratio}"
+                )
+
+    async with await EventLog.open(workdir / "events.db") as log:
+        print(
+            f"open loop, {args.seconds:g} s per rate after {args.warmup:g} s of warm-up at that"
+            f" rate, {args.producers} producer(s); latency from the intended send time:"
+        )
+        for threads in (True, False):
+            kind = "threads, submit_threadsafe" if threads else "asyncio tasks, await submit"
+            print(f" {kind}:")
+            for rate in args.rates:
+                tag = f"{kind[0]}{rate}"
+                await open_loop(log, rate, args.warmup, args.producers, threads, f"w{tag}")
+                s = await open_loop(log, rate, args.seconds, args.producers, threads, tag)
+                extra = "" if threads else f"  (from submit: p99 {s['service_p99_us']:.1f} µs)"
+                print(
+                    f"  offered {rate:7d}/s achieved {s['achieved']:8.0f}/s  {fmt_latency(s)}{extra}"
+                )
+        wal = Path(f"{log.path}-wal")
+        print(f"  WAL size after open-loop runs: {wal.stat().st_size / 1e6:.1f} MB")
+
+        bulk_n = 20_000 if args.quick else 1_000_000
+        raw_bulk = raw_sqlite_bulk(workdir / "raw_bulk.db", bulk_n, args.batch)
+        rate = await bulk(log, bulk_n, args.batch)
+        print(
+            f"bulk append_many ({bulk_n} events, batches of {args.batch}): {rate:10.0f} events/s"
+            f"   raw sqlite3 executemany: {raw_bulk:10.0f} rows/s   ratio {rate / raw_bulk:4.2f}x"
+        )
+        print(f"  WAL size after bulk: {wal.stat().st_size / 1e6:.1f} MB")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny run for CI")
+    parser.add_argument("--rates", type=lambda s: [int(x) for x in s.split(",")])
+    parser.add_argument("--seconds", type=float)
+    parser.add_argument("--producers", type=int, default=2)
+    parser.add_argument("--warmup", type=float)
+    parser.add_argument("--batch", type=int, default=5000)
+    args = parser.parse_args()
+    if args.rates is None:
+        args.rates = [1000, 10000] if args.quick else [1000, 10000, 50000]
+    if args.seconds is None:
+        args.seconds = 0.5 if args.quick else 10.0
+    if args.warmup is None:
+        args.warmup = 0.2 if args.quick else 2.0
+    args.loop_name = install_uvloop()
+    with tempfile.TemporaryDirectory(prefix="evlog-bench-") as d:
+        asyncio.run(main_async(args, Path(d)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,42 @@
+"""Percentiles and the one-line figure format every benchmark prints."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile of already-sorted values (q in 0..100)."""
+    if not sorted_values:
+        return float("nan")
+    rank = max(0, min(len(sorted_values) - 1, int(round(q / 100 * len(sorted_values) + 0.5)) - 1))
+    return sorted_values[rank]
+
+
+def latency_summary_us(samples_ns: Sequence[int]) -> dict[str, float]:
+    s = sorted(samples_ns)
+    return {
+        "n": len(s),
+        "p50_us": percentile(s, 50) / 1e3,
+        "p99_us": percentile(s, 99) / 1e3,
+        "p999_us": percentile(s, 99.9) / 1e3,
+        "max_us": (s[-1] / 1e3) if s else float("nan"),
+    }
+
+
+def fmt_latency(summary: dict[str, float]) -> str:
+    return (
+        f"p50 {summary['p50_us']:8.1f} µs  p99 {summary['p99_us']:8.1f} µs  "
+        f"p999 {summary['p999_us']:8.1f} µs  max {summary['max_us']:9.1f} µs"
+    )
+
+
+def install_uvloop() -> str:
+    """Use uvloop when present; returns the loop name for the report."""
+    try:
+        import uvloop
+    except ImportError:
+        return "asyncio"
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    return "uvloop"
