@@ -1,1 +1,1 @@
-"""Benchmarks and the load test: each prints its figure beside a baseline measured in the same run."""
+"""Benchmarks and the load test: each prints its figure beside a same-run baseline."""

@@ -68,7 +68,9 @@ def raw_sqlite_bulk(path: Path, n: int, batch: int) -> float:
             for i in range(b, min(n, b + batch))
         ]
         conn.execute("BEGIN IMMEDIATE")
-        conn.executemany("INSERT INTO e (stream, version, key, payload, t) VALUES (?,?,?,?,?)", rows)
+        conn.executemany(
+            "INSERT INTO e (stream, version, key, payload, t) VALUES (?,?,?,?,?)", rows
+        )
         conn.execute("COMMIT")
     rate = n / (time.perf_counter() - start)
     conn.close()
@@ -114,7 +116,7 @@ def eventsourcing_recorder(path: Path, n: int, synchronous: str) -> float | None
             )
         return n / (time.perf_counter() - start)
     finally:
-        es_sqlite.sqlite3 = saved  # type: ignore[assignment]
+        es_sqlite.sqlite3 = saved
 
 
 async def single_appends(log: EventLog, n: int, tasks: int, tag: str) -> tuple[float, list[int]]:
@@ -183,7 +185,9 @@ async def open_loop(
         while i < count:
             i = schedule(pid, start, i, log.submit)
             # uvloop rounds sub-millisecond timers to 0 (a busy spin): never sleep less than 1 ms.
-            await asyncio.sleep(max(0.001, (start + i * interval_ns - time.perf_counter_ns()) / 1e9))
+            await asyncio.sleep(
+                max(0.001, (start + i * interval_ns - time.perf_counter_ns()) / 1e9)
+            )
 
     t0 = time.perf_counter()
     if threads:
@@ -201,13 +205,13 @@ async def open_loop(
 async def bulk(log: EventLog, n: int, batch: int) -> float:
     """append_many in batches, two in flight so encoding overlaps the previous commit."""
     start = time.perf_counter()
-    pending: list[asyncio.Future[object]] = []
+    pending: list[asyncio.Future[Any]] = []
     for b in range(0, n, batch):
         events = [
             NewEvent("bulk", "bench", PAYLOAD, key=f"bulk:{i:012d}")
             for i in range(b, min(n, b + batch))
         ]
-        pending.append(log.submit(events))  # type: ignore[arg-type]
+        pending.append(log.submit(events))
         if len(pending) >= 2:
             await pending.pop(0)
     await asyncio.gather(*pending)
@@ -238,7 +242,8 @@ async def main_async(args: argparse.Namespace, workdir: Path) -> None:
                 rate, lat = await single_appends(log, single_n, tasks, f"t{tasks}")
                 ratio = f"  {rate / es_rate:5.2f}x eventsourcing" if es_rate else ""
                 print(
-                    f"evlog {durability.value:6s} append, {tasks:2d} task(s): {rate:10.0f} appends/s"
+                    f"evlog {durability.value:6s} append, {tasks:2d} task(s):"
+                    f" {rate:10.0f} appends/s"
                     f"  {fmt_latency(latency_summary_us(lat))}{ratio}"
                 )
 
@@ -256,7 +261,8 @@ async def main_async(args: argparse.Namespace, workdir: Path) -> None:
                 s = await open_loop(log, rate, args.seconds, args.producers, threads, tag)
                 extra = "" if threads else f"  (from submit: p99 {s['service_p99_us']:.1f} µs)"
                 print(
-                    f"  offered {rate:7d}/s achieved {s['achieved']:8.0f}/s  {fmt_latency(s)}{extra}"
+                    f"  offered {rate:7d}/s achieved {s['achieved']:8.0f}/s"
+                    f"  {fmt_latency(s)}{extra}"
                 )
         wal = Path(f"{log.path}-wal")
         print(f"  WAL size after open-loop runs: {wal.stat().st_size / 1e6:.1f} MB")

@@ -1,4 +1,4 @@
-"""evlog's append-only event log: one SQLite file in WAL mode, group-committed, idempotent, followable."""
+"""evlog's append-only event log: one SQLite file in WAL mode, group-committed, idempotent."""
 
 from .connection import Durability
 from .envelope import AppendResult, DeadLetter, Event, NewEvent, SourceCheckpoint

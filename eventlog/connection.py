@@ -38,7 +38,7 @@ def connect(
         conn.execute("PRAGMA journal_mode = WAL")
     conn.execute(f"PRAGMA synchronous = {durability.value.upper()}")
     if writer:
-        # The writer never checkpoints inside a commit: a separate thread does it (see checkpointer).
+        # The writer never checkpoints inside a commit: another thread does (see checkpointer).
         conn.execute("PRAGMA wal_autocheckpoint = 0")
         conn.execute("PRAGMA journal_size_limit = 67108864")
     return conn

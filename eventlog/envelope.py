@@ -1,4 +1,4 @@
-"""The event envelope: what producers hand to the log (`NewEvent`) and what readers get back (`Event`)."""
+"""The event envelope: what producers hand to the log (`NewEvent`) and readers get (`Event`)."""
 
 from __future__ import annotations
 

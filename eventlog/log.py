@@ -1,4 +1,4 @@
-"""`EventLog`: the async face of the log file: append, read, follow, source checkpoints, dead letters."""
+"""`EventLog`: the async face of the log file: append, read, follow, checkpoints, dead letters."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import asyncio
 import concurrent.futures
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncGenerator, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -80,7 +80,7 @@ class EventLog:
         if writable:
             ensure_parent(p)
             await asyncio.to_thread(_prepare_file, p)
-        elif not p.exists():
+        elif not await asyncio.to_thread(p.exists):
             raise EventLogError(f"{p}: no event log here (run `evlog ingest` first)")
         writer = checkpointer = None
         if writable:
@@ -144,10 +144,10 @@ class EventLog:
         """Queue an append and return its future at once: lets a producer pipeline batches."""
         if self._writer is None:
             raise EventLogError(f"{self.path}: opened read-only")
-        if expected_version is not None and len({e.stream for e in events}) > 1:
-            raise ValueError("expected_version needs all events of the append in one stream")
+        if expected_version is not None and len({e.stream for e in events}) != 1:
+            raise ValueError("expected_version needs the events of the append in one stream")
         fut: asyncio.Future[list[AppendResult]] = self._loop.create_future()
-        if not events:
+        if not events and checkpoint is None and not dead_letters:
             fut.set_result([])
             return fut
         self._writer.submit(
@@ -170,9 +170,7 @@ class EventLog:
             raise EventLogError(f"{self.path}: opened read-only")
         fut: concurrent.futures.Future[list[AppendResult]] = concurrent.futures.Future()
         self._writer.submit(
-            AppendRequest(
-                rows=encode_events(events), expected_version=expected_version, future=fut
-            )
+            AppendRequest(rows=encode_events(events), expected_version=expected_version, future=fut)
         )
         return fut
 
@@ -192,7 +190,7 @@ class EventLog:
 
     async def follow(
         self, after: int = 0, *, batch_limit: int = 1000
-    ) -> AsyncIterator[list[Event]]:
+    ) -> AsyncGenerator[list[Event], None]:
         """Yield batches of new events forever, starting after `after`.
 
         Appends in this process wake the follower at once; appends by other processes are seen
@@ -202,7 +200,7 @@ class EventLog:
 
     async def follow_rows(
         self, after: int = 0, *, batch_limit: int = 1000
-    ) -> AsyncIterator[list[tuple[Any, ...]]]:
+    ) -> AsyncGenerator[list[tuple[Any, ...]], None]:
         conn = await _open_reader(self.path)
         try:
             position = after
@@ -259,8 +257,14 @@ class EventLog:
             if isinstance(raw, bytes):
                 raw = raw.decode("utf-8", errors="replace")
             out.append(
-                {"id": id_, "source": src, "position": pos, "error": err, "raw": raw,
-                 "created_ns": created}
+                {
+                    "id": id_,
+                    "source": src,
+                    "position": pos,
+                    "error": err,
+                    "raw": raw,
+                    "created_ns": created,
+                }
             )
         return out
 
@@ -274,7 +278,7 @@ class EventLog:
         async with self._reader.execute(q) as cur:
             row = await cur.fetchone()
         assert row is not None
-        wal = Path(f"{self.path}-wal")
+        db_bytes, wal_bytes = await asyncio.to_thread(_file_sizes, self.path)
         return LogStats(
             path=str(self.path),
             head_seq=row[0],
@@ -282,9 +286,14 @@ class EventLog:
             streams=row[2],
             dead_letters=row[3],
             sources=row[4],
-            db_bytes=self.path.stat().st_size,
-            wal_bytes=wal.stat().st_size if wal.exists() else 0,
+            db_bytes=db_bytes,
+            wal_bytes=wal_bytes,
         )
+
+
+def _file_sizes(path: Path) -> tuple[int, int]:
+    wal = Path(f"{path}-wal")
+    return path.stat().st_size, wal.stat().st_size if wal.exists() else 0
 
 
 def _prepare_file(path: Path) -> None:
@@ -301,9 +310,7 @@ async def _open_reader(path: Path) -> aiosqlite.Connection:
     return conn
 
 
-async def _read_rows(
-    conn: aiosqlite.Connection, after: int, limit: int
-) -> list[tuple[Any, ...]]:
+async def _read_rows(conn: aiosqlite.Connection, after: int, limit: int) -> list[tuple[Any, ...]]:
     async with conn.execute(
         f"SELECT {EVENT_COLUMNS} FROM events WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit)
     ) as cur:

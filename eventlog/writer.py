@@ -1,18 +1,18 @@
 """The single writer of a process: a thread that gathers concurrent appends into group commits.
 
-Producers put requests on a queue and await a future; the thread takes everything queued, writes it in
-one `BEGIN IMMEDIATE` transaction, commits once, and settles all the futures with one wake-up per
-event loop. While one commit runs, the next batch gathers, so throughput grows with load while an
-idle log commits a single event at once.
+Producers put requests on a queue and await a future; the thread takes everything queued,
+writes it in one `BEGIN IMMEDIATE` transaction, commits once, and settles all the futures with one
+wake-up per event loop. While one commit runs, the next batch gathers, so throughput grows with
+load while an idle log commits a single event at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import os
 import queue
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -59,16 +59,10 @@ class AppendRequest:
     future: asyncio.Future[list[AppendResult]] | concurrent.futures.Future[list[AppendResult]] = (
         field(default_factory=concurrent.futures.Future)
     )
+    outcome: Outcome | None = None  # set by the writer inside its transaction
 
 
 _STOP = object()
-
-
-@dataclass(slots=True)
-class _Encoded:
-    request: AppendRequest
-    rows: list[list[Any]]
-    outcome: Outcome | None = None
 
 
 class GroupCommitWriter:
@@ -80,7 +74,8 @@ class GroupCommitWriter:
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._heads: dict[str, int] = {}
         self._data_version = -1
-        self._listeners: list[CommitListener] = []
+        # Replaced, never mutated, so the writer thread can read it without a lock.
+        self._listeners: tuple[CommitListener, ...] = ()
         self._listeners_lock = threading.Lock()
         self._closed = False
         self._checkpoint_wanted = False
@@ -109,12 +104,11 @@ class GroupCommitWriter:
 
     def add_listener(self, listener: CommitListener) -> None:
         with self._listeners_lock:
-            self._listeners.append(listener)
+            self._listeners = (*self._listeners, listener)
 
     def remove_listener(self, listener: CommitListener) -> None:
         with self._listeners_lock:
-            if listener in self._listeners:
-                self._listeners.remove(listener)
+            self._listeners = tuple(x for x in self._listeners if x != listener)
 
     def close(self) -> None:
         """Finish every queued request, then stop the thread and close the connection."""
@@ -166,45 +160,41 @@ class GroupCommitWriter:
             except queue.Empty:
                 return
             if isinstance(item, AppendRequest):
-                self._settle([(item, LogClosedError("the event log is closed"))], None)
+                item.outcome = LogClosedError("the event log is closed")
+                self._settle([item], None)
 
     def _commit(self, batch: list[AppendRequest]) -> None:
         conn = self._conn
-        encoded = [_Encoded(r, r.rows) for r in batch]
         started = time.perf_counter_ns()
         try:
             committed_ns = self._begin()
-            heads = self._fast_path(encoded, committed_ns)
+            heads = self._fast_path(batch, committed_ns)
             if heads is None:
                 # A duplicate key or a version conflict: start over and go row by row.
                 conn.execute("ROLLBACK")
                 committed_ns = self._begin()
-                heads = self._slow_path(encoded, committed_ns)
-            for enc in encoded:
-                if not isinstance(enc.outcome, BaseException):
-                    self._write_side_records(enc, committed_ns)
+                heads = self._slow_path(batch, committed_ns)
+            for req in batch:
+                if (req.checkpoint is not None or req.dead_letters) and isinstance(
+                    req.outcome, list
+                ):
+                    self._write_side_records(req, committed_ns)
             conn.execute("COMMIT")
         except BaseException as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             self._heads.clear()
             self._seq = None
-            self._settle([(r, exc) for r in batch], None)
+            for req in batch:
+                req.outcome = exc
+            self._settle(batch, None)
             if not isinstance(exc, Exception):
                 raise
             return
         self._heads.update(heads)
         self.commits += 1
         self.commit_ns_total += time.perf_counter_ns() - started
-        last_seq = 0
-        for enc in encoded:
-            if isinstance(enc.outcome, list) and enc.outcome:
-                last_seq = max(last_seq, max(r.seq for r in enc.outcome))
-                self.events_written += sum(1 for r in enc.outcome if not r.duplicate)
-        settled: list[tuple[AppendRequest, Outcome]] = [
-            (enc.request, enc.outcome if enc.outcome is not None else []) for enc in encoded
-        ]
-        self._settle(settled, last_seq or None)
+        self._settle(batch, self._seq)
 
     def _begin(self) -> int:
         """BEGIN IMMEDIATE; drop cached heads if another connection committed since our last look.
@@ -238,32 +228,24 @@ class GroupCommitWriter:
             self._seq = int(row[0]) if row else 0
         return self._seq
 
-    def _fast_path(self, encoded: list[_Encoded], committed_ns: int) -> dict[str, int] | None:
+    def _fast_path(self, batch: list[AppendRequest], committed_ns: int) -> dict[str, int] | None:
         """One executemany for the whole batch; gives up (returns None) on any duplicate key or
         version conflict, which the slow path then handles row by row."""
         heads: dict[str, int] = {}
         rows: list[list[Any]] = []
-        plan: list[tuple[_Encoded, list[tuple[str, int]]]] = []
-        for enc in encoded:
-            if enc.outcome is not None:
-                continue
-            req = enc.request
-            if req.expected_version is not None:
-                if self._head(enc.rows[0][0], heads) != req.expected_version:
-                    return None
-            assigned = []
-            for row in enc.rows:
+        for req in batch:
+            if (
+                req.expected_version is not None
+                and self._head(req.rows[0][0], heads) != req.expected_version
+            ):
+                return None
+            for row in req.rows:
                 stream = row[0]
-                version = heads[stream] if stream in heads else self._head(stream, heads)
-                version += 1
+                version = (heads[stream] if stream in heads else self._head(stream, heads)) + 1
                 heads[stream] = version
                 row[1] = version
                 row[9] = committed_ns
-                assigned.append((stream, version))
-            rows.extend(enc.rows)
-            plan.append((enc, assigned))
-        if not rows:
-            return heads
+            rows += req.rows
         conn = self._conn
         # AUTOINCREMENT under our exclusive write lock hands out consecutive sequence numbers.
         seq = self._last_seq() + 1
@@ -272,24 +254,23 @@ class GroupCommitWriter:
         if conn.total_changes - before != len(rows):
             return None  # the caller rolls back and retries on the slow path
         self._seq = seq + len(rows) - 1
-        for enc, assigned in plan:
+        self.events_written += len(rows)
+        for req in batch:
             results = []
-            for stream, version in assigned:
-                results.append(AppendResult(seq, stream, version))
+            for row in req.rows:
+                results.append(AppendResult(seq, row[0], row[1]))
                 seq += 1
-            enc.outcome = results
+            req.outcome = results
         return heads
 
-    def _slow_path(self, encoded: list[_Encoded], committed_ns: int) -> dict[str, int]:
+    def _slow_path(self, batch: list[AppendRequest], committed_ns: int) -> dict[str, int]:
         conn = self._conn
         heads: dict[str, int] = {}
         seen: dict[str, AppendResult] = {}
-        for enc in encoded:
-            if isinstance(enc.outcome, BaseException):
-                continue
+        for req in batch:
             results: list[AppendResult | None] = []
             fresh: list[tuple[int, list[Any]]] = []
-            for i, row in enumerate(enc.rows):
+            for i, row in enumerate(req.rows):
                 key = row[4]
                 dup = seen.get(key) if key is not None else None
                 if dup is None and key is not None:
@@ -303,12 +284,11 @@ class GroupCommitWriter:
                 else:
                     results.append(None)
                     fresh.append((i, row))
-            req = enc.request
             if fresh and req.expected_version is not None:
-                stream = enc.rows[0][0]
+                stream = req.rows[0][0]
                 actual = self._head(stream, heads)
                 if actual != req.expected_version:
-                    enc.outcome = ConcurrencyError(stream, req.expected_version, actual)
+                    req.outcome = ConcurrencyError(stream, req.expected_version, actual)
                     continue
             for i, row in fresh:
                 stream, key = row[0], row[4]
@@ -322,15 +302,15 @@ class GroupCommitWriter:
                 cur = conn.execute(_INSERT_EVENT, row)
                 heads[stream] = version
                 self._seq = int(cur.lastrowid or 0)
+                self.events_written += 1
                 result = AppendResult(self._seq, stream, version)
                 results[i] = result
                 if key is not None:
                     seen[key] = result
-            enc.outcome = [r for r in results if r is not None]
+            req.outcome = [r for r in results if r is not None]
         return heads
 
-    def _write_side_records(self, enc: _Encoded, committed_ns: int) -> None:
-        req = enc.request
+    def _write_side_records(self, req: AppendRequest, committed_ns: int) -> None:
         conn = self._conn
         if req.dead_letters:
             conn.executemany(
@@ -338,8 +318,8 @@ class GroupCommitWriter:
                 [(d.source, d.position, d.error, d.raw, committed_ns) for d in req.dead_letters],
             )
         if req.checkpoint is not None:
-            outcome = enc.outcome
-            last_seq = max((r.seq for r in outcome), default=None) if isinstance(outcome, list) else None
+            assert isinstance(req.outcome, list)
+            last_seq = max((r.seq for r in req.outcome), default=None)
             conn.execute(
                 _UPSERT_CHECKPOINT,
                 (
@@ -350,43 +330,42 @@ class GroupCommitWriter:
                 ),
             )
 
-    def _settle(self, outcomes: list[tuple[AppendRequest, Outcome]], last_seq: int | None) -> None:
-        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[AppendRequest, Outcome]]] = {}
-        for req, outcome in outcomes:
+    def _settle(self, batch: list[AppendRequest], last_seq: int | None) -> None:
+        """Hand each request its outcome: concurrent futures here, asyncio futures (and commit
+        listeners) with one call_soon_threadsafe per event loop."""
+        by_loop: dict[asyncio.AbstractEventLoop, list[AppendRequest]] = {}
+        for req in batch:
             if req.loop is None:
                 fut = req.future
                 assert isinstance(fut, concurrent.futures.Future)
-                if isinstance(outcome, BaseException):
-                    fut.set_exception(outcome)
+                if isinstance(req.outcome, BaseException):
+                    fut.set_exception(req.outcome)
                 else:
-                    fut.set_result(outcome)
+                    fut.set_result(req.outcome or [])
+            elif req.loop in by_loop:
+                by_loop[req.loop].append(req)
             else:
-                by_loop.setdefault(req.loop, []).append((req, outcome))
-        with self._listeners_lock:
-            listeners = list(self._listeners) if last_seq is not None else []
+                by_loop[req.loop] = [req]
+        listeners = self._listeners if last_seq is not None else []
         for loop, _ in listeners:
             by_loop.setdefault(loop, [])
-        for loop, items in by_loop.items():
+        for loop, reqs in by_loop.items():
             callbacks = [cb for lp, cb in listeners if lp is loop]
-            try:
-                loop.call_soon_threadsafe(_settle_in_loop, items, callbacks, last_seq)
-            except RuntimeError:
-                pass  # that loop is closed: nobody is waiting any more
+            with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
+                loop.call_soon_threadsafe(_settle_in_loop, reqs, callbacks, last_seq)
 
 
 def _settle_in_loop(
-    items: list[tuple[AppendRequest, Outcome]],
-    callbacks: list[Callable[[int], None]],
-    last_seq: int | None,
+    reqs: list[AppendRequest], callbacks: list[Callable[[int], None]], last_seq: int | None
 ) -> None:
-    for req, outcome in items:
+    for req in reqs:
         fut = req.future
         if fut.done():
             continue  # the caller was cancelled; the append itself still happened
-        if isinstance(outcome, BaseException):
-            fut.set_exception(outcome)
+        if isinstance(req.outcome, BaseException):
+            fut.set_exception(req.outcome)
         else:
-            fut.set_result(outcome)
+            fut.set_result(req.outcome or [])
     if last_seq is not None:
         for cb in callbacks:
             cb(last_seq)

@@ -1,0 +1,18 @@
+"""Adapters: async generators that read sources (files, stdin, repos) as batches of events."""
+
+from .base import Adapter, Batch, InputError
+from .fields import FieldMap
+from .ingest import IngestStats, ingest
+from .registry import ADAPTERS, detect, make_adapter
+
+__all__ = [
+    "ADAPTERS",
+    "Adapter",
+    "Batch",
+    "FieldMap",
+    "IngestStats",
+    "InputError",
+    "detect",
+    "ingest",
+    "make_adapter",
+]

@@ -1,0 +1,36 @@
+"""The adapter protocol: an async generator of batches, each with the position to resume from."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from eventlog import DeadLetter, NewEvent
+
+
+@dataclass(slots=True)
+class Batch:
+    """Events read from a source, the records that failed, and where the next read starts.
+
+    The ingest driver appends `events`, `dead_letters` and `position` in one transaction, so a
+    crash can never leave events without their checkpoint or a checkpoint past missing events."""
+
+    events: list[NewEvent] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    position: Any = None
+
+
+class Adapter(Protocol):
+    """Reads one source. `source` names it in checkpoints and dead letters (stable across runs)."""
+
+    name: str
+    source: str
+
+    def batches(self, checkpoint: Any | None) -> AsyncGenerator[Batch, None]:
+        """Yield batches from where `checkpoint` (None: the beginning) left off."""
+        ...
+
+
+class InputError(Exception):
+    """A user's input cannot be read at all (missing file, unknown format): one line, exit 1."""

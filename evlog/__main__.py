@@ -1,0 +1,5 @@
+"""`python -m evlog` runs the CLI."""
+
+from .cli import main
+
+main()

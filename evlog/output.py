@@ -1,0 +1,46 @@
+"""Printing for the CLI: tables, JSON lines, CSV, the ingest summary, and stderr progress."""
+
+from __future__ import annotations
+
+import csv
+import io
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+from rich.console import Console
+from rich.table import Table
+
+stdout = Console(soft_wrap=True)
+stderr = Console(stderr=True, soft_wrap=True)
+
+
+def print_json(value: Any) -> None:
+    sys.stdout.write(orjson.dumps(value, default=str).decode() + "\n")
+    sys.stdout.flush()
+
+
+def print_rows(
+    columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str = "table", title: str = ""
+) -> None:
+    if fmt == "json":
+        for row in rows:
+            print_json(dict(zip(columns, row, strict=True)))
+    elif fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.writer(buf)
+        writer.writerow(columns)
+        writer.writerows(rows)
+        sys.stdout.write(buf.getvalue())
+    else:
+        table = Table(title=title or None, show_lines=False)
+        for c in columns:
+            table.add_column(str(c), overflow="fold")
+        for row in rows:
+            table.add_row(*("" if v is None else str(v) for v in row))
+        stdout.print(table)
+
+
+def ms(ns: float) -> str:
+    return f"{ns / 1e6:.2f} ms"

@@ -1,0 +1,246 @@
+"""The event log against real SQLite files: idempotency, concurrency, ordering, durability."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sqlite3
+import subprocess
+import time
+from contextlib import aclosing
+from pathlib import Path
+
+import pytest
+
+from eventlog import (
+    ConcurrencyError,
+    DeadLetter,
+    EventLog,
+    NewEvent,
+    SourceCheckpoint,
+)
+from eventlog.schema import SCHEMA_VERSION
+
+from .support import helper, proc_env
+
+
+async def test_append_assigns_sequence_and_stream_versions(db_path: Path) -> None:
+    async with await EventLog.open(db_path) as log:
+        a = await log.append(NewEvent("chat-1", "message", {"text": "hi"}, key="a"))
+        b = await log.append(NewEvent("chat-2", "message", {"text": "yo"}, key="b"))
+        c = await log.append(NewEvent("chat-1", "message", {"text": "again"}, key="c"))
+        assert (a.seq, a.version) == (1, 1)
+        assert (b.seq, b.version) == (2, 1)
+        assert (c.seq, c.version) == (3, 2)
+        events = await log.read(0)
+        assert [e.payload["text"] for e in events] == ["hi", "yo", "again"]
+        assert all(e.committed_ns >= e.read_ns for e in events)
+
+
+async def test_reappending_a_known_key_appends_nothing(db_path: Path) -> None:
+    async with await EventLog.open(db_path) as log:
+        first = await log.append(NewEvent("s", "t", {"n": 1}, key="same"))
+        again = await log.append(NewEvent("s", "t", {"n": 2}, key="same"))
+        assert again.duplicate and again.seq == first.seq and again.version == first.version
+        # duplicates inside one batch, and mixed with new events
+        results = await log.append_many(
+            [
+                NewEvent("s", "t", {}, key="x"),
+                NewEvent("s", "t", {}, key="x"),
+                NewEvent("s", "t", {}, key="same"),
+                NewEvent("s", "t", {}, key="y"),
+            ]
+        )
+        assert [r.duplicate for r in results] == [False, True, True, False]
+        assert [r.version for r in results] == [2, 2, 1, 3]
+        assert (await log.stats()).events == 3
+    # the key stays known after reopening
+    async with await EventLog.open(db_path) as log:
+        assert (await log.append(NewEvent("s", "t", {}, key="x"))).duplicate
+
+
+async def test_expected_version_conflict_writes_nothing(db_path: Path) -> None:
+    async with await EventLog.open(db_path) as log:
+        await log.append(NewEvent("order-7", "created", {}), expected_version=0)
+        await log.append(NewEvent("order-7", "paid", {}), expected_version=1)
+        with pytest.raises(ConcurrencyError) as err:
+            await log.append_many(
+                [NewEvent("order-7", "shipped", {}), NewEvent("order-7", "closed", {})],
+                expected_version=1,
+            )
+        assert err.value.actual == 2
+        assert (await log.stats()).events == 2
+        # a concurrent group commit with a conflicting request does not fail the others
+        ok, bad = await asyncio.gather(
+            log.append(NewEvent("order-8", "created", {}), expected_version=0),
+            log.append(NewEvent("order-7", "x", {}), expected_version=0),
+            return_exceptions=True,
+        )
+        assert not isinstance(ok, BaseException) and ok.version == 1
+        assert isinstance(bad, ConcurrencyError)
+
+
+async def test_sequence_is_never_reused_after_deleting_the_last_row(db_path: Path) -> None:
+    async with await EventLog.open(db_path) as log:
+        for i in range(3):
+            await log.append(NewEvent("s", "t", {"i": i}))
+    conn = sqlite3.connect(db_path)
+    conn.execute("DELETE FROM events WHERE seq = 3")
+    conn.commit()
+    conn.close()
+    async with await EventLog.open(db_path) as log:
+        r = await log.append(NewEvent("other", "t", {}))
+        assert r.seq == 4
+        seqs = [e.seq for e in await log.read(0)]
+        assert seqs == sorted(seqs) == [1, 2, 4]
+
+
+async def test_concurrent_appends_are_group_committed_in_order(db_path: Path) -> None:
+    async with await EventLog.open(db_path) as log:
+        results = await asyncio.gather(
+            *(log.append(NewEvent(f"s{i % 5}", "t", {"i": i}, key=f"k{i}")) for i in range(500))
+        )
+        seqs = [r.seq for r in results]
+        assert sorted(seqs) == list(range(1, 501))
+        events = await log.read(0, limit=1000)
+        for stream in {e.stream for e in events}:
+            versions = [e.version for e in events if e.stream == stream]
+            assert versions == list(range(1, len(versions) + 1))
+
+
+async def test_checkpoint_and_dead_letters_commit_with_the_events(db_path: Path) -> None:
+    async with await EventLog.open(db_path) as log:
+        await log.append_many(
+            [NewEvent("f", "line", {"n": 1})],
+            checkpoint=SourceCheckpoint("file:/x", {"offset": 10}),
+            dead_letters=[DeadLetter("file:/x", "/x:2", "malformed JSON", b"{oops")],
+        )
+        assert await log.source_checkpoint("file:/x") == {"offset": 10}
+        assert await log.source_checkpoint("file:/nope") is None
+        dead = await log.dead_letters()
+        assert dead[0]["position"] == "/x:2" and dead[0]["raw"] == "{oops"
+        # a checkpoint may advance with no events (e.g. only bad lines were read)
+        await log.append_many([], checkpoint=SourceCheckpoint("file:/x", {"offset": 20}))
+        assert await log.source_checkpoint("file:/x") == {"offset": 20}
+        # a failed append leaves the checkpoint where it was
+        with pytest.raises(ConcurrencyError):
+            await log.append_many(
+                [NewEvent("f", "line", {})],
+                expected_version=0,
+                checkpoint=SourceCheckpoint("file:/x", {"offset": 99}),
+            )
+        assert await log.source_checkpoint("file:/x") == {"offset": 20}
+
+
+async def test_bad_payload_fails_at_the_call_site(db_path: Path) -> None:
+    async with await EventLog.open(db_path) as log:
+        with pytest.raises(TypeError):
+            await log.append(NewEvent("s", "t", {"x": object()}))
+        assert (await log.append(NewEvent("s", "t", {}))).seq == 1
+
+
+async def test_schema_version_is_recorded_and_file_is_wal(db_path: Path) -> None:
+    async with await EventLog.open(db_path) as log:
+        await log.append(NewEvent("s", "t", {}))
+    conn = sqlite3.connect(db_path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    conn.close()
+
+
+async def test_follow_sees_in_process_appends(db_path: Path) -> None:
+    async with await EventLog.open(db_path) as log:
+        seen: list[int] = []
+
+        async def follower() -> None:
+            async with aclosing(log.follow(0)) as batches:
+                async for batch in batches:
+                    seen.extend(e.seq for e in batch)
+                    if len(seen) >= 20:
+                        return
+
+        task = asyncio.create_task(follower())
+        for i in range(20):
+            await log.append(NewEvent("s", "t", {"i": i}))
+        await asyncio.wait_for(task, 10)
+        assert seen == list(range(1, 21))
+
+
+async def test_follow_sees_events_from_another_process(db_path: Path) -> None:
+    async with await EventLog.open(db_path) as log:
+        seen: list[int] = []
+
+        async def follower() -> None:
+            async with aclosing(log.follow(0)) as batches:
+                async for batch in batches:
+                    seen.extend(e.seq for e in batch)
+                    if len(seen) >= 300:
+                        return
+
+        task = asyncio.create_task(follower())
+        proc = await asyncio.create_subprocess_exec(
+            *helper("appender.py", db_path, "other", 300, 7),
+            stdout=asyncio.subprocess.DEVNULL,
+            env=proc_env(),
+        )
+        assert await proc.wait() == 0
+        await asyncio.wait_for(task, 20)
+        assert seen == list(range(1, 301))
+
+
+def test_four_processes_appending_at_once_lose_nothing(db_path: Path) -> None:
+    procs = [
+        subprocess.Popen(
+            helper("appender.py", db_path, f"p{n}", 10_000, 50),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env=proc_env(),
+        )
+        for n in range(4)
+    ]
+    for p in procs:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err.decode()
+    conn = sqlite3.connect(db_path)
+    assert conn.execute("SELECT count(*), count(DISTINCT key) FROM events").fetchone() == (
+        40_000,
+        40_000,
+    )
+    seqs = [r[0] for r in conn.execute("SELECT seq FROM events ORDER BY seq")]
+    assert seqs == list(range(1, 40_001))
+    for n in range(4):
+        versions = [
+            r[0]
+            for r in conn.execute(
+                "SELECT version FROM events WHERE stream = ? ORDER BY seq", (f"proc-p{n}",)
+            )
+        ]
+        assert versions == list(range(1, 10_001))
+    conn.close()
+
+
+def test_kill_9_loses_no_acknowledged_append(db_path: Path) -> None:
+    proc = subprocess.Popen(
+        helper("appender.py", db_path, "victim", 1_000_000, 3),
+        stdout=subprocess.PIPE,
+        text=True,
+        env=proc_env(),
+    )
+    assert proc.stdout is not None
+    acked: list[int] = []
+    deadline = time.monotonic() + 60
+    while len(acked) < 3000 and time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if line.startswith("ack "):
+            acked.append(int(line.split(":")[1]))
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert len(acked) >= 3000
+    conn = sqlite3.connect(db_path)
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    present = {r[0] for r in conn.execute("SELECT seq FROM events")}
+    assert set(acked) <= present
+    n, distinct = conn.execute("SELECT count(*), count(DISTINCT key) FROM events").fetchone()
+    assert n == distinct == max(present)  # contiguous, no duplicates
+    conn.close()
