@@ -1,0 +1,1 @@
+"""The projections evlog ships: events, messages, latency."""

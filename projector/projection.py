@@ -1,0 +1,69 @@
+"""What a projection is: named tables with a schema and version, fed micro-batches of events.
+
+A projection writes rows only by appending (no UPDATE, no index): DuckDB lets such commits go on
+while a checkpoint runs, which keeps the live path free of checkpoint stalls."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import duckdb
+import pyarrow as pa
+
+from .batch import EventBatch
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    name: str
+    columns: str  # the column list of CREATE TABLE, e.g. "seq BIGINT, stream VARCHAR"
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.strip().split()[0].strip('"') for c in _split_columns(self.columns)]
+
+
+@dataclass(slots=True)
+class Projection:
+    """Subclass and set the class attributes; override `rows` (or `apply` for custom SQL)."""
+
+    name: ClassVar[str]
+    version: ClassVar[int]
+    tables: ClassVar[tuple[Table, ...]]
+    # Analytics views over the public table names; created once in the main schema.
+    views: ClassVar[dict[str, str]] = {}
+    # Event types this projection reads; None means every event.
+    event_types: ClassVar[frozenset[str] | None] = None
+    description: ClassVar[str] = ""
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def rows(self, batch: EventBatch) -> dict[str, pa.Table]:
+        """New rows per table for this batch (only events of `event_types`)."""
+        raise NotImplementedError
+
+    def apply(self, con: duckdb.DuckDBPyConnection, schema: str, batch: EventBatch) -> int:
+        """Write the batch into the tables of `schema`, inside the caller's transaction."""
+        written = 0
+        for table, rows in self.rows(batch.of_types(self.event_types)).items():
+            if rows.num_rows:
+                con.from_arrow(rows).insert_into(f'"{schema}"."{table}"')
+                written += rows.num_rows
+        return written
+
+
+def _split_columns(columns: str) -> list[str]:
+    parts, depth, current = [], 0, []
+    for ch in columns:
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        if ch == "," and depth == 0:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
+    if "".join(current).strip():
+        parts.append("".join(current))
+    return parts

@@ -1,0 +1,347 @@
+"""The async projector: catches DuckDB up with the log, follows it live, rebuilds blue-green.
+
+All DuckDB work for the read-write connection runs on one dedicated thread (an executor of one
+worker), so the event loop never waits on DuckDB; queries use their own cursors on other threads."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from contextlib import aclosing
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, ParamSpec, Self, TypeVar
+
+import duckdb
+
+from eventlog import EventLog
+
+from .batch import EventBatch
+from .projection import Projection
+from .query import QueryResult, run_query
+from .registry import all_projections
+from .store import AnalyticsStore, Generation
+
+log_ = logging.getLogger("evlog.projector")
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+FOLLOW_BATCH = 5_000
+CATCH_UP_BATCH = 20_000
+REBUILD_BATCH = 50_000
+QUERY_THREADS = 2
+
+
+class ProjectionError(Exception):
+    """The analytics cannot be brought in line with the log (e.g. events missing)."""
+
+
+@dataclass(slots=True)
+class Progress:
+    """Reported while catching up or rebuilding: `done` of `total` events for `what`."""
+
+    what: str
+    done: int
+    total: int
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+class Projector:
+    def __init__(
+        self,
+        log: EventLog,
+        store: AnalyticsStore,
+        projections: list[Projection],
+        executor: concurrent.futures.ThreadPoolExecutor,
+        *,
+        checkpoint_every: float | None,
+    ) -> None:
+        self.log = log
+        self.store = store
+        self.projections = projections
+        self._executor = executor
+        self.live: dict[str, Generation] = {}
+        self._apply_lock = asyncio.Lock()
+        self._query_cursors: queue.SimpleQueue[duckdb.DuckDBPyConnection] = queue.SimpleQueue()
+        self._query_executor = concurrent.futures.ThreadPoolExecutor(
+            QUERY_THREADS, thread_name_prefix="evlog-query"
+        )
+        self._checkpoint_every = checkpoint_every
+        self._checkpointer: threading.Thread | None = None
+        self._closing = threading.Event()
+        self.applied_events = 0
+        self.applied_batches = 0
+        self.last_projected_ns = 0
+        self.checkpoints: list[float] = []
+
+    @classmethod
+    async def open(
+        cls,
+        log: EventLog,
+        path: Path,
+        projections: list[Projection] | None = None,
+        *,
+        checkpoint_every: float | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> Self:
+        """Open (or create) the analytics file and bring every projection to a known state:
+        missing ones are created, half-built ones dropped, version bumps rebuilt."""
+        executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="evlog-duckdb")
+        loop = asyncio.get_running_loop()
+        # With our own checkpointer, DuckDB must not checkpoint inside a commit.
+        threshold = "1TB" if checkpoint_every else None
+        try:
+            store = await loop.run_in_executor(
+                executor, lambda: AnalyticsStore(path, checkpoint_threshold=threshold)
+            )
+        except BaseException:
+            executor.shutdown(wait=False)
+            raise
+        self = cls(
+            log,
+            store,
+            projections or all_projections(),
+            executor,
+            checkpoint_every=checkpoint_every,
+        )
+        try:
+            for _ in range(QUERY_THREADS):
+                self._query_cursors.put(await self._duck(store.con.cursor))
+            await self._reconcile(progress)
+        except BaseException:
+            await self.close()
+            raise
+        if checkpoint_every:
+            self._checkpointer = threading.Thread(
+                target=self._checkpoint_loop, name="evlog-duckdb-checkpoint", daemon=True
+            )
+            self._checkpointer.start()
+        return self
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        self._closing.set()
+        if self._checkpointer is not None:
+            await asyncio.to_thread(self._checkpointer.join)
+        self._query_executor.shutdown(wait=True)
+        while not self._query_cursors.empty():
+            cur = self._query_cursors.get()
+            await self._duck(cur.close)
+        await self._duck(self.store.close)
+        self._executor.shutdown(wait=True)
+
+    async def _duck(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, lambda: fn(*args, **kwargs))
+
+    # -- state -----------------------------------------------------------------------------------
+
+    @property
+    def position(self) -> int:
+        """The last sequence every live projection has applied."""
+        return min((g.position for g in self.live.values()), default=0)
+
+    async def _reconcile(self, progress: ProgressCallback | None) -> None:
+        dropped = await self._duck(self.store.drop_abandoned)
+        for d in dropped:
+            log_.warning("dropped the half-built generation %s left by an interrupted rebuild", d)
+        stale: list[Projection] = []
+        for p in self.projections:
+            state = await self._duck(self.store.live_state, p.name)
+            if state is None:
+                gen = await self._duck(self.store.create_generation, p, 1, "building")
+                await self._duck(self.store.publish, gen)
+                self.live[p.name] = gen
+                continue
+            version, generation = state
+            position = await self._duck(self.store.position, p.name, generation)
+            self.live[p.name] = Generation(p, generation, version, position)
+            if version != p.version:
+                stale.append(p)
+        if stale:
+            log_.warning("projection version changed, rebuilding: %s", [p.name for p in stale])
+            await self.rebuild([p.name for p in stale], progress=progress)
+
+    # -- applying --------------------------------------------------------------------------------
+
+    async def _read(self, after: int, limit: int) -> list[tuple[Any, ...]]:
+        rows = await self.log.read_rows(after, limit)
+        if rows:
+            await self._check_contiguous(after, rows)
+        return rows
+
+    async def _check_contiguous(self, after: int, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Sequences come from the log in order without holes; a hole is accepted only if the
+        log itself lacks those events (rows deleted by hand), never silently."""
+        first, last = rows[0][0], rows[-1][0]
+        if first == after + 1 and last - first + 1 == len(rows):
+            return
+        seqs = [r[0] for r in rows]
+        if seqs != sorted(set(seqs)) or first <= after:
+            raise ProjectionError(f"log returned events out of order after seq {after}")
+        log_.warning("the log has no events for some seqs in %d..%d; skipping them", after, last)
+
+    async def _apply(self, gens: list[Generation], rows: Sequence[tuple[Any, ...]]) -> None:
+        batch = EventBatch(rows)
+        await self._duck(self.store.apply, gens, batch)
+        self.applied_events += len(rows)
+        self.applied_batches += 1
+        self.last_projected_ns = batch.projected_ns
+
+    async def catch_up(self, progress: ProgressCallback | None = None) -> int:
+        """Apply everything the log has that the projections have not; returns events applied."""
+        applied = 0
+        head = await self.log.head()
+        start = self.position
+        while True:
+            async with self._apply_lock:
+                lowest = self.position
+                group = [g for g in self.live.values() if g.position == lowest]
+                higher = [g.position for g in self.live.values() if g.position > lowest]
+                limit = CATCH_UP_BATCH
+                if higher:
+                    limit = min(limit, min(higher) - lowest)
+                rows = await self._read(lowest, limit)
+                if not rows:
+                    if higher:
+                        raise ProjectionError(
+                            f"analytics are ahead of the log (seq {max(higher)} > log head):"
+                            " was the log replaced? run `evlog rebuild`"
+                        )
+                    break
+                await self._apply(group, rows)
+            applied += len(rows)
+            if progress is not None:
+                progress(Progress("catch-up", self.position - start, max(head - start, 1)))
+        return applied
+
+    async def follow(self, on_batch: Callable[[int], None] | None = None) -> None:
+        """Catch up, then apply new events as they are committed, until cancelled."""
+        await self.catch_up()
+        async with aclosing(self.log.follow_rows(self.position, batch_limit=FOLLOW_BATCH)) as it:
+            async for rows in it:
+                async with self._apply_lock:
+                    pos = self.position
+                    rows = [r for r in rows if r[0] > pos]  # a rebuild may have moved us on
+                    if not rows:
+                        continue
+                    await self._check_contiguous(pos, rows)
+                    await self._apply(list(self.live.values()), rows)
+                if on_batch is not None:
+                    on_batch(len(rows))
+
+    # -- rebuilding ------------------------------------------------------------------------------
+
+    async def rebuild(
+        self,
+        names: list[str] | None = None,
+        *,
+        from_seq: int = 0,
+        progress: ProgressCallback | None = None,
+    ) -> dict[str, int]:
+        """Rebuild projections from the log into a new generation beside the live one, then swap.
+        Readers keep the old tables until the swap. Returns events replayed per projection."""
+        chosen = [p for p in self.projections if names is None or p.name in names]
+        replayed: dict[str, int] = {}
+        for p in chosen:
+            replayed[p.name] = await self._rebuild_one(p, from_seq, progress)
+        return replayed
+
+    async def _rebuild_one(
+        self, p: Projection, from_seq: int, progress: ProgressCallback | None
+    ) -> int:
+        old = self.live[p.name]
+        fresh = await self._duck(self.store.create_generation, p, old.generation + 1, "building")
+        if from_seq > 0:
+            if old.version != p.version or from_seq > old.position:
+                raise ProjectionError(
+                    f"cannot rebuild {p.name} from seq {from_seq}: the live tables"
+                    + (" have another version" if old.version != p.version else " are not there")
+                )
+            await self._duck(self.store.copy_prefix, old, fresh, from_seq)
+        frozen = old.version != p.version  # old rows have another shape: stop feeding them
+        if frozen:
+            self.live.pop(p.name)
+        head = await self.log.head()
+        start = fresh.position
+        replayed = 0
+        while True:
+            target = max(head, self.position if self.live else head)
+            rows = await self._read(fresh.position, REBUILD_BATCH)
+            if rows:
+                await self._duck(self.store.apply, [fresh], EventBatch(rows))
+                replayed += len(rows)
+                if progress is not None:
+                    progress(Progress(p.name, fresh.position - start, max(target - start, 1)))
+                continue
+            # Caught up with the log as it is now: swap, unless the live side moved past us.
+            async with self._apply_lock:
+                if frozen or not self.live or fresh.position >= self.position:
+                    await self._duck(self.store.publish, fresh)
+                    self.live[p.name] = fresh
+                    break
+            head = await self.log.head()
+        await self._duck(self.store.compact_progress)
+        return replayed
+
+    # -- housekeeping and queries ----------------------------------------------------------------
+
+    def _checkpoint_loop(self) -> None:
+        """DuckDB checkpoints from their own cursor and thread, off the apply path: append-only
+        commits go on while it runs (DuckDB >= 1.5), so the live path does not stall."""
+        assert self._checkpoint_every
+        cur = self.store.con.cursor()
+        try:
+            while not self._closing.wait(self._checkpoint_every):
+                t0 = time.perf_counter()
+                try:
+                    cur.execute("CHECKPOINT")
+                except duckdb.TransactionException:
+                    continue  # a rebuild's catalog change is running; next time
+                self.checkpoints.append(time.perf_counter() - t0)
+        finally:
+            cur.close()
+
+    async def query(self, sql: str, *, max_rows: int | None = None) -> QueryResult:
+        """A read-only query on its own cursor (another thread), concurrent with applying."""
+        cur = self._query_cursors.get()
+        try:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(
+                self._query_executor, lambda: run_query(cur, sql, max_rows=max_rows)
+            )
+        finally:
+            self._query_cursors.put(cur)
+
+    async def status(self) -> dict[str, Any]:
+        head = await self.log.head()
+        return {
+            "log_head": head,
+            "position": self.position,
+            "lag_events": head - self.position,
+            "projections": {
+                name: {"generation": g.generation, "version": g.version, "position": g.position}
+                for name, g in self.live.items()
+            },
+            "applied_events": self.applied_events,
+            "applied_batches": self.applied_batches,
+        }
