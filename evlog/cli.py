@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import sys
 import time
+from collections.abc import Callable
 from contextlib import aclosing
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,8 +16,11 @@ import typer
 
 from adapters import FieldMap, IngestStats, InputError, ingest, make_adapter
 from eventlog import Durability, EventLog, EventLogError
+from projector import Progress, ProjectionError, Projector, by_name
+from projector.server import serve
 
-from . import output
+from . import analytics, output
+from .latency_report import parse_duration_s, report
 from .paths import DEFAULT_DB, duckdb_path_for
 from .runtime import UserError, fail, run
 
@@ -232,6 +237,174 @@ def deadletters(
     output.print_rows(cols, [[r[c] for c in cols] for r in rows], fmt)
 
 
+# -- projecting and querying -------------------------------------------------------------------
+
+
+@app.command()
+def project(
+    ctx: typer.Context,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep applying new events until Ctrl-C.")
+    ] = False,
+    checkpoint_every: Annotated[
+        float,
+        typer.Option(
+            help="Seconds between DuckDB checkpoints off the apply path (0: DuckDB's own)."
+        ),
+    ] = 0.0,
+) -> None:
+    """Bring the DuckDB analytics up to date with the log (and keep them so with --follow).
+
+    While following, other processes can run `evlog query` and `evlog rebuild`: they are served
+    through a local socket, as DuckDB lets only one process write the file."""
+    s = settings(ctx)
+    if analytics.serving(s.duckdb) is not None:
+        raise UserError(f"a follower is already projecting into {s.duckdb}; use `evlog query`")
+    run(_project(s, follow, checkpoint_every or None))
+
+
+async def _project(s: Settings, follow: bool, checkpoint_every: float | None) -> None:
+    async with (
+        await EventLog.open(s.db, writable=False) as log,
+        await Projector.open(
+            log, s.duckdb, checkpoint_every=checkpoint_every, progress=_progress_printer()
+        ) as projector,
+    ):
+        if not follow:
+            n = await projector.catch_up(_progress_printer())
+            output.stderr.print(
+                f"projected {n} events into {s.duckdb}; position {projector.position}"
+            )
+            return
+        async with serve(projector, s.duckdb) as sock:
+            output.stderr.print(
+                f"following {s.db} into {s.duckdb} (queries via {sock}); Ctrl-C to stop"
+            )
+            with contextlib.suppress(asyncio.CancelledError):
+                await projector.follow()
+
+
+def _progress_printer() -> Callable[[Progress], None] | None:
+    if not sys.stderr.isatty():
+        return None
+    last = [0.0]
+
+    def show(p: Progress) -> None:
+        now = time.monotonic()
+        if now - last[0] < 0.2 and p.done < p.total:
+            return
+        last[0] = now
+        pct = 100.0 * p.done / p.total if p.total else 100.0
+        sys.stderr.write(f"\r{p.what}: {p.done}/{p.total} events ({pct:5.1f}%)")
+        if p.done >= p.total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    return show
+
+
+@app.command()
+def rebuild(
+    ctx: typer.Context,
+    names: Annotated[
+        list[str] | None, typer.Argument(help="Projections to rebuild (default: all).")
+    ] = None,
+    from_seq: Annotated[
+        int, typer.Option("--from", help="Keep rows up to this seq; replay the rest.")
+    ] = 0,
+) -> None:
+    """Rebuild projections from the log beside the live tables, then swap them in."""
+    s = settings(ctx)
+    try:
+        chosen = [p.name for p in by_name(names)] if names else None
+    except KeyError as exc:
+        raise UserError(str(exc.args[0])) from None
+    reply = analytics.remote(s.duckdb, {"op": "rebuild", "names": chosen, "from_seq": from_seq})
+    replayed = reply["replayed"] if reply is not None else run(_rebuild(s, chosen, from_seq))
+    for name, n in replayed.items():
+        output.stderr.print(f"rebuilt {name}: {n} events replayed")
+
+
+async def _rebuild(s: Settings, names: list[str] | None, from_seq: int) -> dict[str, int]:
+    async with (
+        await EventLog.open(s.db, writable=False) as log,
+        await Projector.open(log, s.duckdb) as projector,
+    ):
+        t0 = time.perf_counter()
+        replayed = await projector.rebuild(names, from_seq=from_seq, progress=_progress_printer())
+        await projector.catch_up()
+        total = sum(replayed.values())
+        dt = time.perf_counter() - t0
+        output.stderr.print(
+            f"{total} events in {dt:.2f} s ({total / dt if dt else 0:,.0f} events/s)"
+        )
+        return replayed
+
+
+@app.command()
+def query(
+    ctx: typer.Context,
+    sql: Annotated[str, typer.Argument(help="A read-only SQL query over the analytics.")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table, json or csv")] = "table",
+    as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
+    as_csv: Annotated[bool, typer.Option("--csv", help="Same as --format csv.")] = False,
+    max_rows: Annotated[int, typer.Option(help="Print at most this many rows.")] = 10_000,
+) -> None:
+    """Run SQL over the DuckDB analytics (works while a follower is running)."""
+    s = settings(ctx)
+    fmt = "json" if as_json else "csv" if as_csv else fmt
+    if fmt not in ("table", "json", "csv"):
+        raise UserError(f"unknown format {fmt!r}: table, json or csv")
+    result = analytics.query(s.duckdb, sql, max_rows=max_rows)
+    output.print_rows(result.columns, result.rows, fmt)
+    if result.truncated:
+        output.stderr.print(f"(only the first {max_rows} rows; raise --max-rows)")
+
+
+@app.command()
+def latency(
+    ctx: typer.Context,
+    since: Annotated[
+        str | None, typer.Option(help="Only events committed in this window, e.g. 10m.")
+    ] = None,
+    last: Annotated[int | None, typer.Option(help="Only the last N events.")] = None,
+    budget: Annotated[str, typer.Option(help="Latency budget for read->projected.")] = "50ms",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Latency per stage (read->commit->projected) with percentiles; exit 1 when p99 of
+    read->projected is over the budget."""
+    s = settings(ctx)
+    budget_ms = parse_duration_s(budget) * 1e3
+    since_s = parse_duration_s(since, "s") if since else None
+    stats = report(s.duckdb, since_s=since_s, last=last, budget_ms=budget_ms)
+    total = next(x for x in stats if x.stage == "read_to_projected")
+    over = total.count > 0 and total.p99_ms > budget_ms
+    if as_json:
+        output.print_json(
+            {"budget_ms": budget_ms, "over_budget": over, "stages": [x.to_json() for x in stats]}
+        )
+    else:
+        output.print_rows(
+            ["stage", "events", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "max ms", "over budget"],
+            [
+                [
+                    x.stage,
+                    x.count,
+                    f"{x.p50_ms:.3f}",
+                    f"{x.p90_ms:.3f}",
+                    f"{x.p99_ms:.3f}",
+                    f"{x.p999_ms:.3f}",
+                    f"{x.max_ms:.3f}",
+                    f"{x.over_budget:.2%}",
+                ]
+                for x in stats
+            ],
+            title=f"latency (budget {budget_ms:g} ms for read->projected)",
+        )
+    if over:
+        raise typer.Exit(1)
+
+
 @app.command()
 def demo(
     workdir: Annotated[
@@ -248,5 +421,5 @@ def main() -> None:
     """Console entry point: user mistakes become one line on stderr and exit code 1."""
     try:
         app(standalone_mode=True)
-    except (UserError, InputError, EventLogError) as exc:
+    except (UserError, InputError, EventLogError, ProjectionError) as exc:
         fail(str(exc))

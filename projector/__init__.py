@@ -4,16 +4,16 @@ from .batch import EventBatch
 from .projection import Projection, Table
 from .query import QueryError, QueryResult
 from .registry import PROJECTIONS, all_projections, by_name
-from .runner import ProjectionError, Progress, Projector
+from .runner import Progress, ProjectionError, Projector
 from .store import AnalyticsStore
 
 __all__ = [
     "PROJECTIONS",
     "AnalyticsStore",
     "EventBatch",
-    "ProjectionError",
     "Progress",
     "Projection",
+    "ProjectionError",
     "Projector",
     "QueryError",
     "QueryResult",

@@ -53,7 +53,9 @@ class Projection:
 
 
 def _split_columns(columns: str) -> list[str]:
-    parts, depth, current = [], 0, []
+    parts: list[str] = []
+    current: list[str] = []
+    depth = 0
     for ch in columns:
         if ch == "(":
             depth += 1

@@ -82,6 +82,7 @@ class Projector:
         self.applied_batches = 0
         self.last_projected_ns = 0
         self.checkpoints: list[float] = []
+        self._advanced = asyncio.Event()  # replaced after every apply; waiters hold the old one
 
     @classmethod
     async def open(
@@ -160,6 +161,11 @@ class Projector:
         """The last sequence every live projection has applied."""
         return min((g.position for g in self.live.values()), default=0)
 
+    async def wait_for(self, seq: int) -> None:
+        """Return once every live projection has applied the log up to `seq`."""
+        while self.position < seq:
+            await self._advanced.wait()
+
     async def _reconcile(self, progress: ProgressCallback | None) -> None:
         dropped = await self._duck(self.store.drop_abandoned)
         for d in dropped:
@@ -206,6 +212,11 @@ class Projector:
         self.applied_events += len(rows)
         self.applied_batches += 1
         self.last_projected_ns = batch.projected_ns
+        self._notify()
+
+    def _notify(self) -> None:
+        self._advanced.set()
+        self._advanced = asyncio.Event()
 
     async def catch_up(self, progress: ProgressCallback | None = None) -> int:
         """Apply everything the log has that the projections have not; returns events applied."""
@@ -285,21 +296,35 @@ class Projector:
         start = fresh.position
         replayed = 0
         while True:
-            target = max(head, self.position if self.live else head)
-            rows = await self._read(fresh.position, REBUILD_BATCH)
-            if rows:
-                await self._duck(self.store.apply, [fresh], EventBatch(rows))
-                replayed += len(rows)
-                if progress is not None:
-                    progress(Progress(p.name, fresh.position - start, max(target - start, 1)))
-                continue
-            # Caught up with the log as it is now: swap, unless the live side moved past us.
+            # Swap as soon as the new generation is where the live ones are; while a follower
+            # keeps the live ones moving, read only up to them so the rebuild cannot chase the
+            # head forever.
             async with self._apply_lock:
-                if frozen or not self.live or fresh.position >= self.position:
+                live_at = self.position if (self.live and not frozen) else None
+                if live_at is not None and fresh.position >= live_at:
                     await self._duck(self.store.publish, fresh)
                     self.live[p.name] = fresh
+                    self._notify()
                     break
-            head = await self.log.head()
+            limit = (
+                REBUILD_BATCH if live_at is None else min(REBUILD_BATCH, live_at - fresh.position)
+            )
+            rows = await self._read(fresh.position, limit)
+            if not rows:
+                if live_at is None:
+                    async with self._apply_lock:
+                        await self._duck(self.store.publish, fresh)
+                        self.live[p.name] = fresh
+                    self._notify()
+                    break
+                raise ProjectionError(
+                    f"the log ends before seq {live_at} while rebuilding {p.name}"
+                )
+            await self._duck(self.store.apply, [fresh], EventBatch(rows))
+            replayed += len(rows)
+            if progress is not None:
+                head = max(head, fresh.position)
+                progress(Progress(p.name, fresh.position - start, max(head - start, 1)))
         await self._duck(self.store.compact_progress)
         return replayed
 

@@ -68,7 +68,8 @@ class AnalyticsStore:
 
     def position(self, name: str, generation: int) -> int:
         row = self.con.execute(
-            "SELECT coalesce(max(last_seq), 0) FROM evlog_progress WHERE name = ? AND generation = ?",
+            "SELECT coalesce(max(last_seq), 0) FROM evlog_progress"
+            " WHERE name = ? AND generation = ?",
             [name, generation],
         ).fetchone()
         return int(row[0]) if row else 0

@@ -36,3 +36,48 @@ def evlog(
         timeout=timeout,
         input=input,
     )
+
+
+def table_checksums(duckdb_path: Path) -> dict[str, tuple[int, str]]:
+    """Row count and an order-independent digest of every public projection table. The latency
+    table's projected_ns is an observation of when a batch was applied, not derived from the
+    log, so it is left out."""
+    import duckdb
+
+    con = duckdb.connect(str(duckdb_path), read_only=True)
+    try:
+        out = {}
+        for table, select in (
+            ("events", "*"),
+            ("messages", "*"),
+            ("latency", "* EXCLUDE (projected_ns)"),
+        ):
+            n, digest = con.execute(
+                f"SELECT count(*), md5(coalesce(string_agg(CAST(r AS VARCHAR), '|' ORDER BY seq),"
+                f" '')) FROM (SELECT {select} FROM {table}) r"
+            ).fetchone()
+            out[table] = (n, digest)
+        return out
+    finally:
+        con.close()
+
+
+async def fill_log(db: Path, n: int, *, start: int = 0, batch: int = 5000) -> None:
+    """Append n chat message events across a few streams and authors."""
+    from eventlog import EventLog, NewEvent
+
+    authors = ["ana", "bruno", "chen", "dara"]
+    async with await EventLog.open(db) as log:
+        for b in range(start, start + n, batch):
+            await log.append_many(
+                [
+                    NewEvent(
+                        f"chat-{i % 3}",
+                        "message",
+                        {"author": authors[i % 4], "text": f"message {i}", "id": f"m{i}"},
+                        key=f"m{i}",
+                        source_time_ns=1_700_000_000_000_000_000 + i * 1_000_000_000,
+                    )
+                    for i in range(b, min(start + n, b + batch))
+                ]
+            )

@@ -1,0 +1,255 @@
+"""The projector against real SQLite and DuckDB files: exactly once, rebuilds, live queries."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import ClassVar
+
+import duckdb
+import pyarrow as pa
+import pytest
+
+from eventlog import EventLog, NewEvent
+from projector import EventBatch, Projection, Projector, Table
+from projector.batch import SEQ, STREAM
+from projector.server import socket_path
+
+from .support import evlog, fill_log, proc_env, table_checksums
+
+
+async def test_catch_up_is_exactly_once_and_views_answer(tmp_path: Path) -> None:
+    db, duck = tmp_path / "e.db", tmp_path / "a.duckdb"
+    await fill_log(db, 1000)
+    async with await EventLog.open(db) as log:
+        async with await Projector.open(log, duck) as pj:
+            assert await pj.catch_up() == 1000
+            assert await pj.catch_up() == 0
+            r = await pj.query("SELECT author, messages FROM messages_per_author ORDER BY author")
+            assert r.rows == [("ana", 250), ("bruno", 250), ("chen", 250), ("dara", 250)]
+            r = await pj.query("SELECT count(*), count(DISTINCT seq) FROM events")
+            assert r.rows == [(1000, 1000)]
+            r = await pj.query("SELECT sum(messages) FROM messages_per_day")
+            assert r.rows == [(1000,)]
+            r = await pj.query("SELECT count(*) FROM responses")
+            assert r.rows[0][0] > 0
+        # reopening resumes from the stored progress: nothing applied twice
+        async with await Projector.open(log, duck) as pj:
+            assert pj.position == 1000
+            assert await pj.catch_up() == 0
+    assert table_checksums(duck)["events"][0] == 1000
+
+
+async def test_follow_projects_new_events_live(tmp_path: Path) -> None:
+    db, duck = tmp_path / "e.db", tmp_path / "a.duckdb"
+    async with await EventLog.open(db) as log, await Projector.open(log, duck) as pj:
+        task = asyncio.create_task(pj.follow())
+        await log.append(NewEvent("c", "message", {"author": "x", "text": "hello"}))
+        await asyncio.wait_for(pj.wait_for(1), 10)
+        r = await pj.query("SELECT author, text FROM messages")
+        assert r.rows == [("x", "hello")]
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_queries_are_read_only(tmp_path: Path) -> None:
+    from projector import QueryError
+
+    db, duck = tmp_path / "e.db", tmp_path / "a.duckdb"
+    await fill_log(db, 10)
+    async with await EventLog.open(db) as log, await Projector.open(log, duck) as pj:
+        await pj.catch_up()
+        for sql in ("DELETE FROM events", "DROP TABLE evlog_progress", "SELECT 1; DELETE FROM x"):
+            with pytest.raises(QueryError, match="read-only"):
+                await pj.query(sql)
+        assert (await pj.query("SELECT count(*) FROM events")).rows == [(10,)]
+
+
+async def test_rebuild_while_a_producer_appends_ends_caught_up(tmp_path: Path) -> None:
+    db, duck = tmp_path / "e.db", tmp_path / "a.duckdb"
+    await fill_log(db, 20_000)
+    async with await EventLog.open(db) as log, await Projector.open(log, duck) as pj:
+        follower = asyncio.create_task(pj.follow())
+        stop = asyncio.Event()
+
+        async def producer() -> None:
+            i = 100_000
+            while not stop.is_set():
+                await log.append_many(
+                    [
+                        NewEvent("live", "message", {"author": "p", "text": str(j)}, key=f"p{j}")
+                        for j in range(i, i + 50)
+                    ]
+                )
+                i += 50
+                await asyncio.sleep(0.01)
+
+        prod = asyncio.create_task(producer())
+        await asyncio.sleep(0.2)
+        replayed = await pj.rebuild()
+        assert all(n >= 20_000 for n in replayed.values())
+        stop.set()
+        await prod
+        head = await log.head()
+        await asyncio.wait_for(pj.wait_for(head), 30)
+        r = await pj.query("SELECT count(*), min(seq), max(seq) FROM events")
+        assert r.rows == [(head, 1, head)]
+        assert (await pj.query("SELECT count(*) FROM messages")).rows == [(head,)]
+        assert all(g.generation == 2 for g in pj.live.values())
+        follower.cancel()
+        await asyncio.gather(follower, return_exceptions=True)
+    # the live-maintained tables equal a clean rebuild from the log into a fresh file
+    fresh = tmp_path / "fresh.duckdb"
+    async with await EventLog.open(db) as log, await Projector.open(log, fresh) as pj:
+        await pj.catch_up()
+    assert table_checksums(duck) == table_checksums(fresh)
+
+
+class _V1(Projection):
+    name = "shape"
+    version = 1
+    tables = (Table("shape", "seq BIGINT"),)
+
+    def rows(self, batch: EventBatch) -> dict[str, pa.Table]:
+        return {"shape": pa.table({"seq": pa.array(batch.column(SEQ), pa.int64())})}
+
+
+class _V2(Projection):
+    name = "shape"
+    version = 2
+    tables = (Table("shape", "seq BIGINT, stream VARCHAR"),)
+    views: ClassVar[dict[str, str]] = {"shape_streams": "SELECT DISTINCT stream FROM shape"}
+
+    def rows(self, batch: EventBatch) -> dict[str, pa.Table]:
+        return {
+            "shape": pa.table(
+                {
+                    "seq": pa.array(batch.column(SEQ), pa.int64()),
+                    "stream": pa.array(batch.column(STREAM), pa.string()),
+                }
+            )
+        }
+
+
+async def test_a_version_bump_rebuilds_the_projection(tmp_path: Path) -> None:
+    db, duck = tmp_path / "e.db", tmp_path / "a.duckdb"
+    await fill_log(db, 300)
+    async with await EventLog.open(db) as log:
+        async with await Projector.open(log, duck, [_V1()]) as pj:
+            await pj.catch_up()
+            assert (await pj.query("SELECT * FROM shape LIMIT 1")).columns == ["seq"]
+        async with await Projector.open(log, duck, [_V2()]) as pj:
+            assert pj.live["shape"].version == 2 and pj.live["shape"].generation == 2
+            r = await pj.query("SELECT count(*), count(stream) FROM shape")
+            assert r.rows == [(300, 300)]
+            r = await pj.query("SELECT count(*) FROM shape_streams")
+            assert r.rows == [(3,)]
+    con = duckdb.connect(str(duck), read_only=True)
+    schemas = {r[0] for r in con.execute("SELECT schema_name FROM duckdb_schemas()").fetchall()}
+    con.close()
+    assert "evlog_shape_g2" in schemas and "evlog_shape_g1" not in schemas
+
+
+async def test_rebuild_from_a_sequence_keeps_the_prefix(tmp_path: Path) -> None:
+    db, duck = tmp_path / "e.db", tmp_path / "a.duckdb"
+    await fill_log(db, 1000)
+    async with await EventLog.open(db) as log, await Projector.open(log, duck) as pj:
+        await pj.catch_up()
+        before = table_checksums_async = await pj.query("SELECT count(*) FROM messages")
+        replayed = await pj.rebuild(["messages"], from_seq=600)
+        assert replayed == {"messages": 400}
+        assert (await pj.query("SELECT count(*) FROM messages")).rows == before.rows
+        del table_checksums_async
+
+
+def test_delete_the_duckdb_file_and_rebuild_gives_identical_tables(tmp_path: Path) -> None:
+    db, duck = tmp_path / "e.db", tmp_path / "e.duckdb"
+    asyncio.run(fill_log(db, 5000))
+    assert evlog("--db", db, "project").returncode == 0
+    before = table_checksums(duck)
+    duck.unlink()
+    result = evlog("--db", db, "rebuild")
+    assert result.returncode == 0, result.stderr
+    assert table_checksums(duck) == before
+    assert before["messages"][0] == 5000
+
+
+def _wait_for(predicate: object, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return
+        time.sleep(0.02)
+    raise AssertionError("timed out")
+
+
+def test_query_and_rebuild_work_while_a_follower_runs(tmp_path: Path) -> None:
+    db, duck = tmp_path / "e.db", tmp_path / "e.duckdb"
+    asyncio.run(fill_log(db, 2000))
+    follower = subprocess.Popen(
+        [*_evlog_cmd(), "--db", str(db), "project", "--follow"],
+        env=proc_env(),
+        stderr=subprocess.PIPE,
+    )
+    try:
+        _wait_for(lambda: socket_path(duck).exists())
+
+        def count() -> int:
+            r = evlog("--db", db, "query", "SELECT count(*) AS n FROM events", "--json")
+            assert r.returncode == 0, r.stderr
+            return int(r.stdout.split(":")[1].strip(" }\n"))
+
+        _wait_for(lambda: count() == 2000)
+        asyncio.run(fill_log(db, 500, start=2000))
+        _wait_for(lambda: count() == 2500)
+        r = evlog("--db", db, "rebuild", "messages")
+        assert r.returncode == 0, r.stderr
+        assert "rebuilt messages: 2500" in r.stderr
+        r = evlog("--db", db, "query", "SELECT count(*) FROM messages", "--csv")
+        assert r.stdout.splitlines()[1] == "2500"
+        # a second follower on the same file is refused with one clear line
+        r = evlog("--db", db, "project")
+        assert r.returncode == 1 and "already projecting" in r.stderr
+        assert "Traceback" not in r.stderr
+    finally:
+        follower.send_signal(signal.SIGINT)
+        follower.wait(timeout=30)
+    assert not socket_path(duck).exists()
+
+
+def _evlog_cmd() -> list[str]:
+    import sys
+
+    return [sys.executable, "-m", "evlog"]
+
+
+def test_kill_9_mid_batch_then_restart_equals_a_rebuild(tmp_path: Path) -> None:
+    db, duck = tmp_path / "e.db", tmp_path / "e.duckdb"
+    asyncio.run(fill_log(db, 150_000, batch=10_000))
+    follower = subprocess.Popen(
+        [*_evlog_cmd(), "--db", str(db), "project", "--follow"],
+        env=proc_env(),
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        # let it apply some, not all, catch-up batches, then kill it without warning
+        _wait_for(lambda: duck.exists() and os.path.getsize(duck) > 0)
+        time.sleep(0.8)
+    finally:
+        os.kill(follower.pid, signal.SIGKILL)
+        follower.wait()
+    con = duckdb.connect(str(duck), read_only=True)
+    killed_at = con.execute("SELECT coalesce(max(last_seq), 0) FROM evlog_progress").fetchone()
+    con.close()
+    print("progress when killed:", killed_at)
+    r = evlog("--db", db, "project")
+    assert r.returncode == 0, r.stderr
+    after_restart = table_checksums(duck)
+    assert after_restart["events"][0] == 150_000
+    r = evlog("--db", db, "--duckdb", tmp_path / "clean.duckdb", "rebuild")
+    assert r.returncode == 0, r.stderr
+    assert after_restart == table_checksums(tmp_path / "clean.duckdb")
