@@ -88,7 +88,7 @@ class Projector:
     async def open(
         cls,
         log: EventLog,
-        path: Path,
+        path: Path | str,
         projections: list[Projection] | None = None,
         *,
         checkpoint_every: float | None = None,
@@ -206,13 +206,14 @@ class Projector:
             raise ProjectionError(f"log returned events out of order after seq {after}")
         log_.warning("the log has no events for some seqs in %d..%d; skipping them", after, last)
 
-    async def _apply(self, gens: list[Generation], rows: Sequence[tuple[Any, ...]]) -> None:
+    async def _apply(self, gens: list[Generation], rows: Sequence[tuple[Any, ...]]) -> EventBatch:
         batch = EventBatch(rows)
         await self._duck(self.store.apply, gens, batch)
         self.applied_events += len(rows)
         self.applied_batches += 1
         self.last_projected_ns = batch.projected_ns
         self._notify()
+        return batch
 
     def _notify(self) -> None:
         self._advanced.set()
@@ -245,7 +246,7 @@ class Projector:
                 progress(Progress("catch-up", self.position - start, max(head - start, 1)))
         return applied
 
-    async def follow(self, on_batch: Callable[[int], None] | None = None) -> None:
+    async def follow(self, on_batch: Callable[[EventBatch], None] | None = None) -> None:
         """Catch up, then apply new events as they are committed, until cancelled."""
         await self.catch_up()
         async with aclosing(self.log.follow_rows(self.position, batch_limit=FOLLOW_BATCH)) as it:
@@ -256,9 +257,9 @@ class Projector:
                     if not rows:
                         continue
                     await self._check_contiguous(pos, rows)
-                    await self._apply(list(self.live.values()), rows)
+                    batch = await self._apply(list(self.live.values()), rows)
                 if on_batch is not None:
-                    on_batch(len(rows))
+                    on_batch(batch)
 
     # -- rebuilding ------------------------------------------------------------------------------
 
@@ -269,64 +270,55 @@ class Projector:
         from_seq: int = 0,
         progress: ProgressCallback | None = None,
     ) -> dict[str, int]:
-        """Rebuild projections from the log into a new generation beside the live one, then swap.
-        Readers keep the old tables until the swap. Returns events replayed per projection."""
+        """Rebuild projections from the log into new generations beside the live ones, in one
+        pass over the log, then swap them in. Readers keep the old tables until the swap.
+        Returns events replayed per projection."""
         chosen = [p for p in self.projections if names is None or p.name in names]
-        replayed: dict[str, int] = {}
+        if not chosen:
+            return {}
+        fresh: list[Generation] = []
         for p in chosen:
-            replayed[p.name] = await self._rebuild_one(p, from_seq, progress)
-        return replayed
-
-    async def _rebuild_one(
-        self, p: Projection, from_seq: int, progress: ProgressCallback | None
-    ) -> int:
-        old = self.live[p.name]
-        fresh = await self._duck(self.store.create_generation, p, old.generation + 1, "building")
-        if from_seq > 0:
-            if old.version != p.version or from_seq > old.position:
-                raise ProjectionError(
-                    f"cannot rebuild {p.name} from seq {from_seq}: the live tables"
-                    + (" have another version" if old.version != p.version else " are not there")
-                )
-            await self._duck(self.store.copy_prefix, old, fresh, from_seq)
-        frozen = old.version != p.version  # old rows have another shape: stop feeding them
-        if frozen:
-            self.live.pop(p.name)
+            old = self.live[p.name]
+            gen = await self._duck(self.store.create_generation, p, old.generation + 1, "building")
+            if from_seq > 0:
+                if old.version != p.version or from_seq > old.position:
+                    why = "have another version" if old.version != p.version else "are not there"
+                    raise ProjectionError(
+                        f"cannot rebuild {p.name} from seq {from_seq}: the live tables {why}"
+                    )
+                await self._duck(self.store.copy_prefix, old, gen, from_seq)
+            fresh.append(gen)
+        # Old rows of another shape cannot be fed by the new code: they stop until the swap.
+        frozen = {
+            g.projection.name for g in fresh if self.live[g.projection.name].version != g.version
+        }
+        for name in frozen:
+            self.live.pop(name)
         head = await self.log.head()
-        start = fresh.position
+        start = position = from_seq
         replayed = 0
         while True:
-            # Swap as soon as the new generation is where the live ones are; while a follower
-            # keeps the live ones moving, read only up to them so the rebuild cannot chase the
-            # head forever.
+            # Swap once the new generations hold the log as it was when we started and are where
+            # the live ones are; read no further than that, so a rebuild under a steady stream
+            # of appends cannot chase the head forever.
             async with self._apply_lock:
-                live_at = self.position if (self.live and not frozen) else None
-                if live_at is not None and fresh.position >= live_at:
-                    await self._duck(self.store.publish, fresh)
-                    self.live[p.name] = fresh
+                target = max(head, self.position if self.live else 0)
+                if position >= target:
+                    for gen in fresh:
+                        await self._duck(self.store.publish, gen)
+                        self.live[gen.projection.name] = gen
                     self._notify()
                     break
-            limit = (
-                REBUILD_BATCH if live_at is None else min(REBUILD_BATCH, live_at - fresh.position)
-            )
-            rows = await self._read(fresh.position, limit)
+            rows = await self._read(position, min(REBUILD_BATCH, target - position))
             if not rows:
-                if live_at is None:
-                    async with self._apply_lock:
-                        await self._duck(self.store.publish, fresh)
-                        self.live[p.name] = fresh
-                    self._notify()
-                    break
-                raise ProjectionError(
-                    f"the log ends before seq {live_at} while rebuilding {p.name}"
-                )
-            await self._duck(self.store.apply, [fresh], EventBatch(rows))
+                raise ProjectionError(f"the log ends before seq {target} while rebuilding")
+            await self._duck(self.store.apply, fresh, EventBatch(rows))
+            position = rows[-1][0]
             replayed += len(rows)
             if progress is not None:
-                head = max(head, fresh.position)
-                progress(Progress(p.name, fresh.position - start, max(head - start, 1)))
+                progress(Progress("rebuild", position - start, max(target - start, 1)))
         await self._duck(self.store.compact_progress)
-        return replayed
+        return {g.projection.name: replayed for g in fresh}
 
     # -- housekeeping and queries ----------------------------------------------------------------
 

@@ -43,8 +43,10 @@ def schema_name(name: str, generation: int) -> str:
 class AnalyticsStore:
     """Owns the read-write DuckDB connection. Not thread-safe: one thread uses it."""
 
-    def __init__(self, path: Path, *, checkpoint_threshold: str | None = None) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    def __init__(self, path: Path | str, *, checkpoint_threshold: str | None = None) -> None:
+        """`path` may be ":memory:" (used as a baseline by bench/e2e)."""
+        if str(path) != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.con = duckdb.connect(str(path))
         if checkpoint_threshold:
@@ -155,7 +157,7 @@ class AnalyticsStore:
                     f' "{source.schema}"."{table.name}" WHERE seq <= ?',
                     [upto_seq],
                 )
-            self._progress(target, upto_seq, 0, time.time_ns())
+            self._progress([target], upto_seq, 0, time.time_ns())
             self.con.execute("COMMIT")
         except BaseException:
             self.con.execute("ROLLBACK")
@@ -171,19 +173,24 @@ class AnalyticsStore:
         try:
             for gen in gens:
                 gen.projection.apply(self.con, gen.schema, batch)
-                self._progress(gen, batch.last_seq, len(batch), batch.projected_ns)
+            self._progress(gens, batch.last_seq, len(batch), batch.projected_ns)
             self.con.execute("COMMIT")
+            batch.visible_ns = time.time_ns()
         except BaseException:
             self.con.execute("ROLLBACK")
             raise
         for gen in gens:
             gen.position = batch.last_seq
 
-    def _progress(self, gen: Generation, last_seq: int, events: int, projected_ns: int) -> None:
-        self.con.execute(
-            "INSERT INTO evlog_progress VALUES (?, ?, ?, ?, ?)",
-            [gen.projection.name, gen.generation, last_seq, events, projected_ns],
-        )
+    def _progress(
+        self, gens: list[Generation], last_seq: int, events: int, projected_ns: int
+    ) -> None:
+        # One statement for all generations: every DuckDB statement costs ~0.5 ms.
+        values = ", ".join(["(?, ?, ?, ?, ?)"] * len(gens))
+        params: list[object] = []
+        for gen in gens:
+            params += [gen.projection.name, gen.generation, last_seq, events, projected_ns]
+        self.con.execute(f"INSERT INTO evlog_progress VALUES {values}", params)
 
     def compact_progress(self) -> None:
         """Keep one progress row per generation (the latest). Run between batches, rarely."""

@@ -6,21 +6,8 @@ from typing import ClassVar
 
 import pyarrow as pa
 
-from ..arrow import INT64, ints, strings, times_ns
-from ..batch import (
-    COMMITTED,
-    KEY,
-    METADATA,
-    PAYLOAD,
-    READ,
-    SCHEMA_VERSION,
-    SEQ,
-    SOURCE_TIME,
-    STREAM,
-    TYPE,
-    VERSION,
-    EventBatch,
-)
+from ..arrow import INT64, STRING, TIMESTAMP_NS
+from ..batch import EventBatch
 from ..projection import Projection, Table
 
 
@@ -45,23 +32,11 @@ class EventsProjection(Projection):
             SELECT type, count(*) AS events, min(seq) AS first_seq, max(seq) AS last_seq
             FROM events GROUP BY type""",
     }
+    # Arrow types of the log's columns, in EVENT_COLUMNS order.
+    _TYPES = (INT64, STRING, INT64, STRING, pa.int32(), STRING, STRING, STRING, TIMESTAMP_NS)
 
     def rows(self, batch: EventBatch) -> dict[str, pa.Table]:
-        r = batch.rows
-        return {
-            "events": pa.table(
-                {
-                    "seq": ints([x[SEQ] for x in r]),
-                    "stream": strings([x[STREAM] for x in r]),
-                    "version": ints([x[VERSION] for x in r]),
-                    "type": strings([x[TYPE] for x in r]),
-                    "schema_version": pa.array([x[SCHEMA_VERSION] for x in r], pa.int32()),
-                    "key": strings([x[KEY] for x in r]),
-                    "payload": strings([x[PAYLOAD] for x in r]),
-                    "metadata": strings([x[METADATA] for x in r]),
-                    "source_time": times_ns([x[SOURCE_TIME] for x in r]),
-                    "read_ns": pa.array([x[READ] for x in r], INT64),
-                    "committed_ns": pa.array([x[COMMITTED] for x in r], INT64),
-                }
-            )
-        }
+        cols = batch.columns
+        arrays = [pa.array(cols[i], t) for i, t in enumerate(self._TYPES)]
+        arrays += [pa.array(cols[9], INT64), pa.array(cols[10], INT64)]
+        return {"events": pa.Table.from_arrays(arrays, names=self.tables[0].column_names)}

@@ -35,17 +35,16 @@ class LatencyProjection(Projection):
     }
 
     def rows(self, batch: EventBatch) -> dict[str, pa.Table]:
-        r = batch.rows
-        n = len(r)
+        c = batch.columns
         return {
             "latency": pa.table(
                 {
-                    "seq": ints([x[SEQ] for x in r]),
-                    "stream": strings([x[STREAM] for x in r]),
-                    "type": strings([x[TYPE] for x in r]),
-                    "read_ns": ints([x[READ] for x in r]),
-                    "committed_ns": ints([x[COMMITTED] for x in r]),
-                    "projected_ns": ints([batch.projected_ns] * n),
+                    "seq": ints(c[SEQ]),
+                    "stream": strings(c[STREAM]),
+                    "type": strings(c[TYPE]),
+                    "read_ns": ints(c[READ]),
+                    "committed_ns": ints(c[COMMITTED]),
+                    "projected_ns": ints([batch.projected_ns] * len(batch)),
                 }
             )
         }

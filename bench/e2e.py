@@ -1,0 +1,183 @@
+"""bench/e2e: append -> visible in DuckDB, end to end, at fixed offered rates (open loop).
+
+A producer process appends at a fixed rate, each event stamped with its intended send time; this
+process follows the log into a FILE-backed DuckDB and records, per event, when the DuckDB commit
+that made it visible returned. The same run against an in-memory DuckDB is the baseline. Then a
+rebuild of N events, beside a plain sqlite3 scan of the same rows.
+
+    python -m bench.e2e                 # 1k and 10k events/s, 60 s each; rebuild of 1M events
+    python -m bench.e2e --quick         # CI: seconds
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from eventlog import EventLog, NewEvent
+from projector import EventBatch, Projector
+from projector.batch import SOURCE_TIME
+
+from .producer import TEXT
+from .stats import install_uvloop, percentile
+
+
+async def follow_run(
+    db: Path, duck: Path | str, rate: int, seconds: float, warmup: float, checkpoint_every: float
+) -> dict[str, Any]:
+    latencies: list[int] = []
+    skip_before = time.time_ns() + int(warmup * 1e9)
+
+    def record(batch: EventBatch) -> None:
+        vis = batch.visible_ns
+        for r in batch.rows:
+            t = r[SOURCE_TIME]
+            if t is not None and t >= skip_before:
+                latencies.append(vis - t)
+
+    async with await EventLog.open(db):
+        pass  # create the file; the producer process appends, we only read
+    async with (
+        await EventLog.open(db, writable=False) as log,
+        await Projector.open(log, duck, checkpoint_every=checkpoint_every or None) as pj,
+    ):
+        await pj.catch_up()
+        follower = asyncio.create_task(pj.follow(record))
+        env = dict(os.environ)
+        env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)
+        producer = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bench.producer",
+            str(db),
+            str(rate),
+            str(seconds + warmup),
+            "--tag",
+            f"{rate}-{time.time_ns()}",
+            stdout=subprocess.PIPE,
+            env=env,
+        )
+        out, _ = await producer.communicate()
+        head = await log.head()
+        await asyncio.wait_for(pj.wait_for(head), 120)
+        follower.cancel()
+        await asyncio.gather(follower, return_exceptions=True)
+        checkpoints = list(pj.checkpoints)
+    latencies.sort()
+    produced = out.decode().strip()
+    return {
+        "n": len(latencies),
+        "p50": percentile(latencies, 50) / 1e6,
+        "p99": percentile(latencies, 99) / 1e6,
+        "p999": percentile(latencies, 99.9) / 1e6,
+        "max": (latencies[-1] / 1e6) if latencies else float("nan"),
+        "achieved": float(produced.split("(")[1].split("/")[0]) if "(" in produced else 0.0,
+        "checkpoints": checkpoints,
+    }
+
+
+def fmt(r: dict[str, Any]) -> str:
+    return (
+        f"achieved {r['achieved']:8.0f}/s  p50 {r['p50']:7.2f} ms  p99 {r['p99']:7.2f} ms"
+        f"  p999 {r['p999']:7.2f} ms  max {r['max']:8.2f} ms  (n={r['n']})"
+    )
+
+
+async def rebuild_run(workdir: Path, n: int) -> tuple[float, float]:
+    """Rebuild time of n events into all projections vs. a raw sqlite3 scan of the same rows."""
+    db = workdir / "rebuild.db"
+    async with await EventLog.open(db) as log:
+        batch = 20_000
+        for b in range(0, n, batch):
+            await log.append_many(
+                [
+                    NewEvent(
+                        f"chat-{i % 16}",
+                        "message",
+                        {"author": f"user{i % 50}", "text": TEXT, "n": i},
+                        key=f"r{i:09d}",
+                        source_time_ns=1_700_000_000_000_000_000 + i * 1_000_000,
+                    )
+                    for i in range(b, min(n, b + batch))
+                ]
+            )
+    t0 = time.perf_counter()
+    conn = sqlite3.connect(db)
+    scanned = sum(1 for _ in conn.execute("SELECT * FROM events"))
+    conn.close()
+    scan_s = time.perf_counter() - t0
+    assert scanned == n
+    async with (
+        await EventLog.open(db, writable=False) as log,
+        await Projector.open(log, workdir / "rebuild.duckdb") as pj,
+    ):
+        t0 = time.perf_counter()
+        replayed = await pj.rebuild()
+        rebuild_s = time.perf_counter() - t0
+    assert all(v == n for v in replayed.values()), replayed
+    return rebuild_s, scan_s
+
+
+async def main_async(args: argparse.Namespace, workdir: Path) -> None:
+    print(
+        f"bench/e2e  loop={args.loop_name}  cpus={os.cpu_count()}  quick={args.quick}"
+        f"  {args.seconds:g} s per rate after {args.warmup:g} s warm-up;"
+        " producer in its own process"
+    )
+    print("append -> visible in DuckDB, from each event's intended send time:")
+    for rate in args.rates:
+        for label, target, ckpt in (
+            ("file DuckDB, DuckDB's own checkpoints ", "file-auto", 0.0),
+            ("file DuckDB, background checkpoints   ", "file-bg", args.checkpoint_every),
+            ("baseline :memory: DuckDB              ", ":memory:", 0.0),
+        ):
+            db = workdir / f"e2e-{rate}-{target.strip(':')}.db"
+            duck: Path | str = target if target == ":memory:" else db.with_suffix(".duckdb")
+            r = await follow_run(db, duck, rate, args.seconds, args.warmup, ckpt)
+            extra = ""
+            if r["checkpoints"]:
+                c = sorted(r["checkpoints"])
+                extra = f"  [{len(c)} checkpoints, longest {c[-1] * 1e3:.0f} ms]"
+            print(f"  {rate:6d}/s {label} {fmt(r)}{extra}")
+            if target == ":memory:":
+                base = r
+            elif target == "file-bg":
+                bg = r
+        print(f"           p99 ratio file(bg)/memory: {bg['p99'] / base['p99']:.2f}x")
+    rebuild_s, scan_s = await rebuild_run(workdir, args.rebuild_events)
+    n = args.rebuild_events
+    print(
+        f"rebuild of {n} events into all projections: {rebuild_s:.2f} s ({n / rebuild_s:,.0f}"
+        f" events/s); raw sqlite3 scan of the same rows {scan_s:.2f} s"
+        f" ({n / scan_s:,.0f}/s), ratio {rebuild_s / scan_s:.1f}x"
+    )
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--rates", type=lambda s: [int(x) for x in s.split(",")])
+    p.add_argument("--seconds", type=float)
+    p.add_argument("--warmup", type=float)
+    p.add_argument("--checkpoint-every", type=float, default=1.0)
+    p.add_argument("--rebuild-events", type=int)
+    args = p.parse_args()
+    args.rates = args.rates or ([1000] if args.quick else [1000, 10000])
+    args.seconds = args.seconds or (2.0 if args.quick else 60.0)
+    args.warmup = args.warmup if args.warmup is not None else (0.5 if args.quick else 2.0)
+    args.rebuild_events = args.rebuild_events or (20_000 if args.quick else 1_000_000)
+    args.loop_name = install_uvloop()
+    with tempfile.TemporaryDirectory(prefix="evlog-e2e-") as d:
+        asyncio.run(main_async(args, Path(d)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,84 @@
+"""An open-loop producer process for bench/e2e and the load test: appends `rate` events/s for
+`seconds`, each stamped with its intended send time (wall clock, ns) as its source time.
+
+    python -m bench.producer DB RATE SECONDS [--threads N] [--tag T]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import threading
+import time
+
+from eventlog import EventLog, NewEvent
+
+TEXT = "the quick brown fox jumps over the lazy dog"
+
+
+def produce(log: EventLog, rate: float, seconds: float, threads: int, tag: str) -> int:
+    """Open loop: each thread offers rate/threads events/s on a fixed schedule and never waits
+    for acknowledgements before sending the next, so a stall cannot slow the offered load."""
+    per = rate / threads
+    count = int(per * seconds)
+    interval_ns = 1e9 / per
+    done = [0]
+    lock = threading.Lock()
+
+    def run(tid: int) -> None:
+        start_wall = time.time_ns()
+        start = time.perf_counter_ns()
+        i = 0
+        futures = []
+        while i < count:
+            due = min(count, int((time.perf_counter_ns() - start) / interval_ns) + 1)
+            while i < due:
+                intended = start_wall + int(i * interval_ns)
+                ev = NewEvent(
+                    f"bench-{tag}-{tid % 8}",
+                    "message",
+                    {"author": f"user{i % 50}", "text": TEXT, "n": i},
+                    key=f"{tag}:{tid}:{i}",
+                    source_time_ns=intended,
+                    read_ns=intended,
+                )
+                futures.append(log.submit_threadsafe([ev]))
+                i += 1
+            time.sleep(max(0.0, (start + i * interval_ns - time.perf_counter_ns()) / 1e9))
+            if len(futures) > 10_000:
+                for f in futures:
+                    f.result()
+                futures.clear()
+        for f in futures:
+            f.result()
+        with lock:
+            done[0] += i
+
+    workers = [threading.Thread(target=run, args=(t,)) for t in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    return done[0]
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    async with await EventLog.open(args.db) as log:
+        t0 = time.perf_counter()
+        n = await asyncio.to_thread(produce, log, args.rate, args.seconds, args.threads, args.tag)
+        dt = time.perf_counter() - t0
+    print(f"produced {n} events in {dt:.2f} s ({n / dt:.0f}/s)", flush=True)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("db")
+    p.add_argument("rate", type=float)
+    p.add_argument("seconds", type=float)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--tag", default="p")
+    asyncio.run(main_async(p.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
