@@ -59,7 +59,11 @@ async def ingest(
             t0 = time.perf_counter_ns()
             results = await log.append_many(
                 batch.events,
-                checkpoint=SourceCheckpoint(adapter.source, batch.position),
+                checkpoint=(
+                    None
+                    if batch.position is None
+                    else SourceCheckpoint(adapter.source, batch.position)
+                ),
                 dead_letters=batch.dead_letters,
             )
             stats.commit_latencies_ns.append(time.perf_counter_ns() - t0)

@@ -2,29 +2,68 @@
 
 from __future__ import annotations
 
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from .base import Adapter, InputError
+from .csvfile import CsvAdapter
 from .fields import FieldMap
 from .jsonl import JsonlAdapter
+from .logfile import STDIN, LogAdapter
+from .slack import SlackAdapter
+from .whatsapp import HEADER, WhatsAppAdapter
 
-Factory = Callable[[Path, FieldMap, bool], Adapter]
+Factory = Callable[[Path, FieldMap, bool, dict[str, Any]], Adapter]
 
 ADAPTERS: dict[str, Factory] = {
-    "jsonl": lambda path, fields, final: JsonlAdapter(path, fields, final=final),
+    "jsonl": lambda path, fields, final, opts: JsonlAdapter(path, fields, final=final),
+    "csv": lambda path, fields, final, opts: CsvAdapter(path, fields, final=final),
+    "log": lambda path, fields, final, opts: LogAdapter(
+        path, fields, final=final, pattern=opts.get("pattern")
+    ),
+    "whatsapp": lambda path, fields, final, opts: WhatsAppAdapter(path, fields, final=final),
+    "slack": lambda path, fields, final, opts: SlackAdapter(path, fields, final=final),
 }
 
-_BY_SUFFIX = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
+_BY_SUFFIX = {
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".tab": "csv",
+    ".log": "log",
+}
 
 
 def detect(path: Path) -> str:
+    """By extension; a .txt or .zip is looked into: a WhatsApp export starts with a dated
+    message line, a Slack export has users.json/channels.json; other .txt files are logs."""
+    if path == STDIN:
+        return "log"
     name = path.name.lower()
     if name.endswith(".gz"):
         name = name[:-3]
     suffix = Path(name).suffix
     if suffix in _BY_SUFFIX:
         return _BY_SUFFIX[suffix]
+    if suffix == ".txt":
+        with open(path, "rb") as f:
+            head = f.read(4096).decode("utf-8", errors="replace").lstrip("\ufeff\u200e")
+        first = next((line for line in head.splitlines() if line.strip()), "")
+        return "whatsapp" if HEADER.match(first.replace("\u202f", " ")) else "log"
+    if suffix == ".zip":
+        try:
+            with zipfile.ZipFile(path) as zf:
+                names = zf.namelist()
+        except zipfile.BadZipFile:
+            raise InputError(f"{path}: not a readable zip archive") from None
+        if "users.json" in names or "channels.json" in names:
+            return "slack"
+        if any(n.lower().endswith(".txt") for n in names):
+            return "whatsapp"
     raise InputError(
         f"{path}: cannot tell the format from the name; pass --adapter "
         f"({', '.join(sorted(ADAPTERS))})"
@@ -32,13 +71,18 @@ def detect(path: Path) -> str:
 
 
 def make_adapter(
-    path: Path, *, adapter: str | None = None, fields: FieldMap | None = None, final: bool = True
+    path: Path,
+    *,
+    adapter: str | None = None,
+    fields: FieldMap | None = None,
+    final: bool = True,
+    options: dict[str, Any] | None = None,
 ) -> Adapter:
-    if not path.exists():
+    if path != STDIN and not path.exists():
         raise InputError(f"{path}: no such file or directory")
     name = adapter or detect(path)
     if name not in ADAPTERS:
         raise InputError(f"unknown adapter {name!r}; known: {', '.join(sorted(ADAPTERS))}")
     if path.is_dir():
         raise InputError(f"{path}: is a directory (the {name} adapter reads files)")
-    return ADAPTERS[name](path, fields or FieldMap(), final)
+    return ADAPTERS[name](path, fields or FieldMap(), final, options or {})

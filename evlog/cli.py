@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -89,9 +90,15 @@ def ingest_cmd(
         str | None, typer.Option(help="Record field with the event time.")
     ] = None,
     event_type: Annotated[str | None, typer.Option("--type", help="Event type to use.")] = None,
+    pattern: Annotated[
+        str | None, typer.Option(help="log adapter: a regex with named groups for fields.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Summary as JSON on stdout.")] = False,
 ) -> None:
-    """Append the records of PATHS to the log; re-running appends only what is new."""
+    """Append the records of PATHS to the log; re-running appends only what is new.
+
+    Adapters (detected from the name or content, or --adapter): jsonl, csv (and .tsv), log
+    (plain lines; '-' reads stdin), whatsapp (.txt or .zip export), slack (.zip export)."""
     s = settings(ctx)
     fields = FieldMap(
         stream=stream,
@@ -101,7 +108,13 @@ def ingest_cmd(
         time_field=time_field,
         event_type=event_type,
     )
-    adapters = [make_adapter(p, adapter=adapter, fields=fields) for p in paths]
+    if pattern is not None:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise UserError(f"--pattern is not a valid regex: {exc}") from None
+    opts = {"pattern": pattern}
+    adapters = [make_adapter(p, adapter=adapter, fields=fields, options=opts) for p in paths]
     total = run(_ingest_all(s, adapters))
     lat = sorted(total.commit_latencies_ns)
     p50 = lat[len(lat) // 2] if lat else 0
@@ -148,6 +161,41 @@ async def _ingest_all(s: Settings, adapters: list[Any]) -> IngestStats:
         )
     total.seconds = time.perf_counter() - started
     return total
+
+
+@app.command()
+def watch(
+    ctx: typer.Context,
+    paths: Annotated[list[Path], typer.Argument(help="Directories (or files) to watch.")],
+    adapter: Annotated[str | None, typer.Option("--adapter", "-a")] = None,
+    stream: Annotated[str | None, typer.Option(help="Stream name (default: file name).")] = None,
+    stream_field: Annotated[str | None, typer.Option(help="Field naming the stream.")] = None,
+    type_field: Annotated[str | None, typer.Option(help="Field naming the type.")] = None,
+    key_field: Annotated[str | None, typer.Option(help="Field with a unique id.")] = None,
+    time_field: Annotated[str | None, typer.Option(help="Field with the event time.")] = None,
+    event_type: Annotated[str | None, typer.Option("--type", help="Event type to use.")] = None,
+) -> None:
+    """Ingest new and growing files as they change, and project them into DuckDB live.
+
+    Queries from other terminals (`evlog query`) are served while it runs."""
+    s = settings(ctx)
+    for p in paths:
+        if not p.exists():
+            raise UserError(f"{p}: no such file or directory")
+    if analytics.serving(s.duckdb) is not None:
+        raise UserError(f"a follower is already projecting into {s.duckdb}")
+    fields = FieldMap(
+        stream=stream,
+        stream_field=stream_field,
+        type_field=type_field,
+        key_field=key_field,
+        time_field=time_field,
+        event_type=event_type,
+    )
+    from .watch import run_watch
+
+    with contextlib.suppress(KeyboardInterrupt):
+        run(run_watch(s.db, s.duckdb, paths, fields, adapter))
 
 
 # -- reading the log ----------------------------------------------------------------------------

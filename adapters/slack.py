@@ -1,0 +1,125 @@
+"""Slack workspace exports (.zip of channel folders with daily JSON files): messages with
+users resolved to names, threads as reply_to, mentions resolved. Key: channel and Slack's ts."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+from collections.abc import AsyncGenerator
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import orjson
+
+from eventlog import DeadLetter, NewEvent
+
+from .base import Batch, InputError
+from .fields import FieldMap
+from .zipsafe import open_checked, read_member
+
+MENTION = re.compile(r"<@(U[A-Z0-9]+)(?:\|[^>]*)?>")
+BATCH = 5000
+
+
+class SlackAdapter:
+    name = "slack"
+
+    def __init__(self, path: Path, fields: FieldMap | None = None, *, final: bool = True) -> None:
+        self.path = path
+        self.source = f"file:{path.resolve()}"
+
+    async def batches(self, checkpoint: Any | None) -> AsyncGenerator[Batch, None]:
+        digest, days, users, bad = await asyncio.to_thread(self._load)
+        if checkpoint and checkpoint.get("content") == digest:
+            return
+        batch = Batch(position={"content": digest, "partial": True}, dead_letters=bad)
+        for channel, day, messages in days:
+            for i, m in enumerate(messages):
+                event = self._event(channel, m, users)
+                if event is None:
+                    batch.dead_letters.append(
+                        DeadLetter(
+                            self.source, f"{self.path}:{channel}/{day}.json#{i}",
+                            "not a message object (no ts)", orjson.dumps(m)[:65536],
+                        )
+                    )  # fmt: skip
+                    continue
+                batch.events.append(event)
+                if len(batch.events) >= BATCH:
+                    yield batch
+                    batch = Batch(position={"content": digest, "partial": True})
+        batch.position = {"content": digest}
+        yield batch
+
+    def _load(self) -> tuple[str, list[tuple[str, str, list[Any]]], dict[str, str], list[Any]]:
+        h = hashlib.blake2b(digest_size=16)
+        days: list[tuple[str, str, list[Any]]] = []
+        bad: list[DeadLetter] = []
+        with open_checked(self.path) as zf:
+            names = set(zf.namelist())
+            if "users.json" not in names and "channels.json" not in names:
+                raise InputError(f"{self.path}: not a Slack export (no users.json/channels.json)")
+            users = (
+                _users(orjson.loads(read_member(zf, "users.json"))) if "users.json" in names else {}
+            )
+            for name in sorted(names):
+                p = PurePosixPath(name)
+                if len(p.parts) != 2 or p.suffix != ".json":
+                    continue
+                data = read_member(zf, name)
+                h.update(name.encode() + b"\0" + data)
+                try:
+                    messages = orjson.loads(data)
+                except orjson.JSONDecodeError as exc:
+                    bad.append(
+                        DeadLetter(self.source, f"{self.path}:{name}", f"malformed JSON: {exc}")
+                    )
+                    continue
+                if isinstance(messages, list):
+                    days.append((p.parts[0], p.stem, messages))
+        return h.hexdigest(), days, users, bad
+
+    def _event(self, channel: str, m: Any, users: dict[str, str]) -> NewEvent | None:
+        if not isinstance(m, dict) or "ts" not in m:
+            return None
+        user = m.get("user") or m.get("bot_id")
+        author = (
+            users.get(str(user))
+            or m.get("username")
+            or ((m.get("user_profile") or {}).get("real_name") or user)
+        )
+        text = MENTION.sub(lambda x: "@" + users.get(x[1], x[1]), str(m.get("text", "")))
+        mentions = [users.get(u, u) for u in MENTION.findall(str(m.get("text", "")))]
+        ts = str(m["ts"])
+        thread = m.get("thread_ts")
+        files = m.get("files") or []
+        payload: dict[str, Any] = {"id": ts, "author": author, "text": text, "channel": channel}
+        if thread and thread != ts:
+            payload["reply_to"] = thread
+        if mentions:
+            payload["mentions"] = mentions
+        if files:
+            payload["media"] = files[0].get("filetype") or "file"
+        if m.get("subtype"):
+            payload["subtype"] = m["subtype"]
+        is_message = m.get("type", "message") == "message" and m.get("subtype") not in (
+            "channel_join", "channel_leave", "channel_purpose", "channel_topic", "channel_name",
+        )  # fmt: skip
+        return NewEvent(
+            stream=f"slack:{channel}",
+            type="message" if is_message else "system",
+            payload=payload,
+            key=f"slack:{channel}:{ts}",
+            source_time_ns=int(float(ts) * 1e6) * 1000,
+            metadata={"source": str(self.path)},
+        )
+
+
+def _users(data: Any) -> dict[str, str]:
+    out = {}
+    for u in data if isinstance(data, list) else []:
+        if isinstance(u, dict) and "id" in u:
+            prof = u.get("profile") or {}
+            out[u["id"]] = u.get("real_name") or prof.get("real_name") or u.get("name") or u["id"]
+    return out
