@@ -39,8 +39,8 @@ class CsvAdapter:
             batch = Batch()
             done_at: Line | None = None
             for line in lines:
-                if line.too_long:
-                    batch.dead_letters.append(self._dead(line, "line longer than the size limit"))
+                if line.problem:
+                    batch.dead_letters.append(self._dead(line, line.problem))
                     pending, done_at = [], line
                     continue
                 pending.append(line)

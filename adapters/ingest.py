@@ -53,30 +53,36 @@ async def ingest(
                 await queue.put(batch)
         await queue.put(None)
 
-    async with asyncio.TaskGroup() as tg:
-        reader = tg.create_task(read())
-        while (batch := await queue.get()) is not None:
-            t0 = time.perf_counter_ns()
-            results = await log.append_many(
-                batch.events,
-                checkpoint=(
-                    None
-                    if batch.position is None
-                    else SourceCheckpoint(adapter.source, batch.position)
-                ),
-                dead_letters=batch.dead_letters,
-            )
-            stats.commit_latencies_ns.append(time.perf_counter_ns() - t0)
-            stats.batches += 1
-            stats.dead_letters += len(batch.dead_letters)
-            for r in results:
-                if r.duplicate:
-                    stats.duplicates += 1
-                else:
-                    stats.appended += 1
-            if on_batch is not None:
-                on_batch(batch, stats)
-        await reader
+    try:
+        async with asyncio.TaskGroup() as tg:
+            reader = tg.create_task(read())
+            while (batch := await queue.get()) is not None:
+                t0 = time.perf_counter_ns()
+                results = await log.append_many(
+                    batch.events,
+                    checkpoint=(
+                        None
+                        if batch.position is None
+                        else SourceCheckpoint(adapter.source, batch.position)
+                    ),
+                    dead_letters=batch.dead_letters,
+                )
+                stats.commit_latencies_ns.append(time.perf_counter_ns() - t0)
+                stats.batches += 1
+                stats.dead_letters += len(batch.dead_letters)
+                for r in results:
+                    if r.duplicate:
+                        stats.duplicates += 1
+                    else:
+                        stats.appended += 1
+                if on_batch is not None:
+                    on_batch(batch, stats)
+            await reader
+    except BaseExceptionGroup as group:
+        # One failure (e.g. an unreadable input) is the caller's error, not a group of them.
+        if len(group.exceptions) == 1:
+            raise group.exceptions[0] from None
+        raise
     stats.seconds = time.perf_counter() - started
     return stats
 

@@ -36,8 +36,8 @@ class JsonlAdapter:
             yield batch
 
     def _convert(self, line: Line, key: str, batch: Batch) -> None:
-        if line.too_long:
-            batch.dead_letters.append(self._dead(line, "line longer than the size limit"))
+        if line.problem:
+            batch.dead_letters.append(self._dead(line, line.problem))
             return
         if not line.data.strip():
             return

@@ -10,6 +10,7 @@ import asyncio
 import gzip
 import hashlib
 import os
+import zlib
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,11 @@ class Line:
     end: int  # byte offset just after its newline
     data: bytes  # without the trailing newline (and \r)
     too_long: bool = False
+    error: str | None = None  # the input broke here (e.g. a truncated gzip stream)
+
+    @property
+    def problem(self) -> str | None:
+        return self.error or ("line longer than the size limit" if self.too_long else None)
 
 
 @dataclass(slots=True, frozen=True)
@@ -46,8 +52,12 @@ def fingerprint(head: bytes) -> str:
 
 def identify(path: Path) -> FileIdentity:
     st = os.stat(path)
-    with open_binary(path) as f:
-        head = f.read(FINGERPRINT_BYTES)
+    try:
+        with open_binary(path) as f:
+            head = f.read(FINGERPRINT_BYTES)
+    except (EOFError, OSError, zlib.error):
+        with open(path, "rb") as raw:  # a broken gzip stream: fingerprint its raw bytes
+            head = raw.read(FINGERPRINT_BYTES)
     return FileIdentity(st.st_dev, st.st_ino, fingerprint(head))
 
 
@@ -98,7 +108,15 @@ async def read_lines(
         pending_start = offset
         skipping = False  # inside an over-long line: drop bytes until its newline
         while True:
-            chunk = await asyncio.to_thread(f.read, CHUNK_BYTES)
+            try:
+                chunk = await asyncio.to_thread(f.read, CHUNK_BYTES)
+            except (EOFError, OSError, zlib.error) as exc:
+                # A corrupt or truncated compressed stream: what came before it stands; the
+                # break itself is one dead letter (or, while the file may still grow, a wait).
+                if final:
+                    end = pending_start + len(pending)
+                    yield [Line(line_number + 1, pending_start, end, pending, error=f"{exc}")]
+                return
             if not chunk:
                 break
             buf = pending + chunk

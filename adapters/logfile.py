@@ -52,7 +52,7 @@ class LogAdapter:
         async for lines in read_lines(self.path, offset, line_no, final=self.final):
             batch = Batch()
             for line in lines:
-                if record and line.data[:1] in (b" ", b"\t") and not line.too_long:
+                if record and line.data[:1] in (b" ", b"\t") and not line.problem:
                     record.append(line)
                     continue
                 if record:
@@ -107,10 +107,8 @@ class LogAdapter:
     def _convert(self, record: list[Line], key: str, batch: Batch) -> None:
         first = record[0]
         where = f"{'<stdin>' if self.is_stdin else self.path}:{first.number}"
-        if first.too_long:
-            batch.dead_letters.append(
-                DeadLetter(self.source, where, "line longer than the size limit")
-            )
+        if first.problem:
+            batch.dead_letters.append(DeadLetter(self.source, where, first.problem))
             return
         raw = b"\n".join(r.data for r in record)
         try:

@@ -294,12 +294,13 @@ def project(
     follow: Annotated[
         bool, typer.Option("--follow", "-f", help="Keep applying new events until Ctrl-C.")
     ] = False,
-    checkpoint_every: Annotated[
+    flush_every: Annotated[
         float,
         typer.Option(
-            help="Seconds between DuckDB checkpoints off the apply path (0: DuckDB's own)."
+            help="Seconds between moves of live rows from memory to the file"
+            " (0: write live batches straight to the file)."
         ),
-    ] = 0.0,
+    ] = 1.0,
 ) -> None:
     """Bring the DuckDB analytics up to date with the log (and keep them so with --follow).
 
@@ -308,14 +309,14 @@ def project(
     s = settings(ctx)
     if analytics.serving(s.duckdb) is not None:
         raise UserError(f"a follower is already projecting into {s.duckdb}; use `evlog query`")
-    run(_project(s, follow, checkpoint_every or None))
+    run(_project(s, follow, flush_every))
 
 
-async def _project(s: Settings, follow: bool, checkpoint_every: float | None) -> None:
+async def _project(s: Settings, follow: bool, flush_every: float) -> None:
     async with (
         await EventLog.open(s.db, writable=False) as log,
         await Projector.open(
-            log, s.duckdb, checkpoint_every=checkpoint_every, progress=_progress_printer()
+            log, s.duckdb, flush_every=flush_every, progress=_progress_printer()
         ) as projector,
     ):
         if not follow:

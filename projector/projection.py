@@ -5,6 +5,7 @@ while a checkpoint runs, which keeps the live path free of checkpoint stalls."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -42,12 +43,15 @@ class Projection:
         """New rows per table for this batch (only events of `event_types`)."""
         raise NotImplementedError
 
-    def apply(self, con: duckdb.DuckDBPyConnection, schema: str, batch: EventBatch) -> int:
-        """Write the batch into the tables of `schema`, inside the caller's transaction."""
+    def apply(
+        self, con: duckdb.DuckDBPyConnection, target: Callable[[str], str], batch: EventBatch
+    ) -> int:
+        """Write the batch inside the caller's transaction; `target(table)` is the qualified
+        name to insert into (the hot or the cold copy of the table)."""
         written = 0
         for table, rows in self.rows(batch.of_types(self.event_types)).items():
             if rows.num_rows:
-                con.from_arrow(rows).insert_into(f'"{schema}"."{table}"')
+                con.from_arrow(rows).insert_into(target(table))
                 written += rows.num_rows
         return written
 

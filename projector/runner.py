@@ -36,6 +36,7 @@ T = TypeVar("T")
 FOLLOW_BATCH = 5_000
 CATCH_UP_BATCH = 20_000
 REBUILD_BATCH = 50_000
+FLUSH_EVERY_S = 1.0
 QUERY_THREADS = 2
 
 
@@ -63,7 +64,7 @@ class Projector:
         projections: list[Projection],
         executor: concurrent.futures.ThreadPoolExecutor,
         *,
-        checkpoint_every: float | None,
+        flush_every: float,
     ) -> None:
         self.log = log
         self.store = store
@@ -75,13 +76,15 @@ class Projector:
         self._query_executor = concurrent.futures.ThreadPoolExecutor(
             QUERY_THREADS, thread_name_prefix="evlog-query"
         )
-        self._checkpoint_every = checkpoint_every
-        self._checkpointer: threading.Thread | None = None
+        self._flush_every = flush_every
+        self._flusher: threading.Thread | None = None
         self._closing = threading.Event()
+        self._views_version = 0
+        self._cursor_views: dict[int, int] = {}
         self.applied_events = 0
         self.applied_batches = 0
         self.last_projected_ns = 0
-        self.checkpoints: list[float] = []
+        self.flushes: list[float] = []  # seconds each flush to the file took
         self._advanced = asyncio.Event()  # replaced after every apply; waiters hold the old one
 
     @classmethod
@@ -91,19 +94,15 @@ class Projector:
         path: Path | str,
         projections: list[Projection] | None = None,
         *,
-        checkpoint_every: float | None = None,
+        flush_every: float = FLUSH_EVERY_S,
         progress: ProgressCallback | None = None,
     ) -> Self:
         """Open (or create) the analytics file and bring every projection to a known state:
         missing ones are created, half-built ones dropped, version bumps rebuilt."""
         executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="evlog-duckdb")
         loop = asyncio.get_running_loop()
-        # With our own checkpointer, DuckDB must not checkpoint inside a commit.
-        threshold = "1TB" if checkpoint_every else None
         try:
-            store = await loop.run_in_executor(
-                executor, lambda: AnalyticsStore(path, checkpoint_threshold=threshold)
-            )
+            store = await loop.run_in_executor(executor, lambda: AnalyticsStore(path))
         except BaseException:
             executor.shutdown(wait=False)
             raise
@@ -112,7 +111,7 @@ class Projector:
             store,
             projections or all_projections(),
             executor,
-            checkpoint_every=checkpoint_every,
+            flush_every=flush_every,
         )
         try:
             for _ in range(QUERY_THREADS):
@@ -121,11 +120,12 @@ class Projector:
         except BaseException:
             await self.close()
             raise
-        if checkpoint_every:
-            self._checkpointer = threading.Thread(
-                target=self._checkpoint_loop, name="evlog-duckdb-checkpoint", daemon=True
-            )
-            self._checkpointer.start()
+        if flush_every > 0:
+            self._flusher = threading.Thread(
+                target=self._flush_loop, args=(await self._duck(store.con.cursor),),
+                name="evlog-duckdb-flush", daemon=True,
+            )  # fmt: skip
+            self._flusher.start()
         return self
 
     async def __aenter__(self) -> Self:
@@ -141,8 +141,8 @@ class Projector:
 
     async def close(self) -> None:
         self._closing.set()
-        if self._checkpointer is not None:
-            await asyncio.to_thread(self._checkpointer.join)
+        if self._flusher is not None:
+            await asyncio.to_thread(self._flusher.join)  # it flushes what is left, then exits
         self._query_executor.shutdown(wait=True)
         while not self._query_cursors.empty():
             cur = self._query_cursors.get()
@@ -177,10 +177,13 @@ class Projector:
                 gen = await self._duck(self.store.create_generation, p, 1, "building")
                 await self._duck(self.store.publish, gen)
                 self.live[p.name] = gen
+                self._views_version += 1
                 continue
             version, generation = state
             position = await self._duck(self.store.position, p.name, generation)
-            self.live[p.name] = Generation(p, generation, version, position)
+            gen = Generation(p, generation, version, position)
+            await self._duck(self.store.open_hot, gen)
+            self.live[p.name] = gen
             if version != p.version:
                 stale.append(p)
         if stale:
@@ -206,9 +209,11 @@ class Projector:
             raise ProjectionError(f"log returned events out of order after seq {after}")
         log_.warning("the log has no events for some seqs in %d..%d; skipping them", after, last)
 
-    async def _apply(self, gens: list[Generation], rows: Sequence[tuple[Any, ...]]) -> EventBatch:
+    async def _apply(
+        self, gens: list[Generation], rows: Sequence[tuple[Any, ...]], *, hot: bool
+    ) -> EventBatch:
         batch = EventBatch(rows)
-        await self._duck(self.store.apply, gens, batch)
+        await self._duck(self.store.apply, gens, batch, hot=hot)
         self.applied_events += len(rows)
         self.applied_batches += 1
         self.last_projected_ns = batch.projected_ns
@@ -240,7 +245,8 @@ class Projector:
                             " was the log replaced? run `evlog rebuild`"
                         )
                     break
-                await self._apply(group, rows)
+                # Straight into the file while nothing is waiting in the hot tier (bulk path).
+                await self._apply(group, rows, hot=any(g.position != g.durable for g in group))
             applied += len(rows)
             if progress is not None:
                 progress(Progress("catch-up", self.position - start, max(head - start, 1)))
@@ -257,7 +263,9 @@ class Projector:
                     if not rows:
                         continue
                     await self._check_contiguous(pos, rows)
-                    batch = await self._apply(list(self.live.values()), rows)
+                    # flush_every=0: straight into the file (measured in bench/e2e: stalls).
+                    hot = self._flush_every > 0
+                    batch = await self._apply(list(self.live.values()), rows, hot=hot)
                 if on_batch is not None:
                     on_batch(batch)
 
@@ -307,6 +315,7 @@ class Projector:
                     for gen in fresh:
                         await self._duck(self.store.publish, gen)
                         self.live[gen.projection.name] = gen
+                    self._views_version += 1
                     self._notify()
                     break
             rows = await self._read(position, min(REBUILD_BATCH, target - position))
@@ -322,30 +331,43 @@ class Projector:
 
     # -- housekeeping and queries ----------------------------------------------------------------
 
-    def _checkpoint_loop(self) -> None:
-        """DuckDB checkpoints from their own cursor and thread, off the apply path: append-only
-        commits go on while it runs (DuckDB >= 1.5), so the live path does not stall."""
-        assert self._checkpoint_every
-        cur = self.store.con.cursor()
+    def _flush_loop(self, cur: duckdb.DuckDBPyConnection) -> None:
+        """Move hot rows to the file every `flush_every` seconds, on this thread's own cursor,
+        so file commits (and the checkpoints DuckDB runs inside them) stay off the live path.
+        On close, one last flush leaves everything in the file."""
         try:
-            while not self._closing.wait(self._checkpoint_every):
-                t0 = time.perf_counter()
-                try:
-                    cur.execute("CHECKPOINT")
-                except duckdb.TransactionException:
-                    continue  # a rebuild's catalog change is running; next time
-                self.checkpoints.append(time.perf_counter() - t0)
+            while True:
+                closing = self._closing.wait(self._flush_every)
+                for gen in list(self.live.values()):
+                    with self.store.lock:
+                        if self.live.get(gen.projection.name) is not gen:
+                            continue  # swapped out by a rebuild meanwhile
+                        t0 = time.perf_counter()
+                        try:
+                            if self.store.flush(gen, cur):
+                                self.flushes.append(time.perf_counter() - t0)
+                        except duckdb.Error as exc:
+                            log_.warning("flush of %s failed, will retry: %s", gen.schema, exc)
+                if closing:
+                    return
         finally:
             cur.close()
 
     async def query(self, sql: str, *, max_rows: int | None = None) -> QueryResult:
         """A read-only query on its own cursor (another thread), concurrent with applying."""
         cur = self._query_cursors.get()
+        version = self._views_version
+        gens = list(self.live.values())
         try:
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(
-                self._query_executor, lambda: run_query(cur, sql, max_rows=max_rows)
-            )
+
+            def go() -> QueryResult:
+                if self._cursor_views.get(id(cur)) != version:
+                    self.store.union_views(cur, gens)
+                    self._cursor_views[id(cur)] = version
+                return run_query(cur, sql, max_rows=max_rows)
+
+            return await loop.run_in_executor(self._query_executor, go)
         finally:
             self._query_cursors.put(cur)
 
@@ -356,7 +378,12 @@ class Projector:
             "position": self.position,
             "lag_events": head - self.position,
             "projections": {
-                name: {"generation": g.generation, "version": g.version, "position": g.position}
+                name: {
+                    "generation": g.generation,
+                    "version": g.version,
+                    "position": g.position,
+                    "durable": g.durable,
+                }
                 for name, g in self.live.items()
             },
             "applied_events": self.applied_events,

@@ -1,13 +1,21 @@
-"""The DuckDB side: generations of projection tables, public views, and progress rows.
+"""The DuckDB side: generations of projection tables, a hot in-memory tier, and progress rows.
 
 Every projection's tables live in a schema per generation (`evlog_<name>_g<N>`); the public names
 (`events`, `messages`, ...) are views onto the live generation. A rebuild fills generation N+1
 beside the live one and swaps the views in one transaction, so readers never see empty tables.
-Progress is an append-only table written in the same transaction as the rows it covers."""
+
+Live batches go to a *hot* copy of each table in an attached in-memory database; a flusher
+moves them to the file (the *cold* tables) every second, together with the progress row that
+makes them durable, in one transaction of the file. DuckDB checkpoints stall commits to the
+database they checkpoint (measured: up to 0.6 s at 10k events/s), and only the flusher commits
+to the file, so the live path never waits for a checkpoint. A crash loses only hot rows, which
+are re-read from the log after the durable progress: exactly once."""
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +24,7 @@ import duckdb
 from .batch import EventBatch
 from .projection import Projection
 
+HOT = "evlog_hot"
 CATALOG = (
     """CREATE TABLE IF NOT EXISTS evlog_projection_state (
         name VARCHAR, version INTEGER, generation INTEGER, status VARCHAR, changed_ns BIGINT)""",
@@ -29,11 +38,22 @@ class Generation:
     projection: Projection
     generation: int
     version: int
-    position: int
+    position: int  # last seq applied (hot or cold)
+    durable: int = -1  # last seq in the file; -1: same as position
+
+    def __post_init__(self) -> None:
+        if self.durable < 0:
+            self.durable = self.position
 
     @property
     def schema(self) -> str:
         return schema_name(self.projection.name, self.generation)
+
+    def cold(self, table: str) -> str:
+        return f'"{self.schema}"."{table}"'
+
+    def hot(self, table: str) -> str:
+        return f'{HOT}.main."{self.schema}__{table}"'
 
 
 def schema_name(name: str, generation: int) -> str:
@@ -41,7 +61,8 @@ def schema_name(name: str, generation: int) -> str:
 
 
 class AnalyticsStore:
-    """Owns the read-write DuckDB connection. Not thread-safe: one thread uses it."""
+    """Owns the read-write DuckDB connection. `con` is used by one thread; the flusher has its
+    own cursor; `lock` orders flushes against generation changes."""
 
     def __init__(self, path: Path | str, *, checkpoint_threshold: str | None = None) -> None:
         """`path` may be ":memory:" (used as a baseline by bench/e2e)."""
@@ -51,8 +72,10 @@ class AnalyticsStore:
         self.con = duckdb.connect(str(path))
         if checkpoint_threshold:
             self.con.execute(f"SET checkpoint_threshold = '{checkpoint_threshold}'")
+        self.con.execute(f"ATTACH ':memory:' AS {HOT}")
         for ddl in CATALOG:
             self.con.execute(ddl)
+        self.lock = threading.Lock()
 
     def close(self) -> None:
         self.con.close()
@@ -109,6 +132,12 @@ class AnalyticsStore:
             raise
         return Generation(projection, generation, projection.version, 0)
 
+    def open_hot(self, gen: Generation) -> None:
+        """Create the (empty) hot tables of a live generation."""
+        for table in gen.projection.tables:
+            self.con.execute(f"DROP TABLE IF EXISTS {gen.hot(table.name)}")
+            self.con.execute(f"CREATE TABLE {gen.hot(table.name)} ({table.columns})")
+
     def publish(self, gen: Generation) -> None:
         """Point the public views at `gen` and mark it live; drop the generation it replaces."""
         name = gen.projection.name
@@ -116,29 +145,38 @@ class AnalyticsStore:
             "SELECT generation FROM evlog_projection_state WHERE name = ? AND generation <> ?",
             [name, gen.generation],
         ).fetchall()
-        self.con.execute("BEGIN")
-        try:
-            for table in gen.projection.tables:
+        with self.lock:
+            self.open_hot(gen)
+            self.con.execute("BEGIN")
+            try:
+                for table in gen.projection.tables:
+                    self.con.execute(
+                        f'CREATE OR REPLACE VIEW main."{table.name}" AS'
+                        f" SELECT * FROM {gen.cold(table.name)}"
+                    )
+                for view, sql in gen.projection.views.items():
+                    self.con.execute(f'CREATE OR REPLACE VIEW main."{view}" AS {sql}')
+                self.con.execute("DELETE FROM evlog_projection_state WHERE name = ?", [name])
                 self.con.execute(
-                    f'CREATE OR REPLACE VIEW main."{table.name}" AS'
-                    f' SELECT * FROM "{gen.schema}"."{table.name}"'
+                    "INSERT INTO evlog_projection_state VALUES (?, ?, ?, 'live', ?)",
+                    [name, gen.version, gen.generation, time.time_ns()],
                 )
-            for view, sql in gen.projection.views.items():
-                self.con.execute(f'CREATE OR REPLACE VIEW main."{view}" AS {sql}')
-            self.con.execute("DELETE FROM evlog_projection_state WHERE name = ?", [name])
-            self.con.execute(
-                "INSERT INTO evlog_projection_state VALUES (?, ?, ?, 'live', ?)",
-                [name, gen.version, gen.generation, time.time_ns()],
-            )
-            self.con.execute("COMMIT")
-        except BaseException:
-            self.con.execute("ROLLBACK")
-            raise
-        for (old_gen,) in old:
-            self._drop_generation(name, int(old_gen))
+                self.con.execute("COMMIT")
+            except BaseException:
+                self.con.execute("ROLLBACK")
+                raise
+            for (old_gen,) in old:
+                self._drop_generation(name, int(old_gen))
 
     def _drop_generation(self, name: str, generation: int) -> None:
-        self.con.execute(f'DROP SCHEMA IF EXISTS "{schema_name(name, generation)}" CASCADE')
+        schema = schema_name(name, generation)
+        hot_tables = self.con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = ?", [HOT]
+        ).fetchall()
+        for (table,) in hot_tables:
+            if table.startswith(f"{schema}__"):
+                self.con.execute(f'DROP TABLE IF EXISTS {HOT}.main."{table}"')
+        self.con.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         self.con.execute(
             "DELETE FROM evlog_projection_state WHERE name = ? AND generation = ?",
             [name, generation],
@@ -153,8 +191,10 @@ class AnalyticsStore:
         try:
             for table in target.projection.tables:
                 self.con.execute(
-                    f'INSERT INTO "{target.schema}"."{table.name}" SELECT * FROM'
-                    f' "{source.schema}"."{table.name}" WHERE seq <= ?',
+                    f"INSERT INTO {target.cold(table.name)} SELECT * FROM ("
+                    f" SELECT * FROM {source.cold(table.name)} UNION ALL"
+                    f" SELECT * FROM {source.hot(table.name)} WHERE seq > {source.durable}"
+                    f") WHERE seq <= ?",
                     [upto_seq],
                 )
             self._progress([target], upto_seq, 0, time.time_ns())
@@ -162,18 +202,21 @@ class AnalyticsStore:
         except BaseException:
             self.con.execute("ROLLBACK")
             raise
-        target.position = upto_seq
+        target.position = target.durable = upto_seq
 
     # -- applying --------------------------------------------------------------------------------
 
-    def apply(self, gens: list[Generation], batch: EventBatch) -> None:
-        """Rows of `batch` for every generation in `gens` and their progress, one transaction."""
+    def apply(self, gens: list[Generation], batch: EventBatch, *, hot: bool = False) -> None:
+        """Rows of `batch` for every generation in `gens`, one transaction. Cold: into the file,
+        with progress rows (the bulk path). Hot: into the in-memory tier (the live path)."""
         batch.projected_ns = time.time_ns()
         self.con.execute("BEGIN")
         try:
             for gen in gens:
-                gen.projection.apply(self.con, gen.schema, batch)
-            self._progress(gens, batch.last_seq, len(batch), batch.projected_ns)
+                target: Callable[[str], str] = gen.hot if hot else gen.cold
+                gen.projection.apply(self.con, target, batch)
+            if not hot:
+                self._progress(gens, batch.last_seq, len(batch), batch.projected_ns)
             self.con.execute("COMMIT")
             batch.visible_ns = time.time_ns()
         except BaseException:
@@ -181,6 +224,38 @@ class AnalyticsStore:
             raise
         for gen in gens:
             gen.position = batch.last_seq
+            if not hot:
+                gen.durable = batch.last_seq
+
+    def flush(self, gen: Generation, cur: duckdb.DuckDBPyConnection) -> int:
+        """Move hot rows up to the generation's position into the file, with their progress,
+        in one transaction of the file; returns rows moved. Runs on the flusher's cursor."""
+        upto, done = gen.position, gen.durable
+        if upto <= done:
+            return 0
+        moved = 0
+        cur.execute("BEGIN")
+        try:
+            for table in gen.projection.tables:
+                cur.execute(
+                    f"INSERT INTO {gen.cold(table.name)} SELECT * FROM {gen.hot(table.name)}"
+                    f" WHERE seq > {done} AND seq <= {upto}"
+                )
+                moved += int((cur.fetchone() or (0,))[0])
+            cur.execute(
+                "INSERT INTO evlog_progress VALUES (?, ?, ?, ?, ?)",
+                [gen.projection.name, gen.generation, upto, upto - done, time.time_ns()],
+            )
+            cur.execute("COMMIT")
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+        gen.durable = upto
+        # Hot rows stay until the next flush: a query joining the two tiers can never miss rows
+        # that moved between its two snapshots.
+        for table in gen.projection.tables:
+            cur.execute(f"DELETE FROM {gen.hot(table.name)} WHERE seq <= {done}")
+        return moved
 
     def _progress(
         self, gens: list[Generation], last_seq: int, events: int, projected_ns: int
@@ -193,12 +268,30 @@ class AnalyticsStore:
         self.con.execute(f"INSERT INTO evlog_progress VALUES {values}", params)
 
     def compact_progress(self) -> None:
-        """Keep one progress row per generation (the latest). Run between batches, rarely."""
-        self.con.execute(
-            """DELETE FROM evlog_progress p WHERE last_seq < (
-                SELECT max(last_seq) FROM evlog_progress q
-                WHERE q.name = p.name AND q.generation = p.generation)"""
-        )
+        """Keep one progress row per generation (the latest)."""
+        with self.lock:
+            self.con.execute(
+                """DELETE FROM evlog_progress p WHERE last_seq < (
+                    SELECT max(last_seq) FROM evlog_progress q
+                    WHERE q.name = p.name AND q.generation = p.generation)"""
+            )
 
-    def checkpoint(self) -> None:
-        self.con.execute("CHECKPOINT")
+    # -- reading both tiers ----------------------------------------------------------------------
+
+    @staticmethod
+    def union_views(cur: duckdb.DuckDBPyConnection, gens: list[Generation]) -> None:
+        """Give a query cursor temp views that see cold and hot rows of the live generations;
+        they shadow the stored views (which see the file only) for that cursor."""
+        for gen in gens:
+            p = gen.projection
+            for table in p.tables:
+                cur.execute(
+                    f'CREATE OR REPLACE TEMP VIEW "{table.name}" AS'
+                    f" SELECT * FROM {gen.cold(table.name)} UNION ALL"
+                    f" SELECT * FROM {gen.hot(table.name)} WHERE seq > ("
+                    "SELECT coalesce(max(last_seq), 0) FROM main.evlog_progress"
+                    f" WHERE name = '{p.name}' AND generation = {gen.generation})"
+                )
+        for gen in gens:
+            for view, sql in gen.projection.views.items():
+                cur.execute(f'CREATE OR REPLACE TEMP VIEW "{view}" AS {sql}')

@@ -3,6 +3,7 @@ response-time views. Adapters for chats emit type "message" with author/text/med
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import ClassVar
 
 import duckdb
@@ -62,7 +63,9 @@ class MessagesProjection(Projection):
             FROM responses GROUP BY ALL""",
     }
 
-    def apply(self, con: duckdb.DuckDBPyConnection, schema: str, batch: EventBatch) -> int:
+    def apply(
+        self, con: duckdb.DuckDBPyConnection, target: Callable[[str], str], batch: EventBatch
+    ) -> int:
         """The payload JSON is taken apart by DuckDB (in C++), not row by row in Python."""
         b = batch.of_types(self.event_types)
         if not len(b):
@@ -79,7 +82,7 @@ class MessagesProjection(Projection):
         )
         # `evlog_staged` is found by DuckDB's replacement scan of this frame's locals.
         con.execute(
-            f"""INSERT INTO "{schema}".messages
+            f"""INSERT INTO {target("messages")}
             SELECT seq, stream, ts, p->>'author', p->>'text', p->>'media', p->>'reply_to',
                    CASE WHEN json_type(p->'mentions') = 'ARRAY'
                         THEN from_json(p->'mentions', '["VARCHAR"]') END,
