@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import re
 import sys
 import time
@@ -23,7 +21,7 @@ from projector.server import serve
 from . import analytics, output
 from .latency_report import parse_duration_s, report
 from .paths import DEFAULT_DB, duckdb_path_for
-from .runtime import UserError, fail, run
+from .runtime import UserError, fail, run, until_signalled
 
 app = typer.Typer(
     name="evlog",
@@ -194,8 +192,7 @@ def watch(
     )
     from .watch import run_watch
 
-    with contextlib.suppress(KeyboardInterrupt):
-        run(run_watch(s.db, s.duckdb, paths, fields, adapter))
+    run(until_signalled(run_watch(s.db, s.duckdb, paths, fields, adapter)))
 
 
 # -- reading the log ----------------------------------------------------------------------------
@@ -224,8 +221,7 @@ def tail(
                     for ev in batch:
                         _print_event(ev, as_json)
 
-    with contextlib.suppress(KeyboardInterrupt):
-        run(go())
+    run(until_signalled(go()))
 
 
 def _print_event(ev: Any, as_json: bool) -> None:
@@ -309,7 +305,7 @@ def project(
     s = settings(ctx)
     if analytics.serving(s.duckdb) is not None:
         raise UserError(f"a follower is already projecting into {s.duckdb}; use `evlog query`")
-    run(_project(s, follow, flush_every))
+    run(until_signalled(_project(s, follow, flush_every)))
 
 
 async def _project(s: Settings, follow: bool, flush_every: float) -> None:
@@ -329,8 +325,7 @@ async def _project(s: Settings, follow: bool, flush_every: float) -> None:
             output.stderr.print(
                 f"following {s.db} into {s.duckdb} (queries via {sock}); Ctrl-C to stop"
             )
-            with contextlib.suppress(asyncio.CancelledError):
-                await projector.follow()
+            await projector.follow()
 
 
 def _progress_printer() -> Callable[[Progress], None] | None:

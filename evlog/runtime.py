@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
 import sys
 from collections.abc import Coroutine
 from typing import Any, NoReturn, TypeVar
@@ -25,3 +27,24 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
     except ImportError:
         return asyncio.run(coro)
     return uvloop.run(coro)
+
+
+async def until_signalled(coro: Coroutine[Any, Any, None]) -> None:
+    """Run a long-lived coroutine until it ends or SIGINT/SIGTERM arrives, then cancel it cleanly.
+
+    Explicit handlers rather than KeyboardInterrupt: a process started in the background by a
+    non-interactive shell inherits SIGINT as *ignored*, and SIGTERM (systemd, `kill`) should stop
+    a follower as gently as Ctrl-C does, letting context managers flush and close the files."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.ensure_future(coro)
+    installed = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # not on Windows' loop
+            loop.add_signal_handler(sig, task.cancel)
+            installed.append(sig)
+    try:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)

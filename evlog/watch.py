@@ -7,7 +7,6 @@ adapters' checkpoints (stored with the events) decide what is new."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -109,8 +108,6 @@ async def run_watch(
             " Ctrl-C to stop"
         )
         watcher = Watcher(log, roots, fields, adapter=adapter, on_ingest=report)
-        async with asyncio.TaskGroup() as tg:
+        async with asyncio.TaskGroup() as tg:  # runs until cancelled (Ctrl-C, SIGTERM)
             tg.create_task(projector.follow())
             tg.create_task(watcher.run())
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.Event().wait()
