@@ -10,6 +10,7 @@ from typing import Any
 from .base import Adapter, InputError
 from .csvfile import CsvAdapter
 from .fields import FieldMap
+from .git import GitAdapter, is_repository
 from .jsonl import JsonlAdapter
 from .logfile import STDIN, LogAdapter
 from .slack import SlackAdapter
@@ -25,6 +26,7 @@ ADAPTERS: dict[str, Factory] = {
     ),
     "whatsapp": lambda path, fields, final, opts: WhatsAppAdapter(path, fields, final=final),
     "slack": lambda path, fields, final, opts: SlackAdapter(path, fields, final=final),
+    "git": lambda path, fields, final, opts: GitAdapter(path, fields, final=final),
 }
 
 _BY_SUFFIX = {
@@ -43,6 +45,10 @@ def detect(path: Path) -> str:
     message line, a Slack export has users.json/channels.json; other .txt files are logs."""
     if path == STDIN:
         return "log"
+    if path.is_dir():
+        if is_repository(path):
+            return "git"
+        raise InputError(f"{path}: is a directory and not a git repository")
     name = path.name.lower()
     if name.endswith(".gz"):
         name = name[:-3]
@@ -83,6 +89,6 @@ def make_adapter(
     name = adapter or detect(path)
     if name not in ADAPTERS:
         raise InputError(f"unknown adapter {name!r}; known: {', '.join(sorted(ADAPTERS))}")
-    if path.is_dir():
+    if path.is_dir() and name != "git":
         raise InputError(f"{path}: is a directory (the {name} adapter reads files)")
     return ADAPTERS[name](path, fields or FieldMap(), final, options or {})

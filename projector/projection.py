@@ -22,7 +22,7 @@ class Table:
 
     @property
     def column_names(self) -> list[str]:
-        return [c.strip().split()[0].strip('"') for c in _split_columns(self.columns)]
+        return [c.strip().split()[0].strip('"') for c in split_columns(self.columns)]
 
 
 @dataclass(slots=True)
@@ -34,6 +34,8 @@ class Projection:
     tables: ClassVar[tuple[Table, ...]]
     # Analytics views over the public table names; created once in the main schema.
     views: ClassVar[dict[str, str]] = {}
+    # Table macros, "name(params)" -> SELECT, created beside the views.
+    macros: ClassVar[dict[str, str]] = {}
     # Event types this projection reads; None means every event.
     event_types: ClassVar[frozenset[str] | None] = None
     description: ClassVar[str] = ""
@@ -56,7 +58,7 @@ class Projection:
         return written
 
 
-def _split_columns(columns: str) -> list[str]:
+def split_columns(columns: str) -> list[str]:
     parts: list[str] = []
     current: list[str] = []
     depth = 0

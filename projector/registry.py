@@ -4,6 +4,7 @@ and one line here."""
 from __future__ import annotations
 
 from .builtin.events import EventsProjection
+from .builtin.git import GitProjection
 from .builtin.latency import LatencyProjection
 from .builtin.messages import MessagesProjection
 from .projection import Projection
@@ -12,6 +13,7 @@ PROJECTIONS: tuple[type[Projection], ...] = (
     EventsProjection,
     MessagesProjection,
     LatencyProjection,
+    GitProjection,
 )
 
 

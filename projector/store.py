@@ -156,6 +156,8 @@ class AnalyticsStore:
                     )
                 for view, sql in gen.projection.views.items():
                     self.con.execute(f'CREATE OR REPLACE VIEW main."{view}" AS {sql}')
+                for macro, sql in gen.projection.macros.items():
+                    self.con.execute(f"CREATE OR REPLACE MACRO main.{macro} AS TABLE {sql}")
                 self.con.execute("DELETE FROM evlog_projection_state WHERE name = ?", [name])
                 self.con.execute(
                     "INSERT INTO evlog_projection_state VALUES (?, ?, ?, 'live', ?)",
@@ -295,3 +297,5 @@ class AnalyticsStore:
         for gen in gens:
             for view, sql in gen.projection.views.items():
                 cur.execute(f'CREATE OR REPLACE TEMP VIEW "{view}" AS {sql}')
+            for macro, sql in gen.projection.macros.items():
+                cur.execute(f"CREATE OR REPLACE TEMP MACRO {macro} AS TABLE {sql}")

@@ -1,0 +1,274 @@
+"""`git`: commits, per-file changes, branch moves, first-parent history and .mailmap as tables,
+with files (renames followed), authors (mailmap applied), churn, hotspots, co-change coupling
+and commit-at-time on top.
+
+Incremental: each batch of `git.*` events appends its rows once (the co-change pairs of a commit
+are generated when the commit arrives); the views aggregate those rows in DuckDB at query time
+and never go back to git. Times are UTC; `*_tz` keeps the committer's offset in minutes."""
+
+from __future__ import annotations
+
+import re
+from itertools import combinations
+from typing import Any, ClassVar
+
+import orjson
+import pyarrow as pa
+
+from ..batch import PAYLOAD, SEQ, STREAM, TYPE, EventBatch
+from ..projection import Projection, Table, split_columns
+
+GIT_TYPES = frozenset({"git.commit", "git.ref", "git.chain", "git.mailmap"})
+COUPLING_MAX_FILES = 30  # commits touching more files (bulk reformatting, vendoring) are noise
+TS = pa.timestamp("s")
+MAILMAP_ENTRY = re.compile(
+    r"^\s*([^<#]*?)\s*<([^>]*)>\s*(?:([^<#]*?)\s*(?:<([^>]*)>))?\s*(?:#.*)?$"
+)
+
+COMMITS = Table(
+    "git_commits",
+    "seq BIGINT, repo VARCHAR, sha VARCHAR, parents VARCHAR[], is_merge BOOLEAN,"
+    " author_name VARCHAR, author_email VARCHAR, authored_at TIMESTAMP, author_tz SMALLINT,"
+    " committer_name VARCHAR, committer_email VARCHAR, committed_at TIMESTAMP,"
+    " committer_tz SMALLINT, subject VARCHAR, message VARCHAR, files INTEGER, added BIGINT,"
+    " deleted BIGINT",
+)
+FILE_CHANGES = Table(
+    "git_file_changes",
+    "seq BIGINT, repo VARCHAR, sha VARCHAR, committed_at TIMESTAMP, authored_at TIMESTAMP,"
+    " author_name VARCHAR, author_email VARCHAR, is_merge BOOLEAN, path VARCHAR,"
+    " old_path VARCHAR, status VARCHAR, added INTEGER, deleted INTEGER, is_binary BOOLEAN",
+)
+REFS = Table(
+    "git_refs",
+    "seq BIGINT, repo VARCHAR, ref VARCHAR, old VARCHAR, new VARCHAR, forced BOOLEAN",
+)
+CHAIN = Table(
+    "git_chain", "seq BIGINT, repo VARCHAR, ref VARCHAR, epoch INTEGER, pos INTEGER, sha VARCHAR"
+)
+MAILMAP = Table(
+    "git_mailmap",
+    "seq BIGINT, repo VARCHAR, line INTEGER, proper_name VARCHAR, proper_email VARCHAR,"
+    " commit_name VARCHAR, commit_email VARCHAR",
+)
+COCHANGES = Table(
+    "git_cochanges",
+    "seq BIGINT, repo VARCHAR, sha VARCHAR, committed_at TIMESTAMP, path_a VARCHAR, path_b VARCHAR",
+)
+
+# Changes that shape history: merges carry their diff against the first parent, so counting them
+# too would count a branch's work twice. Merge rows matter only for replaying the tree.
+OWN = "NOT is_merge"
+
+VIEWS: dict[str, str] = {
+    # The first-parent history of each repository's default branch as last ingested.
+    "git_chain_current": """
+        SELECT c.repo, c.ref, c.pos, c.sha FROM git_chain c
+        WHERE c.epoch = (SELECT max(epoch) FROM git_chain x WHERE x.repo = c.repo)""",
+    # Every path's state after each commit of that history: replaying these is the tree.
+    "git_path_states": """
+        SELECT ch.repo, ch.pos, f.path, f.status <> 'D' AS alive
+        FROM git_chain_current ch JOIN git_file_changes f ON f.repo = ch.repo AND f.sha = ch.sha
+        UNION ALL
+        SELECT ch.repo, ch.pos, f.old_path, false
+        FROM git_chain_current ch JOIN git_file_changes f ON f.repo = ch.repo AND f.sha = ch.sha
+        WHERE f.status = 'R'""",
+    "git_head_files": """
+        SELECT repo, path FROM git_path_states GROUP BY repo, path HAVING arg_max(alive, pos)""",
+    "git_renames": """
+        SELECT repo, old_path, path AS new_path, min(committed_at) AS renamed_at
+        FROM git_file_changes WHERE status = 'R' GROUP BY ALL""",
+    # For each (path, time) of a change to a path that was later renamed: its name today,
+    # following rename after rename forward in time (bounded, so a->b->a cannot loop).
+    "git_path_current": """
+        WITH RECURSIVE walk(repo, path, since, name, renamed, depth) AS (
+            SELECT DISTINCT f.repo, f.path, f.committed_at, f.path, f.committed_at, 0
+            FROM git_file_changes f
+            SEMI JOIN git_renames r ON r.repo = f.repo AND r.old_path = f.path
+            UNION ALL
+            SELECT w.repo, w.path, w.since, r.new_path, r.renamed_at, w.depth + 1
+            FROM walk w JOIN git_renames r
+              ON r.repo = w.repo AND r.old_path = w.name AND r.renamed_at >= w.renamed
+            WHERE w.depth < 16
+        )
+        SELECT repo, path, since AS committed_at, arg_max(name, depth) AS current_path
+        FROM walk GROUP BY ALL""",
+    "git_file_changes_named": f"""
+        SELECT f.*, coalesce(pc.current_path, f.path) AS current_path
+        FROM git_file_changes f LEFT JOIN git_path_current pc
+          ON pc.repo = f.repo AND pc.path = f.path AND pc.committed_at = f.committed_at
+        WHERE {OWN}""",
+    "git_files": """
+        SELECT f.repo, f.current_path AS path, min(committed_at) AS first_change,
+               max(committed_at) AS last_change, arg_min(sha, committed_at) AS first_commit,
+               arg_max(sha, committed_at) AS last_commit, count(DISTINCT sha) AS commits,
+               count(DISTINCT lower(author_email)) AS authors, sum(added) AS added,
+               sum(deleted) AS deleted, list(DISTINCT f.path ORDER BY f.path) AS names,
+               h.path IS NOT NULL AS still_exists
+        FROM git_file_changes_named f
+        LEFT JOIN git_head_files h ON h.repo = f.repo AND h.path = f.current_path
+        GROUP BY f.repo, f.current_path, h.path""",
+    # .mailmap as of the newest git.mailmap event of each repository (line order: later wins).
+    "git_mailmap_current": """
+        SELECT m.* FROM git_mailmap m
+        WHERE m.commit_email IS NOT NULL
+          AND m.seq = (SELECT max(seq) FROM git_mailmap x WHERE x.repo = m.repo)""",
+    "git_identities": """
+        WITH raw AS (
+            SELECT DISTINCT repo, author_name AS raw_name, author_email AS raw_email
+            FROM git_commits
+        )
+        SELECT raw.repo, raw_name, raw_email,
+               coalesce(both_.proper_name, mail.proper_name, raw_name) AS name,
+               coalesce(both_.proper_email, mail.proper_email, raw_email) AS email
+        FROM raw
+        LEFT JOIN git_mailmap_current both_ ON both_.repo = raw.repo
+          AND lower(both_.commit_email) = lower(raw_email)
+          AND lower(both_.commit_name) = lower(raw_name)
+        LEFT JOIN git_mailmap_current mail ON mail.repo = raw.repo
+          AND lower(mail.commit_email) = lower(raw_email) AND mail.commit_name IS NULL
+        QUALIFY row_number() OVER (PARTITION BY raw.repo, raw_name, raw_email
+                                   ORDER BY both_.line DESC NULLS LAST,
+                                            mail.line DESC NULLS LAST) = 1""",
+    "git_authors": f"""
+        WITH c AS (
+            SELECT i.repo, i.name, i.email, count(*) AS commits,
+                   count(DISTINCT CAST(authored_at AS DATE)) AS active_days,
+                   min(authored_at) AS first_commit, max(authored_at) AS last_commit,
+                   sum(added) AS added, sum(deleted) AS deleted,
+                   list(DISTINCT c.author_email ORDER BY c.author_email) AS raw_emails
+            FROM git_commits c JOIN git_identities i ON i.repo = c.repo
+              AND i.raw_name = c.author_name AND i.raw_email = c.author_email
+            WHERE NOT c.is_merge GROUP BY ALL
+        ), f AS (
+            SELECT i.repo, i.name, i.email, count(DISTINCT f.path) AS files_touched
+            FROM git_file_changes f JOIN git_identities i ON i.repo = f.repo
+              AND i.raw_name = f.author_name AND i.raw_email = f.author_email
+            WHERE {OWN} GROUP BY ALL
+        )
+        SELECT c.repo, c.name, c.email, c.commits, coalesce(f.files_touched, 0) AS files_touched,
+               c.active_days, c.first_commit, c.last_commit, c.added, c.deleted, c.raw_emails
+        FROM c LEFT JOIN f USING (repo, name, email)""",
+    "git_churn_weekly": f"""
+        SELECT repo, CAST(date_trunc('week', committed_at) AS DATE) AS week,
+               coalesce(nullif(regexp_extract(path, '^(.*)/', 1), ''), '.') AS directory,
+               count(DISTINCT sha) AS commits, sum(added) AS added, sum(deleted) AS deleted,
+               sum(added) + sum(deleted) AS churn
+        FROM git_file_changes WHERE {OWN} GROUP BY ALL""",
+    "git_hotspots": """
+        SELECT repo, path, commits, authors, commits * authors AS score, added + deleted AS churn,
+               last_change
+        FROM git_files WHERE still_exists ORDER BY score DESC, churn DESC""",
+    "git_coupling": """
+        WITH pairs AS (
+            SELECT repo, path_a, path_b, count(*) AS together FROM git_cochanges GROUP BY ALL
+        ), n AS (
+            SELECT repo, path, count(DISTINCT sha) AS commits FROM git_file_changes
+            WHERE NOT is_merge GROUP BY ALL
+        )
+        SELECT p.repo, path_a, path_b, together,
+               round(together / least(a.commits, b.commits), 3) AS degree
+        FROM pairs p JOIN n a ON a.repo = p.repo AND a.path = path_a
+        JOIN n b ON b.repo = p.repo AND b.path = path_b
+        ORDER BY together DESC""",
+}
+
+MACROS: dict[str, str] = {
+    # `git rev-list -1 --first-parent --before=T <default branch>`, answered from the tables.
+    "git_commit_at(r, t)": """
+        SELECT ch.repo, ch.ref, ch.pos, c.sha, c.committed_at, c.subject
+        FROM git_chain_current ch JOIN git_commits c ON c.repo = ch.repo AND c.sha = ch.sha
+        WHERE ch.repo = r AND c.committed_at <= CAST(t AS TIMESTAMP)
+        ORDER BY ch.pos DESC LIMIT 1""",
+    # Whether `p` existed in the tree of the commit at time `t`.
+    "git_path_at(r, t, p)": """
+        SELECT coalesce(arg_max(s.alive, s.pos), false) AS existed
+        FROM git_path_states s
+        WHERE s.repo = r AND s.path = p AND s.pos <= (SELECT pos FROM git_commit_at(r, t))""",
+}
+
+
+def parse_mailmap(text: str) -> list[tuple[str | None, str | None, str | None, str | None]]:
+    """(proper_name, proper_email, commit_name, commit_email) per .mailmap entry."""
+    entries: list[tuple[str | None, str | None, str | None, str | None]] = []
+    for line in text.splitlines():
+        m = MAILMAP_ENTRY.match(line)
+        if not m or not line.strip() or line.lstrip().startswith("#"):
+            continue
+        name1, email1, name2, email2 = (g.strip() if g else None for g in m.groups())
+        if email2 is None:  # "Proper Name <commit@email>"
+            entries.append((name1 or None, None, None, email1))
+        else:  # "[Proper Name] <proper@email> [Commit Name] <commit@email>"
+            entries.append((name1 or None, email1 or None, name2 or None, email2))
+    return entries
+
+
+class GitProjection(Projection):
+    name = "git"
+    version = 1
+    description = "git commits, file changes, files, authors, churn, hotspots, coupling"
+    event_types = GIT_TYPES
+    tables = (COMMITS, FILE_CHANGES, REFS, CHAIN, MAILMAP, COCHANGES)
+    views: ClassVar[dict[str, str]] = VIEWS
+    macros: ClassVar[dict[str, str]] = MACROS
+
+    def rows(self, batch: EventBatch) -> dict[str, pa.Table]:
+        out: dict[str, dict[str, list[Any]]] = {
+            t.name: {c: [] for c in t.column_names} for t in self.tables
+        }
+        c = batch.columns
+        for seq, repo, type_, payload in zip(c[SEQ], c[STREAM], c[TYPE], c[PAYLOAD], strict=True):
+            p = orjson.loads(payload)
+            if type_ == "git.commit":
+                self._commit(out, seq, repo, p)
+            elif type_ == "git.ref":
+                _add(out["git_refs"], seq, repo, p["ref"], p["old"], p["new"], p["forced"])
+            elif type_ == "git.chain":
+                rows = out["git_chain"]
+                for i, sha in enumerate(p["shas"]):
+                    _add(rows, seq, repo, p["ref"], p["epoch"], p["base_pos"] + i, sha)
+            elif type_ == "git.mailmap":
+                rows = out["git_mailmap"]
+                _add(rows, seq, repo, 0, None, None, None, None)  # marks "a .mailmap (maybe empty)"
+                for i, entry in enumerate(parse_mailmap(p.get("content") or ""), 1):
+                    _add(rows, seq, repo, i, *entry)
+        return {name: _arrow(t, out[name]) for name, t in ((t.name, t) for t in self.tables)}
+
+    def _commit(self, out: dict[str, dict[str, list[Any]]], seq: int, repo: str, p: Any) -> None:
+        a, cm, files = p["author"], p["committer"], p["files"]
+        merge = len(p["parents"]) > 1
+        added = sum(f["added"] for f in files)
+        deleted = sum(f["deleted"] for f in files)
+        message = p["message"]
+        _add(
+            out["git_commits"], seq, repo, p["sha"], p["parents"], merge, a["name"], a["email"],
+            a["time"], a["tz"], cm["name"], cm["email"], cm["time"], cm["tz"],
+            message.split("\n", 1)[0], message, len(files), added, deleted,
+        )  # fmt: skip
+        rows = out["git_file_changes"]
+        for f in files:
+            _add(
+                rows, seq, repo, p["sha"], cm["time"], a["time"], a["name"], a["email"], merge,
+                f["path"], f["old_path"], f["status"], f["added"], f["deleted"], f["binary"],
+            )  # fmt: skip
+        if not merge and 1 < len(files) <= COUPLING_MAX_FILES:
+            pairs = out["git_cochanges"]
+            for x, y in combinations(sorted(f["path"] for f in files), 2):
+                _add(pairs, seq, repo, p["sha"], cm["time"], x, y)
+
+
+def _add(columns: dict[str, list[Any]], *values: Any) -> None:
+    for col, value in zip(columns.values(), values, strict=True):
+        col.append(value)
+
+
+def _arrow(table: Table, columns: dict[str, list[Any]]) -> pa.Table:
+    types = {"TIMESTAMP": TS}
+    arrays = {}
+    for name, decl in zip(table.column_names, _types(table), strict=True):
+        arrays[name] = pa.array(columns[name], types.get(decl))
+    return pa.table(arrays)
+
+
+def _types(table: Table) -> list[str]:
+    return [c.split()[1] for c in split_columns(table.columns)]
