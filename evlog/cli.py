@@ -14,6 +14,8 @@ from typing import Annotated, Any
 import typer
 
 from adapters import FieldMap, IngestStats, InputError, ingest, make_adapter
+from adapters.fields import parse_time_ns
+from adapters.git import GitAdapter
 from eventlog import Durability, EventLog, EventLogError
 from projector import Progress, ProjectionError, Projector, by_name
 from projector.server import serve
@@ -447,6 +449,59 @@ def latency(
         )
     if over:
         raise typer.Exit(1)
+
+
+git_app = typer.Typer(help="Questions about ingested git history, answered from the analytics.")
+app.add_typer(git_app, name="git")
+
+
+def _sql_text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+@git_app.command("at")
+def git_at(
+    ctx: typer.Context,
+    repo: Annotated[str, typer.Argument(help="The repository's path, or its stream (git/NAME).")],
+    when: Annotated[str, typer.Argument(help="A time: ISO 8601 (UTC unless it says) or epoch.")],
+    path: Annotated[str | None, typer.Argument(help="Also say whether this path existed.")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """The commit at the tip of the default branch's first-parent history at WHEN (what
+    `git rev-list -1 --first-parent --before=WHEN` says), and whether PATH existed in it."""
+    s = settings(ctx)
+    stream = repo
+    if Path(repo).is_dir():
+        stream = GitAdapter(Path(repo)).stream
+    try:
+        ns = parse_time_ns(when)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    if ns is None:
+        raise UserError("a time is needed, e.g. 2024-03-01T12:00:00Z")
+    t = f"make_timestamp({ns // 1000})"
+    sql = f"SELECT sha, committed_at, subject, pos FROM git_commit_at({_sql_text(stream)}, {t})"
+    if path is not None:
+        sql = (
+            f"SELECT c.*, p.existed FROM ({sql}) c,"
+            f" git_path_at({_sql_text(stream)}, {t}, {_sql_text(path)}) p"
+        )
+    started = time.perf_counter()
+    result = analytics.query(s.duckdb, sql)
+    took_ms = (time.perf_counter() - started) * 1e3
+    if not result.rows:
+        known = analytics.query(s.duckdb, "SELECT DISTINCT repo FROM git_chain_current").rows
+        names = ", ".join(str(r[0]) for r in known) or "none yet"
+        raise UserError(f"no commit of {stream} at or before {when} (repositories: {names})")
+    row = dict(zip(result.columns, result.rows[0], strict=True))
+    if as_json:
+        output.print_json({k: str(v) if k == "committed_at" else v for k, v in row.items()})
+        return
+    line = f"{row['sha']}  {row['committed_at']}  {row['subject']}"
+    if path is not None:
+        line += f"\n{path}: {'exists' if row['existed'] else 'does not exist'} at that commit"
+    print(line)
+    output.stderr.print(f"(answered from {s.duckdb} in {took_ms:.2f} ms)")
 
 
 @app.command()

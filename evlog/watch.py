@@ -2,18 +2,21 @@
 
 Watch events are only wake-ups (they can be dropped or coalesced), so on every wake-up and on a
 periodic rescan each file's size and mtime are compared with what was last ingested; the
-adapters' checkpoints (stored with the events) decide what is new."""
+adapters' checkpoints (stored with the events) decide what is new. A watched git repository is
+asked for its branch tips on every wake-up (a change under .git/refs or packed-refs wakes it)."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import stat
 from collections.abc import Callable
 from pathlib import Path
 
 import watchfiles
 
 from adapters import FieldMap, InputError, detect, ingest, make_adapter
+from adapters.git import is_repository
 from eventlog import EventLog
 from projector import Projector
 from projector.server import serve
@@ -24,9 +27,10 @@ RESCAN_S = 2.0
 
 
 def _candidates(roots: list[Path]) -> list[Path]:
+    """Files under the roots, and the roots that are git repositories (read as history)."""
     files = []
     for root in roots:
-        if root.is_file():
+        if root.is_file() or is_repository(root):
             files.append(root)
             continue
         for dirpath, dirnames, names in os.walk(root):
@@ -62,7 +66,9 @@ class Watcher:
             except FileNotFoundError:
                 continue
             stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
-            if self._seen.get(path) == stamp or path in self._skipped:
+            # A repository is always asked (for its branch tips: cheap); a file only if changed.
+            unchanged = not stat.S_ISDIR(st.st_mode) and self._seen.get(path) == stamp
+            if unchanged or path in self._skipped:
                 continue
             try:
                 name = self.adapter or detect(path)

@@ -38,7 +38,19 @@ def evlog(
     )
 
 
-def table_checksums(duckdb_path: Path) -> dict[str, tuple[int, str]]:
+GIT_TABLES = (
+    "git_commits",
+    "git_file_changes",
+    "git_refs",
+    "git_chain",
+    "git_mailmap",
+    "git_cochanges",
+    "git_files",
+    "git_authors",
+)
+
+
+def table_checksums(duckdb_path: Path, extra: tuple[str, ...] = ()) -> dict[str, tuple[int, str]]:
     """Row count and an order-independent digest of every public projection table. The latency
     table's projected_ns is an observation of when a batch was applied, not derived from the
     log, so it is left out."""
@@ -55,6 +67,12 @@ def table_checksums(duckdb_path: Path) -> dict[str, tuple[int, str]]:
             n, digest = con.execute(
                 f"SELECT count(*), md5(coalesce(string_agg(CAST(r AS VARCHAR), '|' ORDER BY seq),"
                 f" '')) FROM (SELECT {select} FROM {table}) r"
+            ).fetchone()
+            out[table] = (n, digest)
+        for table in extra:  # tables and views in any order: digest of the sorted rows
+            n, digest = con.execute(
+                f"SELECT count(*), md5(coalesce(string_agg(s, '|' ORDER BY s), ''))"
+                f" FROM (SELECT CAST(r AS VARCHAR) AS s FROM {table} r)"
             ).fetchone()
             out[table] = (n, digest)
         return out

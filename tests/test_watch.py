@@ -63,3 +63,25 @@ def test_watch_ingests_new_files_and_appended_lines(tmp_path: Path) -> None:
             print((tmp_path / "watch.err").read_text())
     # after a clean stop everything is in the file, readable without the watcher
     assert _count(db, "SELECT count(*) FROM events") == 4
+
+
+def test_watch_ingests_new_commits_of_a_repository(tmp_path: Path) -> None:
+    from .test_git import Repo
+
+    repo, db = Repo(tmp_path / "proj"), tmp_path / "e.db"
+    repo.commit("first", {"a.txt": "a\n"})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "evlog", "--db", str(db), "watch", str(repo.path)],
+        env=proc_env(),
+        stderr=(tmp_path / "watch.err").open("w"),
+    )
+    try:
+        q = "SELECT count(*) FROM git_commits"
+        _eventually(lambda: _count(db, q), 1)
+        sha = repo.commit("second", {"b.txt": "b\n"})
+        _eventually(lambda: _count(db, q), 2)
+        r = evlog("--db", db, "git", "at", "git/proj", str(repo.clock), "b.txt")
+        assert r.stdout.startswith(sha) and "b.txt: exists" in r.stdout
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
