@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import Any
@@ -143,67 +142,100 @@ class GitAdapter:
     async def batches(self, checkpoint: Any | None) -> AsyncGenerator[Batch, None]:
         old: dict[str, Any] = dict(checkpoint or {})
         old_refs: dict[str, str] = old.get("refs", {})
-        refs = await self._branches()
-        head_ref, head_sha = await self._head()
+        old_tips = sorted(set(old_refs.values()))
+        (_, for_each_ref), (sym_code, sym), objects = await asyncio.gather(
+            _git(self.path, "for-each-ref", "--format=%(objectname) %(refname)", "refs/heads"),
+            _git(self.path, "symbolic-ref", "-q", "HEAD", check=False),
+            self._objects(["HEAD", "HEAD:.mailmap", *old_tips]),
+        )
+        refs = dict(line.split(" ", 1)[::-1] for line in for_each_ref.decode().splitlines())
+        head_ref = sym.decode().strip() if sym_code == 0 else None
+        head_sha, mailmap_blob = objects[0], objects[1] or ""
+        known = [sha for sha, found in zip(old_tips, objects[2:], strict=True) if found]
         if head_ref is None and head_sha is not None:  # detached HEAD: follow it as "HEAD"
             refs["HEAD"] = head_sha
-        mailmap = await self._mailmap(head_sha)
-        mailmap_hash = hashlib.blake2b(mailmap, digest_size=12).hexdigest()
-        if refs == old_refs and mailmap_hash == old.get("mailmap"):
+        if refs == old_refs and mailmap_blob == old.get("mailmap"):
             return
         update = int(old.get("updates", 0)) + 1
-
-        # 1. Commits new since the last run, both git logs side by side.
-        new_tips = sorted(set(refs.values()) - set(old_refs.values()))
-        known = await self._existing(sorted(set(old_refs.values())))
-        batch = Batch()
-        if new_tips:
-            async with contextlib.aclosing(self._commits([*new_tips, "--not", *known])) as commits:
-                async for commit in commits:
-                    c = commit["committer"]["time"]
-                    batch.events.append(
-                        self._event("git.commit", commit, f"git:{commit['sha']}", c)
-                    )
-                    if len(batch.events) >= BATCH:
-                        yield batch
-                        batch = Batch()
-
-        # 2. Branch moves, with force pushes told apart from fast-forwards.
-        for ref in sorted(set(refs) | set(old_refs)):
-            before, after = old_refs.get(ref), refs.get(ref)
-            if before == after:
-                continue
-            forced = (
-                before is not None
-                and after is not None
-                and (before not in known or not await self._is_ancestor(before, after))
-            )
-            payload: dict[str, Any] = {"ref": ref, "old": before, "new": after, "forced": forced}
-            key = f"git:ref:{self.source}:{ref}:{update}"
-            batch.events.append(self._event("git.ref", payload, key))
-
-        # 3. The default branch's first-parent history, appended to or (rewritten) restarted.
+        # Branch-move checks and the first-parent history run while the commits stream.
         head: dict[str, Any] = dict(old.get("head") or {})
         tip_ref = head_ref or "HEAD"
-        if head_sha is not None and (head.get("tip"), head.get("ref")) != (head_sha, tip_ref):
-            shas, restart = await self._chain(head, tip_ref, head_sha)
-            epoch = int(head.get("epoch", 0)) + (1 if restart else 0)
-            base = 0 if restart else int(head["pos"]) + 1
-            for i in range(0, len(shas), CHAIN_CHUNK):
-                chunk = shas[i : i + CHAIN_CHUNK]
-                payload = {"ref": tip_ref, "epoch": epoch, "base_pos": base + i, "shas": chunk}
-                key = f"git:chain:{self.source}:{epoch}:{base + i}"
-                batch.events.append(self._event("git.chain", payload, key))
-            head = {"ref": tip_ref, "tip": head_sha, "pos": base + len(shas) - 1, "epoch": epoch}
+        chain = asyncio.ensure_future(
+            self._chain(head, tip_ref, head_sha)
+            if head_sha is not None and (head.get("tip"), head.get("ref")) != (head_sha, tip_ref)
+            else _none()
+        )
+        changed = [r for r in sorted(set(refs) | set(old_refs)) if refs.get(r) != old_refs.get(r)]
+        forced = asyncio.gather(
+            *(self._forced(old_refs.get(r), refs.get(r), known) for r in changed)
+        )
 
-        # 4. .mailmap as of HEAD, applied by the projection (events keep raw identities).
-        if mailmap_hash != old.get("mailmap"):
-            payload = {"content": mailmap.decode(errors="replace")}
-            key = f"git:mailmap:{self.source}:{update}"
-            batch.events.append(self._event("git.mailmap", payload, key))
+        try:
+            # 1. Commits new since the last run, both git logs side by side.
+            new_tips = sorted(set(refs.values()) - set(old_refs.values()))
+            batch = Batch()
+            if new_tips:
+                async with contextlib.aclosing(
+                    self._commits([*new_tips, "--not", *known])
+                ) as commits:
+                    async for commit in commits:
+                        c = commit["committer"]["time"]
+                        batch.events.append(
+                            self._event("git.commit", commit, f"git:{commit['sha']}", c)
+                        )
+                        if len(batch.events) >= BATCH:
+                            yield batch
+                            batch = Batch()
 
-        batch.position = {"refs": refs, "head": head, "mailmap": mailmap_hash, "updates": update}
-        yield batch
+            # 2. Branch moves, with force pushes told apart from fast-forwards.
+            for ref, was_forced in zip(changed, await forced, strict=True):
+                payload: dict[str, Any] = {
+                    "ref": ref,
+                    "old": old_refs.get(ref),
+                    "new": refs.get(ref),
+                    "forced": was_forced,
+                }
+                key = f"git:ref:{self.source}:{ref}:{update}"
+                batch.events.append(self._event("git.ref", payload, key))
+
+            # 3. The default branch's first-parent history, appended to or (rewritten) restarted.
+            if (found := await chain) is not None:
+                shas, times, restart = found
+                epoch = int(head.get("epoch", 0)) + (1 if restart else 0)
+                base = 0 if restart else int(head["pos"]) + 1
+                for i in range(0, len(shas), CHAIN_CHUNK):
+                    part = slice(i, i + CHAIN_CHUNK)
+                    payload = {"ref": tip_ref, "epoch": epoch, "base_pos": base + i}
+                    payload |= {"shas": shas[part], "times": times[part]}
+                    key = f"git:chain:{self.source}:{epoch}:{base + i}"
+                    batch.events.append(self._event("git.chain", payload, key))
+                head = {
+                    "ref": tip_ref,
+                    "tip": head_sha,
+                    "pos": base + len(shas) - 1,
+                    "epoch": epoch,
+                }
+
+            # 4. .mailmap as of HEAD, applied by the projection (events keep raw identities).
+            if mailmap_blob != old.get("mailmap"):
+                mailmap = b""
+                if mailmap_blob:
+                    _, mailmap = await _git(self.path, "cat-file", "blob", mailmap_blob)
+                payload = {"content": mailmap.decode(errors="replace")}
+                key = f"git:mailmap:{self.source}:{update}"
+                batch.events.append(self._event("git.mailmap", payload, key))
+
+            batch.position = {
+                "refs": refs,
+                "head": head,
+                "mailmap": mailmap_blob,
+                "updates": update,
+            }
+            yield batch
+        finally:  # stopped early (an error, a closed generator): no git left running
+            for task in (chain, forced):
+                if not task.done():
+                    task.cancel()
 
     async def _commits(self, revs: list[str]) -> AsyncGenerator[dict[str, Any], None]:
         """Every commit in `revs` with its own diff; merges with their first-parent diff."""
@@ -223,63 +255,53 @@ class GitAdapter:
         finally:
             await merges.aclose()
 
-    async def _branches(self) -> dict[str, str]:
-        _, out = await _git(
-            self.path, "for-each-ref", "--format=%(objectname) %(refname)", "refs/heads"
-        )
-        refs = {}
-        for line in out.decode().splitlines():
-            sha, _, ref = line.partition(" ")
-            refs[ref] = sha
-        return refs
-
-    async def _head(self) -> tuple[str | None, str | None]:
-        code, out = await _git(self.path, "symbolic-ref", "-q", "HEAD", check=False)
-        ref = out.decode().strip() if code == 0 else None
-        code, out = await _git(
-            self.path, "rev-parse", "-q", "--verify", "HEAD^{commit}", check=False
-        )
-        return ref, (out.decode().strip() if code == 0 else None)
-
-    async def _mailmap(self, head: str | None) -> bytes:
-        if head is None:
-            return b""
-        code, out = await _git(self.path, "show", f"{head}:.mailmap", check=False)
-        return out if code == 0 else b""
-
-    async def _existing(self, shas: list[str]) -> list[str]:
-        """Old tips still in the object store (a force push plus gc may have removed some)."""
-        if not shas:
-            return []
+    async def _objects(self, names: list[str]) -> list[str | None]:
+        """The object each name resolves to, None where it does not (one git process)."""
         proc = await asyncio.create_subprocess_exec(
             *GIT,
             "-C",
             str(self.path),
             "cat-file",
-            "--batch-check=%(objectname) %(objecttype)",
+            "--batch-check=%(objectname)",
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.DEVNULL,
         )
-        out, _ = await proc.communicate("\n".join(shas).encode() + b"\n")
-        return [line.split()[0] for line in out.decode().splitlines() if line.endswith(" commit")]
+        out, _ = await proc.communicate("".join(f"{n}\n" for n in names).encode())
+        lines = out.decode().splitlines()
+        if len(lines) != len(names):
+            raise GitError(f"{self.path}: git cat-file answered {len(lines)} of {len(names)}")
+        return [None if line.endswith(" missing") else line for line in lines]
 
-    async def _is_ancestor(self, a: str, b: str) -> bool:
-        code, _ = await _git(self.path, "merge-base", "--is-ancestor", a, b, check=False)
-        return code == 0
+    async def _forced(self, before: str | None, after: str | None, known: list[str]) -> bool:
+        """A move that is not a fast-forward (the old tip is not an ancestor of the new)."""
+        if before is None or after is None:
+            return False
+        if before not in known:
+            return True
+        code, _ = await _git(self.path, "merge-base", "--is-ancestor", before, after, check=False)
+        return code != 0
 
-    async def _chain(self, head: dict[str, Any], ref: str, tip: str) -> tuple[list[str], bool]:
-        """First-parent shas after the stored tip (oldest first), or the whole chain and
-        restart=True when the stored tip is no longer on it (rewritten history, another ref)."""
+    async def _chain(
+        self, head: dict[str, Any], ref: str, tip: str
+    ) -> tuple[list[str], list[int], bool]:
+        """First-parent (shas, commit times) after the stored tip, oldest first; or the whole
+        history and restart=True when the stored tip is no longer on it (rewritten, other ref)."""
         old_tip = head.get("tip")
         if old_tip and head.get("ref") == ref:
             _, out = await _git(
-                self.path, "rev-list", "--first-parent", "--reverse", "--parents", tip,
-                f"^{old_tip}", check=False,
+                self.path, "rev-list", "--first-parent", "--reverse", "--parents", "--timestamp",
+                tip, f"^{old_tip}", check=False,
             )  # fmt: skip
-            lines = out.decode().split("\n")
-            rows = [line.split() for line in lines if line]
-            if rows and len(rows[0]) > 1 and rows[0][1] == old_tip:
-                return [r[0] for r in rows], False
-        _, out = await _git(self.path, "rev-list", "--first-parent", "--reverse", tip)
-        return out.decode().split(), True
+            rows = [line.split() for line in out.decode().splitlines()]
+            if rows and len(rows[0]) > 2 and rows[0][2] == old_tip:
+                return [r[1] for r in rows], [int(r[0]) for r in rows], False
+        _, out = await _git(
+            self.path, "rev-list", "--first-parent", "--reverse", "--timestamp", tip
+        )
+        rows = [line.split() for line in out.decode().splitlines()]
+        return [r[1] for r in rows], [int(r[0]) for r in rows], True
+
+
+async def _none() -> None:
+    return None

@@ -355,17 +355,22 @@ class Projector:
 
     async def query(self, sql: str, *, max_rows: int | None = None) -> QueryResult:
         """A read-only query on its own cursor (another thread), concurrent with applying."""
+        return await self.run_read(lambda cur: run_query(cur, sql, max_rows=max_rows))
+
+    async def run_read(self, fn: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+        """`fn(cursor)` in a query thread, on a cursor that sees hot and cold rows. For library
+        callers that read; the cursor must not be used to write."""
         cur = self._query_cursors.get()
         version = self._views_version
         gens = list(self.live.values())
         try:
             loop = asyncio.get_running_loop()
 
-            def go() -> QueryResult:
+            def go() -> T:
                 if self._cursor_views.get(id(cur)) != version:
                     self.store.union_views(cur, gens)
                     self._cursor_views[id(cur)] = version
-                return run_query(cur, sql, max_rows=max_rows)
+                return fn(cur)
 
             return await loop.run_in_executor(self._query_executor, go)
         finally:

@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 import pytest
+
+from projector.builtin.git_index import CommitIndex
 
 from .support import GIT_TABLES, evlog, table_checksums
 
@@ -126,17 +129,24 @@ def test_history_renames_merges_mailmap_and_time_travel(tmp_path: Path) -> None:
     head = sorted(p for (p,) in _rows(db, "SELECT path FROM git_head_files"))
     assert head == sorted(repo.git("ls-tree", "-r", "--name-only", "HEAD").split())
 
-    # commit at time == git rev-list -1 --first-parent --before=T
+    # commit at time == git rev-list -1 --first-parent --before=T, by SQL and by the index
+    con = duckdb.connect(str(db.with_suffix(".duckdb")), read_only=True)
+    index = CommitIndex.load(lambda sql, params: con.execute(sql, params).fetchall(), "git/proj")
+    con.close()
     for t in range(1_700_000_000, repo.clock + 7200, 5400):
         want = repo.git("rev-list", "-1", "--first-parent", f"--before={t}", "HEAD") or None
         r = evlog("--db", db, "git", "at", repo.path, str(t), "a.py", "--json")
+        when = datetime.fromtimestamp(t, UTC).replace(tzinfo=None)
+        at = index.commit_at(when)
+        assert (at.sha if at else None) == want, t
         if want is None:
             assert r.returncode == 1 and "no commit" in r.stderr
             continue
         got = json.loads(r.stdout)
         assert got["sha"] == want, t
         tree = repo.git("ls-tree", "-r", "--name-only", want).split()
-        assert got["existed"] == ("a.py" in tree), t
+        assert got["existed"] == ("a.py" in tree) == index.path_existed(when, "a.py"), t
+        assert index.path_existed(when, "pkg/b.py") == ("pkg/b.py" in tree), t
 
     assert summary["appended"] > total  # commits plus refs, chain and mailmap events
     again = evlog("--db", db, "ingest", repo.path, "--json")

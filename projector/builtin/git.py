@@ -44,7 +44,9 @@ REFS = Table(
     "seq BIGINT, repo VARCHAR, ref VARCHAR, old VARCHAR, new VARCHAR, forced BOOLEAN",
 )
 CHAIN = Table(
-    "git_chain", "seq BIGINT, repo VARCHAR, ref VARCHAR, epoch INTEGER, pos INTEGER, sha VARCHAR"
+    "git_chain",
+    "seq BIGINT, repo VARCHAR, ref VARCHAR, epoch INTEGER, pos INTEGER, sha VARCHAR,"
+    " committed_at TIMESTAMP",
 )
 MAILMAP = Table(
     "git_mailmap",
@@ -63,7 +65,7 @@ OWN = "NOT is_merge"
 VIEWS: dict[str, str] = {
     # The first-parent history of each repository's default branch as last ingested.
     "git_chain_current": """
-        SELECT c.repo, c.ref, c.pos, c.sha FROM git_chain c
+        SELECT c.repo, c.ref, c.pos, c.sha, c.committed_at FROM git_chain c
         WHERE c.epoch = (SELECT max(epoch) FROM git_chain x WHERE x.repo = c.repo)""",
     # Every path's state after each commit of that history: replaying these is the tree.
     "git_path_states": """
@@ -176,10 +178,11 @@ VIEWS: dict[str, str] = {
 MACROS: dict[str, str] = {
     # `git rev-list -1 --first-parent --before=T <default branch>`, answered from the tables.
     "git_commit_at(r, t)": """
-        SELECT ch.repo, ch.ref, ch.pos, c.sha, c.committed_at, c.subject
-        FROM git_chain_current ch JOIN git_commits c ON c.repo = ch.repo AND c.sha = ch.sha
-        WHERE ch.repo = r AND c.committed_at <= CAST(t AS TIMESTAMP)
-        ORDER BY ch.pos DESC LIMIT 1""",
+        SELECT ch.repo, ch.ref, ch.pos, ch.sha, ch.committed_at,
+               (SELECT subject FROM git_commits c WHERE c.repo = r AND c.sha = ch.sha) AS subject
+        FROM (SELECT * FROM git_chain_current
+              WHERE repo = r AND committed_at <= CAST(t AS TIMESTAMP)
+              ORDER BY pos DESC LIMIT 1) ch""",
     # Whether `p` existed in the tree of the commit at time `t`.
     "git_path_at(r, t, p)": """
         SELECT coalesce(arg_max(s.alive, s.pos), false) AS existed
@@ -225,8 +228,9 @@ class GitProjection(Projection):
                 _add(out["git_refs"], seq, repo, p["ref"], p["old"], p["new"], p["forced"])
             elif type_ == "git.chain":
                 rows = out["git_chain"]
-                for i, sha in enumerate(p["shas"]):
-                    _add(rows, seq, repo, p["ref"], p["epoch"], p["base_pos"] + i, sha)
+                base, ref, epoch = p["base_pos"], p["ref"], p["epoch"]
+                for i, (sha, t) in enumerate(zip(p["shas"], p["times"], strict=True)):
+                    _add(rows, seq, repo, ref, epoch, base + i, sha, t)
             elif type_ == "git.mailmap":
                 rows = out["git_mailmap"]
                 _add(rows, seq, repo, 0, None, None, None, None)  # marks "a .mailmap (maybe empty)"

@@ -1,0 +1,245 @@
+"""bench/git: git history into the log and the git projection, beside bare `git log`.
+
+For each repository (a path; pass clones of pallets/click, pytest-dev/pytest, git/git): a local
+`--shared` clone (objects borrowed, nothing copied), then in the same run
+  - baseline: `git log -z --numstat -M` over the same branches, output discarded;
+  - evlog: ingest (both git log streams, parse, append) and projection, timed separately;
+  - incremental: 1 new commit, then 100 new commits (made with plumbing, no checkout);
+  - commit-at-time from the projection vs `git rev-list -1 --first-parent --before`.
+Per-commit cost across sizes shows whether the work is linear in history size.
+
+    python -m bench.git /work/.mirror/pallets+click/repo /work/.mirror/git+git/repo ...
+    python -m bench.git --quick          # CI: a generated repository of a few hundred commits
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from adapters import ingest
+from adapters.git import GitAdapter
+from eventlog import EventLog
+from projector import Projector, by_name
+from projector.builtin.git_index import CommitIndex
+
+from .stats import install_uvloop, percentile
+
+BASELINE = ("git", "-c", "log.mailmap=false", "log", "-z", "--numstat", "-M", "--branches")
+
+
+def git(
+    repo: Path, *args: str, input: bytes | None = None, env: dict[str, str] | None = None
+) -> str:
+    out = subprocess.run(
+        ["git", "-C", str(repo), *args],
+        input=input,
+        capture_output=True,
+        check=True,
+        env={**os.environ, **(env or {})},
+    )
+    return out.stdout.decode().strip()
+
+
+def generate(path: Path, commits: int) -> Path:
+    """A repository with `commits` commits over 50 files, renames and merges among them."""
+    src = path / "generated"
+    src.mkdir()
+    git(src, "init", "-q", "-b", "main")
+    env = {"GIT_AUTHOR_NAME": "gen", "GIT_AUTHOR_EMAIL": "gen@example.org"}
+    env |= {"GIT_COMMITTER_NAME": "gen", "GIT_COMMITTER_EMAIL": "gen@example.org"}
+    for i in range(commits):
+        f = src / f"d{i % 5}" / f"f{i % 50}.txt"
+        f.parent.mkdir(exist_ok=True)
+        with f.open("a") as out:
+            out.write(f"line {i}\n" * (1 + i % 7))
+        git(src, "add", "-A")
+        t = f"{1_600_000_000 + i * 600} +0000"
+        git(
+            src,
+            "commit",
+            "-q",
+            "-m",
+            f"c{i}",
+            env=env | {"GIT_AUTHOR_DATE": t, "GIT_COMMITTER_DATE": t},
+        )
+    return src
+
+
+def add_commits(repo: Path, n: int, tag: str) -> None:
+    """n new commits on the checked-out branch of a no-checkout clone (a temp index, no files)."""
+    index = repo / ".git" / f"bench-index-{tag}"
+    env = {"GIT_INDEX_FILE": str(index), "GIT_AUTHOR_NAME": "bench"}
+    env |= {"GIT_AUTHOR_EMAIL": "bench@example.org", "GIT_COMMITTER_NAME": "bench"}
+    env |= {"GIT_COMMITTER_EMAIL": "bench@example.org"}
+    git(repo, "read-tree", "HEAD", env=env)
+    head = git(repo, "rev-parse", "HEAD")
+    for i in range(n):
+        blob = git(repo, "hash-object", "-w", "--stdin", input=f"{tag} {i}\n".encode())
+        git(
+            repo,
+            "update-index",
+            "--add",
+            "--cacheinfo",
+            f"100644,{blob},bench/{tag}-{i % 10}.txt",
+            env=env,
+        )
+        tree = git(repo, "write-tree", env=env)
+        head = git(repo, "commit-tree", tree, "-p", head, "-m", f"bench {tag} {i}", env=env)
+    git(repo, "update-ref", "HEAD", head)
+    index.unlink(missing_ok=True)
+
+
+async def update(log: EventLog, pj: Projector, repo: Path) -> tuple[float, int]:
+    t0 = time.perf_counter()
+    stats = await ingest(log, GitAdapter(repo))
+    await pj.catch_up()
+    return time.perf_counter() - t0, stats.appended
+
+
+async def bench_repo(src: Path, work: Path, *, incremental: bool = True) -> dict[str, Any]:
+    clone = work / "clone"
+    await asyncio.to_thread(
+        git, work, "clone", "-q", "--shared", "--no-checkout", str(src), str(clone)
+    )
+    commits = int(git(clone, "rev-list", "--count", "--branches"))
+
+    t0 = time.perf_counter()
+    await asyncio.to_thread(
+        subprocess.run,
+        [*BASELINE[:1], "-C", str(clone), *BASELINE[1:]],
+        stdout=subprocess.DEVNULL,
+        check=True,
+    )
+    git_log_s = time.perf_counter() - t0
+
+    r: dict[str, Any] = {"repo": str(src), "commits": commits, "git_log_s": git_log_s}
+    db, duck = work / "e.db", work / "e.duckdb"
+    async with await EventLog.open(db) as log:
+        t0 = time.perf_counter()
+        stats = await ingest(log, GitAdapter(clone))
+        r["ingest_s"] = time.perf_counter() - t0
+        r["events"] = stats.appended
+        async with await Projector.open(log, duck, by_name(["git"])) as pj:
+            t0 = time.perf_counter()
+            await pj.catch_up()
+            r["project_s"] = time.perf_counter() - t0
+            r["total_s"] = r["ingest_s"] + r["project_s"]
+            r["ratio"] = r["total_s"] / git_log_s
+            r["us_per_commit"] = r["total_s"] / commits * 1e6
+            if incremental:
+                ones = []
+                for k in range(5):
+                    await asyncio.to_thread(add_commits, clone, 1, f"one{k}")
+                    ones.append((await update(log, pj, clone))[0])
+                r["one_commit_ms"] = sorted(ones)[len(ones) // 2] * 1e3
+                r["one_commit_max_ms"] = max(ones) * 1e3
+                await asyncio.to_thread(add_commits, clone, 100, "hundred")
+                r["hundred_commits_ms"] = (await update(log, pj, clone))[0] * 1e3
+            r.update(await time_travel(pj, clone))
+    return r
+
+
+async def time_travel(pj: Projector, repo: Path) -> dict[str, float]:
+    """Commit-at-time answered by the projection vs by git itself, at 50 times across history."""
+    times = [int(t) for t in git(repo, "log", "--first-parent", "--format=%ct", "HEAD").split()]
+    lo, hi = min(times), max(times)
+    stream = GitAdapter(repo).stream
+    ours, theirs, mismatches = [], [], 0
+    for i in range(50):
+        t = lo + (hi - lo) * i // 49
+        t0 = time.perf_counter_ns()
+        res = await pj.query(
+            f"SELECT sha FROM git_commit_at('{stream}', make_timestamp({t * 1_000_000}))"
+        )
+        ours.append(time.perf_counter_ns() - t0)
+        t0 = time.perf_counter_ns()
+        want = git(repo, "rev-list", "-1", "--first-parent", f"--before={t}", "HEAD")
+        theirs.append(time.perf_counter_ns() - t0)
+        mismatches += (res.rows[0][0] if res.rows else "") != want
+    ours.sort()
+    theirs.sort()
+    t0 = time.perf_counter_ns()
+    index = await pj.run_read(lambda cur: CommitIndex.load(_fetch(cur), stream))
+    load_ns = time.perf_counter_ns() - t0
+    lookups = []
+    for t in times[:: max(1, len(times) // 1000)]:
+        when = datetime.fromtimestamp(t, UTC).replace(tzinfo=None)
+        t0 = time.perf_counter_ns()
+        index.commit_at(when)
+        lookups.append(time.perf_counter_ns() - t0)
+    lookups.sort()
+    return {
+        "index_load_ms": load_ns / 1e6,
+        "index_p50_us": percentile(lookups, 50) / 1e3,
+        "index_p99_us": percentile(lookups, 99) / 1e3,
+        "at_p50_ms": percentile(ours, 50) / 1e6,
+        "at_p99_ms": percentile(ours, 99) / 1e6,
+        "rev_list_p50_ms": percentile(theirs, 50) / 1e6,
+        "at_mismatches": mismatches,
+    }
+
+
+def _fetch(cur: Any) -> Any:
+    return lambda sql, params: cur.execute(sql, params).fetchall()
+
+
+def report(rows: list[dict[str, Any]]) -> None:
+    print(
+        f"{'repository':42} {'commits':>8} {'git log':>8} {'ingest':>8} {'project':>8} "
+        f"{'total':>8} {'ratio':>6} {'µs/commit':>9} {'+1 ms':>7} {'+100 ms':>8} "
+        f"{'at p50/p99 ms':>14} {'rev-list ms':>11}"
+    )
+    for r in rows:
+        print(
+            f"{r['repo'][-42:]:42} {r['commits']:8d} {r['git_log_s']:7.2f}s {r['ingest_s']:7.2f}s "
+            f"{r['project_s']:7.2f}s {r['total_s']:7.2f}s {r['ratio']:5.2f}x "
+            f"{r['us_per_commit']:9.0f} {r.get('one_commit_ms', float('nan')):7.0f} "
+            f"{r.get('hundred_commits_ms', float('nan')):8.0f} "
+            f"{r['at_p50_ms']:6.2f}/{r['at_p99_ms']:<6.2f} {r['rev_list_p50_ms']:11.2f}"
+        )
+        print(
+            f"  commit-at-time index: loaded in {r['index_load_ms']:.1f} ms, lookup"
+            f" p50 {r['index_p50_us']:.1f} µs p99 {r['index_p99_us']:.1f} µs"
+            f" ({r['rev_list_p50_ms'] * 1e3 / r['index_p50_us']:,.0f}x faster than rev-list)"
+        )
+        if r["at_mismatches"]:
+            print(f"  !! commit-at-time disagreed with git rev-list {r['at_mismatches']} times")
+    if len(rows) > 1:
+        per = [r["us_per_commit"] for r in rows]
+        mean = sum(per) / len(per)
+        spread = max(abs(p - mean) / mean for p in per)
+        print(
+            f"per-commit cost across sizes: {min(per):.0f}-{max(per):.0f} µs,"
+            f" within ±{spread:.0%} of the mean"
+        )
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("repos", nargs="*", type=Path)
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="evlog-bench-git-") as tmp:
+        repos = args.repos or [generate(Path(tmp), 200 if args.quick else 3000)]
+        for i, repo in enumerate(repos):
+            work = Path(tmp) / f"r{i}"
+            work.mkdir()
+            rows.append(await bench_repo(repo.resolve(), work))
+            print(f"done {repo}: {rows[-1]['commits']} commits", flush=True)
+    report(rows)
+
+
+if __name__ == "__main__":
+    print(f"loop: {install_uvloop()}")
+    asyncio.run(main())
