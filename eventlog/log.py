@@ -241,6 +241,11 @@ class EventLog:
             for s, p, q, u in rows
         ]
 
+    async def dead_letter_count(self) -> int:
+        async with self._reader.execute("SELECT count(*) FROM dead_letters") as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
     async def dead_letters(
         self, *, source: str | None = None, limit: int = 100
     ) -> list[dict[str, Any]]:

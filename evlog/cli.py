@@ -18,10 +18,10 @@ from adapters.fields import parse_time_ns
 from adapters.git import GitAdapter
 from eventlog import Durability, EventLog, EventLogError
 from projector import Progress, ProjectionError, Projector, by_name
-from projector.server import serve
 
 from . import analytics, output
-from .latency_report import parse_duration_s, report
+from .exposure import exposed
+from .latency_report import parse_duration_s, report, sparkline
 from .paths import DEFAULT_DB, duckdb_path_for
 from .runtime import UserError, fail, run, until_signalled
 
@@ -71,6 +71,8 @@ def _root(
 # -- ingest -------------------------------------------------------------------------------------
 
 MAX_ERROR_LINES = 20
+METRICS_PORT = typer.Option(help="Serve Prometheus metrics on this port (0: any free port).")
+METRICS_HOST = typer.Option(help="Address for --metrics-port (loopback unless you say).")
 
 
 @app.command("ingest")
@@ -174,6 +176,8 @@ def watch(
     key_field: Annotated[str | None, typer.Option(help="Field with a unique id.")] = None,
     time_field: Annotated[str | None, typer.Option(help="Field with the event time.")] = None,
     event_type: Annotated[str | None, typer.Option("--type", help="Event type to use.")] = None,
+    metrics_port: Annotated[int | None, METRICS_PORT] = None,
+    metrics_host: Annotated[str, METRICS_HOST] = "127.0.0.1",
 ) -> None:
     """Ingest new and growing files as they change, and project them into DuckDB live.
 
@@ -194,7 +198,11 @@ def watch(
     )
     from .watch import run_watch
 
-    run(until_signalled(run_watch(s.db, s.duckdb, paths, fields, adapter)))
+    run(
+        until_signalled(
+            run_watch(s.db, s.duckdb, paths, fields, adapter, metrics_port, metrics_host)
+        )
+    )
 
 
 # -- reading the log ----------------------------------------------------------------------------
@@ -299,6 +307,8 @@ def project(
             " (0: write live batches straight to the file)."
         ),
     ] = 1.0,
+    metrics_port: Annotated[int | None, METRICS_PORT] = None,
+    metrics_host: Annotated[str, METRICS_HOST] = "127.0.0.1",
 ) -> None:
     """Bring the DuckDB analytics up to date with the log (and keep them so with --follow).
 
@@ -307,10 +317,14 @@ def project(
     s = settings(ctx)
     if analytics.serving(s.duckdb) is not None:
         raise UserError(f"a follower is already projecting into {s.duckdb}; use `evlog query`")
-    run(until_signalled(_project(s, follow, flush_every)))
+    if metrics_port is not None and not follow:
+        raise UserError("--metrics-port needs --follow")
+    run(until_signalled(_project(s, follow, flush_every, metrics_port, metrics_host)))
 
 
-async def _project(s: Settings, follow: bool, flush_every: float) -> None:
+async def _project(
+    s: Settings, follow: bool, flush_every: float, metrics_port: int | None, metrics_host: str
+) -> None:
     async with (
         await EventLog.open(s.db, writable=False) as log,
         await Projector.open(
@@ -323,10 +337,8 @@ async def _project(s: Settings, follow: bool, flush_every: float) -> None:
                 f"projected {n} events into {s.duckdb}; position {projector.position}"
             )
             return
-        async with serve(projector, s.duckdb) as sock:
-            output.stderr.print(
-                f"following {s.db} into {s.duckdb} (queries via {sock}); Ctrl-C to stop"
-            )
+        async with exposed(projector, s.duckdb, metrics_port, metrics_host) as where:
+            output.stderr.print(f"following {s.db} into {s.duckdb} ({where}); Ctrl-C to stop")
             await projector.follow()
 
 
@@ -415,38 +427,51 @@ def latency(
     ] = None,
     last: Annotated[int | None, typer.Option(help="Only the last N events.")] = None,
     budget: Annotated[str, typer.Option(help="Latency budget for read->projected.")] = "50ms",
+    by: Annotated[str | None, typer.Option(help="Also per stream or per type.")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Latency per stage (read->commit->projected) with percentiles; exit 1 when p99 of
-    read->projected is over the budget."""
+    """Latency per stage (read->commit->projected): percentiles from an HDR histogram (within
+    1%), the share over the budget, and p99 over time. Exit 1 when p99 of read->projected is
+    over the budget, so it can gate CI or cron."""
     s = settings(ctx)
     budget_ms = parse_duration_s(budget) * 1e3
     since_s = parse_duration_s(since, "s") if since else None
-    stats = report(s.duckdb, since_s=since_s, last=last, budget_ms=budget_ms)
-    total = next(x for x in stats if x.stage == "read_to_projected")
+    rep = report(s.duckdb, since_s=since_s, last=last, budget_ms=budget_ms, by=by)
+    total = rep.overall("read_to_projected")
     over = total.count > 0 and total.p99_ms > budget_ms
     if as_json:
         output.print_json(
-            {"budget_ms": budget_ms, "over_budget": over, "stages": [x.to_json() for x in stats]}
+            {
+                "budget_ms": budget_ms,
+                "over_budget": over,
+                "stages": [x.to_json() for x in rep.stages],
+                "p99_over_time": [
+                    {"from_ns": t, "p99_ms": round(p, 3)} for t, p in rep.p99_over_time
+                ],
+            }
         )
     else:
         output.print_rows(
-            ["stage", "events", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "max ms", "over budget"],
+            ["stage", *(["group"] if by else []), "events", "p50 ms", "p90 ms", "p99 ms",
+             "p99.9 ms", "max ms", "over budget"],
             [
                 [
-                    x.stage,
-                    x.count,
-                    f"{x.p50_ms:.3f}",
-                    f"{x.p90_ms:.3f}",
-                    f"{x.p99_ms:.3f}",
-                    f"{x.p999_ms:.3f}",
-                    f"{x.max_ms:.3f}",
+                    x.stage, *([x.group or "(all)"] if by else []), x.count, f"{x.p50_ms:.3f}",
+                    f"{x.p90_ms:.3f}", f"{x.p99_ms:.3f}", f"{x.p999_ms:.3f}", f"{x.max_ms:.3f}",
                     f"{x.over_budget:.2%}",
                 ]
-                for x in stats
+                for x in rep.stages
             ],
             title=f"latency (budget {budget_ms:g} ms for read->projected)",
-        )
+        )  # fmt: skip
+        if rep.p99_over_time:
+            peak = max(p for _, p in rep.p99_over_time)
+            output.stderr.print(
+                f"p99 read->projected over time ({rep.window_s:.3g} s per bar, peak"
+                f" {peak:.2f} ms): {sparkline(rep.p99_over_time, budget_ms)}"
+            )
+        verdict = "OVER" if over else "within"
+        output.stderr.print(f"p99 {total.p99_ms:.2f} ms is {verdict} the {budget_ms:g} ms budget")
     if over:
         raise typer.Exit(1)
 

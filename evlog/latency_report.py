@@ -1,18 +1,31 @@
-"""The latency report: percentiles per stage over the `latency` projection, against a budget."""
+"""The latency report: per stage (and per stream or type), percentiles from HDR histograms built
+in DuckDB over the `latency` projection, the share over a budget, and p99 over time."""
 
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from eventlog.histogram import Histogram, sql_bucket
 
 from . import analytics
 from .runtime import UserError
 
 STAGES = ("read_to_commit", "commit_to_projected", "read_to_projected")
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ns|us|µs|ms|s|m|h)?\s*$")
+STAGE_SQL = {
+    "read_to_commit": "committed_ns - read_ns",
+    "commit_to_projected": "projected_ns - committed_ns",
+    "read_to_projected": "projected_ns - read_ns",
+}
+GROUPS = {"stream": "stream", "type": "type"}
+QUANTILES = (50, 90, 99, 99.9)
+SPARK = "▁▂▃▄▅▆▇█"
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ns|us|µs|ms|s|m|h|d)?\s*$")
 _UNIT_S = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+_UNIT_S["d"] = 86400.0
 
 
 def parse_duration_s(text: str, default_unit: str = "ms") -> float:
@@ -25,42 +38,116 @@ def parse_duration_s(text: str, default_unit: str = "ms") -> float:
 @dataclass(slots=True)
 class StageStats:
     stage: str
+    group: str | None
     count: int
     p50_ms: float
     p90_ms: float
     p99_ms: float
     p999_ms: float
     max_ms: float
-    over_budget: float  # share of events over the budget
+    over_budget: float  # share of events over the budget (exact, not from the histogram)
 
     def to_json(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__slots__}
 
 
-def report(
-    duckdb_path: Path, *, since_s: float | None, last: int | None, budget_ms: float
-) -> list[StageStats]:
-    where = []
+@dataclass(slots=True)
+class Report:
+    stages: list[StageStats]
+    p99_over_time: list[tuple[int, float]]  # (window start, epoch ns; p99 read->projected ms)
+    window_s: float
+
+    def overall(self, stage: str) -> StageStats:
+        return next(s for s in self.stages if s.stage == stage and s.group is None)
+
+
+def _source(since_s: float | None, last: int | None) -> str:
+    where = ""
     if since_s is not None:
-        where.append(f"committed_at >= now()::TIMESTAMP - INTERVAL {since_s} SECOND")
-    source = "latency_stages"
+        where = f"WHERE committed_ns >= {time.time_ns() - int(since_s * 1e9)}"
     if last is not None:
-        source = f"(SELECT * FROM latency_stages ORDER BY seq DESC LIMIT {int(last)})"
-    clause = f"WHERE {' AND '.join(where)}" if where else ""
-    parts = []
-    for stage in STAGES:
-        col = f"{stage}_us / 1e3"
-        parts.append(
-            f"""SELECT '{stage}' AS stage, count(*) AS n,
-                quantile_cont({col}, 0.5), quantile_cont({col}, 0.9),
-                quantile_cont({col}, 0.99), quantile_cont({col}, 0.999), max({col}),
-                coalesce(avg(CASE WHEN {col} > {budget_ms} THEN 1.0 ELSE 0.0 END), 0)
-            FROM {source} {clause}"""
-        )
-    result = analytics.query(duckdb_path, " UNION ALL ".join(parts))
-    order = {s: i for i, s in enumerate(STAGES)}
-    stats = [
-        StageStats(r[0], int(r[1]), *(float(x) if x is not None else 0.0 for x in r[2:]))
-        for r in result.rows
-    ]
-    return sorted(stats, key=lambda s: order[s.stage])
+        return f"(SELECT * FROM latency {where} ORDER BY seq DESC LIMIT {int(last)})"
+    return f"(SELECT * FROM latency {where})"
+
+
+def report(
+    duckdb_path: Path,
+    *,
+    since_s: float | None,
+    last: int | None,
+    budget_ms: float,
+    by: str | None = None,
+    windows: int = 40,
+) -> Report:
+    if by is not None and by not in GROUPS:
+        raise UserError(f"--by {by!r}: one of {', '.join(GROUPS)}")
+    src = _source(since_s, last)
+    budget_ns = int(budget_ms * 1e6)
+    group = GROUPS[by] if by else "NULL"
+    values = " UNION ALL ".join(
+        f"SELECT '{stage}' AS stage, {group} AS grp, CAST({expr} AS BIGINT) AS v FROM src"
+        for stage, expr in STAGE_SQL.items()
+    )
+    rows = analytics.query(
+        duckdb_path,
+        f"""WITH src AS (SELECT * FROM {src}), v AS ({values})
+        SELECT stage, grp, {sql_bucket("v")} AS bucket, count(*), max(v), count_if(v > {budget_ns})
+        FROM v GROUP BY ALL""",
+        max_rows=None,
+    ).rows
+    hists: dict[tuple[str, str | None], Histogram] = {}
+    over: dict[tuple[str, str | None], int] = {}
+    maxes: dict[tuple[str, str | None], int] = {}
+    keys: list[tuple[str, str | None]] = [(stage, None) for stage in STAGES]
+    for stage, grp, bucket, n, max_v, n_over in rows:
+        targets = [(stage, None)] + ([(stage, str(grp))] if by else [])
+        for key in targets:
+            h = hists.setdefault(key, Histogram())
+            h.add_bucket(int(bucket), int(n))
+            maxes[key] = max(maxes.get(key, 0), int(max_v))
+            over[key] = over.get(key, 0) + int(n_over)
+            if key not in keys:
+                keys.append(key)
+    stats = []
+    for stage, grp in sorted(
+        keys, key=lambda k: (k[1] is not None, k[1] or "", STAGES.index(k[0]))
+    ):
+        h = hists.get((stage, grp), Histogram())
+        h.max_ns = maxes.get((stage, grp), 0)  # exact, not a bucket's edge
+        p50, p90, p99, p999 = (h.percentile(q) / 1e6 if h.total else 0.0 for q in QUANTILES)
+        stats.append(
+            StageStats(
+                stage, grp, h.total, p50, p90, p99, p999, h.max_ns / 1e6 if h.total else 0.0,
+                over.get((stage, grp), 0) / h.total if h.total else 0.0,
+            )
+        )  # fmt: skip
+    over_time, window_s = _p99_over_time(duckdb_path, src, windows)
+    return Report(stats, over_time, window_s)
+
+
+def _p99_over_time(
+    duckdb_path: Path, src: str, windows: int
+) -> tuple[list[tuple[int, float]], float]:
+    bounds = analytics.query(
+        duckdb_path, f"SELECT min(committed_ns), max(committed_ns) FROM {src}"
+    ).rows[0]
+    if bounds[0] is None:
+        return [], 0.0
+    lo, hi = int(bounds[0]), int(bounds[1])
+    width = max(1, (hi - lo) // windows + 1)
+    rows = analytics.query(
+        duckdb_path,
+        f"""SELECT (committed_ns - {lo}) // {width} AS w,
+                   quantile_disc(projected_ns - read_ns, 0.99) / 1e6
+            FROM {src} GROUP BY w ORDER BY w""",
+        max_rows=None,
+    ).rows
+    return [(lo + int(w) * width, float(p)) for w, p in rows], width / 1e9
+
+
+def sparkline(points: list[tuple[int, float]], budget_ms: float) -> str:
+    """p99 per window as bars scaled to the largest (or the budget, if larger)."""
+    if not points:
+        return ""
+    top = max(max(p for _, p in points), budget_ms)
+    return "".join(SPARK[min(len(SPARK) - 1, int(p / top * len(SPARK)))] for _, p in points)

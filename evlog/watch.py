@@ -19,9 +19,9 @@ from adapters import FieldMap, InputError, detect, ingest, make_adapter
 from adapters.git import is_repository
 from eventlog import EventLog
 from projector import Projector
-from projector.server import serve
 
 from . import output
+from .exposure import exposed
 
 RESCAN_S = 2.0
 
@@ -98,7 +98,13 @@ class Watcher:
 
 
 async def run_watch(
-    db: Path, duckdb: Path, roots: list[Path], fields: FieldMap, adapter: str | None
+    db: Path,
+    duckdb: Path,
+    roots: list[Path],
+    fields: FieldMap,
+    adapter: str | None,
+    metrics_port: int | None = None,
+    metrics_host: str = "127.0.0.1",
 ) -> None:
     def report(path: Path, appended: int, dead: int) -> None:
         extra = f", {dead} dead-lettered (evlog deadletters)" if dead else ""
@@ -107,11 +113,10 @@ async def run_watch(
     async with (
         await EventLog.open(db) as log,
         await Projector.open(log, duckdb) as projector,
-        serve(projector, duckdb) as sock,
+        exposed(projector, duckdb, metrics_port, metrics_host) as where,
     ):
         output.stderr.print(
-            f"watching {', '.join(map(str, roots))} -> {db} -> {duckdb} (queries via {sock});"
-            " Ctrl-C to stop"
+            f"watching {', '.join(map(str, roots))} -> {db} -> {duckdb} ({where}); Ctrl-C to stop"
         )
         watcher = Watcher(log, roots, fields, adapter=adapter, on_ingest=report)
         async with asyncio.TaskGroup() as tg:  # runs until cancelled (Ctrl-C, SIGTERM)

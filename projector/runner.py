@@ -23,6 +23,7 @@ import duckdb
 from eventlog import EventLog
 
 from .batch import EventBatch
+from .metrics import LiveMetrics
 from .projection import Projection
 from .query import QueryResult, run_query
 from .registry import all_projections
@@ -81,6 +82,7 @@ class Projector:
         self._closing = threading.Event()
         self._views_version = 0
         self._cursor_views: dict[int, int] = {}
+        self.metrics = LiveMetrics()
         self.applied_events = 0
         self.applied_batches = 0
         self.last_projected_ns = 0
@@ -266,6 +268,7 @@ class Projector:
                     # flush_every=0: straight into the file (measured in bench/e2e: stalls).
                     hot = self._flush_every > 0
                     batch = await self._apply(list(self.live.values()), rows, hot=hot)
+                self.metrics.observe(batch)
                 if on_batch is not None:
                     on_batch(batch)
 

@@ -1,0 +1,130 @@
+"""Live metrics of a follower as Prometheus/OpenMetrics text over HTTP on loopback: per-stage
+latency histograms (buckets, not summaries, from 50 µs to 60 s), events appended and projected,
+projector lag in events and seconds, dead letters.
+
+Stages, per event: read_to_commit (adapter read -> committed in the log), commit_to_visible
+(committed -> the DuckDB transaction holding it returned) and read_to_visible (the whole way)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+from eventlog.histogram import Histogram
+
+from .batch import COMMITTED, READ, EventBatch
+
+if TYPE_CHECKING:
+    from .runner import Projector
+
+STAGES = ("read_to_commit", "commit_to_visible", "read_to_visible")
+# `le` bounds in seconds: fine enough for µs-ms latencies, wide enough for a stalled minute.
+BOUNDS_S = (
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5,
+    1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+)  # fmt: skip
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class LiveMetrics:
+    """Fed every batch the follower makes visible; read by the HTTP handler (same loop)."""
+
+    def __init__(self) -> None:
+        self.histograms = {stage: Histogram() for stage in STAGES}
+        self.events = 0
+        self.batches = 0
+
+    def observe(self, batch: EventBatch) -> None:
+        visible = batch.visible_ns
+        r2c, c2v, r2v = (self.histograms[s].record for s in STAGES)
+        for row in batch.rows:
+            read, committed = row[READ], row[COMMITTED]
+            r2c(committed - read)
+            c2v(visible - committed)
+            r2v(visible - read)
+        self.events += len(batch)
+        self.batches += 1
+
+
+def _histogram_lines(name: str, stage: str, h: Histogram) -> list[str]:
+    label = f'stage="{stage}"'
+    counts = h.cumulative(int(b * 1e9) for b in BOUNDS_S)
+    lines = [
+        f'{name}_bucket{{{label},le="{b:g}"}} {c}' for b, c in zip(BOUNDS_S, counts, strict=True)
+    ]
+    lines.append(f'{name}_bucket{{{label},le="+Inf"}} {h.total}')
+    lines.append(f"{name}_sum{{{label}}} {h.sum_ns / 1e9:.9f}")
+    lines.append(f"{name}_count{{{label}}} {h.total}")
+    return lines
+
+
+async def render(projector: Projector) -> str:
+    """The exposition text, with log-side figures read at scrape time."""
+    m = projector.metrics
+    log = projector.log
+    head = await log.head()
+    position = projector.position
+    lag_s = 0.0
+    if head > position:
+        oldest = await log.read_rows(position, 1)
+        if oldest:
+            lag_s = max(0.0, (time.time_ns() - int(oldest[0][COMMITTED])) / 1e9)
+    dead = await log.dead_letter_count()
+    out = [
+        "# HELP evlog_latency_seconds Per-event latency by stage, from the adapter's read stamp.",
+        "# TYPE evlog_latency_seconds histogram",
+    ]
+    for stage in STAGES:
+        out += _histogram_lines("evlog_latency_seconds", stage, m.histograms[stage])
+    gauges = (
+        ("evlog_events_appended_total", "counter", "Events in the log (its head sequence).", head),
+        ("evlog_events_projected_total", "counter", "Events this follower applied (catch-up"
+         " included; the histograms cover live batches only).", projector.applied_events),
+        ("evlog_batches_projected_total", "counter", "Live batches this follower applied.",
+         m.batches),
+        ("evlog_projector_position", "gauge", "Last sequence visible in DuckDB.", position),
+        ("evlog_projector_lag_events", "gauge", "Committed, not yet visible.", head - position),
+        ("evlog_projector_lag_seconds", "gauge", "Age of the oldest such event.", round(lag_s, 6)),
+        ("evlog_dead_letters_total", "counter", "Records that could not be read.", dead),
+    )  # fmt: skip
+    for name, kind, help_, value in gauges:
+        out += [f"# HELP {name} {help_}", f"# TYPE {name} {kind}", f"{name} {value}"]
+    return "\n".join(out) + "\n"
+
+
+@contextlib.asynccontextmanager
+async def serve_metrics(
+    projector: Projector, port: int, host: str = "127.0.0.1"
+) -> AsyncIterator[tuple[str, int]]:
+    """GET /metrics on host:port while the context is open; yields the bound address (port 0
+    picks a free one)."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            request = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+            method, path, *_ = request.split(b"\r\n", 1)[0].decode("latin-1").split(" ")
+            if method == "GET" and path.split("?")[0] in ("/metrics", "/"):
+                body, status = (await render(projector)).encode(), "200 OK"
+            else:
+                body, status = b"not found: try /metrics\n", "404 Not Found"
+            writer.write(
+                f"HTTP/1.1 {status}\r\nContent-Type: {CONTENT_TYPE}\r\n"
+                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+                + body
+            )
+            await writer.drain()
+        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, ValueError):
+            pass  # a client that hung up or spoke something else: nothing to answer
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(handle, host, port)
+    sock = server.sockets[0].getsockname()
+    try:
+        yield str(sock[0]), int(sock[1])
+    finally:
+        server.close()
+        await server.wait_closed()
