@@ -530,6 +530,36 @@ def git_at(
 
 
 @app.command()
+def loadtest(
+    quick: Annotated[bool, typer.Option(help="A few seconds, two small steps (CI).")] = False,
+    rates: Annotated[
+        str | None, typer.Option(help="Offered rates, e.g. 1000,5000,20000 (events/s).")
+    ] = None,
+    seconds: Annotated[float | None, typer.Option(help="Measured seconds per step.")] = None,
+    producers: Annotated[int, typer.Option(help="Producer processes.")] = 2,
+    threads: Annotated[int, typer.Option(help="Threads per producer process.")] = 2,
+    budget: Annotated[str, typer.Option(help="Budget for p99 read->visible.")] = "50ms",
+    out: Annotated[Path, typer.Option(help="Directory for the report and chart.")] = Path(
+        "loadtest"
+    ),
+) -> None:
+    """Step the offered rate up until the pipeline breaks; write a markdown report with a
+    chart (latency percentiles vs offered rate) and the breaking point in one sentence."""
+    from bench import loadtest as lt  # the code lives with the benchmarks
+
+    argv = ["--producers", str(producers), "--threads", str(threads), "--out", str(out)]
+    argv += ["--budget-ms", str(parse_duration_s(budget) * 1e3)]
+    argv += ["--quick"] if quick else []
+    argv += ["--rates", rates] if rates else []
+    argv += ["--seconds", str(seconds)] if seconds else []
+    try:
+        args = lt.complete(lt.parser().parse_args(argv), "evlog loadtest " + " ".join(sys.argv[2:]))
+    except SystemExit:
+        raise UserError("--rates: comma-separated integers, e.g. 1000,5000") from None
+    run(lt.run(args))
+
+
+@app.command()
 def demo(
     workdir: Annotated[
         Path | None, typer.Option(help="Where to write (default: a new temp dir).")
