@@ -328,7 +328,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seconds", type=float)
     p.add_argument("--warmup", type=float)
     p.add_argument("--producers", type=int, default=2)
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=1)
     p.add_argument("--budget-ms", type=float, default=50.0)
     p.add_argument("--out", default="loadtest")
     p.add_argument("--name", default="load-test-report")

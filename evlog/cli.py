@@ -537,7 +537,7 @@ def loadtest(
     ] = None,
     seconds: Annotated[float | None, typer.Option(help="Measured seconds per step.")] = None,
     producers: Annotated[int, typer.Option(help="Producer processes.")] = 2,
-    threads: Annotated[int, typer.Option(help="Threads per producer process.")] = 2,
+    threads: Annotated[int, typer.Option(help="Threads per producer process.")] = 1,
     budget: Annotated[str, typer.Option(help="Budget for p99 read->visible.")] = "50ms",
     out: Annotated[Path, typer.Option(help="Directory for the report and chart.")] = Path(
         "loadtest"

@@ -50,8 +50,11 @@ class Projection:
     ) -> int:
         """Write the batch inside the caller's transaction; `target(table)` is the qualified
         name to insert into (the hot or the cold copy of the table)."""
+        mine = batch.of_types(self.event_types)
+        if not len(mine):
+            return 0
         written = 0
-        for table, rows in self.rows(batch.of_types(self.event_types)).items():
+        for table, rows in self.rows(mine).items():
             if rows.num_rows:
                 con.from_arrow(rows).insert_into(target(table))
                 written += rows.num_rows
