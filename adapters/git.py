@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from asyncio.subprocess import Process
 from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import Any
@@ -40,16 +41,16 @@ class GitError(InputError):
     pass
 
 
+async def _spawn(repo: Path, *args: str, stdin: int = asyncio.subprocess.DEVNULL) -> Process:
+    """git in `repo` with stdout and stderr piped back (the event loop's child watcher)."""
+    return await asyncio.create_subprocess_exec(
+        *GIT, "-C", str(repo), *args,
+        stdin=stdin, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+
+
 async def _git(repo: Path, *args: str, check: bool = True) -> tuple[int, bytes]:
-    proc = await asyncio.create_subprocess_exec(
-        *GIT,
-        "-C",
-        str(repo),
-        *args,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    proc = await _spawn(repo, *args)
     out, err = await proc.communicate()
     code = proc.returncode or 0
     if check and code != 0:
@@ -60,16 +61,7 @@ async def _git(repo: Path, *args: str, check: bool = True) -> tuple[int, bytes]:
 
 async def _git_log(repo: Path, *args: str) -> AsyncGenerator[dict[str, Any], None]:
     """Stream commits from one `git log` process; it is killed if the consumer stops early."""
-    proc = await asyncio.create_subprocess_exec(
-        *GIT,
-        "-C",
-        str(repo),
-        *LOG,
-        *args,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    proc = await _spawn(repo, *LOG, *args)
     assert proc.stdout is not None and proc.stderr is not None
     parser = GitLogParser()
     try:
@@ -257,15 +249,8 @@ class GitAdapter:
 
     async def _objects(self, names: list[str]) -> list[str | None]:
         """The object each name resolves to, None where it does not (one git process)."""
-        proc = await asyncio.create_subprocess_exec(
-            *GIT,
-            "-C",
-            str(self.path),
-            "cat-file",
-            "--batch-check=%(objectname)",
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.DEVNULL,
+        proc = await _spawn(
+            self.path, "cat-file", "--batch-check=%(objectname)", stdin=asyncio.subprocess.PIPE
         )
         out, _ = await proc.communicate("".join(f"{n}\n" for n in names).encode())
         lines = out.decode().splitlines()
