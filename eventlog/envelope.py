@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -78,9 +78,9 @@ def event_from_row(row: tuple[Any, ...]) -> Event:
     return Event(*row)
 
 
-@dataclass(slots=True, frozen=True)
-class AppendResult:
-    """Outcome of one event's append. A duplicate carries the sequence of the original."""
+class AppendResult(NamedTuple):
+    """Outcome of one event's append. A duplicate carries the sequence of the original.
+    (A named tuple: a bulk append makes one per event, and these are the cheapest to make.)"""
 
     seq: int
     stream: str

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import operator
 import os
 import queue
 import sqlite3
@@ -27,6 +28,7 @@ from .envelope import AppendResult, DeadLetter, NewEvent, SourceCheckpoint
 from .errors import ConcurrencyError, LogClosedError
 
 MAX_EVENTS_PER_COMMIT = 20_000
+_STREAM, _VERSION = operator.itemgetter(0), operator.itemgetter(1)
 LOCK_RETRY_FIRST_S = 50e-6
 LOCK_RETRY_MAX_S = 1e-3
 
@@ -274,11 +276,12 @@ class GroupCommitWriter:
         self._seq = seq + len(rows) - 1
         self.events_written += len(rows)
         for req in batch:
-            results = []
-            for row in req.rows:
-                results.append(AppendResult(seq, row[0], row[1]))
-                seq += 1
-            req.outcome = results
+            n = len(req.rows)
+            rows = req.rows
+            req.outcome = list(
+                map(AppendResult, range(seq, seq + n), map(_STREAM, rows), map(_VERSION, rows))
+            )
+            seq += n
         return heads
 
     def _slow_path(self, batch: list[AppendRequest], committed_ns: int) -> dict[str, int]:
@@ -391,27 +394,21 @@ def _settle_in_loop(
 
 def encode_events(events: Sequence[NewEvent]) -> list[list[Any]]:
     """Serialise events into insert parameters; raises at the caller for a bad payload."""
-    rows: list[list[Any]] = []
     dumps = orjson.dumps
-    for ev in events:
-        payload = ev.payload
-        if isinstance(payload, bytes | bytearray | memoryview):
-            payload_text = bytes(payload).decode()
-        else:
-            payload_text = dumps(payload).decode()
-        meta = None if ev.metadata is None else dumps(ev.metadata).decode()
-        rows.append(
-            [
-                ev.stream,
-                0,  # version: assigned at commit
-                ev.type,
-                ev.schema_version,
-                ev.key,
-                payload_text,
-                meta,
-                ev.source_time_ns,
-                ev.read_ns,
-                0,  # committed_ns: stamped at commit
-            ]
-        )
-    return rows
+
+    def text(payload: Any) -> str:
+        if type(payload) is bytes:
+            return payload.decode()
+        if isinstance(payload, bytearray | memoryview):
+            return bytes(payload).decode()
+        return dumps(payload).decode()
+
+    # version and committed_ns (the zeros) are filled in by the writer at commit
+    return [
+        [
+            ev.stream, 0, ev.type, ev.schema_version, ev.key, text(ev.payload),
+            None if ev.metadata is None else dumps(ev.metadata).decode(),
+            ev.source_time_ns, ev.read_ns, 0,
+        ]
+        for ev in events
+    ]  # fmt: skip
