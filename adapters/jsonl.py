@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator
+import time
+from collections.abc import AsyncGenerator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from eventlog import DeadLetter, NewEvent
 
 from .base import Batch
 from .fields import FieldMap, get_field, parse_time_ns
-from .lines import Line, identify, line_key, position, read_lines, resume_offset
+from .lines import FileIdentity, Line, identify, line_key, position, read_lines, resume_offset
 
 
 class JsonlAdapter:
@@ -25,17 +26,22 @@ class JsonlAdapter:
         self.final = final
         self.source = f"file:{path.resolve()}"
         self.default_stream = self.fields.stream or _stem(path)
+        f = self.fields
+        self._stream, self._type = _getter(f.stream_field), _getter(f.type_field)
+        self._key, self._time = _getter(f.key_field), _getter(f.time_field)
+        self._meta = b'{"source":' + orjson.dumps(str(path)) + b',"line":%d}'
 
     async def batches(self, checkpoint: Any | None) -> AsyncGenerator[Batch, None]:
         identity = await asyncio.to_thread(identify, self.path)
         offset, line_no = resume_offset(self.path, identity, checkpoint)
         async for lines in read_lines(self.path, offset, line_no, final=self.final):
             batch = Batch(position=position(identity, lines[-1].end, lines[-1].number))
+            read_ns = time.time_ns()  # the lines of a batch were read together
             for line in lines:
-                self._convert(line, line_key(identity, line), batch)
+                self._convert(line, identity, batch, read_ns)
             yield batch
 
-    def _convert(self, line: Line, key: str, batch: Batch) -> None:
+    def _convert(self, line: Line, identity: FileIdentity, batch: Batch, read_ns: int) -> None:
         if line.problem:
             batch.dead_letters.append(self._dead(line, line.problem))
             return
@@ -46,24 +52,25 @@ class JsonlAdapter:
         except orjson.JSONDecodeError as exc:
             batch.dead_letters.append(self._dead(line, f"malformed JSON: {exc}"))
             return
-        f = self.fields
         try:
-            stream = _text(get_field(record, f.stream_field)) if f.stream_field else None
-            event_type = _text(get_field(record, f.type_field)) if f.type_field else None
-            custom_key = _text(get_field(record, f.key_field)) if f.key_field else None
-            source_time = parse_time_ns(get_field(record, f.time_field)) if f.time_field else None
+            stream = _text(self._stream(record)) if self._stream else None
+            event_type = _text(self._type(record)) if self._type else None
+            custom_key = _text(self._key(record)) if self._key else None
+            source_time = parse_time_ns(self._time(record)) if self._time else None
         except ValueError as exc:
             batch.dead_letters.append(self._dead(line, str(exc)))
             return
         stream = stream or self.default_stream
         batch.events.append(
             NewEvent(
-                stream=stream,
-                type=event_type or f.event_type or "record",
-                payload=line.data,
-                key=f"{stream}:{custom_key}" if custom_key else key,
-                source_time_ns=source_time,
-                metadata={"source": str(self.path), "line": line.number},
+                stream,
+                event_type or self.fields.event_type or "record",
+                line.data,
+                f"{stream}:{custom_key}" if custom_key else line_key(identity, line),
+                source_time,
+                self._meta % line.number,
+                1,
+                read_ns,
             )
         )
 
@@ -84,9 +91,18 @@ def _stem(path: Path) -> str:
     return name or path.name
 
 
-def _text(value: Any) -> str | None:
-    if value is None:
+def _getter(dotted: str | None) -> Callable[[Any], Any] | None:
+    """A field accessor: a plain dict lookup unless the name has dots."""
+    if dotted is None:
         return None
+    if "." not in dotted:
+        return lambda record: record.get(dotted) if type(record) is dict else None
+    return lambda record: get_field(record, dotted)
+
+
+def _text(value: Any) -> str | None:
+    if value is None or type(value) is str:
+        return value
     if isinstance(value, dict | list):
         raise ValueError(f"expected a scalar field, got {type(value).__name__}")
     return str(value)

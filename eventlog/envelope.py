@@ -13,7 +13,8 @@ import orjson
 class NewEvent:
     """An event not yet in the log.
 
-    `payload` is any JSON-serialisable value; `bytes` are taken as already-encoded JSON.
+    `payload` is any JSON-serialisable value; `bytes` are taken as already-encoded JSON (and the
+    same for `metadata`, a dict or encoded JSON bytes).
     `key` is the idempotency key: an event whose key is already in the log is never appended again.
     `read_ns` is the wall-clock time (ns) the adapter read it; it starts the latency clock.
     """
@@ -23,7 +24,7 @@ class NewEvent:
     payload: Any
     key: str | None = None
     source_time_ns: int | None = None
-    metadata: dict[str, Any] | None = None
+    metadata: dict[str, Any] | bytes | None = None
     schema_version: int = 1
     read_ns: int = field(default_factory=time.time_ns)
 

@@ -407,7 +407,7 @@ def encode_events(events: Sequence[NewEvent]) -> list[list[Any]]:
     return [
         [
             ev.stream, 0, ev.type, ev.schema_version, ev.key, text(ev.payload),
-            None if ev.metadata is None else dumps(ev.metadata).decode(),
+            None if ev.metadata is None else text(ev.metadata),
             ev.source_time_ns, ev.read_ns, 0,
         ]
         for ev in events
