@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sys
 import time
@@ -146,17 +147,29 @@ async def _ingest_all(s: Settings, adapters: list[Any]) -> IngestStats:
     total = IngestStats(source="*")
     started = time.perf_counter()
     shown = 0
+    bar = output.ingest_progress() if sys.stderr.isatty() else None
 
-    def report(batch: Any, _stats: IngestStats) -> None:
+    def report(batch: Any, stats: IngestStats) -> None:
         nonlocal shown
         for dl in batch.dead_letters:
             if shown < MAX_ERROR_LINES:
-                output.stderr.print(f"{dl.position}: {dl.error}", markup=False, highlight=False)
+                text = f"{dl.position}: {dl.error}"
+                (bar.console if bar else output.stderr).print(text, markup=False, highlight=False)
             shown += 1
+        if bar is not None:
+            pos = batch.position
+            done = pos.get("offset") if isinstance(pos, dict) else None
+            bar.update(task, completed=done if done is not None else stats.appended)
+            bar.update(task, appended=stats.appended, dead=stats.dead_letters)
 
     async with await EventLog.open(s.db, durability=s.durability) as log:
-        for adapter in adapters:
-            total.merge(await ingest(log, adapter, on_batch=report))
+        with bar or contextlib.nullcontext():
+            for adapter in adapters:
+                if bar is not None:
+                    path = getattr(adapter, "path", None)
+                    size = path.stat().st_size if path and path.is_file() else None
+                    task = bar.add_task(str(path or adapter.source), total=size, appended=0, dead=0)
+                total.merge(await ingest(log, adapter, on_batch=report))
     if shown > MAX_ERROR_LINES:
         output.stderr.print(
             f"... and {shown - MAX_ERROR_LINES} more bad records: see `evlog deadletters`"

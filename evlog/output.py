@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 stdout = Console(soft_wrap=True)
@@ -40,6 +41,19 @@ def print_rows(
         for row in rows:
             table.add_row(*("" if v is None else str(v) for v in row))
         stdout.print(table)
+
+
+def ingest_progress() -> Progress:
+    """A progress bar per source on stderr: bytes read when the size is known, else events."""
+    return Progress(
+        TextColumn("{task.description}", markup=False),
+        BarColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[appended]:,} events, {task.fields[dead]} dead-lettered"),
+        TimeRemainingColumn(),
+        console=stderr,
+        transient=True,
+    )
 
 
 def ms(ns: float) -> str:
