@@ -9,7 +9,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PROCS = Path(__file__).resolve().parent / "procs"
-SHARED_DATA = ROOT.parent / "shared" / "data"
+# The project's shared samples beside the checkout, else the copy kept with the tests.
+SHARED_DATA = next(
+    p for p in (ROOT.parent / "shared" / "data", ROOT / "tests" / "data" / "samples") if p.is_dir()
+)
 
 
 def proc_env() -> dict[str, str]:
