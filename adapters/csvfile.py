@@ -15,7 +15,7 @@ from eventlog import DeadLetter, NewEvent
 from .base import Batch
 from .fields import FieldMap, get_field, parse_time_ns
 from .jsonl import _stem, _text
-from .lines import Line, identify, line_key, position, read_lines, resume_offset
+from .lines import Line, identify, line_key, position, read_lines, resume_offset, with_rotation
 
 
 class CsvAdapter:
@@ -26,16 +26,23 @@ class CsvAdapter:
         self.fields = fields or FieldMap()
         self.final = final
         self.source = f"file:{path.resolve()}"
+        self._reading = path  # the file being read: the old one while finishing a rotated file
         self.stream = self.fields.stream or _stem(path)
         name = path.name.lower().removesuffix(".gz")
         self.delimiter = "\t" if name.endswith((".tsv", ".tab")) else ","
 
-    async def batches(self, checkpoint: Any | None) -> AsyncGenerator[Batch, None]:
-        identity = await asyncio.to_thread(identify, self.path)
-        offset, line_no = resume_offset(self.path, identity, checkpoint)
+    def batches(self, checkpoint: Any | None) -> AsyncGenerator[Batch, None]:
+        return with_rotation(self.path, checkpoint, self.final, self._read)
+
+    async def _read(
+        self, path: Path, checkpoint: Any | None, final: bool
+    ) -> AsyncGenerator[Batch, None]:
+        self._reading = path
+        identity = await asyncio.to_thread(identify, path)
+        offset, line_no = resume_offset(path, identity, checkpoint)
         header: list[str] | None = checkpoint.get("header") if offset and checkpoint else None
         pending: list[Line] = []
-        async for lines in read_lines(self.path, offset, line_no, final=self.final):
+        async for lines in read_lines(path, offset, line_no, final=final):
             batch = Batch()
             done_at: Line | None = None
             for line in lines:
@@ -96,4 +103,4 @@ class CsvAdapter:
         )
 
     def _dead(self, line: Line, reason: str) -> DeadLetter:
-        return DeadLetter(self.source, f"{self.path}:{line.number}", reason, line.data[:65536])
+        return DeadLetter(self.source, f"{self._reading}:{line.number}", reason, line.data[:65536])

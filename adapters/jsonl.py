@@ -14,7 +14,16 @@ from eventlog import DeadLetter, NewEvent
 
 from .base import Batch
 from .fields import FieldMap, get_field, parse_time_ns
-from .lines import FileIdentity, Line, identify, line_key, position, read_lines, resume_offset
+from .lines import (
+    FileIdentity,
+    Line,
+    identify,
+    line_key,
+    position,
+    read_lines,
+    resume_offset,
+    with_rotation,
+)
 
 
 class JsonlAdapter:
@@ -25,16 +34,23 @@ class JsonlAdapter:
         self.fields = fields or FieldMap()
         self.final = final
         self.source = f"file:{path.resolve()}"
+        self._reading = path  # the file being read: the old one while finishing a rotated file
         self.default_stream = self.fields.stream or _stem(path)
         f = self.fields
         self._stream, self._type = _getter(f.stream_field), _getter(f.type_field)
         self._key, self._time = _getter(f.key_field), _getter(f.time_field)
         self._meta = b'{"source":' + orjson.dumps(str(path)) + b',"line":%d}'
 
-    async def batches(self, checkpoint: Any | None) -> AsyncGenerator[Batch, None]:
-        identity = await asyncio.to_thread(identify, self.path)
-        offset, line_no = resume_offset(self.path, identity, checkpoint)
-        async for lines in read_lines(self.path, offset, line_no, final=self.final):
+    def batches(self, checkpoint: Any | None) -> AsyncGenerator[Batch, None]:
+        return with_rotation(self.path, checkpoint, self.final, self._read)
+
+    async def _read(
+        self, path: Path, checkpoint: Any | None, final: bool
+    ) -> AsyncGenerator[Batch, None]:
+        self._reading = path
+        identity = await asyncio.to_thread(identify, path)
+        offset, line_no = resume_offset(path, identity, checkpoint)
+        async for lines in read_lines(path, offset, line_no, final=final):
             batch = Batch(position=position(identity, lines[-1].end, lines[-1].number))
             read_ns = time.time_ns()  # the lines of a batch were read together
             for line in lines:
@@ -77,7 +93,7 @@ class JsonlAdapter:
     def _dead(self, line: Line, reason: str) -> DeadLetter:
         return DeadLetter(
             source=self.source,
-            position=f"{self.path}:{line.number}",
+            position=f"{self._reading}:{line.number}",
             error=reason,
             raw=line.data[:65536],
         )

@@ -11,10 +11,13 @@ import gzip
 import hashlib
 import os
 import zlib
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
+from contextlib import aclosing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
+
+T = TypeVar("T")
 
 CHUNK_BYTES = 1 << 20
 MAX_LINE_BYTES = 8 << 20  # a longer line is dead-lettered, not loaded whole
@@ -88,6 +91,44 @@ def resume_offset(path: Path, identity: FileIdentity, checkpoint: Any | None) ->
     if not is_gzip(path) and os.path.getsize(path) < offset:
         return 0, 0  # truncated: the file was started over
     return offset, int(checkpoint.get("line", 0))
+
+
+def rotated_from(path: Path, checkpoint: Any | None) -> Path | None:
+    """The file this path used to be, if it was replaced (log rotation: renamed, a new file
+    created in its place) and the old one is still beside it with lines not read yet."""
+    if not checkpoint or "ino" not in checkpoint or is_gzip(path):
+        return None
+    st = os.stat(path)
+    if (st.st_dev, st.st_ino) == (checkpoint.get("dev"), checkpoint.get("ino")):
+        return None
+    for entry in os.scandir(path.parent):
+        if entry.inode() != checkpoint["ino"] or not entry.is_file(follow_symlinks=False):
+            continue
+        old = Path(entry.path)
+        same = identify(old)
+        if (same.dev, same.fingerprint) != (checkpoint.get("dev"), checkpoint.get("fingerprint")):
+            return None
+        return old if entry.stat().st_size > int(checkpoint.get("offset", 0)) else None
+    return None
+
+
+async def with_rotation(
+    path: Path,
+    checkpoint: Any | None,
+    final: bool,
+    read: Callable[[Path, Any | None, bool], AsyncGenerator[T, None]],
+) -> AsyncGenerator[T, None]:
+    """`read` the file at `path` from `checkpoint`; when it was replaced since, first finish
+    the old file (to its current end, under its own identity), then read the new one."""
+    old = await asyncio.to_thread(rotated_from, path, checkpoint)
+    if old is not None:
+        async with aclosing(read(old, checkpoint, True)) as batches:
+            async for batch in batches:
+                yield batch
+        checkpoint = None
+    async with aclosing(read(path, checkpoint, final)) as batches:
+        async for batch in batches:
+            yield batch
 
 
 def position(identity: FileIdentity, offset: int, line: int) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from eventlog import DeadLetter, NewEvent
 from .base import Batch
 from .fields import FieldMap, parse_time_ns
 from .jsonl import _stem
-from .lines import Line, identify, line_key, position, read_lines, resume_offset
+from .lines import Line, identify, line_key, position, read_lines, resume_offset, with_rotation
 
 STDIN = Path("-")
 
@@ -39,17 +39,22 @@ class LogAdapter:
         self.regex = re.compile(pattern) if pattern else None
         self.is_stdin = path == STDIN
         self.source = "stdin" if self.is_stdin else f"file:{path.resolve()}"
+        self._reading = path  # the file being read: the old one while finishing a rotated file
         self.stream = self.fields.stream or ("stdin" if self.is_stdin else _stem(path))
 
-    async def batches(self, checkpoint: Any | None) -> AsyncGenerator[Batch, None]:
+    def batches(self, checkpoint: Any | None) -> AsyncGenerator[Batch, None]:
         if self.is_stdin:
-            async for batch in self._stdin():
-                yield batch
-            return
-        identity = await asyncio.to_thread(identify, self.path)
-        offset, line_no = resume_offset(self.path, identity, checkpoint)
+            return self._stdin()
+        return with_rotation(self.path, checkpoint, self.final, self._read)
+
+    async def _read(
+        self, path: Path, checkpoint: Any | None, final: bool
+    ) -> AsyncGenerator[Batch, None]:
+        self._reading = path
+        identity = await asyncio.to_thread(identify, path)
+        offset, line_no = resume_offset(path, identity, checkpoint)
         record: list[Line] = []
-        async for lines in read_lines(self.path, offset, line_no, final=self.final):
+        async for lines in read_lines(path, offset, line_no, final=final):
             batch = Batch()
             for line in lines:
                 if record and line.data[:1] in (b" ", b"\t") and not line.problem:
@@ -65,7 +70,7 @@ class LogAdapter:
             else:
                 batch.position = position(identity, lines[-1].end, lines[-1].number)
             yield batch
-        if record and self.final:
+        if record and final:
             batch = Batch()
             self._convert(record, line_key(identity, record[0]), batch)
             batch.position = position(identity, record[-1].end, record[-1].number)
@@ -106,7 +111,7 @@ class LogAdapter:
 
     def _convert(self, record: list[Line], key: str, batch: Batch) -> None:
         first = record[0]
-        where = f"{'<stdin>' if self.is_stdin else self.path}:{first.number}"
+        where = f"{'<stdin>' if self.is_stdin else self._reading}:{first.number}"
         if first.problem:
             batch.dead_letters.append(DeadLetter(self.source, where, first.problem))
             return
