@@ -3,7 +3,6 @@ record as a JSON object of header -> value. Resumes after the last complete reco
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 from collections.abc import AsyncGenerator
@@ -15,34 +14,26 @@ from eventlog import DeadLetter, NewEvent
 from .base import Batch
 from .fields import FieldMap, get_field, parse_time_ns
 from .jsonl import _stem, _text
-from .lines import Line, identify, line_key, position, read_lines, resume_offset, with_rotation
+from .linefile import LineFileAdapter, ReadFrom
+from .lines import Line, line_key, position, read_lines
 
 
-class CsvAdapter:
+class CsvAdapter(LineFileAdapter):
     name = "csv"
 
     def __init__(self, path: Path, fields: FieldMap | None = None, *, final: bool = True) -> None:
-        self.path = path
-        self.fields = fields or FieldMap()
-        self.final = final
-        self.source = f"file:{path.resolve()}"
-        self._reading = path  # the file being read: the old one while finishing a rotated file
+        super().__init__(path, fields, final=final)
         self.stream = self.fields.stream or _stem(path)
         name = path.name.lower().removesuffix(".gz")
         self.delimiter = "\t" if name.endswith((".tsv", ".tab")) else ","
 
-    def batches(self, checkpoint: Any | None) -> AsyncGenerator[Batch, None]:
-        return with_rotation(self.path, checkpoint, self.final, self._read)
-
-    async def _read(
-        self, path: Path, checkpoint: Any | None, final: bool
-    ) -> AsyncGenerator[Batch, None]:
-        self._reading = path
-        identity = await asyncio.to_thread(identify, path)
-        offset, line_no = resume_offset(path, identity, checkpoint)
-        header: list[str] | None = checkpoint.get("header") if offset and checkpoint else None
+    async def read_file(self, at: ReadFrom) -> AsyncGenerator[Batch, None]:
+        path, identity, final = at.path, at.identity, at.final
+        header: list[str] | None = (
+            at.checkpoint.get("header") if at.offset and at.checkpoint else None
+        )
         pending: list[Line] = []
-        async for lines in read_lines(path, offset, line_no, final=final):
+        async for lines in read_lines(path, at.offset, at.line_no, final=final):
             batch = Batch()
             done_at: Line | None = None
             for line in lines:

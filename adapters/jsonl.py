@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncGenerator, Callable
 from pathlib import Path
@@ -14,43 +13,24 @@ from eventlog import DeadLetter, NewEvent
 
 from .base import Batch
 from .fields import FieldMap, get_field, parse_time_ns
-from .lines import (
-    FileIdentity,
-    Line,
-    identify,
-    line_key,
-    position,
-    read_lines,
-    resume_offset,
-    with_rotation,
-)
+from .linefile import LineFileAdapter, ReadFrom
+from .lines import FileIdentity, Line, line_key, position, read_lines
 
 
-class JsonlAdapter:
+class JsonlAdapter(LineFileAdapter):
     name = "jsonl"
 
     def __init__(self, path: Path, fields: FieldMap | None = None, *, final: bool = True) -> None:
-        self.path = path
-        self.fields = fields or FieldMap()
-        self.final = final
-        self.source = f"file:{path.resolve()}"
-        self._reading = path  # the file being read: the old one while finishing a rotated file
+        super().__init__(path, fields, final=final)
         self.default_stream = self.fields.stream or _stem(path)
         f = self.fields
         self._stream, self._type = _getter(f.stream_field), _getter(f.type_field)
         self._key, self._time = _getter(f.key_field), _getter(f.time_field)
         self._meta = b'{"source":' + orjson.dumps(str(path)) + b',"line":%d}'
 
-    def batches(self, checkpoint: Any | None) -> AsyncGenerator[Batch, None]:
-        return with_rotation(self.path, checkpoint, self.final, self._read)
-
-    async def _read(
-        self, path: Path, checkpoint: Any | None, final: bool
-    ) -> AsyncGenerator[Batch, None]:
-        self._reading = path
-        identity = await asyncio.to_thread(identify, path)
-        offset, line_no = resume_offset(path, identity, checkpoint)
-        async for lines in read_lines(path, offset, line_no, final=final):
+    async def read_file(self, at: ReadFrom) -> AsyncGenerator[Batch, None]:
+        path, identity, final = at.path, at.identity, at.final
+        async for lines in read_lines(path, at.offset, at.line_no, final=final):
             batch = Batch(position=position(identity, lines[-1].end, lines[-1].number))
             read_ns = time.time_ns()  # the lines of a batch were read together
             for line in lines:

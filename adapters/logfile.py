@@ -17,12 +17,13 @@ from eventlog import DeadLetter, NewEvent
 from .base import Batch
 from .fields import FieldMap, parse_time_ns
 from .jsonl import _stem
-from .lines import Line, identify, line_key, position, read_lines, resume_offset, with_rotation
+from .linefile import LineFileAdapter, ReadFrom
+from .lines import Line, line_key, position, read_lines
 
 STDIN = Path("-")
 
 
-class LogAdapter:
+class LogAdapter(LineFileAdapter):
     name = "log"
 
     def __init__(
@@ -33,28 +34,22 @@ class LogAdapter:
         final: bool = True,
         pattern: str | None = None,
     ) -> None:
-        self.path = path
-        self.fields = fields or FieldMap()
-        self.final = final
+        super().__init__(path, fields, final=final)
         self.regex = re.compile(pattern) if pattern else None
         self.is_stdin = path == STDIN
-        self.source = "stdin" if self.is_stdin else f"file:{path.resolve()}"
-        self._reading = path  # the file being read: the old one while finishing a rotated file
+        if self.is_stdin:
+            self.source = "stdin"
         self.stream = self.fields.stream or ("stdin" if self.is_stdin else _stem(path))
 
     def batches(self, checkpoint: Any | None) -> AsyncGenerator[Batch, None]:
         if self.is_stdin:
             return self._stdin()
-        return with_rotation(self.path, checkpoint, self.final, self._read)
+        return super().batches(checkpoint)
 
-    async def _read(
-        self, path: Path, checkpoint: Any | None, final: bool
-    ) -> AsyncGenerator[Batch, None]:
-        self._reading = path
-        identity = await asyncio.to_thread(identify, path)
-        offset, line_no = resume_offset(path, identity, checkpoint)
+    async def read_file(self, at: ReadFrom) -> AsyncGenerator[Batch, None]:
+        path, identity, final = at.path, at.identity, at.final
         record: list[Line] = []
-        async for lines in read_lines(path, offset, line_no, final=final):
+        async for lines in read_lines(path, at.offset, at.line_no, final=final):
             batch = Batch()
             for line in lines:
                 if record and line.data[:1] in (b" ", b"\t") and not line.problem:
