@@ -261,3 +261,39 @@ def test_garbage_never_crashes_an_adapter(tmp_path: Path, data: bytes, kind: str
             await ingest(log, make_adapter(f, adapter=kind))  # and again: nothing new
 
     asyncio.run(go())
+
+
+def test_kill_9_during_ingest_then_rerun_gives_exactly_the_file(tmp_path: Path) -> None:
+    """A real `evlog ingest` process killed mid-file: the re-run appends the rest, nothing twice."""
+    import contextlib
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from .support import proc_env
+
+    n = 300_000
+    src, db = tmp_path / "big.jsonl", tmp_path / "e.db"
+    src.write_bytes(b"".join(b'{"i": %d, "text": "line %d"}\n' % (i, i) for i in range(n)))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "evlog", "--db", str(db), "ingest", str(src)],
+        env=proc_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    seen = 0
+    deadline = time.monotonic() + 60
+    while seen < 20_000 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.01)
+        if db.exists():
+            with contextlib.suppress(sqlite3.OperationalError):  # schema not created yet
+                seen = _rows(db, "SELECT count(*) FROM events")[0][0]
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    at_kill = _rows(db, "SELECT count(*) FROM events")[0][0]
+    assert 0 < at_kill < n, f"the kill should land mid-file (had {at_kill} of {n})"
+    r = evlog("--db", db, "ingest", src, "--json")
+    assert r.returncode == 0, r.stderr
+    assert orjson.loads(r.stdout)["appended"] == n - at_kill
+    assert _rows(
+        db, "SELECT count(*), count(DISTINCT key), count(DISTINCT payload) FROM events"
+    ) == [(n, n, n)]
