@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import os
+import signal
 import sqlite3
+import subprocess
+import sys
+import time
 import zipfile
 from datetime import datetime
 from pathlib import Path
@@ -19,7 +24,7 @@ from adapters import FieldMap, InputError, detect, ingest, make_adapter
 from adapters.whatsapp import date_order, media_of, parse_timestamp
 from eventlog import EventLog
 
-from .support import SHARED_DATA, evlog
+from .support import SHARED_DATA, evlog, proc_env
 
 WHATSAPP = SHARED_DATA / "whatsapp_chat-miner"
 SLACK_ZIP = SHARED_DATA / "slack_export" / "testarchive.zip"
@@ -265,14 +270,6 @@ def test_garbage_never_crashes_an_adapter(tmp_path: Path, data: bytes, kind: str
 
 def test_kill_9_during_ingest_then_rerun_gives_exactly_the_file(tmp_path: Path) -> None:
     """A real `evlog ingest` process killed mid-file: the re-run appends the rest, nothing twice."""
-    import contextlib
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    from .support import proc_env
-
     n = 300_000
     src, db = tmp_path / "big.jsonl", tmp_path / "e.db"
     src.write_bytes(b"".join(b'{"i": %d, "text": "line %d"}\n' % (i, i) for i in range(n)))
