@@ -79,7 +79,7 @@ METRICS_HOST = typer.Option(help="Address for --metrics-port (loopback unless yo
 @app.command("ingest")
 def ingest_cmd(
     ctx: typer.Context,
-    paths: Annotated[list[Path], typer.Argument(help="Files to read ('-' for stdin).")],
+    paths: Annotated[list[Path], typer.Argument(help="Files or git repositories ('-': stdin).")],
     adapter: Annotated[
         str | None, typer.Option("--adapter", "-a", help="Force an adapter (default: detect).")
     ] = None,
@@ -101,7 +101,8 @@ def ingest_cmd(
     """Append the records of PATHS to the log; re-running appends only what is new.
 
     Adapters (detected from the name or content, or --adapter): jsonl, csv (and .tsv), log
-    (plain lines; '-' reads stdin), whatsapp (.txt or .zip export), slack (.zip export)."""
+    (plain lines; '-' reads stdin), whatsapp (.txt or .zip export), slack (.zip export), git (a
+    repository: commits, branch moves, first-parent history; a re-run reads only new commits)."""
     s = settings(ctx)
     fields = FieldMap(
         stream=stream,
