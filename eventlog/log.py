@@ -63,9 +63,10 @@ class EventLog:
         self._poll_interval = poll_interval
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
+        # Commits wake this loop only while something follows: a wake-up is a cross-thread
+        # call per commit, which a log that only appends should not pay (bench/append p99).
         self._listener = (self._loop, self._on_commit)
-        if writer is not None:
-            writer.add_listener(self._listener)
+        self._followers = 0
 
     @classmethod
     async def open(
@@ -103,7 +104,8 @@ class EventLog:
     async def close(self) -> None:
         """Finish queued appends, then stop the writer and checkpointer and close connections."""
         if self._writer is not None:
-            self._writer.remove_listener(self._listener)
+            if self._followers:
+                self._writer.remove_listener(self._listener)
             await asyncio.to_thread(self._writer.close)
         if self._checkpointer is not None:
             await asyncio.to_thread(self._checkpointer.close)
@@ -202,6 +204,9 @@ class EventLog:
         self, after: int = 0, *, batch_limit: int = 1000
     ) -> AsyncGenerator[list[tuple[Any, ...]], None]:
         conn = await _open_reader(self.path)
+        self._followers += 1
+        if self._followers == 1 and self._writer is not None:
+            self._writer.add_listener(self._listener)
         try:
             position = after
             while True:
@@ -217,6 +222,9 @@ class EventLog:
                 except TimeoutError:
                     pass
         finally:
+            self._followers -= 1
+            if self._followers == 0 and self._writer is not None:
+                self._writer.remove_listener(self._listener)
             await conn.close()
 
     async def head(self) -> int:
