@@ -564,12 +564,12 @@ def loadtest(
     argv = ["--producers", str(producers), "--threads", str(threads), "--out", str(out)]
     argv += ["--budget-ms", str(parse_duration_s(budget) * 1e3)]
     argv += ["--quick"] if quick else []
-    argv += ["--rates", rates] if rates else []
+    if rates:
+        if not re.fullmatch(r"\s*\d+(\s*,\s*\d+)*\s*", rates):
+            raise UserError(f"--rates {rates!r}: comma-separated integers, e.g. 1000,5000")
+        argv += ["--rates", rates.replace(" ", "")]
     argv += ["--seconds", str(seconds)] if seconds else []
-    try:
-        args = lt.complete(lt.parser().parse_args(argv), "evlog loadtest " + " ".join(sys.argv[2:]))
-    except SystemExit:
-        raise UserError("--rates: comma-separated integers, e.g. 1000,5000") from None
+    args = lt.complete(lt.parser().parse_args(argv), "evlog loadtest " + " ".join(sys.argv[2:]))
     run(lt.run(args))
 
 
