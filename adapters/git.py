@@ -28,7 +28,14 @@ CHAIN_CHUNK = 10_000
 READ_CHUNK = 1 << 18
 # Raw identities in events (the projection applies .mailmap), renames followed, no pager/colour.
 GIT = ("git", "-c", "log.mailmap=false", "-c", "core.quotepath=false", "--no-pager")
-LOG = ("log", "-z", "--raw", "--numstat", "-M", "--date=raw", "--no-color", FORMAT)
+LOG = ("log", "-z", "--raw", "--date=raw", "--no-color", FORMAT)
+# Every commit's own diff: status, renames, line counts.
+OWN_DIFF = ("--numstat", "-M")
+# Merges against their first parent only say which paths changed, for replaying the tree along
+# first-parent history: a tree comparison, no line counts, no rename search (a rename there is
+# a delete and an add, which replays the same). With both, this stream took longer than the
+# main one on pytest's history.
+MERGE_DIFF = ("--merges", "--diff-merges=first-parent", "--no-renames")
 
 
 def is_repository(path: Path) -> bool:
@@ -108,7 +115,7 @@ class _MergeDiffs:
 
     async def _pump(self, repo: Path, revs: list[str]) -> None:
         try:
-            log = _git_log(repo, "--merges", "--diff-merges=first-parent", *revs)
+            log = _git_log(repo, *MERGE_DIFF, *revs)
             async with contextlib.aclosing(log) as commits:
                 async for commit in commits:
                     self._queue.put_nowait(commit)
@@ -251,7 +258,7 @@ class GitAdapter:
         """Every commit in `revs` with its own diff; merges with their first-parent diff."""
         merges = _MergeDiffs(self.path, revs)
         try:
-            async with contextlib.aclosing(_git_log(self.path, *revs)) as commits:
+            async with contextlib.aclosing(_git_log(self.path, *OWN_DIFF, *revs)) as commits:
                 async for commit in commits:
                     if len(commit["parents"]) > 1:
                         merged = await merges.next()
