@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
@@ -39,50 +38,36 @@ async def ingest(
 ) -> IngestStats:
     """Read `adapter` from its stored checkpoint to its end, appending as it goes.
 
-    Reading the next batch overlaps the commit of the previous one (a one-batch queue), but commits
-    are strictly in order, one at a time, so a failed commit can never be overtaken by a later
-    checkpoint."""
+    One batch at a time: read, then commit (with its checkpoint), then read the next. Reading
+    ahead while a commit runs was measured slower (73-87k vs 96-100k JSONL events/s): the
+    adapter's Python holds the GIL that the writer thread needs for every row it binds, and
+    the two convoy. Adapters that wait on I/O (git's subprocesses) keep reading ahead inside
+    themselves."""
     stats = IngestStats(adapter.source)
     started = time.perf_counter()
     checkpoint = await log.source_checkpoint(adapter.source)
-    queue: asyncio.Queue[Batch | None] = asyncio.Queue(maxsize=1)
-
-    async def read() -> None:
-        async with aclosing(_batches(adapter, checkpoint)) as batches:
-            async for batch in batches:
-                await queue.put(batch)
-        await queue.put(None)
-
-    try:
-        async with asyncio.TaskGroup() as tg:
-            reader = tg.create_task(read())
-            while (batch := await queue.get()) is not None:
-                t0 = time.perf_counter_ns()
-                results = await log.append_many(
-                    batch.events,
-                    checkpoint=(
-                        None
-                        if batch.position is None
-                        else SourceCheckpoint(adapter.source, batch.position)
-                    ),
-                    dead_letters=batch.dead_letters,
-                )
-                stats.commit_latencies_ns.append(time.perf_counter_ns() - t0)
-                stats.batches += 1
-                stats.dead_letters += len(batch.dead_letters)
-                for r in results:
-                    if r.duplicate:
-                        stats.duplicates += 1
-                    else:
-                        stats.appended += 1
-                if on_batch is not None:
-                    on_batch(batch, stats)
-            await reader
-    except BaseExceptionGroup as group:
-        # One failure (e.g. an unreadable input) is the caller's error, not a group of them.
-        if len(group.exceptions) == 1:
-            raise group.exceptions[0] from None
-        raise
+    async with aclosing(_batches(adapter, checkpoint)) as batches:
+        async for batch in batches:
+            t0 = time.perf_counter_ns()
+            results = await log.append_many(
+                batch.events,
+                checkpoint=(
+                    None
+                    if batch.position is None
+                    else SourceCheckpoint(adapter.source, batch.position)
+                ),
+                dead_letters=batch.dead_letters,
+            )
+            stats.commit_latencies_ns.append(time.perf_counter_ns() - t0)
+            stats.batches += 1
+            stats.dead_letters += len(batch.dead_letters)
+            for r in results:
+                if r.duplicate:
+                    stats.duplicates += 1
+                else:
+                    stats.appended += 1
+            if on_batch is not None:
+                on_batch(batch, stats)
     stats.seconds = time.perf_counter() - started
     return stats
 
