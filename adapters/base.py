@@ -19,6 +19,8 @@ class Batch:
     events: list[NewEvent] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     position: Any = None
+    # Events already encoded into rows (eventlog.encode_events), by a parsing process.
+    encoded: list[list[Any]] | None = None
 
 
 class Adapter(Protocol):

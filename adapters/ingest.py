@@ -49,15 +49,17 @@ async def ingest(
     async with aclosing(_batches(adapter, checkpoint)) as batches:
         async for batch in batches:
             t0 = time.perf_counter_ns()
-            results = await log.append_many(
-                batch.events,
-                checkpoint=(
-                    None
-                    if batch.position is None
-                    else SourceCheckpoint(adapter.source, batch.position)
-                ),
-                dead_letters=batch.dead_letters,
+            checkpoint = (
+                None if batch.position is None else SourceCheckpoint(adapter.source, batch.position)
             )
+            if batch.encoded is not None:
+                results = await log.append_encoded(
+                    batch.encoded, checkpoint=checkpoint, dead_letters=batch.dead_letters
+                )
+            else:
+                results = await log.append_many(
+                    batch.events, checkpoint=checkpoint, dead_letters=batch.dead_letters
+                )
             stats.commit_latencies_ns.append(time.perf_counter_ns() - t0)
             stats.batches += 1
             stats.dead_letters += len(batch.dead_letters)

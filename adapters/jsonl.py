@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncGenerator, Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -14,19 +15,35 @@ from eventlog import DeadLetter, NewEvent
 from .base import Batch
 from .fields import FieldMap, get_field, parse_time_ns
 from .linefile import LineFileAdapter, ReadFrom
-from .lines import FileIdentity, Line, line_key, position, read_lines
+from .lines import FileIdentity, Line, is_gzip, line_key, position, read_lines
+from .offload import offload_threshold, offloaded
 
 
 class JsonlAdapter(LineFileAdapter):
     name = "jsonl"
 
-    def __init__(self, path: Path, fields: FieldMap | None = None, *, final: bool = True) -> None:
+    def __init__(
+        self,
+        path: Path,
+        fields: FieldMap | None = None,
+        *,
+        final: bool = True,
+        offload: bool = True,
+    ) -> None:
         super().__init__(path, fields, final=final)
+        self.offload = offload
         self.default_stream = self.fields.stream or _stem(path)
         f = self.fields
         self._stream, self._type = _getter(f.stream_field), _getter(f.type_field)
         self._key, self._time = _getter(f.key_field), _getter(f.time_field)
         self._meta = b'{"source":' + orjson.dumps(str(path)) + b',"line":%d}'
+
+    def batches(self, checkpoint: Any | None) -> AsyncGenerator[Batch, None]:
+        """A large finished file is parsed in a child process (adapters/offload.py)."""
+        if self.offload and self.final and _offloadable(self.path):
+            make = partial(JsonlAdapter, self.path, self.fields, final=True, offload=False)
+            return offloaded(make, checkpoint)
+        return super().batches(checkpoint)
 
     async def read_file(self, at: ReadFrom) -> AsyncGenerator[Batch, None]:
         path, identity, final = at.path, at.identity, at.final
@@ -85,6 +102,13 @@ def _stem(path: Path) -> str:
         if name.lower().endswith(suffix):
             name = name[: -len(suffix)]
     return name or path.name
+
+
+def _offloadable(path: Path) -> bool:
+    try:
+        return not is_gzip(path) and path.stat().st_size >= offload_threshold()
+    except OSError:
+        return False
 
 
 def _getter(dotted: str | None) -> Callable[[Any], Any] | None:

@@ -4,6 +4,7 @@ from .connection import Durability
 from .envelope import AppendResult, DeadLetter, Event, NewEvent, SourceCheckpoint
 from .errors import ConcurrencyError, EventLogError, LogClosedError, SchemaTooNewError
 from .log import EventLog, LogStats
+from .writer import encode_events
 
 __all__ = [
     "AppendResult",
@@ -18,4 +19,5 @@ __all__ = [
     "NewEvent",
     "SchemaTooNewError",
     "SourceCheckpoint",
+    "encode_events",
 ]

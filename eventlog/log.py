@@ -164,6 +164,27 @@ class EventLog:
         )
         return fut
 
+    async def append_encoded(
+        self,
+        rows: list[list[Any]],
+        *,
+        checkpoint: SourceCheckpoint | None = None,
+        dead_letters: Sequence[DeadLetter] = (),
+    ) -> list[AppendResult]:
+        """Like `append_many` for events already turned into rows by `encode_events` (e.g. in
+        another process, so a large import's parsing does not share this process's GIL with
+        the writer)."""
+        if self._writer is None:
+            raise EventLogError(f"{self.path}: opened read-only")
+        fut: asyncio.Future[list[AppendResult]] = self._loop.create_future()
+        self._writer.submit(
+            AppendRequest(
+                rows=rows, checkpoint=checkpoint, dead_letters=dead_letters, loop=self._loop,
+                future=fut,
+            )
+        )  # fmt: skip
+        return await fut
+
     def submit_threadsafe(
         self, events: Sequence[NewEvent], *, expected_version: int | None = None
     ) -> concurrent.futures.Future[list[AppendResult]]:

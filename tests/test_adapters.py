@@ -268,14 +268,19 @@ def test_garbage_never_crashes_an_adapter(tmp_path: Path, data: bytes, kind: str
     asyncio.run(go())
 
 
-def test_kill_9_during_ingest_then_rerun_gives_exactly_the_file(tmp_path: Path) -> None:
-    """A real `evlog ingest` process killed mid-file: the re-run appends the rest, nothing twice."""
+@pytest.mark.parametrize("offload", [False, True], ids=["in-process", "parsing-process"])
+def test_kill_9_during_ingest_then_rerun_gives_exactly_the_file(
+    tmp_path: Path, offload: bool
+) -> None:
+    """A real `evlog ingest` process killed mid-file: the re-run appends the rest, nothing twice
+    (also when a child process parses the file: it must notice and stop, not hang around)."""
     n = 300_000
     src, db = tmp_path / "big.jsonl", tmp_path / "e.db"
     src.write_bytes(b"".join(b'{"i": %d, "text": "line %d"}\n' % (i, i) for i in range(n)))
+    env = proc_env() | {"EVLOG_OFFLOAD_BYTES": "1" if offload else str(1 << 40)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "evlog", "--db", str(db), "ingest", str(src)],
-        env=proc_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     seen = 0
     deadline = time.monotonic() + 60
@@ -294,3 +299,31 @@ def test_kill_9_during_ingest_then_rerun_gives_exactly_the_file(tmp_path: Path) 
     assert _rows(
         db, "SELECT count(*), count(DISTINCT key), count(DISTINCT payload) FROM events"
     ) == [(n, n, n)]
+
+
+def test_a_parsing_process_gives_the_same_events_and_dead_letters(tmp_path: Path) -> None:
+    src = tmp_path / "mixed.jsonl"
+    lines = [
+        orjson.dumps({"id": i, "room": f"r{i % 3}", "ts": 1_700_000_000 + i}) for i in range(3000)
+    ]
+    lines[1200] = b"{not json"
+    src.write_bytes(b"\n".join(lines) + b"\n")
+    flags = ("--stream-field", "room", "--key-field", "id", "--time-field", "ts")
+    tables = {}
+    for name, threshold in (("inline", str(1 << 40)), ("offloaded", "1")):
+        db = tmp_path / f"{name}.db"
+        r = subprocess.run(
+            [sys.executable, "-m", "evlog", "--db", str(db), "ingest", str(src), *flags, "--json"],
+            env=proc_env() | {"EVLOG_OFFLOAD_BYTES": threshold}, capture_output=True, text=True,
+        )  # fmt: skip
+        assert r.returncode == 0, r.stderr
+        assert orjson.loads(r.stdout)["appended"] == 2999
+        assert f"{src}:1201: malformed JSON" in r.stderr
+        tables[name] = (
+            _rows(db, "SELECT seq, stream, version, type, key, payload, metadata, source_time_ns"
+                      " FROM events ORDER BY seq"),
+            _rows(db, "SELECT source, position, error, raw FROM dead_letters"),
+        )  # fmt: skip
+        again = evlog("--db", db, "ingest", src, *flags, "--json")
+        assert orjson.loads(again.stdout)["appended"] == 0
+    assert tables["inline"] == tables["offloaded"]
