@@ -15,8 +15,6 @@ import argparse
 import asyncio
 import os
 import sqlite3
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -26,7 +24,7 @@ from eventlog import EventLog, NewEvent
 from projector import EventBatch, Projector
 from projector.batch import COMMITTED, SOURCE_TIME
 
-from .producer import TEXT
+from .producer import TEXT, run_producer
 from .stats import install_uvloop, percentile
 
 
@@ -53,21 +51,7 @@ async def follow_run(
     ):
         await pj.catch_up()
         follower = asyncio.create_task(pj.follow(record))
-        env = dict(os.environ)
-        env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)
-        producer = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bench.producer",
-            str(db),
-            str(rate),
-            str(seconds + warmup),
-            "--tag",
-            f"{rate}-{time.time_ns()}",
-            stdout=subprocess.PIPE,
-            env=env,
-        )
-        out, _ = await producer.communicate()
+        achieved = await run_producer(db, rate, seconds + warmup, tag=f"{rate}-{time.time_ns()}")
         head = await log.head()
         await asyncio.wait_for(pj.wait_for(head), 120)
         follower.cancel()
@@ -75,14 +59,13 @@ async def follow_run(
         flushes = list(pj.flushes)
     latencies.sort()
     to_commit.sort()
-    produced = out.decode().strip()
     return {
         "n": len(latencies),
         "p50": percentile(latencies, 50) / 1e6,
         "p99": percentile(latencies, 99) / 1e6,
         "p999": percentile(latencies, 99.9) / 1e6,
         "max": (latencies[-1] / 1e6) if latencies else float("nan"),
-        "achieved": float(produced.split("(")[1].split("/")[0]) if "(" in produced else 0.0,
+        "achieved": achieved,
         "flushes": flushes,
         "commit_p99": percentile(to_commit, 99) / 1e6,
         "commit_max": (to_commit[-1] / 1e6) if to_commit else float("nan"),

@@ -30,14 +30,14 @@ import duckdb
 
 from eventlog import EventLog
 from eventlog.histogram import Histogram
-from projector import EventBatch, Projector
-from projector.batch import COMMITTED, READ
+from projector import Projector
+from projector.metrics import STAGES, LiveMetrics
 
 from .chart import Series, line_chart_svg
+from .producer import run_producer
 from .stats import install_uvloop
 
 DEFAULT_RATES = (1000, 2000, 3000, 5000, 10_000, 20_000, 50_000)
-STAGES = ("read_to_commit", "commit_to_visible", "read_to_visible")
 KEEP_UP = 0.95
 DRAIN_S = 1.0
 
@@ -93,62 +93,31 @@ async def run_step(
     async with await EventLog.open(db):
         pass  # create the file; producers append, this process only reads
     skip_before = time.time_ns() + int(warmup * 1e9)
-    r2c, c2v, r2v = (step.histograms[s].record for s in STAGES)
-
-    def record(batch: EventBatch) -> None:
-        visible = batch.visible_ns
-        for row in batch.rows:
-            read = row[READ]
-            if read >= skip_before:
-                committed = row[COMMITTED]
-                r2c(committed - read)
-                c2v(visible - committed)
-                r2v(visible - read)
-
-    env = dict(os.environ)
-    env["PYTHONPATH"] = (
-        str(Path(__file__).resolve().parent.parent) + os.pathsep + env.get("PYTHONPATH", "")
-    )
     async with (
         await EventLog.open(db, writable=False) as log,
         await Projector.open(log, duck) as pj,
     ):
-        follower = asyncio.create_task(pj.follow(record))
+        # The follower's own live metrics are the step's figures, warm-up left out.
+        pj.metrics = LiveMetrics(since_ns=skip_before)
+        step.histograms = pj.metrics.histograms
+        follower = asyncio.create_task(pj.follow())
         busy0, total0 = _cpu_times()
         own0 = time.process_time()
         t0 = time.perf_counter()
-        procs = [
-            await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "bench.producer",
-                str(db),
-                str(offered / producers),
-                str(seconds + warmup),
-                "--threads",
-                str(threads),
-                "--tag",
-                f"p{i}",
-                stdout=asyncio.subprocess.PIPE,
-                env=env,
+        waiting = [
+            asyncio.create_task(
+                run_producer(
+                    db, offered / producers, seconds + warmup, threads=threads, tag=f"p{i}"
+                )
             )
             for i in range(producers)
         ]
-        waiting = [asyncio.create_task(p.communicate()) for p in procs]
         while not all(w.done() for w in waiting):
             await asyncio.sleep(0.1)
-            head = await log.head()
-            lag = head - pj.position
+            _, lag, age = await pj.lag()
             step.max_lag_events = max(step.max_lag_events, lag)
-            if lag > 0:
-                oldest = await log.read_rows(pj.position, 1)
-                if oldest:
-                    age = (time.time_ns() - int(oldest[0][COMMITTED])) / 1e9
-                    step.max_lag_s = max(step.max_lag_s, age)
-        for w in waiting:  # each says "produced N events in T s (R/s)", timed from its start
-            text = w.result()[0].decode()
-            if "(" in text:
-                step.achieved += float(text.split("(")[1].split("/")[0])
+            step.max_lag_s = max(step.max_lag_s, age)
+        step.achieved = sum(w.result() for w in waiting)
         drain0 = time.perf_counter()
         head = await log.head()
         await asyncio.wait_for(pj.wait_for(head), 300)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
@@ -30,18 +29,22 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 class LiveMetrics:
-    """Fed every batch the follower makes visible; read by the HTTP handler (same loop)."""
+    """Fed every batch the follower makes visible; read by the HTTP handler (same loop).
+    Events read before `since_ns` are not recorded (a load test's warm-up)."""
 
-    def __init__(self) -> None:
+    def __init__(self, since_ns: int = 0) -> None:
         self.histograms = {stage: Histogram() for stage in STAGES}
         self.events = 0
         self.batches = 0
+        self.since_ns = since_ns
 
     def observe(self, batch: EventBatch) -> None:
-        visible = batch.visible_ns
+        visible, since = batch.visible_ns, self.since_ns
         r2c, c2v, r2v = (self.histograms[s].record for s in STAGES)
         for row in batch.rows:
             read, committed = row[READ], row[COMMITTED]
+            if read < since:
+                continue
             r2c(committed - read)
             c2v(visible - committed)
             r2v(visible - read)
@@ -64,15 +67,9 @@ def _histogram_lines(name: str, stage: str, h: Histogram) -> list[str]:
 async def render(projector: Projector) -> str:
     """The exposition text, with log-side figures read at scrape time."""
     m = projector.metrics
-    log = projector.log
-    head = await log.head()
     position = projector.position
-    lag_s = 0.0
-    if head > position:
-        oldest = await log.read_rows(position, 1)
-        if oldest:
-            lag_s = max(0.0, (time.time_ns() - int(oldest[0][COMMITTED])) / 1e9)
-    dead = await log.dead_letter_count()
+    head, lag_events, lag_s = await projector.lag()
+    dead = await projector.log.dead_letter_count()
     out = [
         "# HELP evlog_latency_seconds Per-event latency by stage, from the adapter's read stamp.",
         "# TYPE evlog_latency_seconds histogram",
@@ -86,7 +83,7 @@ async def render(projector: Projector) -> str:
         ("evlog_batches_projected_total", "counter", "Live batches this follower applied.",
          m.batches),
         ("evlog_projector_position", "gauge", "Last sequence visible in DuckDB.", position),
-        ("evlog_projector_lag_events", "gauge", "Committed, not yet visible.", head - position),
+        ("evlog_projector_lag_events", "gauge", "Committed, not yet visible.", lag_events),
         ("evlog_projector_lag_seconds", "gauge", "Age of the oldest such event.", round(lag_s, 6)),
         ("evlog_dead_letters_total", "counter", "Records that could not be read.", dead),
     )  # fmt: skip

@@ -22,7 +22,7 @@ import duckdb
 
 from eventlog import EventLog
 
-from .batch import EventBatch
+from .batch import COMMITTED, EventBatch
 from .metrics import LiveMetrics
 from .projection import Projection
 from .query import QueryResult, run_query
@@ -379,12 +379,23 @@ class Projector:
         finally:
             self._query_cursors.put(cur)
 
-    async def status(self) -> dict[str, Any]:
+    async def lag(self) -> tuple[int, int, float]:
+        """(log head, events committed but not yet applied, age in seconds of the oldest)."""
         head = await self.log.head()
+        position = self.position
+        age_s = 0.0
+        if head > position:
+            oldest = await self.log.read_rows(position, 1)
+            if oldest:
+                age_s = max(0.0, (time.time_ns() - int(oldest[0][COMMITTED])) / 1e9)
+        return head, head - position, age_s
+
+    async def status(self) -> dict[str, Any]:
+        head, lag_events, _ = await self.lag()
         return {
             "log_head": head,
             "position": self.position,
-            "lag_events": head - self.position,
+            "lag_events": lag_events,
             "projections": {
                 name: {
                     "generation": g.generation,
