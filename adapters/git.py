@@ -61,14 +61,14 @@ async def _git(
 ) -> tuple[int, bytes]:
     """One short git command: (exit code, stdout)."""
 
-    def run() -> subprocess.CompletedProcess[bytes]:
-        if input is not None:
-            return subprocess.run(_argv(repo, args), input=input, capture_output=True, check=False)
-        return subprocess.run(
-            _argv(repo, args), stdin=subprocess.DEVNULL, capture_output=True, check=False
-        )
-
-    done = await asyncio.to_thread(run)
+    done = await asyncio.to_thread(
+        subprocess.run,
+        _argv(repo, args),
+        input=input,
+        stdin=subprocess.DEVNULL if input is None else None,
+        capture_output=True,
+        check=False,
+    )
     if check and done.returncode != 0:
         reason = done.stderr.decode(errors="replace").strip().splitlines()
         raise GitError(f"{repo}: git {args[0]} failed: {reason[-1] if reason else done.returncode}")

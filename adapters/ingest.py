@@ -49,16 +49,16 @@ async def ingest(
     async with aclosing(_batches(adapter, checkpoint)) as batches:
         async for batch in batches:
             t0 = time.perf_counter_ns()
-            checkpoint = (
+            read_to = (
                 None if batch.position is None else SourceCheckpoint(adapter.source, batch.position)
             )
             if batch.encoded is not None:
                 results = await log.append_encoded(
-                    batch.encoded, checkpoint=checkpoint, dead_letters=batch.dead_letters
+                    batch.encoded, checkpoint=read_to, dead_letters=batch.dead_letters
                 )
             else:
                 results = await log.append_many(
-                    batch.events, checkpoint=checkpoint, dead_letters=batch.dead_letters
+                    batch.events, checkpoint=read_to, dead_letters=batch.dead_letters
                 )
             stats.commit_latencies_ns.append(time.perf_counter_ns() - t0)
             stats.batches += 1

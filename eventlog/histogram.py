@@ -69,13 +69,6 @@ class Histogram:
         self.sum_ns += (low + high) // 2 * count
         self.max_ns = max(self.max_ns, high)
 
-    def merge(self, other: Histogram) -> None:
-        for b, c in other.counts.items():
-            self.counts[b] = self.counts.get(b, 0) + c
-        self.total += other.total
-        self.sum_ns += other.sum_ns
-        self.max_ns = max(self.max_ns, other.max_ns)
-
     def percentile(self, q: float) -> float:
         """Value (ns) at percentile q (0..100): the middle of the bucket holding that rank."""
         if not self.total:
@@ -88,10 +81,6 @@ class Histogram:
                 low, high = bucket_bounds(b)
                 return min((low + high) / 2, float(self.max_ns))
         return float(self.max_ns)
-
-    def count_over(self, threshold_ns: int) -> int:
-        """Events in buckets entirely above threshold (a lower bound, within one bucket)."""
-        return sum(c for b, c in self.counts.items() if bucket_bounds(b)[0] > threshold_ns)
 
     def cumulative(self, bounds_ns: Iterable[int]) -> list[int]:
         """Counts <= each bound (Prometheus `le` buckets), assigning a bucket by its high end."""

@@ -148,13 +148,24 @@ class EventLog:
             raise EventLogError(f"{self.path}: opened read-only")
         if expected_version is not None and len({e.stream for e in events}) != 1:
             raise ValueError("expected_version needs the events of the append in one stream")
+        return self._submit_rows(encode_events(events), expected_version, checkpoint, dead_letters)
+
+    def _submit_rows(
+        self,
+        rows: list[list[Any]],
+        expected_version: int | None,
+        checkpoint: SourceCheckpoint | None,
+        dead_letters: Sequence[DeadLetter],
+    ) -> asyncio.Future[list[AppendResult]]:
+        if self._writer is None:
+            raise EventLogError(f"{self.path}: opened read-only")
         fut: asyncio.Future[list[AppendResult]] = self._loop.create_future()
-        if not events and checkpoint is None and not dead_letters:
+        if not rows and checkpoint is None and not dead_letters:
             fut.set_result([])
             return fut
         self._writer.submit(
             AppendRequest(
-                rows=encode_events(events),
+                rows=rows,
                 expected_version=expected_version,
                 checkpoint=checkpoint,
                 dead_letters=dead_letters,
@@ -174,16 +185,7 @@ class EventLog:
         """Like `append_many` for events already turned into rows by `encode_events` (e.g. in
         another process, so a large import's parsing does not share this process's GIL with
         the writer)."""
-        if self._writer is None:
-            raise EventLogError(f"{self.path}: opened read-only")
-        fut: asyncio.Future[list[AppendResult]] = self._loop.create_future()
-        self._writer.submit(
-            AppendRequest(
-                rows=rows, checkpoint=checkpoint, dead_letters=dead_letters, loop=self._loop,
-                future=fut,
-            )
-        )  # fmt: skip
-        return await fut
+        return await self._submit_rows(rows, None, checkpoint, dead_letters)
 
     def submit_threadsafe(
         self, events: Sequence[NewEvent], *, expected_version: int | None = None

@@ -98,7 +98,6 @@ def report(
     hists: dict[tuple[str, str | None], Histogram] = {}
     over: dict[tuple[str, str | None], int] = {}
     maxes: dict[tuple[str, str | None], int] = {}
-    keys: list[tuple[str, str | None]] = [(stage, None) for stage in STAGES]
     for stage, grp, bucket, n, max_v, n_over in rows:
         targets = [(stage, None)] + ([(stage, str(grp))] if by else [])
         for key in targets:
@@ -106,9 +105,8 @@ def report(
             h.add_bucket(int(bucket), int(n))
             maxes[key] = max(maxes.get(key, 0), int(max_v))
             over[key] = over.get(key, 0) + int(n_over)
-            if key not in keys:
-                keys.append(key)
     stats = []
+    keys = {(stage, None) for stage in STAGES} | hists.keys()  # every stage, even with no rows
     for stage, grp in sorted(
         keys, key=lambda k: (k[1] is not None, k[1] or "", STAGES.index(k[0]))
     ):

@@ -24,6 +24,11 @@ class Table:
     def column_names(self) -> list[str]:
         return [c.strip().split()[0].strip('"') for c in split_columns(self.columns)]
 
+    @property
+    def column_types(self) -> list[str]:
+        """The declared SQL type of each column, e.g. "VARCHAR[]"."""
+        return [c.split()[1] for c in split_columns(self.columns)]
+
 
 @dataclass(slots=True)
 class Projection:

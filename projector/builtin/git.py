@@ -16,7 +16,7 @@ import orjson
 import pyarrow as pa
 
 from ..batch import PAYLOAD, SEQ, STREAM, TYPE, EventBatch
-from ..projection import Projection, Table, split_columns
+from ..projection import Projection, Table
 
 GIT_TYPES = frozenset({"git.commit", "git.ref", "git.chain", "git.mailmap"})
 COUPLING_MAX_FILES = 30  # commits touching more files (bulk reformatting, vendoring) are noise
@@ -269,10 +269,6 @@ def _add(columns: dict[str, list[Any]], *values: Any) -> None:
 def _arrow(table: Table, columns: dict[str, list[Any]]) -> pa.Table:
     types = {"TIMESTAMP": TS}
     arrays = {}
-    for name, decl in zip(table.column_names, _types(table), strict=True):
+    for name, decl in zip(table.column_names, table.column_types, strict=True):
         arrays[name] = pa.array(columns[name], types.get(decl))
     return pa.table(arrays)
-
-
-def _types(table: Table) -> list[str]:
-    return [c.split()[1] for c in split_columns(table.columns)]
