@@ -308,7 +308,7 @@ class EventLog:
         q = """SELECT
             (SELECT coalesce(max(seq), 0) FROM events),
             (SELECT count(*) FROM events),
-            (SELECT count(DISTINCT stream) FROM events),
+            (SELECT count(*) FROM streams WHERE stream <> ''),
             (SELECT count(*) FROM dead_letters),
             (SELECT count(*) FROM source_checkpoints)"""
         async with self._reader.execute(q) as cur:

@@ -40,6 +40,42 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX dead_letters_by_source ON dead_letters (source, id);
     """,
+    # 2: stream heads move to a small `streams` table, written once per stream per commit, in
+    # place of the UNIQUE (stream, version) index (one index page per stream per commit) and
+    # AUTOINCREMENT's sqlite_sequence page. The row keyed '' holds the log's own head: `version`
+    # is the last sequence ever handed out, so a sequence is never reused even if rows are
+    # deleted. Measured on 64-event commits across 64 streams: 143 WAL frames per commit before,
+    # 76 after (55k -> 87k events/s); 2-event commits 6.9 -> 4.6 frames.
+    # A v1 file is copied into the new table once, in this migration's transaction.
+    """
+    ALTER TABLE events RENAME TO events_v1;
+    CREATE TABLE events (
+        seq            INTEGER PRIMARY KEY,  -- handed out by the writer from streams['']
+        stream         TEXT    NOT NULL,
+        version        INTEGER NOT NULL,
+        type           TEXT    NOT NULL,
+        schema_version INTEGER NOT NULL DEFAULT 1,
+        key            TEXT    UNIQUE,
+        payload        TEXT    NOT NULL,
+        metadata       TEXT,
+        source_time_ns INTEGER,
+        read_ns        INTEGER NOT NULL,
+        committed_ns   INTEGER NOT NULL
+    );
+    INSERT INTO events SELECT seq, stream, version, type, schema_version, key, payload,
+        metadata, source_time_ns, read_ns, committed_ns FROM events_v1 ORDER BY seq;
+    CREATE TABLE streams (
+        stream   TEXT    PRIMARY KEY,  -- '' is the log itself
+        version  INTEGER NOT NULL,     -- the stream's last version (for '': the last seq)
+        last_seq INTEGER NOT NULL      -- the sequence of the stream's last event
+    ) WITHOUT ROWID;
+    INSERT INTO streams SELECT stream, max(version), max(seq) FROM events
+        WHERE stream <> '' GROUP BY stream;
+    INSERT INTO streams SELECT '', head, head FROM (SELECT max(
+        coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events_v1'), 0),
+        coalesce((SELECT max(seq) FROM events), 0)) AS head);
+    DROP TABLE events_v1
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -92,8 +92,48 @@ async def test_sequence_is_never_reused_after_deleting_the_last_row(db_path: Pat
     async with await EventLog.open(db_path) as log:
         r = await log.append(NewEvent("other", "t", {}))
         assert r.seq == 4
+        # the stream's version is not reused either
+        assert (await log.append(NewEvent("s", "t", {}))).version == 4
         seqs = [e.seq for e in await log.read(0)]
-        assert seqs == sorted(seqs) == [1, 2, 4]
+        assert seqs == sorted(seqs) == [1, 2, 4, 5]
+
+
+async def test_a_version_1_file_is_migrated_with_its_heads(db_path: Path) -> None:
+    from eventlog.schema import MIGRATIONS, _statements
+
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    for statement in _statements(MIGRATIONS[0]):
+        conn.execute(statement)
+    conn.execute("PRAGMA user_version = 1")
+    insert = (
+        "INSERT INTO events (stream, version, type, key, payload, read_ns, committed_ns)"
+        " VALUES (?, ?, 't', ?, '{}', 1, 2)"
+    )
+    for i in range(1, 6):
+        conn.execute(insert, ("a" if i % 2 else "b", (i + 1) // 2, f"k{i}"))
+    conn.execute("DELETE FROM events WHERE seq = 5")  # AUTOINCREMENT remembers 5
+    conn.close()
+    async with await EventLog.open(db_path) as log:
+        assert [(e.seq, e.stream, e.version) for e in await log.read(0)] == [
+            (1, "a", 1), (2, "b", 1), (3, "a", 2), (4, "b", 2),
+        ]  # fmt: skip
+        assert (await log.append(NewEvent("b", "t", {}, key="k6"))).seq == 6
+        again = await log.append(NewEvent("a", "t", {}, key="k1"))
+        assert again.duplicate and again.seq == 1
+        assert (await log.append(NewEvent("a", "t", {}))).version == 3
+        assert (await log.stats()).streams == 2
+    conn = sqlite3.connect(db_path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    heads = conn.execute("SELECT stream, version, last_seq FROM streams ORDER BY stream")
+    assert heads.fetchall() == [("", 7, 7), ("a", 3, 7), ("b", 3, 6)]
+    conn.close()
+
+
+async def test_an_empty_stream_name_is_refused_at_the_call_site(db_path: Path) -> None:
+    async with await EventLog.open(db_path) as log:
+        with pytest.raises(ValueError, match="stream name"):
+            await log.append(NewEvent("", "t", {}))
 
 
 async def test_concurrent_appends_are_group_committed_in_order(db_path: Path) -> None:
