@@ -309,28 +309,36 @@ class Projector:
         start = position = from_seq
         replayed = 0
         while True:
-            # Swap once the new generations hold the log as it was when we started and are where
-            # the live ones are; read no further than that, so a rebuild under a steady stream
-            # of appends cannot chase the head forever.
             async with self._apply_lock:
-                target = max(head, self.position if self.live else 0)
-                if position >= target:
+                if position >= head:
+                    # The log as it was when we started is in. What the live generations took in
+                    # since then is replayed under the lock, which holds them still, so this
+                    # ends: chasing a moving live position in small batches did not (a batch's
+                    # fixed cost outran a steady producer), and the test suite hung on it.
+                    target = max(head, self.position if self.live else 0)
+                    while position < target:
+                        replayed += await self._replay_batch(fresh, position, target)
+                        position = fresh[0].position
                     for gen in fresh:
                         await self._duck(self.store.publish, gen)
                         self.live[gen.projection.name] = gen
                     self._views_version += 1
                     self._notify()
                     break
-            rows = await self._read(position, min(REBUILD_BATCH, target - position))
-            if not rows:
-                raise ProjectionError(f"the log ends before seq {target} while rebuilding")
-            await self._duck(self.store.apply, fresh, EventBatch(rows))
-            position = rows[-1][0]
-            replayed += len(rows)
+            replayed += await self._replay_batch(fresh, position, head)
+            position = fresh[0].position
             if progress is not None:
-                progress(Progress("rebuild", position - start, max(target - start, 1)))
+                progress(Progress("rebuild", position - start, max(head - start, 1)))
         await self._duck(self.store.compact_progress)
         return {g.projection.name: replayed for g in fresh}
+
+    async def _replay_batch(self, gens: list[Generation], position: int, target: int) -> int:
+        """Apply the next events after `position` (up to `target`) to `gens`; returns how many."""
+        rows = await self._read(position, min(REBUILD_BATCH, target - position))
+        if not rows:
+            raise ProjectionError(f"the log ends before seq {target} while rebuilding")
+        await self._duck(self.store.apply, gens, EventBatch(rows))
+        return len(rows)
 
     # -- housekeeping and queries ----------------------------------------------------------------
 
