@@ -21,7 +21,7 @@ from typing import Any
 
 from eventlog import Durability, EventLog, NewEvent
 
-from .stats import fmt_latency, install_uvloop, latency_summary_us
+from .stats import cpu_steal_ms, fmt_latency, install_uvloop, latency_summary_us
 
 PAYLOAD = {"author": "alice", "text": "hello from the benchmark", "n": 0}
 
@@ -189,6 +189,7 @@ async def open_loop(
                 max(0.001, (start + i * interval_ns - time.perf_counter_ns()) / 1e9)
             )
 
+    steal0 = cpu_steal_ms()
     t0 = time.perf_counter()
     if threads:
         await asyncio.gather(*(asyncio.to_thread(thread_producer, p) for p in range(producers)))
@@ -199,6 +200,8 @@ async def open_loop(
     summary = latency_summary_us(latencies)
     summary["achieved"] = len(latencies) / elapsed
     summary["service_p99_us"] = latency_summary_us(service)["p99_us"]
+    steal1 = cpu_steal_ms()
+    summary["steal_ms"] = float("nan") if steal0 is None or steal1 is None else steal1 - steal0
     return summary
 
 
@@ -260,6 +263,7 @@ async def main_async(args: argparse.Namespace, workdir: Path) -> None:
                 await open_loop(log, rate, args.warmup, args.producers, threads, f"w{tag}")
                 s = await open_loop(log, rate, args.seconds, args.producers, threads, tag)
                 extra = "" if threads else f"  (from submit: p99 {s['service_p99_us']:.1f} µs)"
+                extra += f"  [VM steal {s['steal_ms']:.0f} ms]"
                 print(
                     f"  offered {rate:7d}/s achieved {s['achieved']:8.0f}/s"
                     f"  {fmt_latency(s)}{extra}"
