@@ -60,6 +60,34 @@ async def test_reappending_a_known_key_appends_nothing(db_path: Path) -> None:
         assert (await log.append(NewEvent("s", "t", {}, key="x"))).duplicate
 
 
+async def test_a_large_append_is_in_order_and_a_duplicate_in_it_is_found(db_path: Path) -> None:
+    # More events than one multi-row statement holds, across streams; then the same shape
+    # again with one known key in the middle (the writer's row-by-row path).
+    from eventlog.writer import ROWS_PER_STATEMENT
+
+    n = ROWS_PER_STATEMENT * 2 + 7
+    async with await EventLog.open(db_path) as log:
+        first = await log.append_many(
+            [NewEvent(f"s{i % 3}", "t", {"i": i}, key=f"a{i}") for i in range(n)]
+        )
+        assert [r.seq for r in first] == list(range(1, n + 1))
+        assert [r.version for r in first[:6]] == [1, 1, 1, 2, 2, 2]
+        keys = [f"b{i}" for i in range(n)]
+        keys[n // 2] = "a5"
+        second = await log.append_many(
+            [NewEvent(f"s{i % 3}", "t", {"i": i}, key=k) for i, k in enumerate(keys)]
+        )
+        assert [r.duplicate for r in second].count(True) == 1
+        assert second[n // 2].seq == 6
+        fresh = [r.seq for r in second if not r.duplicate]
+        assert fresh == list(range(n + 1, 2 * n))
+        events = await log.read(0, limit=3 * n)
+        assert [e.seq for e in events] == list(range(1, 2 * n))
+        for stream in ("s0", "s1", "s2"):
+            versions = [e.version for e in events if e.stream == stream]
+            assert versions == list(range(1, len(versions) + 1))
+
+
 async def test_expected_version_conflict_writes_nothing(db_path: Path) -> None:
     async with await EventLog.open(db_path) as log:
         await log.append(NewEvent("order-7", "created", {}), expected_version=0)
