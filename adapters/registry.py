@@ -24,7 +24,9 @@ ADAPTERS: dict[str, Factory] = {
     "log": lambda path, fields, final, opts: LogAdapter(
         path, fields, final=final, pattern=opts.get("pattern")
     ),
-    "whatsapp": lambda path, fields, final, opts: WhatsAppAdapter(path, fields, final=final),
+    "whatsapp": lambda path, fields, final, opts: WhatsAppAdapter(
+        path, fields, final=final, date_order=opts.get("date_order")
+    ),
     "slack": lambda path, fields, final, opts: SlackAdapter(path, fields, final=final),
     "git": lambda path, fields, final, opts: GitAdapter(path, fields, final=final),
 }

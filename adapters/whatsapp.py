@@ -1,6 +1,6 @@
 """WhatsApp chat exports (.txt, or the .zip WhatsApp makes): Android and iOS layouts, 12/24 h,
-day- or month-first dates (settled by scanning the whole file), multi-line messages, system
-lines as their own event type, media placeholders. Keys come from content, so a later export
+day- or month-first dates (settled by scanning the whole file, or given), multi-line messages,
+system lines as their own event type, media placeholders. Keys come from content, so a later export
 of the same chat appends only the messages that are new."""
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from .fields import FieldMap
 from .zipsafe import open_checked, read_member
 
 BATCH = 5000
+# How a date's three numbers are read: year-month-day, day-month-year, month-day-year.
+DATE_ORDERS = ("ymd", "dmy", "mdy")
 INVISIBLE = dict.fromkeys(map(ord, "\u200e\u200f\u202a\u202b\u202c\u202d\u202e\ufeff"), None)
 SPACES = dict.fromkeys(map(ord, "\u202f\u00a0\u2007"), " ")
 
@@ -63,10 +65,20 @@ class _Record:
 class WhatsAppAdapter:
     name = "whatsapp"
 
-    def __init__(self, path: Path, fields: FieldMap | None = None, *, final: bool = True) -> None:
+    def __init__(
+        self,
+        path: Path,
+        fields: FieldMap | None = None,
+        *,
+        final: bool = True,
+        date_order: str | None = None,
+    ) -> None:
+        if date_order is not None and date_order not in DATE_ORDERS:
+            raise InputError(f"date order {date_order!r}: one of {', '.join(DATE_ORDERS)}")
         self.path = path
         self.source = f"file:{path.resolve()}"
         self.chat = (fields.stream if fields and fields.stream else None) or chat_name(path)
+        self.date_order = date_order
 
     async def batches(self, checkpoint: Any | None) -> AsyncGenerator[Batch, None]:
         raw = await asyncio.to_thread(self._read)
@@ -75,7 +87,7 @@ class WhatsAppAdapter:
             return  # this very export was ingested already
         text = raw.decode("utf-8", errors="replace").translate(INVISIBLE).translate(SPACES)
         records, stray = _split(text)
-        order = date_order([r.date for r in records])
+        order = self.date_order or date_order([r.date for r in records])
         seen: Counter[tuple[str, str, str]] = Counter()
         batch = Batch(position={"content": digest})
         for n in stray:

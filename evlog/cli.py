@@ -17,6 +17,7 @@ import typer
 from adapters import FieldMap, IngestStats, InputError, ingest, make_adapter
 from adapters.fields import parse_time_ns
 from adapters.git import GitAdapter
+from adapters.whatsapp import DATE_ORDERS
 from eventlog import Durability, EventLog, EventLogError
 from projector import Progress, ProjectionError, Projector, by_name
 
@@ -96,6 +97,13 @@ def ingest_cmd(
     pattern: Annotated[
         str | None, typer.Option(help="log adapter: a regex with named groups for fields.")
     ] = None,
+    date_order: Annotated[
+        str | None,
+        typer.Option(
+            help="whatsapp adapter: how dates read, dmy, mdy or ymd (default: settled by the"
+            " file's own dates; a file whose dates all fit both ways is read day-first)."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Summary as JSON on stdout.")] = False,
 ) -> None:
     """Append the records of PATHS to the log; re-running appends only what is new.
@@ -117,7 +125,9 @@ def ingest_cmd(
             re.compile(pattern)
         except re.error as exc:
             raise UserError(f"--pattern is not a valid regex: {exc}") from None
-    opts = {"pattern": pattern}
+    if date_order is not None and date_order not in DATE_ORDERS:
+        raise UserError(f"--date-order {date_order}: one of {', '.join(DATE_ORDERS)}")
+    opts = {"pattern": pattern, "date_order": date_order}
     adapters = [make_adapter(p, adapter=adapter, fields=fields, options=opts) for p in paths]
     total = run(_ingest_all(s, adapters))
     lat = sorted(total.commit_latencies_ns)

@@ -99,6 +99,29 @@ async def test_whatsapp_reexport_appends_only_new_messages(tmp_path: Path, db_pa
     assert _rows(db_path, "SELECT DISTINCT stream FROM events") == [("whatsapp:Team",)]
 
 
+async def test_whatsapp_date_order_can_be_given(tmp_path: Path, db_path: Path) -> None:
+    chat = tmp_path / "WhatsApp Chat with Ana.txt"
+    chat.write_text("03/04/21, 09:15 - Ana: hi\n05/04/21, 10:00 - Bo: hello\n", encoding="utf-8")
+    times = "SELECT source_time_ns FROM events ORDER BY seq"
+    # every date fits both ways: read day-first unless told
+    assert (await _ingest(db_path, chat))[0] == 2
+    assert _rows(db_path, times)[0][0] == _ns(datetime(2021, 4, 3, 9, 15))
+    us = tmp_path / "us.db"
+    async with await EventLog.open(us) as log:
+        told = make_adapter(chat, options={"date_order": "mdy"})
+        assert (await ingest(log, told)).appended == 2
+    assert _rows(us, times)[0][0] == _ns(datetime(2021, 3, 4, 9, 15))
+    with pytest.raises(InputError, match="date order"):
+        make_adapter(chat, options={"date_order": "dym"})
+    bad = evlog("--db", str(db_path), "ingest", str(chat), "--date-order", "dym")
+    assert bad.returncode == 1 and "one of ymd, dmy, mdy" in bad.stderr
+    assert "Traceback" not in bad.stderr
+
+
+def _ns(ts: datetime) -> int:
+    return int((ts - datetime(1970, 1, 1)).total_seconds()) * 1_000_000_000
+
+
 def test_whatsapp_formats_and_media() -> None:
     assert date_order(["01/02/20", "13/01/20"]) == "dmy"
     assert date_order(["01/02/20", "01/13/20"]) == "mdy"
