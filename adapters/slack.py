@@ -87,10 +87,13 @@ class SlackAdapter:
         author = (
             users.get(str(user))
             or m.get("username")
-            or ((m.get("user_profile") or {}).get("real_name") or user)
+            or (m.get("user_profile") or {}).get("real_name")
+            or (m.get("bot_profile") or {}).get("name")  # a bot's post carries its profile
+            or user
         )
-        text = MENTION.sub(lambda x: "@" + users.get(x[1], x[1]), str(m.get("text", "")))
-        mentions = [users.get(u, u) for u in MENTION.findall(str(m.get("text", "")))]
+        raw_text = str(m.get("text") or "") or _attachments_text(m.get("attachments"))
+        text = MENTION.sub(lambda x: "@" + users.get(x[1], x[1]), raw_text)
+        mentions = [users.get(u, u) for u in MENTION.findall(raw_text)]
         ts = str(m["ts"])
         thread = m.get("thread_ts")
         files = m.get("files") or []
@@ -103,6 +106,8 @@ class SlackAdapter:
             payload["media"] = files[0].get("filetype") or "file"
         if m.get("subtype"):
             payload["subtype"] = m["subtype"]
+        if m.get("bot_id"):
+            payload["bot"] = True
         is_message = m.get("type", "message") == "message" and m.get("subtype") not in (
             "channel_join", "channel_leave", "channel_purpose", "channel_topic", "channel_name",
         )  # fmt: skip
@@ -114,6 +119,14 @@ class SlackAdapter:
             source_time_ns=int(float(ts) * 1e6) * 1000,
             metadata={"source": str(self.path)},
         )
+
+
+def _attachments_text(attachments: Any) -> str:
+    """A bot's post often has no text of its own, only attachments: their plain-text fallback."""
+    if not isinstance(attachments, list):
+        return ""
+    parts = (a.get("fallback") or a.get("text") or "" for a in attachments if isinstance(a, dict))
+    return "\n".join(p for p in parts if p)
 
 
 def _users(data: Any) -> dict[str, str]:

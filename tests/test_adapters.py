@@ -163,6 +163,10 @@ async def test_slack_export_messages_with_names(db_path: Path) -> None:
     }
     assert "Harry Potter" in authors
     assert not any(isinstance(a, str) and a.startswith("U0") for a in authors)
+    # a bot's post (no text of its own) reads as its attachment's fallback text
+    bot = _rows(db_path, "SELECT payload FROM events WHERE key LIKE '%1454892394.000004'")
+    post = orjson.loads(str(bot[0][0]))
+    assert post["bot"] is True and post["text"].startswith("[enrique:master] <https://github")
     assert (await _ingest(db_path, SLACK_ZIP))[0] == 0
 
 
