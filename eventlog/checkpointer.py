@@ -10,7 +10,14 @@ Where the time goes (bench/append, 10k events/s): a pass takes ~5 ms, of which ~
 fsyncs of the WAL and the database (a pass on a synchronous=OFF connection took 0.7 ms, and the
 writer's restart then had to sync the whole WAL itself: 17 ms). Those fsyncs are SQLite's
 guarantee that the database is consistent after a power cut, so they stay; the appends that
-are slow at that rate mostly overlap one of them.
+are slow at that rate mostly overlap one of them. So between passes this thread asks the kernel
+to start writing the WAL out every few milliseconds (eventlog/writeback.py): the WAL's fsync then
+finds little left to do. Only the WAL: SQLite holds POSIX locks on the database file (and the
+-shm), and closing any other descriptor of such a file drops every lock the process holds on
+it, which corrupts the database (it did, in the kill -9 test, when this touched the file too).
+Measured on this project's shared 2-core VM, 12 alternating pairs of 5 s runs at 10k events/s
+offered: p99 lower with it in 9 of 12 (median 2.06 ms against 2.59 ms, in a noisy hour);
+bulk appends unchanged. Elsewhere than Linux it is skipped.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import contextlib
 import os
 import threading
 
+from . import writeback
 from .connection import connect
 from .writer import GroupCommitWriter
 
@@ -28,8 +36,9 @@ DEFAULT_INTERVAL_S = 0.05
 # ten a second and put ~1/3 of bench/append's slow appends inside one). Below journal_size_limit
 # (connection.py), so the file is reused in place rather than truncated and grown again.
 DEFAULT_RESTART_BYTES = 20 * 1024 * 1024
-# Copying frames competes for the CPU with the writer and the producers; on a 2-core machine
-# the slow appends clustered inside checkpoints until this thread ran at the lowest priority.
+DEFAULT_WRITEBACK_INTERVAL_S = 0.005
+# Copying frames competes for the CPU with the writer and the producers on a small machine: this
+# thread gives way to them.
 CHECKPOINTER_NICE = 19
 _WAL_FRAME_HEADER = 24
 
@@ -42,11 +51,13 @@ class WalCheckpointer:
         *,
         interval: float = DEFAULT_INTERVAL_S,
         restart_bytes: int = DEFAULT_RESTART_BYTES,
+        writeback_interval: float = DEFAULT_WRITEBACK_INTERVAL_S,
     ) -> None:
         self._path = path
         self._writer = writer
         self._interval = interval
         self._restart_bytes = restart_bytes
+        self._tick = min(interval, writeback_interval) if writeback.SUPPORTED else interval
         self._stop = threading.Event()
         self.last_wal_frames = 0
         self.checkpoints = 0
@@ -56,16 +67,26 @@ class WalCheckpointer:
     def _run(self) -> None:
         _lower_this_threads_priority(CHECKPOINTER_NICE)
         conn = connect(self._path)
+        wal = writeback.Writeback(f"{os.fspath(self._path)}-wal")  # never the database: see above
         try:
             page_size = conn.execute("PRAGMA page_size").fetchone()[0]
             restart_frames = max(1, self._restart_bytes // (page_size + _WAL_FRAME_HEADER))
-            while not self._stop.wait(self._interval):
+            ticks_per_pass = max(1, round(self._interval / self._tick))
+            wal.reopen()
+            tick = 0
+            while not self._stop.wait(self._tick):
+                wal.start()
+                tick += 1
+                if tick % ticks_per_pass:
+                    continue
                 _busy, log_frames, _done = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
                 self.checkpoints += 1
                 self.last_wal_frames = log_frames
                 if log_frames >= restart_frames:
                     self._writer.request_wal_checkpoint()
+                wal.reopen()  # cheap, and follows a WAL another process may have replaced
         finally:
+            wal.close()
             conn.close()
 
     def close(self) -> None:

@@ -7,6 +7,7 @@ import os
 import signal
 import sqlite3
 import subprocess
+import sys
 import time
 from contextlib import aclosing
 from pathlib import Path
@@ -255,6 +256,31 @@ async def test_follow_sees_events_from_another_process(db_path: Path) -> None:
         assert await proc.wait() == 0
         await asyncio.wait_for(task, 20)
         assert seen == list(range(1, 301))
+
+
+async def test_the_log_keeps_sqlites_locks_while_open(db_path: Path) -> None:
+    # The checkpointer's helpers must never close a descriptor of a file SQLite locks: that
+    # drops the process's POSIX locks, and another process could then take the file over.
+    async with await EventLog.open(db_path) as log:
+        await log.append(NewEvent("s", "t", {}))
+        await asyncio.sleep(0.3)  # several checkpoint passes and write-back rounds
+        probe = (
+            "import sqlite3, sys\n"
+            "c = sqlite3.connect(sys.argv[1], timeout=0, isolation_level=None)\n"
+            "try:\n"
+            "    print(c.execute('PRAGMA journal_mode = DELETE').fetchone()[0])\n"
+            "except sqlite3.OperationalError as e:\n"
+            "    print('refused:', e)\n"
+        )
+        out = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-c", probe, str(db_path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert out.stdout.strip() in ("wal", "refused: database is locked"), out.stdout
+        assert (await log.append(NewEvent("s", "t", {}))).seq == 2
 
 
 def test_four_processes_appending_at_once_lose_nothing(db_path: Path) -> None:
