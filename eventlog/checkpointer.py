@@ -16,9 +16,10 @@ finds little left to do. Only the WAL: SQLite holds POSIX locks on the database 
 -shm), and closing any other descriptor of such a file drops every lock the process holds on
 it, which corrupts the database (it did, in the kill -9 test, when this touched the file too).
 Measured on this project's shared 2-core VM, 12 alternating pairs of 5 s runs at 10k events/s
-offered: p99 lower with it in 9 of 12 (median 2.06 ms against 2.59 ms, in a noisy hour). The
-price: bulk appends ~5% slower (147-167k against 162-172k events/s, 4 alternating pairs), a
-trade this log makes for its tail latency. Elsewhere than Linux it is skipped.
+offered: p99 lower with it in 9 of 12 (median 2.06 ms against 2.59 ms, in a noisy hour). It cost
+bulk appends ~5% (147-167k against 162-172k events/s, 4 alternating pairs), so it is skipped
+while the writer's commits average WRITEBACK_BELOW_EVENTS events or more: big commits mean
+throughput, not latency. Elsewhere than Linux it is skipped.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ DEFAULT_INTERVAL_S = 0.05
 # (connection.py), so the file is reused in place rather than truncated and grown again.
 DEFAULT_RESTART_BYTES = 20 * 1024 * 1024
 DEFAULT_WRITEBACK_INTERVAL_S = 0.005
+WRITEBACK_BELOW_EVENTS = 256  # per commit, on average since the last tick
 # Copying frames competes for the CPU with the writer and the producers on a small machine: this
 # thread gives way to them.
 CHECKPOINTER_NICE = 19
@@ -75,8 +77,14 @@ class WalCheckpointer:
             ticks_per_pass = max(1, round(self._interval / self._tick))
             wal.reopen()
             tick = 0
+            commits, events = self._writer.commits, self._writer.events_written
             while not self._stop.wait(self._tick):
-                wal.start()
+                new_commits = self._writer.commits - commits
+                if new_commits > 0 and (
+                    self._writer.events_written - events < WRITEBACK_BELOW_EVENTS * new_commits
+                ):
+                    wal.start()
+                commits, events = self._writer.commits, self._writer.events_written
                 tick += 1
                 if tick % ticks_per_pass:
                     continue
