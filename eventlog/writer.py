@@ -42,12 +42,8 @@ _ROW_VALUES = "(?,?,?,?,?,?,?,?,?,?,?)"
 # re-take of the GIL, which the producers' threads hold in between) per chunk instead of per
 # row. A 5,000-event append_many: ~4.7 -> ~4.0 µs per event in the writer. Commits smaller than
 # a chunk keep executemany, which measured faster for 64 events in 64 streams.
+# (SQLite before 3.32 allows 999 parameters per statement: the writer asks its connection.)
 ROWS_PER_STATEMENT = 256
-_INSERT_EVENT_CHUNK = (
-    _INSERT_EVENT.removesuffix(_ROW_VALUES)
-    + ",".join([_ROW_VALUES] * ROWS_PER_STATEMENT)
-    + " ON CONFLICT (key) DO NOTHING"
-)
 _INSERT_EVENT_FAST = _INSERT_EVENT + " ON CONFLICT (key) DO NOTHING"
 _UPSERT_STREAM = (
     "INSERT INTO streams (stream, version, last_seq) VALUES (?,?,?) ON CONFLICT (stream)"
@@ -147,6 +143,7 @@ class GroupCommitWriter:
             self._conn = connect(self._path, writer=True, durability=self._durability)
             # Waiting for another process's write lock is done by _begin, in short steps.
             self._conn.execute("PRAGMA busy_timeout = 0")
+            self._chunk = _RowChunks(self._conn)
         except BaseException as exc:
             self._ready.set_exception(exc)
             return
@@ -300,7 +297,7 @@ class GroupCommitWriter:
             rows += req.rows
         conn = self._conn
         before = conn.total_changes
-        _insert_rows(conn, rows)
+        self._chunk.insert(rows)
         if conn.total_changes - before != len(rows):
             return None  # the caller rolls back and retries on the slow path
         self._seq = seq
@@ -425,14 +422,29 @@ def _settle_in_loop(
             cb(last_seq)
 
 
-def _insert_rows(conn: sqlite3.Connection, rows: list[list[Any]]) -> None:
-    """Insert with ON CONFLICT (key) DO NOTHING: a large batch mostly in multi-row statements."""
-    chunked = len(rows) - len(rows) % ROWS_PER_STATEMENT
-    chain = itertools.chain.from_iterable
-    for i in range(0, chunked, ROWS_PER_STATEMENT):
-        conn.execute(_INSERT_EVENT_CHUNK, list(chain(rows[i : i + ROWS_PER_STATEMENT])))
-    if chunked < len(rows):
-        conn.executemany(_INSERT_EVENT_FAST, rows[chunked:] if chunked else rows)
+class _RowChunks:
+    """Inserts rows with ON CONFLICT (key) DO NOTHING, in order: whole chunks as multi-row
+    statements (as many rows as the connection's parameter limit allows, up to
+    ROWS_PER_STATEMENT), the rest with executemany."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        limit = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+        self.rows = max(1, min(ROWS_PER_STATEMENT, limit // _ROW_VALUES.count("?")))
+        self._sql = (
+            _INSERT_EVENT.removesuffix(_ROW_VALUES)
+            + ",".join([_ROW_VALUES] * self.rows)
+            + " ON CONFLICT (key) DO NOTHING"
+        )
+
+    def insert(self, rows: list[list[Any]]) -> None:
+        n = self.rows
+        chunked = len(rows) - len(rows) % n if n > 1 else 0
+        chain = itertools.chain.from_iterable
+        for i in range(0, chunked, n):
+            self._conn.execute(self._sql, list(chain(rows[i : i + n])))
+        if chunked < len(rows):
+            self._conn.executemany(_INSERT_EVENT_FAST, rows[chunked:] if chunked else rows)
 
 
 def encode_events(events: Sequence[NewEvent]) -> list[list[Any]]:
