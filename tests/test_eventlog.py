@@ -356,4 +356,10 @@ def test_kill_9_loses_no_acknowledged_append(db_path: Path) -> None:
     assert set(acked) <= present
     n, distinct = conn.execute("SELECT count(*), count(DISTINCT key) FROM events").fetchone()
     assert n == distinct == max(present)  # contiguous, no duplicates
+    # the heads committed with the events: the log's and each stream's
+    heads = dict(conn.execute("SELECT stream, version FROM streams").fetchall())
+    assert heads.pop("") == max(present)
+    for stream, version in heads.items():
+        got = conn.execute("SELECT count(*) FROM events WHERE stream = ?", (stream,)).fetchone()
+        assert got[0] == version
     conn.close()
