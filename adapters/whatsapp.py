@@ -73,8 +73,7 @@ class WhatsAppAdapter:
         final: bool = True,
         date_order: str | None = None,
     ) -> None:
-        if date_order is not None and date_order not in DATE_ORDERS:
-            raise InputError(f"date order {date_order!r}: one of {', '.join(DATE_ORDERS)}")
+        check_date_order(date_order)
         self.path = path
         self.source = f"file:{path.resolve()}"
         self.chat = (fields.stream if fields and fields.stream else None) or chat_name(path)
@@ -165,6 +164,12 @@ def _split(text: str) -> tuple[list[_Record], list[int]]:
         elif line.strip():
             stray.append(n)
     return records, stray
+
+
+def check_date_order(order: str | None) -> None:
+    """Raise InputError unless `order` is None (settle it from the file) or one of DATE_ORDERS."""
+    if order is not None and order not in DATE_ORDERS:
+        raise InputError(f"date order {order!r}: one of {', '.join(DATE_ORDERS)}")
 
 
 def date_order(dates: list[str]) -> str:

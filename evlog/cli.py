@@ -17,7 +17,7 @@ import typer
 from adapters import FieldMap, IngestStats, InputError, ingest, make_adapter
 from adapters.fields import parse_time_ns
 from adapters.git import GitAdapter
-from adapters.whatsapp import DATE_ORDERS
+from adapters.whatsapp import check_date_order
 from eventlog import Durability, EventLog, EventLogError
 from projector import Progress, ProjectionError, Projector, by_name
 
@@ -125,8 +125,7 @@ def ingest_cmd(
             re.compile(pattern)
         except re.error as exc:
             raise UserError(f"--pattern is not a valid regex: {exc}") from None
-    if date_order is not None and date_order not in DATE_ORDERS:
-        raise UserError(f"--date-order {date_order}: one of {', '.join(DATE_ORDERS)}")
+    check_date_order(date_order)  # also when no file is a WhatsApp export
     opts = {"pattern": pattern, "date_order": date_order}
     adapters = [make_adapter(p, adapter=adapter, fields=fields, options=opts) for p in paths]
     total = run(_ingest_all(s, adapters))
