@@ -144,26 +144,30 @@ class EventLog:
         dead_letters: Sequence[DeadLetter] = (),
     ) -> asyncio.Future[list[AppendResult]]:
         """Queue an append and return its future at once: lets a producer pipeline batches."""
-        if self._writer is None:
-            raise EventLogError(f"{self.path}: opened read-only")
+        writer = self._live_writer()
         if expected_version is not None and len({e.stream for e in events}) != 1:
             raise ValueError("expected_version needs the events of the append in one stream")
-        return self._submit_rows(encode_events(events), expected_version, checkpoint, dead_letters)
+        rows = encode_events(events)
+        return self._submit_rows(writer, rows, expected_version, checkpoint, dead_letters)
+
+    def _live_writer(self) -> GroupCommitWriter:
+        if self._writer is None:
+            raise EventLogError(f"{self.path}: opened read-only")
+        return self._writer
 
     def _submit_rows(
         self,
+        writer: GroupCommitWriter,
         rows: list[list[Any]],
         expected_version: int | None,
         checkpoint: SourceCheckpoint | None,
         dead_letters: Sequence[DeadLetter],
     ) -> asyncio.Future[list[AppendResult]]:
-        if self._writer is None:
-            raise EventLogError(f"{self.path}: opened read-only")
         fut: asyncio.Future[list[AppendResult]] = self._loop.create_future()
         if not rows and checkpoint is None and not dead_letters:
             fut.set_result([])
             return fut
-        self._writer.submit(
+        writer.submit(
             AppendRequest(
                 rows=rows,
                 expected_version=expected_version,
@@ -185,16 +189,15 @@ class EventLog:
         """Like `append_many` for events already turned into rows by `encode_events` (e.g. in
         another process, so a large import's parsing does not share this process's GIL with
         the writer)."""
-        return await self._submit_rows(rows, None, checkpoint, dead_letters)
+        return await self._submit_rows(self._live_writer(), rows, None, checkpoint, dead_letters)
 
     def submit_threadsafe(
         self, events: Sequence[NewEvent], *, expected_version: int | None = None
     ) -> concurrent.futures.Future[list[AppendResult]]:
         """Append from any thread without the event loop: the future is settled by the writer."""
-        if self._writer is None:
-            raise EventLogError(f"{self.path}: opened read-only")
+        writer = self._live_writer()
         fut: concurrent.futures.Future[list[AppendResult]] = concurrent.futures.Future()
-        self._writer.submit(
+        writer.submit(
             AppendRequest(rows=encode_events(events), expected_version=expected_version, future=fut)
         )
         return fut

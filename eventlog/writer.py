@@ -269,7 +269,8 @@ class GroupCommitWriter:
         """Store the new head of every stream appended to (`tails`: its last seq), and the log's."""
         rows = [(stream, heads[stream], seq) for stream, seq in tails.items()]
         if rows:
-            rows.append((LOG_HEAD, self._last_seq(), self._last_seq()))
+            last = self._last_seq()
+            rows.append((LOG_HEAD, last, last))
             self._conn.executemany(_UPSERT_STREAM, rows)
 
     def _fast_path(self, batch: list[AppendRequest], committed_ns: int) -> dict[str, int] | None:
