@@ -75,7 +75,6 @@ class WalCheckpointer:
             page_size = conn.execute("PRAGMA page_size").fetchone()[0]
             restart_frames = max(1, self._restart_bytes // (page_size + _WAL_FRAME_HEADER))
             ticks_per_pass = max(1, round(self._interval / self._tick))
-            wal.reopen()
             tick = 0
             commits, events = self._writer.commits, self._writer.events_written
             while not self._stop.wait(self._tick):
@@ -93,7 +92,6 @@ class WalCheckpointer:
                 self.last_wal_frames = log_frames
                 if log_frames >= restart_frames:
                     self._writer.request_wal_checkpoint()
-                wal.reopen()  # cheap, and follows a WAL another process may have replaced
         finally:
             wal.close()
             conn.close()

@@ -31,31 +31,29 @@ SUPPORTED = _sync_file_range is not None
 
 
 class Writeback:
-    """Nudges the kernel to write these files out now, a little at a time, rather than all at
-    once inside an fsync. A missing file is skipped; files are reopened by `reopen` (a WAL can
-    be replaced by another process).
+    """Nudges the kernel to write one file out now, a little at a time, rather than all at once
+    inside an fsync. The file is opened on first use (it may not exist yet) and kept open: a
+    WAL stays the same file while a connection (the checkpointer's) has its database open.
 
     Never give it a file SQLite locks (the database, its -shm): closing a second descriptor of a
     file drops all of the process's POSIX locks on it, and SQLite's with them."""
 
-    def __init__(self, *paths: str | os.PathLike[str]) -> None:
-        self._paths = paths
-        self._fds: list[int] = []
-
-    def reopen(self) -> None:
-        self.close()
-        for p in self._paths:
-            with contextlib.suppress(OSError):
-                self._fds.append(os.open(p, os.O_RDONLY))
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self._path = path
+        self._fd: int | None = None
 
     def start(self) -> None:
         if _sync_file_range is None:
             return
-        for fd in self._fds:
-            _sync_file_range(fd, 0, 0, _SYNC_FILE_RANGE_WRITE)
+        if self._fd is None:
+            try:
+                self._fd = os.open(self._path, os.O_RDONLY)
+            except OSError:
+                return  # not there yet
+        _sync_file_range(self._fd, 0, 0, _SYNC_FILE_RANGE_WRITE)
 
     def close(self) -> None:
-        for fd in self._fds:
+        if self._fd is not None:
             with contextlib.suppress(OSError):
-                os.close(fd)
-        self._fds = []
+                os.close(self._fd)
+            self._fd = None
