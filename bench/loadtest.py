@@ -35,7 +35,7 @@ from projector.metrics import STAGES, LiveMetrics
 
 from .chart import Series, line_chart_svg
 from .producer import run_producer
-from .stats import install_uvloop
+from .stats import install_uvloop, proc_stat_cpu
 
 DEFAULT_RATES = (1000, 2000, 3000, 5000, 10_000, 20_000, 50_000)
 KEEP_UP = 0.95
@@ -76,10 +76,8 @@ class Step:
 
 def _cpu_times() -> tuple[float, float]:
     """(busy, total) jiffies over all cores, from /proc/stat (0, 0 where there is none)."""
-    try:
-        with open("/proc/stat") as f:
-            parts = [float(x) for x in f.readline().split()[1:]]
-    except OSError:
+    parts = proc_stat_cpu()
+    if parts is None:
         return 0.0, 0.0
     idle = parts[3] + (parts[4] if len(parts) > 4 else 0.0)
     return sum(parts) - idle, sum(parts)

@@ -43,12 +43,20 @@ def install_uvloop() -> str:
     return "uvloop"
 
 
-def cpu_steal_ms() -> float | None:
-    """CPU time the hypervisor took from this VM so far, all CPUs (Linux /proc/stat), in ms.
-    The difference over a run says how much of its tail may be the host's, not ours."""
+def proc_stat_cpu() -> list[float] | None:
+    """The aggregate `cpu` line of /proc/stat in jiffies (user, nice, system, idle, iowait, irq,
+    softirq, steal, ...); None where there is no /proc/stat."""
     try:
         with open("/proc/stat") as f:
-            fields = f.readline().split()
-        return int(fields[8]) * 1000 / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
+            return [float(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError):
         return None
+
+
+def cpu_steal_ms() -> float | None:
+    """CPU time the hypervisor took from this VM so far, all CPUs, in ms. The difference over
+    a run says how much of its tail may be the host's, not ours."""
+    parts = proc_stat_cpu()
+    if parts is None or len(parts) < 8:
+        return None
+    return parts[7] * 1000 / os.sysconf("SC_CLK_TCK")
