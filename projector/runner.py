@@ -317,28 +317,31 @@ class Projector:
                     # fixed cost outran a steady producer), and the test suite hung on it.
                     target = max(head, self.position if self.live else 0)
                     while position < target:
-                        replayed += await self._replay_batch(fresh, position, target)
-                        position = fresh[0].position
+                        position, n = await self._replay_batch(fresh, position, target)
+                        replayed += n
                     for gen in fresh:
                         await self._duck(self.store.publish, gen)
                         self.live[gen.projection.name] = gen
                     self._views_version += 1
                     self._notify()
                     break
-            replayed += await self._replay_batch(fresh, position, head)
-            position = fresh[0].position
+            position, n = await self._replay_batch(fresh, position, head)
+            replayed += n
             if progress is not None:
                 progress(Progress("rebuild", position - start, max(head - start, 1)))
         await self._duck(self.store.compact_progress)
         return {g.projection.name: replayed for g in fresh}
 
-    async def _replay_batch(self, gens: list[Generation], position: int, target: int) -> int:
-        """Apply the next events after `position` (up to `target`) to `gens`; returns how many."""
+    async def _replay_batch(
+        self, gens: list[Generation], position: int, target: int
+    ) -> tuple[int, int]:
+        """Apply the next events after `position` (up to `target`) to `gens`; returns the last
+        sequence applied and how many events."""
         rows = await self._read(position, min(REBUILD_BATCH, target - position))
         if not rows:
             raise ProjectionError(f"the log ends before seq {target} while rebuilding")
         await self._duck(self.store.apply, gens, EventBatch(rows))
-        return len(rows)
+        return rows[-1][0], len(rows)
 
     # -- housekeeping and queries ----------------------------------------------------------------
 
