@@ -6,7 +6,7 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from eventlog import DeadLetter, NewEvent
+from eventlog import DeadLetter, EncodedEvents, NewEvent
 
 
 @dataclass(slots=True)
@@ -19,8 +19,8 @@ class Batch:
     events: list[NewEvent] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     position: Any = None
-    # Events already encoded into rows (eventlog.encode_events), by a parsing process.
-    encoded: list[list[Any]] | None = None
+    # Events already encoded (eventlog.encode_events), by a parsing process.
+    encoded: EncodedEvents | None = None
 
 
 class Adapter(Protocol):

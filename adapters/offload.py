@@ -1,7 +1,8 @@
 """Parsing a large file in another process: the child runs the adapter and encodes its events
-into rows; this process only appends them. In one process the parser's Python and the writer
-thread share a GIL and take turns (~100k JSONL events/s here); apart, they run side by side on
-two cores (~150k/s). Positions and keys are the adapter's own, so exactly-once is unchanged."""
+(eventlog.encode_events); this process only appends them. In one process the parser's Python
+and the writer thread share a GIL and take turns (~100k JSONL events/s here); apart, they run
+side by side on two cores (~150k/s). Positions and keys are the adapter's own, so exactly-once
+is unchanged."""
 
 from __future__ import annotations
 
@@ -72,8 +73,8 @@ async def offloaded(make: Callable[[], Adapter], checkpoint: Any) -> AsyncGenera
         while (item := await asyncio.to_thread(get)) is not None:
             if item[0] == "error":
                 raise item[1]
-            rows, dead_letters, position = item
-            yield Batch(dead_letters=dead_letters, position=position, encoded=rows)
+            encoded, dead_letters, position = item
+            yield Batch(dead_letters=dead_letters, position=position, encoded=encoded)
     finally:
         if child.is_alive():
             child.terminate()

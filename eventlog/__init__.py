@@ -1,16 +1,17 @@
 """evlog's append-only event log: one SQLite file in WAL mode, group-committed, idempotent."""
 
 from .connection import Durability
+from .encoding import EncodedEvents, encode_events
 from .envelope import AppendResult, DeadLetter, Event, NewEvent, SourceCheckpoint
 from .errors import ConcurrencyError, EventLogError, LogClosedError, SchemaTooNewError
 from .log import EventLog, LogStats
-from .writer import encode_events
 
 __all__ = [
     "AppendResult",
     "ConcurrencyError",
     "DeadLetter",
     "Durability",
+    "EncodedEvents",
     "Event",
     "EventLog",
     "EventLogError",

@@ -17,6 +17,7 @@ import orjson
 
 from .checkpointer import WalCheckpointer
 from .connection import BUSY_TIMEOUT_MS, Durability, connect, ensure_parent
+from .encoding import EncodedEvents, encode_events
 from .envelope import (
     EVENT_COLUMNS,
     AppendResult,
@@ -28,7 +29,7 @@ from .envelope import (
 )
 from .errors import EventLogError
 from .schema import migrate
-from .writer import AppendRequest, GroupCommitWriter, encode_events
+from .writer import AppendRequest, GroupCommitWriter
 
 DEFAULT_POLL_INTERVAL_S = 0.002
 
@@ -147,29 +148,29 @@ class EventLog:
         writer = self._live_writer()
         if expected_version is not None and len({e.stream for e in events}) != 1:
             raise ValueError("expected_version needs the events of the append in one stream")
-        rows = encode_events(events)
-        return self._submit_rows(writer, rows, expected_version, checkpoint, dead_letters)
+        encoded = encode_events(events)
+        return self._submit_encoded(writer, encoded, expected_version, checkpoint, dead_letters)
 
     def _live_writer(self) -> GroupCommitWriter:
         if self._writer is None:
             raise EventLogError(f"{self.path}: opened read-only")
         return self._writer
 
-    def _submit_rows(
+    def _submit_encoded(
         self,
         writer: GroupCommitWriter,
-        rows: list[list[Any]],
+        events: EncodedEvents,
         expected_version: int | None,
         checkpoint: SourceCheckpoint | None,
         dead_letters: Sequence[DeadLetter],
     ) -> asyncio.Future[list[AppendResult]]:
         fut: asyncio.Future[list[AppendResult]] = self._loop.create_future()
-        if not rows and checkpoint is None and not dead_letters:
+        if not events.params and checkpoint is None and not dead_letters:
             fut.set_result([])
             return fut
         writer.submit(
             AppendRequest(
-                rows=rows,
+                events=events,
                 expected_version=expected_version,
                 checkpoint=checkpoint,
                 dead_letters=dead_letters,
@@ -181,15 +182,17 @@ class EventLog:
 
     async def append_encoded(
         self,
-        rows: list[list[Any]],
+        events: EncodedEvents,
         *,
         checkpoint: SourceCheckpoint | None = None,
         dead_letters: Sequence[DeadLetter] = (),
     ) -> list[AppendResult]:
-        """Like `append_many` for events already turned into rows by `encode_events` (e.g. in
-        another process, so a large import's parsing does not share this process's GIL with
-        the writer)."""
-        return await self._submit_rows(self._live_writer(), rows, None, checkpoint, dead_letters)
+        """Like `append_many` for events already encoded by `encode_events` (e.g. in another
+        process, so a large import's parsing does not share this process's GIL with the
+        writer)."""
+        return await self._submit_encoded(
+            self._live_writer(), events, None, checkpoint, dead_letters
+        )
 
     def submit_threadsafe(
         self, events: Sequence[NewEvent], *, expected_version: int | None = None
@@ -198,7 +201,9 @@ class EventLog:
         writer = self._live_writer()
         fut: concurrent.futures.Future[list[AppendResult]] = concurrent.futures.Future()
         writer.submit(
-            AppendRequest(rows=encode_events(events), expected_version=expected_version, future=fut)
+            AppendRequest(
+                events=encode_events(events), expected_version=expected_version, future=fut
+            )
         )
         return fut
 

@@ -11,8 +11,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import itertools
-import operator
 import os
 import queue
 import sqlite3
@@ -20,24 +18,22 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any
 
 import orjson
 
 from .connection import BUSY_TIMEOUT_MS, Durability, connect
-from .envelope import AppendResult, DeadLetter, NewEvent, SourceCheckpoint
+from .encoding import COLUMNS, COMMITTED_NS, KEY, ROW_WIDTH, SEQ, STREAM, VERSION, EncodedEvents
+from .envelope import AppendResult, DeadLetter, SourceCheckpoint
 from .errors import ConcurrencyError, LogClosedError
 
 MAX_EVENTS_PER_COMMIT = 20_000
-_STREAM, _VERSION, _SEQ = operator.itemgetter(0), operator.itemgetter(1), operator.itemgetter(10)
 LOCK_RETRY_FIRST_S = 50e-6
 LOCK_RETRY_MAX_S = 1e-3
 
-_INSERT_EVENT = (
-    "INSERT INTO events (stream, version, type, schema_version, key, payload, metadata,"
-    " source_time_ns, read_ns, committed_ns, seq) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
-)
-_ROW_VALUES = "(?,?,?,?,?,?,?,?,?,?,?)"
+_ROW_VALUES = "(" + ",".join("?" * ROW_WIDTH) + ")"
+_INSERT_EVENT = f"INSERT INTO events ({', '.join(COLUMNS)}) VALUES {_ROW_VALUES}"
 # Large commits insert ROWS_PER_STATEMENT rows per statement: one sqlite3_step (one release and
 # re-take of the GIL, which the producers' threads hold in between) per chunk instead of per
 # row. A 5,000-event append_many: ~4.7 -> ~4.0 µs per event in the writer. Commits smaller than
@@ -67,9 +63,9 @@ CommitListener = tuple[asyncio.AbstractEventLoop, Callable[[int], None]]
 
 @dataclass(slots=True)
 class AppendRequest:
-    # Parameter lists in _INSERT_EVENT order (see encode_events): encoded by the caller, so a bad
-    # payload fails at the call site and the writer thread spends its time in SQLite only.
-    rows: list[list[Any]]
+    # Encoded by the caller (see encoding.py), so a bad payload fails at the call site and the
+    # writer thread spends its time in SQLite only.
+    events: EncodedEvents
     expected_version: int | None = None
     checkpoint: SourceCheckpoint | None = None
     dead_letters: Sequence[DeadLetter] = ()
@@ -155,7 +151,7 @@ class GroupCommitWriter:
                 if first is _STOP:
                     break
                 batch: list[AppendRequest] = [first]
-                count = len(first.rows)
+                count = len(first.events)
                 while count < MAX_EVENTS_PER_COMMIT:
                     try:
                         item = self._queue.get_nowait()
@@ -165,7 +161,7 @@ class GroupCommitWriter:
                         stopping = True
                         break
                     batch.append(item)
-                    count += len(item.rows)
+                    count += len(item.events)
                 self._commit(batch)
                 if self._checkpoint_wanted:
                     self._checkpoint_wanted = False
@@ -278,36 +274,55 @@ class GroupCommitWriter:
         version conflict, which the slow path then handles row by row."""
         heads: dict[str, int] = {}
         tails: dict[str, int] = {}
-        rows: list[list[Any]] = []
         seq = first = self._last_seq()
         for req in batch:
+            params = req.events.params
             if (
                 req.expected_version is not None
-                and self._head(req.rows[0][0], heads) != req.expected_version
+                and self._head(params[STREAM], heads) != req.expected_version
             ):
                 return None
-            for row in req.rows:
-                stream = row[0]
-                version = (heads[stream] if stream in heads else self._head(stream, heads)) + 1
-                heads[stream] = version
-                seq += 1
-                tails[stream] = seq
-                row[1] = version
-                row[9] = committed_ns
-                row[10] = seq
-            rows += req.rows
+            # Slice assignments, not a loop over the rows: ~0.8 µs less per event in bulk.
+            n = len(params) // ROW_WIDTH
+            if n == 0:  # a checkpoint or dead letters only
+                continue
+            streams = params[STREAM::ROW_WIDTH]
+            seqs = range(seq + 1, seq + n + 1)
+            params[SEQ::ROW_WIDTH] = seqs
+            params[COMMITTED_NS::ROW_WIDTH] = [committed_ns] * n
+            if streams.count(streams[0]) == n:  # one stream: its versions run on from its head
+                head = self._head(streams[0], heads)
+                params[VERSION::ROW_WIDTH] = range(head + 1, head + n + 1)
+                heads[streams[0]] = head + n
+            else:
+                versions = []
+                for stream in streams:
+                    version = (heads[stream] if stream in heads else self._head(stream, heads)) + 1
+                    heads[stream] = version
+                    versions.append(version)
+                params[VERSION::ROW_WIDTH] = versions
+            tails.update(zip(streams, seqs, strict=True))  # the last seq of each stream wins
+            seq += n
         conn = self._conn
         before = conn.total_changes
-        self._chunk.insert(rows)
-        if conn.total_changes - before != len(rows):
+        if len(batch) == 1:
+            self._chunk.insert(batch[0].events.params)
+        else:
+            self._chunk.insert(list(chain.from_iterable(req.events.params for req in batch)))
+        if conn.total_changes - before != seq - first:
             return None  # the caller rolls back and retries on the slow path
         self._seq = seq
         self._write_heads(heads, tails)
         self.events_written += seq - first
         for req in batch:
-            rows = req.rows
+            params = req.events.params
             req.outcome = list(
-                map(AppendResult, map(_SEQ, rows), map(_STREAM, rows), map(_VERSION, rows))
+                map(
+                    AppendResult,
+                    params[SEQ::ROW_WIDTH],
+                    params[STREAM::ROW_WIDTH],
+                    params[VERSION::ROW_WIDTH],
+                )
             )
         return heads
 
@@ -319,8 +334,8 @@ class GroupCommitWriter:
         for req in batch:
             results: list[AppendResult | None] = []
             fresh: list[tuple[int, list[Any]]] = []
-            for i, row in enumerate(req.rows):
-                key = row[4]
+            for i, row in enumerate(req.events.rows()):
+                key = row[KEY]
                 dup = seen.get(key) if key is not None else None
                 if dup is None and key is not None:
                     found = conn.execute(
@@ -334,22 +349,22 @@ class GroupCommitWriter:
                     results.append(None)
                     fresh.append((i, row))
             if fresh and req.expected_version is not None:
-                stream = req.rows[0][0]
+                stream = fresh[0][1][STREAM]
                 actual = self._head(stream, heads)
                 if actual != req.expected_version:
                     req.outcome = ConcurrencyError(stream, req.expected_version, actual)
                     continue
             for i, row in fresh:
-                stream, key = row[0], row[4]
+                stream, key = row[STREAM], row[KEY]
                 if key is not None and key in seen:  # same key twice in one request
                     dup = seen[key]
                     results[i] = AppendResult(dup.seq, dup.stream, dup.version, duplicate=True)
                     continue
                 version = self._head(stream, heads) + 1
                 seq = self._last_seq() + 1
-                row[1] = version
-                row[9] = committed_ns
-                row[10] = seq
+                row[VERSION] = version
+                row[COMMITTED_NS] = committed_ns
+                row[SEQ] = seq
                 conn.execute(_INSERT_EVENT, row)
                 heads[stream] = version
                 tails[stream] = self._seq = seq
@@ -424,51 +439,27 @@ def _settle_in_loop(
 
 
 class _RowChunks:
-    """Inserts rows with ON CONFLICT (key) DO NOTHING, in order: whole chunks as multi-row
-    statements (as many rows as the connection's parameter limit allows, up to
-    ROWS_PER_STATEMENT), the rest with executemany."""
+    """Inserts flat parameter lists (ROW_WIDTH per row) with ON CONFLICT (key) DO NOTHING, in
+    order: whole chunks as multi-row statements (as many rows as the connection's parameter
+    limit allows, up to ROWS_PER_STATEMENT), the rest with executemany."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
         limit = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
-        self.rows = max(1, min(ROWS_PER_STATEMENT, limit // _ROW_VALUES.count("?")))
+        self.rows = max(1, min(ROWS_PER_STATEMENT, limit // ROW_WIDTH))
         self._sql = (
             _INSERT_EVENT.removesuffix(_ROW_VALUES)
             + ",".join([_ROW_VALUES] * self.rows)
             + " ON CONFLICT (key) DO NOTHING"
         )
 
-    def insert(self, rows: list[list[Any]]) -> None:
-        n = self.rows
-        chunked = len(rows) - len(rows) % n if n > 1 else 0
-        chain = itertools.chain.from_iterable
-        for i in range(0, chunked, n):
-            self._conn.execute(self._sql, list(chain(rows[i : i + n])))
-        if chunked < len(rows):
-            self._conn.executemany(_INSERT_EVENT_FAST, rows[chunked:] if chunked else rows)
-
-
-def encode_events(events: Sequence[NewEvent]) -> list[list[Any]]:
-    """Serialise events into insert parameters; raises at the caller for a bad payload."""
-    dumps = orjson.dumps
-    rows: list[list[Any]] = []
-    append = rows.append
-    for ev in events:
-        payload, metadata = ev.payload, ev.metadata
-        if not ev.stream:
-            raise ValueError("an event's stream name must not be empty")
-        # version, committed_ns and seq (the zeros) are filled in by the writer at commit
-        append([
-            ev.stream, 0, ev.type, ev.schema_version, ev.key,
-            dumps(payload).decode() if type(payload) is dict else _json_text(payload),
-            None if metadata is None else _json_text(metadata),
-            ev.source_time_ns, ev.read_ns, 0, 0,
-        ])  # fmt: skip
-    return rows
-
-
-def _json_text(value: Any) -> str:
-    """JSON text of a value; bytes-like values are taken as JSON already."""
-    if isinstance(value, bytes | bytearray | memoryview):
-        return bytes(value).decode()
-    return orjson.dumps(value).decode()
+    def insert(self, params: list[Any]) -> None:
+        step = self.rows * ROW_WIDTH if self.rows > 1 else len(params) + 1
+        chunked = len(params) - len(params) % step
+        for i in range(0, chunked, step):
+            self._conn.execute(self._sql, params[i : i + step])
+        if chunked < len(params):
+            self._conn.executemany(
+                _INSERT_EVENT_FAST,
+                (params[i : i + ROW_WIDTH] for i in range(chunked, len(params), ROW_WIDTH)),
+            )

@@ -91,18 +91,19 @@ async def test_a_large_append_is_in_order_and_a_duplicate_in_it_is_found(db_path
 
 def test_row_chunks_follow_the_connections_parameter_limit(db_path: Path) -> None:
     # SQLite before 3.32 allows 999 parameters per statement; the chunks shrink to fit.
+    from eventlog.encoding import ROW_WIDTH, SEQ, VERSION, encode_events
     from eventlog.schema import migrate
-    from eventlog.writer import _RowChunks, encode_events
+    from eventlog.writer import _RowChunks
 
     conn = sqlite3.connect(db_path, isolation_level=None)
     migrate(conn)
     conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)
     chunks = _RowChunks(conn)
     assert chunks.rows == 90  # 999 // 11
-    rows = encode_events([NewEvent("s", "t", {"i": i}, key=f"k{i}") for i in range(500)])
-    for i, row in enumerate(rows, 1):
-        row[1] = row[10] = i
-    chunks.insert(rows)
+    params = encode_events([NewEvent("s", "t", {"i": i}, key=f"k{i}") for i in range(500)]).params
+    for i in range(500):
+        params[i * ROW_WIDTH + VERSION] = params[i * ROW_WIDTH + SEQ] = i + 1
+    chunks.insert(params)
     got = conn.execute("SELECT seq, version, key FROM events ORDER BY seq").fetchall()
     assert got == [(i, i, f"k{i - 1}") for i in range(1, 501)]
     conn.close()

@@ -1,0 +1,71 @@
+"""Events turned into the writer's insert parameters, at the caller: one flat list per append.
+
+One list for a whole append, not one per event, because the garbage collector tracks every
+list: a 5,000-event append_many kept 5,000 of them alive until its commit, each collection
+walked them again, and with the lists gone bulk appends ran ~10% faster (bench/append).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from .envelope import NewEvent
+
+# The parameters of one event, in the writer's INSERT column order.
+COLUMNS = (
+    "stream", "version", "type", "schema_version", "key", "payload", "metadata",
+    "source_time_ns", "read_ns", "committed_ns", "seq",
+)  # fmt: skip
+ROW_WIDTH = len(COLUMNS)
+STREAM, VERSION, KEY, COMMITTED_NS, SEQ = (
+    COLUMNS.index(c) for c in ("stream", "version", "key", "committed_ns", "seq")
+)
+
+
+@dataclass(slots=True)
+class EncodedEvents:
+    """`params` holds ROW_WIDTH values per event; version, committed_ns and seq are zeros until
+    the writer fills them in at commit. Picklable, so another process can do the encoding."""
+
+    params: list[Any]
+
+    def __len__(self) -> int:
+        return len(self.params) // ROW_WIDTH
+
+    def row(self, i: int) -> list[Any]:
+        """A copy of event i's parameters."""
+        return self.params[i * ROW_WIDTH : (i + 1) * ROW_WIDTH]
+
+    def rows(self) -> Iterator[list[Any]]:
+        for i in range(len(self)):
+            yield self.row(i)
+
+
+def encode_events(events: Sequence[NewEvent]) -> EncodedEvents:
+    """Serialise events into insert parameters; raises at the caller for a bad payload."""
+    dumps = orjson.dumps
+    params: list[Any] = []
+    extend = params.extend
+    for ev in events:
+        payload, metadata = ev.payload, ev.metadata
+        if not ev.stream:
+            raise ValueError("an event's stream name must not be empty")
+        # version, committed_ns and seq (the zeros) are filled in by the writer at commit
+        extend((
+            ev.stream, 0, ev.type, ev.schema_version, ev.key,
+            dumps(payload).decode() if type(payload) is dict else _json_text(payload),
+            None if metadata is None else _json_text(metadata),
+            ev.source_time_ns, ev.read_ns, 0, 0,
+        ))  # fmt: skip
+    return EncodedEvents(params)
+
+
+def _json_text(value: Any) -> str:
+    """JSON text of a value; bytes-like values are taken as JSON already."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).decode()
+    return orjson.dumps(value).decode()
