@@ -41,10 +41,16 @@ _INSERT_EVENT = f"INSERT INTO events ({', '.join(COLUMNS)}) VALUES {_ROW_VALUES}
 # (SQLite before 3.32 allows 999 parameters per statement: the writer asks its connection.)
 ROWS_PER_STATEMENT = 256
 _INSERT_EVENT_FAST = _INSERT_EVENT + " ON CONFLICT (key) DO NOTHING"
-_UPSERT_STREAM = (
-    "INSERT INTO streams (stream, version, last_seq) VALUES (?,?,?) ON CONFLICT (stream)"
-    " DO UPDATE SET version = excluded.version, last_seq = excluded.last_seq"
-)
+# Commits this small insert all their rows in one statement (one GIL release and re-take in
+# the writer instead of one per row).
+SMALL_ROWS = 8
+_STREAM_VALUES = "(?,?,?)"
+_UPSERT_STREAMS = [
+    f"INSERT INTO streams (stream, version, last_seq) VALUES {','.join([_STREAM_VALUES] * k)}"
+    " ON CONFLICT (stream) DO UPDATE SET version = excluded.version, last_seq = excluded.last_seq"
+    for k in range(SMALL_ROWS + 1)
+]
+_UPSERT_STREAM = _UPSERT_STREAMS[1]
 LOG_HEAD = ""  # the streams row that holds the log's last sequence
 _UPSERT_CHECKPOINT = (
     "INSERT INTO source_checkpoints (source, position, last_seq, updated_ns) VALUES (?,?,?,?)"
@@ -267,7 +273,10 @@ class GroupCommitWriter:
         if rows:
             last = self._last_seq()
             rows.append((LOG_HEAD, last, last))
-            self._conn.executemany(_UPSERT_STREAM, rows)
+            if len(rows) <= SMALL_ROWS:
+                self._conn.execute(_UPSERT_STREAMS[len(rows)], list(chain.from_iterable(rows)))
+            else:
+                self._conn.executemany(_UPSERT_STREAM, rows)
 
     def _fast_path(self, batch: list[AppendRequest], committed_ns: int) -> dict[str, int] | None:
         """Insert the whole batch at once; gives up (returns None) on any duplicate key or
@@ -447,9 +456,14 @@ class _RowChunks:
         self._conn = conn
         limit = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
         self.rows = max(1, min(ROWS_PER_STATEMENT, limit // ROW_WIDTH))
-        self._sql = (
+        self._sql = self._statement(self.rows)
+        self._small = [self._statement(k) for k in range(min(SMALL_ROWS, self.rows) + 1)]
+
+    @staticmethod
+    def _statement(rows: int) -> str:
+        return (
             _INSERT_EVENT.removesuffix(_ROW_VALUES)
-            + ",".join([_ROW_VALUES] * self.rows)
+            + ",".join([_ROW_VALUES] * rows)
             + " ON CONFLICT (key) DO NOTHING"
         )
 
@@ -458,7 +472,10 @@ class _RowChunks:
         chunked = len(params) - len(params) % step
         for i in range(0, chunked, step):
             self._conn.execute(self._sql, params[i : i + step])
-        if chunked < len(params):
+        rest = (len(params) - chunked) // ROW_WIDTH
+        if 0 < rest < len(self._small):
+            self._conn.execute(self._small[rest], params[chunked:] if chunked else params)
+        elif rest:
             self._conn.executemany(
                 _INSERT_EVENT_FAST,
                 (params[i : i + ROW_WIDTH] for i in range(chunked, len(params), ROW_WIDTH)),
