@@ -291,7 +291,7 @@ class GroupCommitWriter:
                 and self._head(params[STREAM], heads) != req.expected_version
             ):
                 return None
-            # Slice assignments, not a loop over the rows: ~0.8 µs less per event in bulk.
+            # Sequences, stamps and (for one stream) versions by slice assignment, in C.
             n = len(params) // ROW_WIDTH
             if n == 0:  # a checkpoint or dead letters only
                 continue
