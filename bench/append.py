@@ -1,5 +1,6 @@
 """bench/append: evlog append latency at fixed offered rates (open loop) and bulk append rate,
-beside raw sqlite3 single-row commits and the eventsourcing library's SQLite recorder, same run.
+beside raw sqlite3 single-row commits and the eventsourcing library's SQLite recorder, same run;
+ends with the log's targets (issue 2), met or not in this run.
 
     python -m bench.append            # full: 1k, 10k, 50k events/s for 10 s each
     python -m bench.append --quick   # what CI runs: seconds
@@ -24,6 +25,10 @@ from eventlog import Durability, EventLog, NewEvent
 from .stats import cpu_steal_ms, fmt_latency, install_uvloop, latency_summary_us
 
 PAYLOAD = {"author": "alice", "text": "hello from the benchmark", "n": 0}
+# The log's targets (issue 2), judged at the end of every run.
+TARGET_P99_US = 1000.0  # at 1k and 10k events/s offered, threads
+TARGET_BULK_PER_S = 200_000
+TARGET_ES_RATIO = 2.0  # single appends, 64 tasks, synchronous=NORMAL
 
 
 def raw_sqlite_single_commits(path: Path, n: int) -> tuple[float, dict[str, float]]:
@@ -232,6 +237,7 @@ async def bulk(log: EventLog, n: int, batch: int) -> float:
 
 async def main_async(args: argparse.Namespace, workdir: Path) -> None:
     loop_name = args.loop_name
+    targets: list[tuple[str, bool, str]] = []  # (what, met, the figure)
     print(f"bench/append  loop={loop_name}  cpus={os.cpu_count()}  quick={args.quick}")
     single_n = 2_000 if args.quick else 50_000
     raw_rate, raw_lat = raw_sqlite_single_commits(workdir / "raw.db", single_n)
@@ -253,6 +259,11 @@ async def main_async(args: argparse.Namespace, workdir: Path) -> None:
             for tasks in (1, 16, 64):
                 rate, lat = await single_appends(log, single_n, tasks, f"t{tasks}")
                 ratio = f"  {rate / es_rate:5.2f}x eventsourcing" if es_rate else ""
+                if es_rate and tasks == 64 and durability is Durability.NORMAL:
+                    targets.append((
+                        f"single appends, 64 tasks, >= {TARGET_ES_RATIO:g}x eventsourcing",
+                        rate / es_rate >= TARGET_ES_RATIO, f"{rate / es_rate:.2f}x",
+                    ))  # fmt: skip
                 print(
                     f"evlog {durability.value:6s} append, {tasks:2d} task(s):"
                     f" {rate:10.0f} appends/s"
@@ -274,6 +285,11 @@ async def main_async(args: argparse.Namespace, workdir: Path) -> None:
                 s = await open_loop(log, rate, args.seconds, args.producers, threads, tag)
                 extra = "" if threads else f"  (from submit: p99 {s['service_p99_us']:.1f} µs)"
                 extra += f"  [VM steal {s['steal_ms']:.0f} ms]"
+                if threads and rate in (1000, 10000):
+                    targets.append((
+                        f"p99 < {TARGET_P99_US / 1000:g} ms at {rate}/s offered (threads)",
+                        s["p99_us"] < TARGET_P99_US, f"{s['p99_us'] / 1000:.2f} ms",
+                    ))  # fmt: skip
                 print(
                     f"  offered {rate:7d}/s achieved {s['achieved']:8.0f}/s"
                     f"  {fmt_latency(s)}{extra}"
@@ -286,7 +302,7 @@ async def main_async(args: argparse.Namespace, workdir: Path) -> None:
     bulk_n = 20_000 if args.quick else 1_000_000
     rounds = 1 if args.quick else 3
     print(f"bulk, {bulk_n} events per round in batches of {args.batch}, fresh files each round:")
-    ratios = []
+    ratios, rates = [], []
     for r in range(rounds):
         await asyncio.to_thread(flush_page_cache)
         raw_bulk = raw_sqlite_bulk(workdir / f"raw_bulk{r}.db", bulk_n, args.batch)
@@ -294,11 +310,20 @@ async def main_async(args: argparse.Namespace, workdir: Path) -> None:
         async with await EventLog.open(workdir / f"bulk{r}.db") as log:
             rate = await bulk(log, bulk_n, args.batch)
         ratios.append(rate / raw_bulk)
+        rates.append(rate)
         print(
             f"  append_many {rate:10.0f} events/s   raw sqlite3 executemany {raw_bulk:10.0f} rows/s"
             f"   ratio {rate / raw_bulk:4.2f}x"
         )
     print(f"  median ratio {sorted(ratios)[len(ratios) // 2]:4.2f}x")
+    targets.append((
+        f"bulk append_many >= {TARGET_BULK_PER_S / 1000:g}k events/s, every round",
+        min(rates) >= TARGET_BULK_PER_S, f"{min(rates) / 1000:.0f}-{max(rates) / 1000:.0f}k/s",
+    ))  # fmt: skip
+    note = " (--quick: too short to judge; run without it)" if args.quick else ""
+    print(f"targets{note}:")
+    for what, met, figure in targets:
+        print(f"  {'met    ' if met else 'NOT met'}  {what}: {figure}")
 
 
 def main() -> None:
