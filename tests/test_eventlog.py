@@ -198,6 +198,48 @@ async def test_concurrent_appends_are_group_committed_in_order(db_path: Path) ->
             assert versions == list(range(1, len(versions) + 1))
 
 
+async def test_mixed_appends_in_one_group_commit_get_what_they_read_back(db_path: Path) -> None:
+    # Appends of 0-12 events, some in one stream and some across several, queued together so
+    # they share commits: around the writer's small-statement size (8) and its one-stream path.
+    import random
+
+    rng = random.Random(7)
+    calls = []
+    for c in range(60):
+        size = rng.randrange(13)
+        one = rng.random() < 0.5
+        calls.append(
+            [
+                NewEvent(f"s{c % 4}" if one else f"s{rng.randrange(4)}", "t", {"c": c, "i": i})
+                for i in range(size)
+            ]
+        )
+    async with await EventLog.open(db_path) as log:
+        results = await asyncio.gather(*(log.append_many(events) for events in calls))
+        flat = [
+            (r, e)
+            for rs, evs in zip(results, calls, strict=True)
+            for r, e in zip(rs, evs, strict=True)
+        ]
+        assert sorted(r.seq for r, _ in flat) == list(range(1, len(flat) + 1))
+        stored = {e.seq: e for e in await log.read(0, limit=len(flat) + 1)}
+        for r, e in flat:
+            got = stored[r.seq]
+            assert (got.stream, got.version, got.payload) == (r.stream, r.version, e.payload)
+        heads: dict[str, int] = {}
+        for seq in sorted(stored):
+            ev = stored[seq]
+            assert ev.version == heads.get(ev.stream, 0) + 1
+            heads[ev.stream] = ev.version
+    with sqlite3.connect(db_path) as conn:
+        rows = conn.execute("SELECT stream, version FROM streams WHERE stream <> ''").fetchall()
+        assert dict(rows) == heads
+        assert conn.execute("SELECT version FROM streams WHERE stream = ''").fetchone() == (
+            len(flat),
+        )
+    conn.close()
+
+
 async def test_checkpoint_and_dead_letters_commit_with_the_events(db_path: Path) -> None:
     async with await EventLog.open(db_path) as log:
         await log.append_many(
