@@ -32,25 +32,35 @@ MAX_EVENTS_PER_COMMIT = 20_000
 LOCK_RETRY_FIRST_S = 50e-6
 LOCK_RETRY_MAX_S = 1e-3
 
-_ROW_VALUES = "(" + ",".join("?" * ROW_WIDTH) + ")"
-_INSERT_EVENT = f"INSERT INTO events ({', '.join(COLUMNS)}) VALUES {_ROW_VALUES}"
+
+def _values_sql(head: str, width: int, rows: int, tail: str = "") -> str:
+    """`head VALUES (?,..),(?,..) tail`: `rows` rows of `width` parameters."""
+    row = "(" + ",".join("?" * width) + ")"
+    return f"{head} VALUES {','.join([row] * rows)}{tail}"
+
+
+_EVENTS_HEAD = f"INSERT INTO events ({', '.join(COLUMNS)})"
+_SKIP_KNOWN_KEY = " ON CONFLICT (key) DO NOTHING"
+_INSERT_EVENT = _values_sql(_EVENTS_HEAD, ROW_WIDTH, 1)
 # Large commits insert ROWS_PER_STATEMENT rows per statement: one sqlite3_step (one release and
 # re-take of the GIL, which the producers' threads hold in between) per chunk instead of per
-# row. A 5,000-event append_many: ~4.7 -> ~4.0 µs per event in the writer. Commits smaller than
-# a chunk keep executemany, which measured faster for 64 events in 64 streams.
+# row. A 5,000-event append_many: ~4.7 -> ~4.0 µs per event in the writer. What is left over
+# after the chunks goes in one statement up to SMALL_ROWS rows, else through executemany (which
+# measured faster than a statement of that size for 64 events in 64 streams).
 # (SQLite before 3.32 allows 999 parameters per statement: the writer asks its connection.)
 ROWS_PER_STATEMENT = 256
-_INSERT_EVENT_FAST = _INSERT_EVENT + " ON CONFLICT (key) DO NOTHING"
+_INSERT_EVENT_FAST = _INSERT_EVENT + _SKIP_KNOWN_KEY
 # Commits this small insert all their rows in one statement (one GIL release and re-take in
 # the writer instead of one per row).
 SMALL_ROWS = 8
-_STREAM_VALUES = "(?,?,?)"
-_UPSERT_STREAMS = [
-    f"INSERT INTO streams (stream, version, last_seq) VALUES {','.join([_STREAM_VALUES] * k)}"
-    " ON CONFLICT (stream) DO UPDATE SET version = excluded.version, last_seq = excluded.last_seq"
-    for k in range(SMALL_ROWS + 1)
-]
-_UPSERT_STREAM = _UPSERT_STREAMS[1]
+_UPSERT_STREAMS = {
+    k: _values_sql(
+        "INSERT INTO streams (stream, version, last_seq)", 3, k,
+        " ON CONFLICT (stream) DO UPDATE SET version = excluded.version,"
+        " last_seq = excluded.last_seq",
+    )
+    for k in range(1, SMALL_ROWS + 1)
+}  # fmt: skip
 LOG_HEAD = ""  # the streams row that holds the log's last sequence
 _UPSERT_CHECKPOINT = (
     "INSERT INTO source_checkpoints (source, position, last_seq, updated_ns) VALUES (?,?,?,?)"
@@ -276,7 +286,7 @@ class GroupCommitWriter:
             if len(rows) <= SMALL_ROWS:
                 self._conn.execute(_UPSERT_STREAMS[len(rows)], list(chain.from_iterable(rows)))
             else:
-                self._conn.executemany(_UPSERT_STREAM, rows)
+                self._conn.executemany(_UPSERT_STREAMS[1], rows)
 
     def _fast_path(self, batch: list[AppendRequest], committed_ns: int) -> dict[str, int] | None:
         """Insert the whole batch at once; gives up (returns None) on any duplicate key or
@@ -456,16 +466,11 @@ class _RowChunks:
         self._conn = conn
         limit = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
         self.rows = max(1, min(ROWS_PER_STATEMENT, limit // ROW_WIDTH))
-        self._sql = self._statement(self.rows)
-        self._small = [self._statement(k) for k in range(min(SMALL_ROWS, self.rows) + 1)]
-
-    @staticmethod
-    def _statement(rows: int) -> str:
-        return (
-            _INSERT_EVENT.removesuffix(_ROW_VALUES)
-            + ",".join([_ROW_VALUES] * rows)
-            + " ON CONFLICT (key) DO NOTHING"
-        )
+        self._sql = _values_sql(_EVENTS_HEAD, ROW_WIDTH, self.rows, _SKIP_KNOWN_KEY)
+        self._small = {
+            k: _values_sql(_EVENTS_HEAD, ROW_WIDTH, k, _SKIP_KNOWN_KEY)
+            for k in range(1, min(SMALL_ROWS, self.rows) + 1)
+        }
 
     def insert(self, params: list[Any]) -> None:
         step = self.rows * ROW_WIDTH if self.rows > 1 else len(params) + 1
@@ -473,7 +478,7 @@ class _RowChunks:
         for i in range(0, chunked, step):
             self._conn.execute(self._sql, params[i : i + step])
         rest = (len(params) - chunked) // ROW_WIDTH
-        if 0 < rest < len(self._small):
+        if rest in self._small:
             self._conn.execute(self._small[rest], params[chunked:] if chunked else params)
         elif rest:
             self._conn.executemany(
