@@ -473,7 +473,7 @@ class _RowChunks:
         }
 
     def insert(self, params: list[Any]) -> None:
-        step = self.rows * ROW_WIDTH if self.rows > 1 else len(params) + 1
+        step = self.rows * ROW_WIDTH
         chunked = len(params) - len(params) % step
         for i in range(0, chunked, step):
             self._conn.execute(self._sql, params[i : i + step])
