@@ -402,11 +402,11 @@ class Projector:
         return head, head - position, age_s
 
     async def status(self) -> dict[str, Any]:
-        head, lag_events, _ = await self.lag()
+        head = await self.log.head()  # not lag(): its age costs a read that status does not show
         return {
             "log_head": head,
             "position": self.position,
-            "lag_events": lag_events,
+            "lag_events": head - self.position,
             "projections": {
                 name: {
                     "generation": g.generation,
