@@ -22,7 +22,7 @@ from typing import Any
 
 from eventlog import Durability, EventLog, NewEvent
 
-from .stats import cpu_steal_ms, fmt_latency, install_uvloop, latency_summary_us
+from .stats import cpu_steal_ms, fmt_latency, install_uvloop, latency_summary_us, precise_sleeps
 
 PAYLOAD = {"author": "alice", "text": "hello from the benchmark", "n": 0}
 # The log's targets (issue 2), judged at the end of every run.
@@ -187,6 +187,7 @@ async def open_loop(
         return i
 
     def thread_producer(pid: int) -> None:
+        precise_sleeps()
         start = time.perf_counter_ns()
         i = 0
         while i < count:

@@ -16,6 +16,8 @@ from pathlib import Path
 
 from eventlog import EventLog, NewEvent
 
+from .stats import precise_sleeps
+
 TEXT = "the quick brown fox jumps over the lazy dog"
 
 
@@ -47,6 +49,7 @@ def produce(log: EventLog, rate: float, seconds: float, threads: int, tag: str) 
     lock = threading.Lock()
 
     def run(tid: int) -> None:
+        precise_sleeps()
         start_wall = time.time_ns()
         start = time.perf_counter_ns()
         i = 0

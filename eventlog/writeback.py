@@ -1,5 +1,6 @@
-"""Starts the kernel's write-back of a file's dirty pages without waiting for it (Linux
-`sync_file_range`), so that the fsync a checkpoint must do later finds little left to write."""
+"""Moves the disk writes of a checkpoint off the writer: starts the kernel's write-back of a
+file's dirty pages early (Linux `sync_file_range`) and syncs it ahead of time, so that the fsyncs
+a checkpoint must do later find little left to write."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ def _load() -> Callable[[int, int, int, int], int] | None:
 
 
 _sync_file_range = _load()
-SUPPORTED = _sync_file_range is not None
+SUPPORTED = _sync_file_range is not None and os.path.isdir("/proc/self/fd")
 
 
 class Writeback:
@@ -36,24 +37,92 @@ class Writeback:
     WAL stays the same file while a connection (the checkpointer's) has its database open.
 
     Never give it a file SQLite locks (the database, its -shm): closing a second descriptor of a
-    file drops all of the process's POSIX locks on it, and SQLite's with them."""
+    file drops all of the process's POSIX locks on it, and SQLite's with them. For those, see
+    `Borrowed`."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self._path = path
         self._fd: int | None = None
 
-    def start(self) -> None:
-        if _sync_file_range is None:
-            return
+    def _open(self) -> int | None:
         if self._fd is None:
-            try:
+            with contextlib.suppress(OSError):  # not there yet
                 self._fd = os.open(self._path, os.O_RDONLY)
-            except OSError:
-                return  # not there yet
-        _sync_file_range(self._fd, 0, 0, _SYNC_FILE_RANGE_WRITE)
+        return self._fd
+
+    def start(self) -> None:
+        fd = self._open() if _sync_file_range is not None else None
+        if fd is not None and _sync_file_range is not None:
+            _sync_file_range(fd, 0, 0, _SYNC_FILE_RANGE_WRITE)
+
+    def sync(self) -> None:
+        fd = self._open() if SUPPORTED else None
+        if fd is not None:
+            os.fdatasync(fd)
 
     def close(self) -> None:
         if self._fd is not None:
             with contextlib.suppress(OSError):
                 os.close(self._fd)
             self._fd = None
+
+
+class Borrowed:
+    """Write-back and sync through a descriptor SQLite opened: the database file of a connection
+    the caller keeps open for as long as it uses this. It is never opened or closed here, so
+    SQLite's locks are safe. Before each use the descriptor is checked to still be that file."""
+
+    def __init__(self, fd: int, path: str | os.PathLike[str]) -> None:
+        self._fd = fd
+        st = os.stat(path)
+        self._identity = (st.st_dev, st.st_ino)
+
+    @classmethod
+    def opened_since(cls, before: set[int], path: str | os.PathLike[str]) -> Borrowed | None:
+        """The descriptor of `path` among those this process opened since `before` (from
+        `open_descriptors()`), or None: none, or not on Linux."""
+        if not SUPPORTED:
+            return None
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        for fd in sorted(open_descriptors() - before):
+            with contextlib.suppress(OSError):
+                fs = os.fstat(fd)
+                if (fs.st_dev, fs.st_ino) == (st.st_dev, st.st_ino):
+                    return cls(fd, path)
+        return None
+
+    def _still_ours(self) -> bool:
+        try:
+            st = os.fstat(self._fd)
+        except OSError:
+            return False
+        return (st.st_dev, st.st_ino) == self._identity
+
+    def start(self) -> None:
+        if _sync_file_range is not None and self._still_ours():
+            _sync_file_range(self._fd, 0, 0, _SYNC_FILE_RANGE_WRITE)
+
+    def sync(self) -> None:
+        if self._still_ours():
+            os.fdatasync(self._fd)
+
+
+def open_descriptors() -> set[int]:
+    """This process's open file descriptors (Linux), else an empty set."""
+    try:
+        listed = [int(name) for name in os.listdir("/proc/self/fd")]
+    except OSError:
+        return set()
+    # The listing's own descriptor is among them, closed by now: its number is free for reuse.
+    return {fd for fd in listed if _is_open(fd)}
+
+
+def _is_open(fd: int) -> bool:
+    try:
+        os.fstat(fd)
+    except OSError:
+        return False
+    return True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import signal
 import sqlite3
@@ -14,13 +15,16 @@ from pathlib import Path
 
 import pytest
 
+import eventlog.log
 from eventlog import (
     ConcurrencyError,
     DeadLetter,
     EventLog,
     NewEvent,
     SourceCheckpoint,
+    writeback,
 )
+from eventlog.checkpointer import WalCheckpointer
 from eventlog.schema import SCHEMA_VERSION
 
 from .support import helper, proc_env
@@ -406,3 +410,51 @@ def test_kill_9_loses_no_acknowledged_append(db_path: Path) -> None:
         got = conn.execute("SELECT count(*) FROM events WHERE stream = ?", (stream,)).fetchone()
         assert got[0] == version
     conn.close()
+
+
+async def test_requested_wal_restarts_keep_the_file_whole(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A tiny restart threshold, so the writer restarts the WAL many times, each after the
+    # checkpointer has synced the WAL and (through its connection's descriptor) the database.
+    small = functools.partial(WalCheckpointer, interval=0.005, restart_bytes=64 * 1024)
+    monkeypatch.setattr(eventlog.log, "WalCheckpointer", small)
+    async with await EventLog.open(db_path) as log:
+        for i in range(150):
+            await asyncio.gather(
+                *(log.append(NewEvent(f"s{j}", "t", {"i": i, "j": j})) for j in range(20))
+            )
+            if i % 10 == 0:
+                await asyncio.sleep(0.01)  # let a pass run
+        checkpointer = log._checkpointer
+        assert checkpointer is not None
+        assert checkpointer.restarts_requested > 0
+        if writeback.SUPPORTED:
+            assert checkpointer.presyncs == checkpointer.restarts_requested
+        events = await log.read(limit=5000)
+    assert [e.seq for e in events] == list(range(1, 3001))
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert conn.execute("SELECT count(*), max(version) FROM events").fetchone() == (3000, 150)
+
+
+def test_a_borrowed_descriptor_is_used_only_while_it_is_still_that_file(tmp_path: Path) -> None:
+    if not writeback.SUPPORTED:
+        pytest.skip("write-back is Linux only")
+    db = tmp_path / "x.db"
+    before = writeback.open_descriptors()
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE t (x)")
+    borrowed = writeback.Borrowed.opened_since(before, db)
+    assert borrowed is not None
+    borrowed.start()
+    borrowed.sync()
+    assert borrowed._still_ours()
+    conn.close()
+    other = os.open(tmp_path / "other", os.O_RDWR | os.O_CREAT)  # likely the same number
+    try:
+        assert not borrowed._still_ours()
+        borrowed.start()  # a no-op now, not an error
+        borrowed.sync()
+    finally:
+        os.close(other)
