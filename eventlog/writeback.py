@@ -28,7 +28,7 @@ def _load() -> Callable[[int, int, int, int], int] | None:
 
 
 _sync_file_range = _load()
-SUPPORTED = _sync_file_range is not None and os.path.isdir("/proc/self/fd")
+SUPPORTED = _sync_file_range is not None
 
 
 class Writeback:
