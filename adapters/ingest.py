@@ -63,11 +63,8 @@ async def ingest(
             stats.commit_latencies_ns.append(time.perf_counter_ns() - t0)
             stats.batches += 1
             stats.dead_letters += len(batch.dead_letters)
-            for r in results:
-                if r.duplicate:
-                    stats.duplicates += 1
-                else:
-                    stats.appended += 1
+            stats.duplicates += results.duplicates
+            stats.appended += len(results) - results.duplicates
             if on_batch is not None:
                 on_batch(batch, stats)
     stats.seconds = time.perf_counter() - started

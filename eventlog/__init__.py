@@ -2,12 +2,13 @@
 
 from .connection import Durability
 from .encoding import EncodedEvents, encode_events
-from .envelope import AppendResult, DeadLetter, Event, NewEvent, SourceCheckpoint
+from .envelope import AppendResult, AppendResults, DeadLetter, Event, NewEvent, SourceCheckpoint
 from .errors import ConcurrencyError, EventLogError, LogClosedError, SchemaTooNewError
 from .log import EventLog, LogStats
 
 __all__ = [
     "AppendResult",
+    "AppendResults",
     "ConcurrencyError",
     "DeadLetter",
     "Durability",

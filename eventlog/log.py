@@ -20,7 +20,9 @@ from .connection import BUSY_TIMEOUT_MS, Durability, connect, ensure_parent
 from .encoding import EncodedEvents, encode_events
 from .envelope import (
     EVENT_COLUMNS,
+    NO_RESULTS,
     AppendResult,
+    AppendResults,
     DeadLetter,
     Event,
     NewEvent,
@@ -125,7 +127,7 @@ class EventLog:
         expected_version: int | None = None,
         checkpoint: SourceCheckpoint | None = None,
         dead_letters: Sequence[DeadLetter] = (),
-    ) -> list[AppendResult]:
+    ) -> AppendResults:
         """Append `events` atomically (all or none), with an optional source checkpoint and dead
         letters in the same transaction. Duplicates (known keys) come back with `duplicate=True`.
         Raises ConcurrencyError if `expected_version` is given and the stream is elsewhere."""
@@ -143,7 +145,7 @@ class EventLog:
         expected_version: int | None = None,
         checkpoint: SourceCheckpoint | None = None,
         dead_letters: Sequence[DeadLetter] = (),
-    ) -> asyncio.Future[list[AppendResult]]:
+    ) -> asyncio.Future[AppendResults]:
         """Queue an append and return its future at once: lets a producer pipeline batches."""
         writer = self._live_writer()
         if expected_version is not None and len({e.stream for e in events}) != 1:
@@ -163,10 +165,10 @@ class EventLog:
         expected_version: int | None,
         checkpoint: SourceCheckpoint | None,
         dead_letters: Sequence[DeadLetter],
-    ) -> asyncio.Future[list[AppendResult]]:
-        fut: asyncio.Future[list[AppendResult]] = self._loop.create_future()
+    ) -> asyncio.Future[AppendResults]:
+        fut: asyncio.Future[AppendResults] = self._loop.create_future()
         if not events.params and checkpoint is None and not dead_letters:
-            fut.set_result([])
+            fut.set_result(NO_RESULTS)
             return fut
         writer.submit(
             AppendRequest(
@@ -186,7 +188,7 @@ class EventLog:
         *,
         checkpoint: SourceCheckpoint | None = None,
         dead_letters: Sequence[DeadLetter] = (),
-    ) -> list[AppendResult]:
+    ) -> AppendResults:
         """Like `append_many` for events already encoded by `encode_events` (e.g. in another
         process, so a large import's parsing does not share this process's GIL with the
         writer)."""
@@ -196,10 +198,10 @@ class EventLog:
 
     def submit_threadsafe(
         self, events: Sequence[NewEvent], *, expected_version: int | None = None
-    ) -> concurrent.futures.Future[list[AppendResult]]:
+    ) -> concurrent.futures.Future[AppendResults]:
         """Append from any thread without the event loop: the future is settled by the writer."""
         writer = self._live_writer()
-        fut: concurrent.futures.Future[list[AppendResult]] = concurrent.futures.Future()
+        fut: concurrent.futures.Future[AppendResults] = concurrent.futures.Future()
         writer.submit(
             AppendRequest(
                 events=encode_events(events), expected_version=expected_version, future=fut

@@ -25,7 +25,7 @@ import orjson
 
 from .connection import BUSY_TIMEOUT_MS, Durability, connect
 from .encoding import COLUMNS, COMMITTED_NS, KEY, ROW_WIDTH, SEQ, STREAM, VERSION, EncodedEvents
-from .envelope import AppendResult, DeadLetter, SourceCheckpoint
+from .envelope import NO_RESULTS, AppendResult, AppendResults, DeadLetter, SourceCheckpoint
 from .errors import ConcurrencyError, LogClosedError
 
 MAX_EVENTS_PER_COMMIT = 20_000
@@ -72,7 +72,7 @@ _INSERT_DEAD_LETTER = (
     "INSERT INTO dead_letters (source, position, error, raw, created_ns) VALUES (?,?,?,?,?)"
 )
 
-Outcome = list[AppendResult] | BaseException
+Outcome = AppendResults | BaseException
 # (loop, callback(last_seq)) pairs run in their loop after every commit that appended something.
 CommitListener = tuple[asyncio.AbstractEventLoop, Callable[[int], None]]
 
@@ -86,8 +86,8 @@ class AppendRequest:
     checkpoint: SourceCheckpoint | None = None
     dead_letters: Sequence[DeadLetter] = ()
     loop: asyncio.AbstractEventLoop | None = None
-    future: asyncio.Future[list[AppendResult]] | concurrent.futures.Future[list[AppendResult]] = (
-        field(default_factory=concurrent.futures.Future)
+    future: asyncio.Future[AppendResults] | concurrent.futures.Future[AppendResults] = field(
+        default_factory=concurrent.futures.Future
     )
     outcome: Outcome | None = None  # set by the writer inside its transaction
 
@@ -209,7 +209,7 @@ class GroupCommitWriter:
                 heads = self._slow_path(batch, committed_ns)
             for req in batch:
                 if (req.checkpoint is not None or req.dead_letters) and isinstance(
-                    req.outcome, list
+                    req.outcome, AppendResults
                 ):
                     self._write_side_records(req, committed_ns)
             conn.execute("COMMIT")
@@ -335,13 +335,8 @@ class GroupCommitWriter:
         self.events_written += seq - first
         for req in batch:
             params = req.events.params
-            req.outcome = list(
-                map(
-                    AppendResult,
-                    params[SEQ::ROW_WIDTH],
-                    params[STREAM::ROW_WIDTH],
-                    params[VERSION::ROW_WIDTH],
-                )
+            req.outcome = AppendResults(
+                params[SEQ::ROW_WIDTH], params[STREAM::ROW_WIDTH], params[VERSION::ROW_WIDTH]
             )
         return heads
 
@@ -392,7 +387,7 @@ class GroupCommitWriter:
                 results[i] = result
                 if key is not None:
                     seen[key] = result
-            req.outcome = [r for r in results if r is not None]
+            req.outcome = AppendResults.of([r for r in results if r is not None])
         self._write_heads(heads, tails)
         return heads
 
@@ -404,8 +399,8 @@ class GroupCommitWriter:
                 [(d.source, d.position, d.error, d.raw, committed_ns) for d in req.dead_letters],
             )
         if req.checkpoint is not None:
-            assert isinstance(req.outcome, list)
-            last_seq = max((r.seq for r in req.outcome), default=None)
+            assert isinstance(req.outcome, AppendResults)
+            last_seq = req.outcome.last_seq
             conn.execute(
                 _UPSERT_CHECKPOINT,
                 (
@@ -427,7 +422,7 @@ class GroupCommitWriter:
                 if isinstance(req.outcome, BaseException):
                     fut.set_exception(req.outcome)
                 else:
-                    fut.set_result(req.outcome or [])
+                    fut.set_result(NO_RESULTS if req.outcome is None else req.outcome)
             elif req.loop in by_loop:
                 by_loop[req.loop].append(req)
             else:
@@ -451,7 +446,7 @@ def _settle_in_loop(
         if isinstance(req.outcome, BaseException):
             fut.set_exception(req.outcome)
         else:
-            fut.set_result(req.outcome or [])
+            fut.set_result(NO_RESULTS if req.outcome is None else req.outcome)
     if last_seq is not None:
         for cb in callbacks:
             cb(last_seq)

@@ -17,6 +17,7 @@ import pytest
 
 import eventlog.log
 from eventlog import (
+    AppendResult,
     ConcurrencyError,
     DeadLetter,
     EventLog,
@@ -458,3 +459,18 @@ def test_a_borrowed_descriptor_is_used_only_while_it_is_still_that_file(tmp_path
         borrowed.sync()
     finally:
         os.close(other)
+
+
+async def test_append_results_read_like_a_list_of_append_results(db_path: Path) -> None:
+    async with await EventLog.open(db_path) as log:
+        first = await log.append_many([NewEvent("a", "t", {}, key="k1"), NewEvent("b", "t", {})])
+        again = await log.append_many(
+            [NewEvent("a", "t", {}, key="k1"), NewEvent("a", "t", {}, key="k2")]
+        )
+    assert first == [AppendResult(1, "a", 1), AppendResult(2, "b", 1)]
+    assert list(first) == [first[0], first[1]] and first[-1] == first[1:][0]
+    assert (len(first), first.duplicates, first.last_seq) == (2, 0, 2)
+    assert again == [AppendResult(1, "a", 1, duplicate=True), AppendResult(3, "a", 2)]
+    assert (again.duplicates, again.last_seq, again[0].duplicate) == (1, 3, True)
+    assert first != again and first != [AppendResult(1, "a", 1)] and first != "ab"
+    assert repr(first).startswith("AppendResults([AppendResult(seq=1")
