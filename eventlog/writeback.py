@@ -51,8 +51,7 @@ class Writeback:
         return self._fd
 
     def start(self) -> None:
-        fd = self._open() if _sync_file_range is not None else None
-        if fd is not None and _sync_file_range is not None:
+        if _sync_file_range is not None and (fd := self._open()) is not None:
             _sync_file_range(fd, 0, 0, _SYNC_FILE_RANGE_WRITE)
 
     def sync(self) -> None:
@@ -72,10 +71,9 @@ class Borrowed:
     the caller keeps open for as long as it uses this. It is never opened or closed here, so
     SQLite's locks are safe. Before each use the descriptor is checked to still be that file."""
 
-    def __init__(self, fd: int, path: str | os.PathLike[str]) -> None:
+    def __init__(self, fd: int, identity: tuple[int, int]) -> None:
         self._fd = fd
-        st = os.stat(path)
-        self._identity = (st.st_dev, st.st_ino)
+        self._identity = identity  # (device, inode) of the database file
 
     @classmethod
     def opened_since(cls, before: set[int], path: str | os.PathLike[str]) -> Borrowed | None:
@@ -87,19 +85,14 @@ class Borrowed:
             st = os.stat(path)
         except OSError:
             return None
+        identity = (st.st_dev, st.st_ino)
         for fd in sorted(open_descriptors() - before):
-            with contextlib.suppress(OSError):
-                fs = os.fstat(fd)
-                if (fs.st_dev, fs.st_ino) == (st.st_dev, st.st_ino):
-                    return cls(fd, path)
+            if _identity_of(fd) == identity:
+                return cls(fd, identity)
         return None
 
     def _still_ours(self) -> bool:
-        try:
-            st = os.fstat(self._fd)
-        except OSError:
-            return False
-        return (st.st_dev, st.st_ino) == self._identity
+        return _identity_of(self._fd) == self._identity
 
     def start(self) -> None:
         if _sync_file_range is not None and self._still_ours():
@@ -117,12 +110,13 @@ def open_descriptors() -> set[int]:
     except OSError:
         return set()
     # The listing's own descriptor is among them, closed by now: its number is free for reuse.
-    return {fd for fd in listed if _is_open(fd)}
+    return {fd for fd in listed if _identity_of(fd) is not None}
 
 
-def _is_open(fd: int) -> bool:
+def _identity_of(fd: int) -> tuple[int, int] | None:
+    """(device, inode) of the file open on `fd`; None if `fd` is not open."""
     try:
-        os.fstat(fd)
+        st = os.fstat(fd)
     except OSError:
-        return False
-    return True
+        return None
+    return st.st_dev, st.st_ino
