@@ -417,12 +417,8 @@ class GroupCommitWriter:
         by_loop: dict[asyncio.AbstractEventLoop, list[AppendRequest]] = {}
         for req in batch:
             if req.loop is None:
-                fut = req.future
-                assert isinstance(fut, concurrent.futures.Future)
-                if isinstance(req.outcome, BaseException):
-                    fut.set_exception(req.outcome)
-                else:
-                    fut.set_result(NO_RESULTS if req.outcome is None else req.outcome)
+                assert isinstance(req.future, concurrent.futures.Future)
+                _resolve(req)
             elif req.loop in by_loop:
                 by_loop[req.loop].append(req)
             else:
@@ -436,17 +432,20 @@ class GroupCommitWriter:
                 loop.call_soon_threadsafe(_settle_in_loop, reqs, callbacks, last_seq)
 
 
+def _resolve(req: AppendRequest) -> None:
+    """Settle the request's future (in the thread or loop it belongs to) with its outcome."""
+    if isinstance(req.outcome, BaseException):
+        req.future.set_exception(req.outcome)
+    else:
+        req.future.set_result(NO_RESULTS if req.outcome is None else req.outcome)
+
+
 def _settle_in_loop(
     reqs: list[AppendRequest], callbacks: list[Callable[[int], None]], last_seq: int | None
 ) -> None:
     for req in reqs:
-        fut = req.future
-        if fut.done():
-            continue  # the caller was cancelled; the append itself still happened
-        if isinstance(req.outcome, BaseException):
-            fut.set_exception(req.outcome)
-        else:
-            fut.set_result(NO_RESULTS if req.outcome is None else req.outcome)
+        if not req.future.done():  # done: the caller was cancelled; the append still happened
+            _resolve(req)
     if last_seq is not None:
         for cb in callbacks:
             cb(last_seq)
