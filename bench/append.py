@@ -22,6 +22,7 @@ from typing import Any
 
 from eventlog import Durability, EventLog, NewEvent
 
+from .handoff import HandoffFloor, RawSqliteWriter, ThreadSubmitter
 from .stats import cpu_steal_ms, fmt_latency, install_uvloop, latency_summary_us, precise_sleeps
 
 PAYLOAD = {"author": "alice", "text": "hello from the benchmark", "n": 0}
@@ -149,14 +150,20 @@ async def single_appends(log: EventLog, n: int, tasks: int, tag: str) -> tuple[f
 
 
 async def open_loop(
-    log: EventLog, rate: int, seconds: float, producers: int, threads: bool, tag: str
+    target: EventLog | ThreadSubmitter,
+    rate: int,
+    seconds: float,
+    producers: int,
+    threads: bool,
+    tag: str,
 ) -> dict[str, float]:
     """Each producer offers rate/producers events/s on a fixed schedule; latency counts from the
     intended send time, so a stall delays (and is charged to) every event scheduled during it.
 
     threads=True: producers are threads sleeping precisely and calling the thread-safe submit:
-    this measures the log itself. threads=False: asyncio tasks calling the async API; the loop's
-    timers tick in 1 ms steps, so up to 1 ms of schedule lateness is part of those figures."""
+    this measures the log itself (or a baseline of bench/handoff.py). threads=False: asyncio
+    tasks calling the log's async API; the loop's timers tick in 1 ms steps, so up to 1 ms of
+    schedule lateness is part of those figures."""
     latencies: list[int] = []  # from the intended send time
     service: list[int] = []  # from the moment submit() was called
     per = rate / producers
@@ -191,14 +198,15 @@ async def open_loop(
         start = time.perf_counter_ns()
         i = 0
         while i < count:
-            i = schedule(pid, start, i, log.submit_threadsafe)
+            i = schedule(pid, start, i, target.submit_threadsafe)
             time.sleep(max(0.0, (start + i * interval_ns - time.perf_counter_ns()) / 1e9))
 
     async def task_producer(pid: int) -> None:
+        assert isinstance(target, EventLog), "asyncio producers call the log's async API"
         start = time.perf_counter_ns()
         i = 0
         while i < count:
-            i = schedule(pid, start, i, log.submit)
+            i = schedule(pid, start, i, target.submit)
             # uvloop rounds sub-millisecond timers to 0 (a busy spin): never sleep less than 1 ms.
             await asyncio.sleep(
                 max(0.001, (start + i * interval_ns - time.perf_counter_ns()) / 1e9)
@@ -218,6 +226,20 @@ async def open_loop(
     steal1 = cpu_steal_ms()
     summary["steal_ms"] = float("nan") if steal0 is None or steal1 is None else steal1 - steal0
     return summary
+
+
+async def warm_then_measure(
+    target: EventLog | ThreadSubmitter,
+    rate: int,
+    args: argparse.Namespace,
+    threads: bool,
+    tag: str,
+) -> dict[str, float]:
+    """An open-loop run at `rate` after a warm-up at that rate, with the page cache written out
+    in between so the timed run pays for no earlier phase's write-back."""
+    await open_loop(target, rate, args.warmup, args.producers, threads, f"w{tag}")
+    await asyncio.to_thread(flush_page_cache)
+    return await open_loop(target, rate, args.seconds, args.producers, threads, tag)
 
 
 async def bulk(log: EventLog, n: int, batch: int) -> float:
@@ -281,20 +303,36 @@ async def main_async(args: argparse.Namespace, workdir: Path) -> None:
             print(f" {kind}:")
             for rate in args.rates:
                 tag = f"{kind[0]}{rate}"
-                await open_loop(log, rate, args.warmup, args.producers, threads, f"w{tag}")
-                await asyncio.to_thread(flush_page_cache)
-                s = await open_loop(log, rate, args.seconds, args.producers, threads, tag)
+                s = await warm_then_measure(log, rate, args, threads, tag)
                 extra = "" if threads else f"  (from submit: p99 {s['service_p99_us']:.1f} µs)"
                 extra += f"  [VM steal {s['steal_ms']:.0f} ms]"
-                if threads and rate in (1000, 10000):
-                    targets.append((
-                        f"p99 < {TARGET_P99_US / 1000:g} ms at {rate}/s offered (threads)",
-                        s["p99_us"] < TARGET_P99_US, f"{s['p99_us'] / 1000:.2f} ms",
-                    ))  # fmt: skip
                 print(
                     f"  offered {rate:7d}/s achieved {s['achieved']:8.0f}/s"
                     f"  {fmt_latency(s)}{extra}"
                 )
+                if not threads:
+                    continue
+                # The same producers and schedule, handing off to a plain thread instead.
+                context = []
+                for name, baseline in (
+                    ("raw sqlite3 writer thread", RawSqliteWriter(workdir / f"raw-open{rate}.db")),
+                    ("hand-off floor (no writes)", HandoffFloor()),
+                ):
+                    try:
+                        b = await warm_then_measure(baseline, rate, args, threads, f"{tag}b")
+                    finally:
+                        await asyncio.to_thread(baseline.close)
+                    print(
+                        f"    {name:27s} p50 {b['p50_us']:8.1f} µs  p99 {b['p99_us']:8.1f} µs"
+                        f"  evlog p99 {s['p99_us'] / b['p99_us']:5.2f}x"
+                    )
+                    context.append(f"{name.split(' (')[0]} {b['p99_us'] / 1000:.2f}")
+                if rate in (1000, 10000):
+                    targets.append((
+                        f"p99 < {TARGET_P99_US / 1000:g} ms at {rate}/s offered (threads)",
+                        s["p99_us"] < TARGET_P99_US,
+                        f"{s['p99_us'] / 1000:.2f} ms (same run: {', '.join(context)} ms)",
+                    ))  # fmt: skip
         wal = Path(f"{log.path}-wal")
         print(f"  WAL size after open-loop runs: {wal.stat().st_size / 1e6:.1f} MB")
 
