@@ -28,7 +28,7 @@ from eventlog import (
 from eventlog.checkpointer import WalCheckpointer
 from eventlog.schema import SCHEMA_VERSION
 
-from .support import helper, proc_env
+from .support import ROOT, helper, proc_env
 
 
 async def test_append_assigns_sequence_and_stream_versions(db_path: Path) -> None:
@@ -474,3 +474,45 @@ async def test_append_results_read_like_a_list_of_append_results(db_path: Path) 
     assert (again.duplicates, again.last_seq, again[0].duplicate) == (1, 3, True)
     assert first != again and first != [AppendResult(1, "a", 1)] and first != "ab"
     assert repr(first).startswith("AppendResults([AppendResult(seq=1")
+
+
+def test_the_readmes_library_example_runs_as_printed(tmp_path: Path) -> None:
+    """The README's "From Python" example, run twice in a fresh directory: the second run finds
+    every key known (idempotency) and the version conflict still reported."""
+    readme = (ROOT / "README.md").read_text()
+    code = readme.split("### From Python", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    script = tmp_path / "example.py"
+    script.write_text(code)
+
+    def run() -> list[str]:
+        done = subprocess.run(
+            [sys.executable, str(script)],
+            cwd=tmp_path, env=proc_env(), capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return done.stdout.splitlines()
+
+    first, second = run(), run()
+    assert first[:3] == [
+        "1 1 False",
+        "101 0",
+        "stream 'chat/general' is at version 101, expected 1",
+    ]
+    assert first[3:6] == [
+        "1 chat/general 1 {'author': 'ada'}",
+        "2 chat/general 2 {'n': 0}",
+        "3 chat/general 3 {'n': 1}",
+    ]
+    assert first[6] == "[{'from': 'a thread'}]"
+    # Again: nothing new but the thread's event (no key); the conflict now sees it at 102.
+    assert second[:3] == [
+        "1 1 True",
+        "101 100",
+        "stream 'chat/general' is at version 102, expected 1",
+    ]
+    assert second[6] == "[{'from': 'a thread'}]"
+    conn = sqlite3.connect(tmp_path / "demo" / "events.db")
+    try:
+        assert conn.execute("SELECT count(*) FROM events").fetchone()[0] == 103
+    finally:
+        conn.close()
