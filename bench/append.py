@@ -22,7 +22,7 @@ from typing import Any
 
 from eventlog import Durability, EventLog, NewEvent
 
-from .handoff import HandoffFloor, RawSqliteWriter, ThreadSubmitter
+from .handoff import HandoffFloor, RawSqliteWriter, ThreadSubmitter, raw_sqlite
 from .stats import cpu_steal_ms, fmt_latency, install_uvloop, latency_summary_us, precise_sleeps
 
 PAYLOAD = {"author": "alice", "text": "hello from the benchmark", "n": 0}
@@ -34,13 +34,7 @@ TARGET_ES_RATIO = 2.0  # single appends, 64 tasks, synchronous=NORMAL
 
 def raw_sqlite_single_commits(path: Path, n: int) -> tuple[float, dict[str, float]]:
     """The floor: one INSERT + COMMIT per event on a bare sqlite3 connection, WAL, NORMAL."""
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute(
-        "CREATE TABLE e (seq INTEGER PRIMARY KEY AUTOINCREMENT, stream TEXT, version INT,"
-        " key TEXT UNIQUE, payload TEXT, t INT, UNIQUE(stream, version))"
-    )
+    conn = raw_sqlite(path)
     lat = []
     start = time.perf_counter()
     for i in range(n):
@@ -58,13 +52,7 @@ def raw_sqlite_single_commits(path: Path, n: int) -> tuple[float, dict[str, floa
 
 
 def raw_sqlite_bulk(path: Path, n: int, batch: int) -> float:
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute(
-        "CREATE TABLE e (seq INTEGER PRIMARY KEY AUTOINCREMENT, stream TEXT, version INT,"
-        " key TEXT UNIQUE, payload TEXT, t INT, UNIQUE(stream, version))"
-    )
+    conn = raw_sqlite(path)
     import orjson
 
     start = time.perf_counter()

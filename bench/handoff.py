@@ -25,6 +25,20 @@ import orjson
 from eventlog import NewEvent
 
 
+def raw_sqlite(path: Path) -> sqlite3.Connection:
+    """The bare connection and table every raw sqlite3 baseline writes to: autocommit (BEGIN
+    issued by the caller), WAL, synchronous=NORMAL, SQLite's defaults otherwise; usable from
+    another thread than the one that opened it."""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS e (seq INTEGER PRIMARY KEY AUTOINCREMENT, stream TEXT,"
+        " version INT, key TEXT UNIQUE, payload TEXT, t INT, UNIQUE(stream, version))"
+    )
+    return conn
+
+
 class ThreadSubmitter(Protocol):
     """What bench/append's producer threads call: evlog's EventLog and the baselines below."""
 
@@ -87,13 +101,7 @@ class RawSqliteWriter(HandoffFloor):
     connection: WAL, synchronous=NORMAL, SQLite's automatic checkpoint left on (its default)."""
 
     def __init__(self, path: Path) -> None:
-        self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.execute(
-            "CREATE TABLE IF NOT EXISTS e (seq INTEGER PRIMARY KEY AUTOINCREMENT, stream TEXT,"
-            " version INT, key TEXT UNIQUE, payload TEXT, t INT, UNIQUE(stream, version))"
-        )
+        self._conn = raw_sqlite(path)
         self._versions: dict[str, int] = {}
         super().__init__()
 
