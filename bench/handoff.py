@@ -14,6 +14,7 @@ from __future__ import annotations
 import concurrent.futures
 import queue
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -23,6 +24,7 @@ from typing import Any, Protocol
 import orjson
 
 from eventlog import NewEvent
+from eventlog.writer import take_queued
 
 
 def raw_sqlite(path: Path) -> sqlite3.Connection:
@@ -46,6 +48,10 @@ class ThreadSubmitter(Protocol):
 
 
 _Item = tuple[Any, concurrent.futures.Future[None]]
+
+
+def _one(_item: _Item) -> int:
+    return 1
 
 
 class HandoffFloor:
@@ -74,26 +80,15 @@ class HandoffFloor:
         self._thread.join()
 
     def _run(self) -> None:
-        while True:
-            first = self._queue.get()
-            if first is None:
-                return
-            items = [first]
-            stopping = False
-            while True:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    stopping = True
-                    break
-                items.append(item)
+        stopping = False
+        while not stopping:
+            # evlog's writer takes its batches the same way (without a size limit here).
+            items, stopping = take_queued(self._queue, None, _one, sys.maxsize)
+            if not items:
+                continue
             self.handle([prepared for prepared, _ in items])
             for _, fut in items:
                 fut.set_result(None)
-            if stopping:
-                return
 
 
 class RawSqliteWriter(HandoffFloor):

@@ -95,6 +95,33 @@ class AppendRequest:
 _STOP = object()
 
 
+def take_queued(
+    q: queue.SimpleQueue[Any], stop: object, size: Callable[[Any], int], limit: int
+) -> tuple[list[Any], bool]:
+    """One wake-up's batch: block for the next item, then take whatever else is queued at that
+    moment, until the items' `size`s reach `limit`. Returns (batch, stopping): `stop` ends the
+    batch and is not part of it (so the batch is empty if `stop` came first)."""
+    first = q.get()
+    if first is stop:
+        return [], True
+    batch = [first]
+    count = size(first)
+    while count < limit:
+        try:
+            item = q.get_nowait()
+        except queue.Empty:
+            break
+        if item is stop:
+            return batch, True
+        batch.append(item)
+        count += size(item)
+    return batch, False
+
+
+def _events_in(request: AppendRequest) -> int:
+    return len(request.events)
+
+
 class GroupCommitWriter:
     """Owns the process's write connection to one log file, on a dedicated thread."""
 
@@ -163,21 +190,9 @@ class GroupCommitWriter:
         try:
             stopping = False
             while not stopping:
-                first = self._queue.get()
-                if first is _STOP:
-                    break
-                batch: list[AppendRequest] = [first]
-                count = len(first.events)
-                while count < MAX_EVENTS_PER_COMMIT:
-                    try:
-                        item = self._queue.get_nowait()
-                    except queue.Empty:
-                        break
-                    if item is _STOP:
-                        stopping = True
-                        break
-                    batch.append(item)
-                    count += len(item.events)
+                batch, stopping = take_queued(self._queue, _STOP, _events_in, MAX_EVENTS_PER_COMMIT)
+                if not batch:
+                    continue
                 self._commit(batch)
                 if self._checkpoint_wanted:
                     self._checkpoint_wanted = False
