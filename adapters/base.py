@@ -21,6 +21,12 @@ class Batch:
     position: Any = None
     # Events already encoded (eventlog.encode_events), by a parsing process.
     encoded: EncodedEvents | None = None
+    # Records of the source framed in this batch (counted where they are split off the input,
+    # before conversion): each ends as an event or a dead letter, which the ingest checks.
+    records: int = 0
+    # Records left for a later run (an unfinished last line): set on a read's last batch.
+    held_back: int = 0
+    notes: list[str] = field(default_factory=list)  # one-line remarks for the user
 
 
 class Adapter(Protocol):

@@ -1,21 +1,82 @@
 """CSV/TSV adapter: a header row, then one event per record (quoted newlines allowed); the
-record as a JSON object of header -> value. Resumes after the last complete record."""
+record as a JSON object of header -> value. Resumes after the last complete record.
+
+Records are framed the way Python's csv module, DuckDB and spreadsheets read them: a quote opens
+a quoted field only at the start of a field (`15" monitor` is literal text). A quoted field that
+is never closed is a dead letter for the line that opened it (at the end of the input, or once
+it passes MAX_RECORD_BYTES), and the lines after it are read again as records of their own."""
 
 from __future__ import annotations
 
 import csv
 import io
+from collections import deque
 from collections.abc import AsyncGenerator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from eventlog import DeadLetter, NewEvent
+from eventlog import NewEvent
 
 from .base import Batch
-from .fields import FieldMap, get_field, parse_time_ns
-from .jsonl import _stem, _text
+from .fields import FieldMap, get_field, parse_time_ns, scalar_text
 from .linefile import LineFileAdapter, ReadFrom
-from .lines import Line, line_key, position, read_lines
+from .lines import FileIdentity, Line, line_key
+
+MAX_RECORD_BYTES = 4 << 20  # a quoted field still open after this much is taken as unterminated
+QUOTE = ord('"')
+
+
+def ends_in_quotes(data: bytes, in_quotes: bool, delimiter: int) -> bool:
+    """Whether a record that was `in_quotes` before this line is still inside a quoted field
+    after it (so the line's newline belongs to the field)."""
+    if not in_quotes and QUOTE not in data:
+        return False
+    n = len(data)
+    i = 0
+    field_start = not in_quotes
+    while i < n:
+        if in_quotes:
+            q = data.find(b'"', i)
+            if q < 0:
+                return True
+            if q + 1 < n and data[q + 1] == QUOTE:
+                i = q + 2  # "" is a quote inside the field
+                continue
+            in_quotes, field_start, i = False, False, q + 1
+            continue
+        if field_start and data[i] == QUOTE:
+            in_quotes, i = True, i + 1
+            continue
+        d = data.find(delimiter, i)  # an unquoted field: quotes in it are literal text
+        if d < 0:
+            return False
+        field_start, i = True, d + 1
+    return in_quotes
+
+
+def unique_header(names: list[str]) -> list[str]:
+    """Header names made unique (`a`, `a_2`), so no column's value is dropped."""
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        n = seen.get(name, 0) + 1
+        seen[name] = n
+        out.append(name if n == 1 else f"{name}_{n}")
+    return out
+
+
+@dataclass(slots=True)
+class _Framing:
+    """A record being assembled from lines, carried from one chunk of the file to the next."""
+
+    pending: list[Line] = field(default_factory=list)
+    pending_bytes: int = 0
+    in_quotes: bool = False
+
+    def take(self) -> list[Line]:
+        lines, self.pending, self.pending_bytes, self.in_quotes = self.pending, [], 0, False
+        return lines
 
 
 class CsvAdapter(LineFileAdapter):
@@ -23,65 +84,119 @@ class CsvAdapter(LineFileAdapter):
 
     def __init__(self, path: Path, fields: FieldMap | None = None, *, final: bool = True) -> None:
         super().__init__(path, fields, final=final)
-        self.stream = self.fields.stream or _stem(path)
         name = path.name.lower().removesuffix(".gz")
         self.delimiter = "\t" if name.endswith((".tsv", ".tab")) else ","
+        self._header: list[str] | None = None
 
     async def read_file(self, at: ReadFrom) -> AsyncGenerator[Batch, None]:
-        path, identity, final = at.path, at.identity, at.final
-        header: list[str] | None = (
-            at.checkpoint.get("header") if at.offset and at.checkpoint else None
-        )
-        pending: list[Line] = []
-        async for lines in read_lines(path, at.offset, at.line_no, final=final):
+        self._header = at.checkpoint.get("header") if at.line_no and at.checkpoint else None
+        framing = _Framing()
+        todo: deque[Line] = deque()
+        async for lines in at.reader.lines():
+            todo.extend(lines)
             batch = Batch()
-            done_at: Line | None = None
-            for line in lines:
-                if line.problem:
-                    batch.dead_letters.append(self._dead(line, line.problem))
-                    pending, done_at = [], line
-                    continue
-                pending.append(line)
-                text_so_far = b"\n".join(p.data for p in pending)
-                if text_so_far.count(b'"') % 2:
-                    continue  # inside a quoted field that spans lines
-                first, record_bytes = pending[0], text_so_far
-                pending, done_at = [], line
-                if not record_bytes.strip():
-                    continue
-                try:
-                    text = record_bytes.decode("utf-8")
-                except UnicodeDecodeError as exc:
-                    batch.dead_letters.append(self._dead(first, f"invalid UTF-8: {exc.reason}"))
-                    continue
-                row = next(csv.reader(io.StringIO(text), delimiter=self.delimiter), [])
-                if header is None:
-                    header = [h.strip() for h in row]
-                    continue
-                if len(row) != len(header):
-                    batch.dead_letters.append(
-                        self._dead(first, f"expected {len(header)} columns, got {len(row)}")
-                    )
-                    continue
-                self._convert(dict(zip(header, row, strict=True)), first, identity, batch)
+            done_at = self._frame(todo, framing, at.identity, batch)
             if done_at is not None:
-                batch.position = {
-                    **position(identity, done_at.end, done_at.number),
-                    "header": header,
-                }
+                batch.position = await self._position(at, done_at)
                 yield batch
+        batch = Batch()
+        done_at = None
+        while framing.pending and at.final:  # the input ended inside a quoted field
+            self._give_up(framing, todo, batch, "unterminated quoted field at the end of the input")
+            done_at = self._frame(todo, framing, at.identity, batch) or done_at
+        if framing.pending:
+            at.reader.held_back = 1  # the open record (its last line may be the held tail)
+        if done_at is not None:
+            batch.position = await self._position(at, done_at)
+            yield batch
 
-    def _convert(self, record: dict[str, str], line: Line, identity: Any, batch: Batch) -> None:
+    async def _position(self, at: ReadFrom, done_at: Line) -> dict[str, Any] | None:
+        pos = await self.position(at, done_at.end, done_at.number)
+        if pos is not None:
+            pos["header"] = self._header
+        return pos
+
+    def _frame(
+        self, todo: deque[Line], framing: _Framing, identity: FileIdentity, batch: Batch
+    ) -> Line | None:
+        """Turn the lines in `todo` into records; returns the last line of the last one
+        finished (the checkpoint goes after it), or None if none was."""
+        done_at = None
+        delimiter = ord(self.delimiter)
+        while todo:
+            line = todo.popleft()
+            if line.problem:
+                if framing.pending:  # the open record cannot span a broken line
+                    todo.appendleft(line)
+                    done_at = self._give_up(framing, todo, batch, "unterminated quoted field")
+                    continue
+                batch.records += 1
+                batch.dead_letters.append(self.dead(line, line.problem))
+                done_at = line
+                continue
+            framing.pending.append(line)
+            framing.pending_bytes += len(line.data) + 1
+            framing.in_quotes = ends_in_quotes(line.data, framing.in_quotes, delimiter)
+            if framing.in_quotes:
+                if framing.pending_bytes > MAX_RECORD_BYTES:
+                    reason = (
+                        f"unterminated quoted field (still open after {MAX_RECORD_BYTES} bytes)"
+                    )
+                    done_at = self._give_up(framing, todo, batch, reason)
+                continue
+            record = framing.take()
+            done_at = record[-1]
+            try:
+                self._record(record, identity, batch)
+            except Exception as exc:  # one record never stops the file: a dead letter
+                batch.dead_letters.append(self.dead(record[0], f"cannot read: {exc!r}"))
+        return done_at
+
+    def _give_up(self, framing: _Framing, todo: deque[Line], batch: Batch, reason: str) -> Line:
+        """The open record's first line is a dead letter; the lines after it are read again."""
+        first, *rest = framing.take()
+        batch.records += 1
+        batch.dead_letters.append(self.dead(first, reason))
+        todo.extendleft(reversed(rest))
+        return first
+
+    def _record(self, lines: list[Line], identity: FileIdentity, batch: Batch) -> None:
+        raw = b"\n".join(line.data for line in lines)
+        if not raw.strip():
+            return  # a blank line is not a record
+        first = lines[0]
+        if self._header is not None:
+            batch.records += 1
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            if self._header is None:
+                batch.records += 1
+            batch.dead_letters.append(self.dead(first, f"invalid UTF-8: {exc.reason}", raw))
+            return
+        row = next(csv.reader(io.StringIO(text), delimiter=self.delimiter), [])
+        if self._header is None:
+            self._header = unique_header([h.strip() for h in row])
+            return
+        if len(row) != len(self._header):
+            reason = f"expected {len(self._header)} columns, got {len(row)}"
+            batch.dead_letters.append(self.dead(first, reason, raw))
+            return
+        self._convert(dict(zip(self._header, row, strict=True)), first, identity, batch)
+
+    def _convert(
+        self, record: dict[str, str], line: Line, identity: FileIdentity, batch: Batch
+    ) -> None:
         f = self.fields
         try:
-            stream = _text(get_field(record, f.stream_field)) if f.stream_field else None
-            event_type = _text(get_field(record, f.type_field)) if f.type_field else None
-            custom_key = _text(get_field(record, f.key_field)) if f.key_field else None
+            stream = scalar_text(get_field(record, f.stream_field)) if f.stream_field else None
+            event_type = scalar_text(get_field(record, f.type_field)) if f.type_field else None
+            custom_key = scalar_text(get_field(record, f.key_field)) if f.key_field else None
             source_time = parse_time_ns(get_field(record, f.time_field)) if f.time_field else None
         except ValueError as exc:
-            batch.dead_letters.append(self._dead(line, str(exc)))
+            batch.dead_letters.append(self.dead(line, str(exc)))
             return
-        stream = stream or self.stream
+        stream = stream or self.default_stream
         batch.events.append(
             NewEvent(
                 stream=stream,
@@ -92,6 +207,3 @@ class CsvAdapter(LineFileAdapter):
                 metadata={"source": str(self.path), "line": line.number},
             )
         )
-
-    def _dead(self, line: Line, reason: str) -> DeadLetter:
-        return DeadLetter(self.source, f"{self._reading}:{line.number}", reason, line.data[:65536])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -35,32 +36,52 @@ def get_field(record: Any, dotted: str) -> Any:
     return value
 
 
+# Times are kept as int64 ns since the epoch (SQLite INTEGER, DuckDB TIMESTAMP_NS).
+MIN_NS, MAX_NS = -(2**63), 2**63 - 1
+TIME_RANGE = "1677-09-21 to 2262-04-11"
+
+
 def parse_time_ns(value: Any) -> int | None:
     """Epoch numbers (s, ms, µs or ns, told apart by size) or ISO 8601 text to ns since epoch.
-    Raises ValueError for a value that is there but is not a time."""
+    Raises ValueError for a value that is there but is not a time evlog can keep."""
     if value is None or value == "":
         return None
     if isinstance(value, bool):
         raise ValueError(f"not a time: {value!r}")
     if isinstance(value, int | float):
-        return _epoch_ns(float(value))
+        return _in_range(_epoch_ns(float(value)), value)
     if isinstance(value, str):
         text = value.strip()
         try:
-            return _epoch_ns(float(text))
+            number = float(text)
         except ValueError:
             pass
+        else:
+            return _in_range(_epoch_ns(number), value)
         try:
             dt = datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
         except ValueError:
             raise ValueError(f"not a time: {value!r}") from None
         if dt.tzinfo is None:
             dt = dt.replace(tzinfo=UTC)
-        return int(dt.timestamp()) * 1_000_000_000 + dt.microsecond * 1000
+        delta = dt - EPOCH
+        ns = (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
+        return _in_range(ns, value)
     raise ValueError(f"not a time: {value!r}")
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _in_range(ns: int, value: Any) -> int:
+    if not MIN_NS <= ns <= MAX_NS:
+        raise ValueError(f"time out of range: {value!r} (evlog keeps times from {TIME_RANGE})")
+    return ns
+
+
 def _epoch_ns(x: float) -> int:
+    if not math.isfinite(x):
+        raise ValueError(f"not a time: {x!r}")
     magnitude = abs(x)
     if magnitude >= 1e17:
         return int(x)  # ns
@@ -69,3 +90,12 @@ def _epoch_ns(x: float) -> int:
     if magnitude >= 1e11:
         return int(x * 1e6)  # ms
     return int(x * 1e9)  # s
+
+
+def scalar_text(value: Any) -> str | None:
+    """A field used as a stream, type or key: text, or a scalar as its text."""
+    if value is None or type(value) is str:
+        return value
+    if isinstance(value, dict | list):
+        raise ValueError(f"expected a scalar field, got {type(value).__name__}")
+    return str(value)

@@ -201,6 +201,7 @@ class GitAdapter:
                             self._event("git.commit", commit, f"git:{commit['sha']}", c)
                         )
                         if len(batch.events) >= BATCH:
+                            batch.records = len(batch.events)  # each git object is one event
                             yield batch
                             batch = Batch()
 
@@ -248,6 +249,7 @@ class GitAdapter:
                 "mailmap": mailmap_blob,
                 "updates": update,
             }
+            batch.records = len(batch.events)
             yield batch
         finally:  # stopped early (an error, a closed generator): no git left running
             for task in (chain, forced):

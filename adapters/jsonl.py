@@ -10,12 +10,12 @@ from typing import Any
 
 import orjson
 
-from eventlog import DeadLetter, NewEvent
+from eventlog import NewEvent
 
 from .base import Batch
-from .fields import FieldMap, get_field, parse_time_ns
+from .fields import FieldMap, get_field, parse_time_ns, scalar_text
 from .linefile import LineFileAdapter, ReadFrom
-from .lines import FileIdentity, Line, is_gzip, line_key, position, read_lines
+from .lines import FileIdentity, Line, is_gzip, is_stream, line_key
 from .offload import offload_threshold, offloaded
 
 
@@ -32,7 +32,6 @@ class JsonlAdapter(LineFileAdapter):
     ) -> None:
         super().__init__(path, fields, final=final)
         self.offload = offload
-        self.default_stream = self.fields.stream or _stem(path)
         f = self.fields
         self._stream, self._type = _getter(f.stream_field), _getter(f.type_field)
         self._key, self._time = _getter(f.key_field), _getter(f.time_field)
@@ -46,67 +45,57 @@ class JsonlAdapter(LineFileAdapter):
         return super().batches(checkpoint)
 
     async def read_file(self, at: ReadFrom) -> AsyncGenerator[Batch, None]:
-        path, identity, final = at.path, at.identity, at.final
-        async for lines in read_lines(path, at.offset, at.line_no, final=final):
-            batch = Batch(position=position(identity, lines[-1].end, lines[-1].number))
+        identity = at.identity
+        async for lines in at.reader.lines():
+            last = lines[-1]
+            batch = Batch(position=await self.position(at, last.end, last.number))
             read_ns = time.time_ns()  # the lines of a batch were read together
             for line in lines:
-                self._convert(line, identity, batch, read_ns)
+                if not line.problem and not line.data.strip():
+                    continue  # a blank line is not a record
+                batch.records += 1
+                try:
+                    self._convert(line, identity, batch, read_ns)
+                except Exception as exc:  # one record never stops the file: a dead letter
+                    batch.dead_letters.append(self.dead(line, f"cannot read: {exc!r}"))
             yield batch
 
     def _convert(self, line: Line, identity: FileIdentity, batch: Batch, read_ns: int) -> None:
         if line.problem:
-            batch.dead_letters.append(self._dead(line, line.problem))
-            return
-        if not line.data.strip():
+            batch.dead_letters.append(self.dead(line, line.problem))
             return
         try:
             record = orjson.loads(line.data)
         except orjson.JSONDecodeError as exc:
-            batch.dead_letters.append(self._dead(line, f"malformed JSON: {exc}"))
+            batch.dead_letters.append(self.dead(line, f"malformed JSON: {exc}"))
             return
         try:
-            stream = _text(self._stream(record)) if self._stream else None
-            event_type = _text(self._type(record)) if self._type else None
-            custom_key = _text(self._key(record)) if self._key else None
+            stream = scalar_text(self._stream(record)) if self._stream else None
+            event_type = scalar_text(self._type(record)) if self._type else None
+            custom_key = scalar_text(self._key(record)) if self._key else None
             source_time = parse_time_ns(self._time(record)) if self._time else None
         except ValueError as exc:
-            batch.dead_letters.append(self._dead(line, str(exc)))
+            batch.dead_letters.append(self.dead(line, str(exc)))
             return
         stream = stream or self.default_stream
         batch.events.append(
             NewEvent(
-                stream,
-                event_type or self.fields.event_type or "record",
-                line.data,
-                f"{stream}:{custom_key}" if custom_key else line_key(identity, line),
-                source_time,
-                self._meta % line.number,
-                1,
-                read_ns,
+                stream=stream,
+                type=event_type or self.fields.event_type or "record",
+                payload=line.data,
+                key=f"{stream}:{custom_key}" if custom_key else line_key(identity, line),
+                source_time_ns=source_time,
+                metadata=self._meta % line.number,
+                read_ns=read_ns,
             )
         )
-
-    def _dead(self, line: Line, reason: str) -> DeadLetter:
-        return DeadLetter(
-            source=self.source,
-            position=f"{self._reading}:{line.number}",
-            error=reason,
-            raw=line.data[:65536],
-        )
-
-
-def _stem(path: Path) -> str:
-    name = path.name
-    for suffix in (".gz", ".jsonl", ".ndjson", ".json", ".csv", ".tsv", ".log", ".txt"):
-        if name.lower().endswith(suffix):
-            name = name[: -len(suffix)]
-    return name or path.name
 
 
 def _offloadable(path: Path) -> bool:
     try:
-        return not is_gzip(path) and path.stat().st_size >= offload_threshold()
+        return (
+            not is_stream(path) and not is_gzip(path) and path.stat().st_size >= offload_threshold()
+        )
     except OSError:
         return False
 
@@ -118,11 +107,3 @@ def _getter(dotted: str | None) -> Callable[[Any], Any] | None:
     if "." not in dotted:
         return lambda record: record.get(dotted) if type(record) is dict else None
     return lambda record: get_field(record, dotted)
-
-
-def _text(value: Any) -> str | None:
-    if value is None or type(value) is str:
-        return value
-    if isinstance(value, dict | list):
-        raise ValueError(f"expected a scalar field, got {type(value).__name__}")
-    return str(value)

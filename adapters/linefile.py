@@ -1,5 +1,6 @@
 """Common ground of the adapters that read a file as lines (JSONL, CSV, plain logs): the source
-name, resuming from a stored position, and finishing a rotated file before its successor."""
+name, resuming from a stored position, finishing a rotated file before its successor, reading
+pipes and stdin once as a stream, and counting what was held back."""
 
 from __future__ import annotations
 
@@ -10,21 +11,71 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from eventlog import DeadLetter
+
 from .base import Batch
 from .fields import FieldMap
-from .lines import FileIdentity, identify, resume_offset, with_rotation
+from .lines import (
+    SETTLE_S,
+    STDIN,
+    FileIdentity,
+    Line,
+    LineReader,
+    block_before,
+    is_stream,
+    open_binary,
+    open_stream,
+    position,
+    resume_at,
+    settled,
+    stream_identity,
+    tail_digest,
+    with_rotation,
+)
+
+RAW_LIMIT = 65536  # bytes of a bad record kept in its dead letter
+
+_SUFFIXES = (".gz", ".jsonl", ".ndjson", ".json", ".csv", ".tsv", ".tab", ".log", ".txt")
+
+
+def stem(path: Path) -> str:
+    """The default stream name of a file: its name without the format's suffixes."""
+    if path == STDIN:
+        return "stdin"
+    name = path.name
+    for suffix in _SUFFIXES:
+        if name.lower().endswith(suffix):
+            name = name[: -len(suffix)]
+    return name or path.name
+
+
+def file_source(path: Path) -> str:
+    """The stable name of a file source (checkpoints and dead letters are filed under it)."""
+    if path == STDIN:
+        return "stdin"
+    try:
+        return f"file:{path.resolve(strict=False)}"
+    except OSError:
+        return f"file:{path}"
 
 
 @dataclass(frozen=True, slots=True)
 class ReadFrom:
-    """Where a read of one file starts: after `line_no` lines, at byte `offset`."""
+    """One read of one file: where it starts and the reader that yields its lines."""
 
     path: Path
     identity: FileIdentity
-    offset: int
     line_no: int
     checkpoint: Any | None
-    final: bool  # read a last line without a newline too (the file is not growing)
+    reader: LineReader
+    # A one-shot read (or of a rotated file, or a stream): its last complete record is taken.
+    finished: bool
+
+    @property
+    def final(self) -> bool:
+        """The input has ended for good (a one-shot read of a file unchanged for SETTLE_S, a
+        rotated file, a stream at its end): even a record without its end is taken."""
+        return self.reader.take_tail
 
 
 class LineFileAdapter:
@@ -34,23 +85,85 @@ class LineFileAdapter:
         self.path = path
         self.fields = fields or FieldMap()
         self.final = final
-        self.source = f"file:{path.resolve()}"
+        self.source = file_source(path)
+        self.default_stream = self.fields.stream or stem(path)
         self._reading = path  # the file being read: the old one while finishing a rotated file
 
+    def where(self, line: Line) -> str:
+        """`file:line` of a record, for dead letters and messages."""
+        return f"{'<stdin>' if self._reading == STDIN else self._reading}:{line.number}"
+
+    def dead(self, line: Line, reason: str, raw: bytes | None = None) -> DeadLetter:
+        data = line.data if raw is None else raw
+        return DeadLetter(self.source, self.where(line), reason, data[:RAW_LIMIT])
+
     def batches(self, checkpoint: Any | None) -> AsyncGenerator[Batch, None]:
-        return with_rotation(self.path, checkpoint, self.final, self._read)
+        if is_stream(self.path):
+            return self._read_stream()
+        return with_rotation(self.path, checkpoint, self._read)
 
     async def _read(
-        self, path: Path, checkpoint: Any | None, final: bool
+        self, path: Path, checkpoint: Any | None, rotated: bool
     ) -> AsyncGenerator[Batch, None]:
         self._reading = path
-        identity = await asyncio.to_thread(identify, path)
-        offset, line_no = resume_offset(path, identity, checkpoint)
-        read = self.read_file(ReadFrom(path, identity, offset, line_no, checkpoint, final))
-        async with aclosing(read) as batches:
-            async for batch in batches:
-                yield batch
+        at = await asyncio.to_thread(resume_at, path, self.source, checkpoint)
+        notes = []
+        if at.restarted:
+            notes.append(f"{path}: read from the start as new content: {at.restarted}")
+        finished = self.final or rotated
+        take_tail = rotated or (self.final and await asyncio.to_thread(settled, path))
+        f = await asyncio.to_thread(open_binary, path)
+        try:
+            if at.offset:
+                await asyncio.to_thread(f.seek, at.offset)
+            reader = LineReader(f, at.offset, at.line, take_tail=take_tail)
+            read_from = ReadFrom(path, at.identity, at.line, checkpoint, reader, finished)
+            async with aclosing(self.read_file(read_from)) as batches:
+                async for batch in batches:
+                    batch.notes += notes
+                    notes = []
+                    yield batch
+        finally:
+            await asyncio.to_thread(f.close)
+        if reader.held_back:
+            why = (
+                f"the file changed in the last {SETTLE_S:g} s; a later run takes it"
+                if self.final
+                else "waiting for the end of the record"
+            )
+            notes.append(f"{path}: {reader.held_back} record(s) held back, not finished: {why}")
+        if notes:
+            yield Batch(held_back=reader.held_back, notes=notes)
+
+    async def _read_stream(self) -> AsyncGenerator[Batch, None]:
+        """A pipe, FIFO or stdin: read once to its end; keys unique to this run, no checkpoint."""
+        self._reading = self.path
+        f = await asyncio.to_thread(open_stream, self.path)
+        try:
+            reader = LineReader(f, 0, 0, take_tail=True, stream=True)
+            read_from = ReadFrom(self.path, stream_identity(self.source), 0, None, reader, True)
+            name = "<stdin>" if self.path == STDIN else self.path
+            notes = [f"{name}: read once as a stream (no resume point; piped again, it is new)"]
+            async with aclosing(self.read_file(read_from)) as batches:
+                async for batch in batches:
+                    batch.position = None
+                    batch.notes += notes
+                    notes = []
+                    yield batch
+        finally:
+            await asyncio.to_thread(f.close)
+
+    async def position(self, at: ReadFrom, offset: int, line: int) -> dict[str, Any] | None:
+        """The checkpoint after `line` lines at byte `offset`, with the hash of the bytes before
+        it (from the reader's memory, else read back from the file)."""
+        if not at.identity.seekable:
+            return None
+        tail = None if at.identity.gzip else at.reader.tail_at(offset)
+        if tail is None:
+            block = await asyncio.to_thread(block_before, at.path, at.identity, offset)
+            tail = tail_digest(block)
+        return position(at.identity, offset, line, tail)
 
     def read_file(self, at: ReadFrom) -> AsyncGenerator[Batch, None]:
-        """Batches from `at` to the end of the file (or its last complete line if not final)."""
+        """Batches from `at` to the end of the file (or its last complete record if not final)."""
         raise NotImplementedError

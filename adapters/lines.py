@@ -1,8 +1,16 @@
-"""Reading a file as complete lines from a byte offset, off the event loop, with file identity.
+"""Reading a file as complete lines from a byte offset, off the event loop, and knowing where to
+resume: shared by the line-oriented adapters (JSONL, CSV, plain logs).
 
-Shared by the line-oriented adapters (JSONL, CSV, plain logs). A position is the file identity
-(device, inode, fingerprint of the first line) plus the byte offset after the last complete line,
-so a resumed read knows whether the file grew, was truncated or was replaced."""
+A position is the file's identity (device, inode, fingerprint of its first line), the byte offset
+after the last complete record, a hash of the bytes just before that offset, and the file's
+*generation*. A resumed read continues only when the file still holds the same bytes before the
+offset (it grew); a truncated, rewritten or replaced file is read from its start as a new
+generation. Keys without a key field are the source, the generation and the byte offset (plus
+the content), so two files that share lines, or a log that repeats its banner after a rotation,
+never lose a record as a "duplicate", while a re-read of the same bytes appends nothing.
+
+Pipes, FIFOs and stdin cannot be re-read: they are read once as a stream, with keys unique to
+the run and no resume point."""
 
 from __future__ import annotations
 
@@ -10,6 +18,10 @@ import asyncio
 import gzip
 import hashlib
 import os
+import stat
+import sys
+import time
+import uuid
 import zlib
 from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
@@ -22,6 +34,12 @@ T = TypeVar("T")
 CHUNK_BYTES = 1 << 20
 MAX_LINE_BYTES = 8 << 20  # a longer line is dead-lettered, not loaded whole
 FINGERPRINT_BYTES = 4096
+TAIL_BYTES = 4096  # the block before a checkpoint's offset that must be unchanged to resume
+# A last line without a newline is taken only once its file has not changed for this long:
+# before that it may be a line still being written (held back, taken by a later run).
+SETTLE_S = 1.0
+BOM = b"\xef\xbb\xbf"
+STDIN = Path("-")
 
 
 @dataclass(slots=True, frozen=True)
@@ -40,12 +58,34 @@ class Line:
 
 @dataclass(slots=True, frozen=True)
 class FileIdentity:
+    """Which file, and which generation of its content, a read is of. `namespace` prefixes the
+    keys of its records: the source and the generation (or, for a stream, the run)."""
+
     dev: int
     ino: int
     fingerprint: str  # hash of the first line, or of the first FINGERPRINT_BYTES if no newline yet
+    namespace: str
+    generation: int = 0
+    seekable: bool = True
+    gzip: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        return {"dev": self.dev, "ino": self.ino, "fingerprint": self.fingerprint}
+        return {
+            "dev": self.dev,
+            "ino": self.ino,
+            "fingerprint": self.fingerprint,
+            "gen": self.generation,
+        }
+
+
+@dataclass(slots=True, frozen=True)
+class ResumeAt:
+    """Where a read starts: after `line` lines at byte `offset` of generation `identity`."""
+
+    identity: FileIdentity
+    offset: int
+    line: int
+    restarted: str | None = None  # why an existing checkpoint was not continued
 
 
 def fingerprint(head: bytes) -> str:
@@ -53,15 +93,44 @@ def fingerprint(head: bytes) -> str:
     return hashlib.blake2b(first, digest_size=8).hexdigest()
 
 
-def identify(path: Path) -> FileIdentity:
+def tail_digest(block: bytes) -> str:
+    return hashlib.blake2b(block, digest_size=8).hexdigest()
+
+
+def source_namespace(source: str) -> str:
+    return hashlib.blake2b(source.encode(), digest_size=6).hexdigest()
+
+
+def is_stream(path: Path) -> bool:
+    """stdin, a pipe, a FIFO or a character device: bytes that can be read only once."""
+    if path == STDIN:
+        return True
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
+
+
+def identify(path: Path, source: str, generation: int = 0) -> FileIdentity:
+    """The identity of a regular file (raises OSError if it vanished)."""
     st = os.stat(path)
+    gz = is_gzip(path)
     try:
         with open_binary(path) as f:
             head = f.read(FINGERPRINT_BYTES)
     except (EOFError, OSError, zlib.error):
         with open(path, "rb") as raw:  # a broken gzip stream: fingerprint its raw bytes
             head = raw.read(FINGERPRINT_BYTES)
-    return FileIdentity(st.st_dev, st.st_ino, fingerprint(head))
+    if head.startswith(BOM):
+        head = head[len(BOM) :]
+    ns = f"{source_namespace(source)}.{generation}"
+    return FileIdentity(st.st_dev, st.st_ino, fingerprint(head), ns, generation, True, gz)
+
+
+def stream_identity(source: str) -> FileIdentity:
+    run = uuid.uuid4().hex[:10]
+    return FileIdentity(0, 0, "", f"{source_namespace(source)}.run{run}", 0, seekable=False)
 
 
 def is_gzip(path: Path) -> bool:
@@ -73,30 +142,52 @@ def open_binary(path: Path) -> BinaryIO:
     return gzip.open(path, "rb") if is_gzip(path) else open(path, "rb")  # type: ignore[return-value]
 
 
-def resume_offset(path: Path, identity: FileIdentity, checkpoint: Any | None) -> tuple[int, int]:
-    """(byte offset, lines before it) to resume from: 0 for a new, truncated or replaced file.
+def open_stream(path: Path) -> BinaryIO:
+    if path == STDIN:
+        return os.fdopen(os.dup(sys.stdin.fileno()), "rb")
+    return open(path, "rb")
 
-    A replaced file (new inode, e.g. after log rotation) is read from the start; lines it shares
-    with the old one at the same offsets have the same keys and are not appended twice."""
+
+def block_before(path: Path, identity: FileIdentity, offset: int) -> bytes:
+    """The TAIL_BYTES before `offset` (for gzip: the first raw bytes of the compressed file)."""
+    if identity.gzip:
+        with open(path, "rb") as f:
+            return f.read(TAIL_BYTES)
+    start = max(0, offset - TAIL_BYTES)
+    with open(path, "rb") as f:
+        return os.pread(f.fileno(), offset - start, start)
+
+
+def resume_at(path: Path, source: str, checkpoint: Any | None) -> ResumeAt:
+    """Where to read `path` from, given the stored checkpoint (runs in a worker thread).
+
+    Continue at the stored offset only if the file still has the same first line and the same
+    bytes just before the offset; otherwise read it from the start as the next generation."""
     if not checkpoint:
-        return 0, 0
-    same_file = (
-        checkpoint.get("dev") == identity.dev
-        and checkpoint.get("ino") == identity.ino
-        and checkpoint.get("fingerprint") == identity.fingerprint
-    )
-    if not same_file:
-        return 0, 0
-    offset = int(checkpoint.get("offset", 0))
-    if not is_gzip(path) and os.path.getsize(path) < offset:
-        return 0, 0  # truncated: the file was started over
-    return offset, int(checkpoint.get("line", 0))
+        return ResumeAt(identify(path, source), 0, 0)
+    gen = int(checkpoint.get("gen", 0))
+    if "offset" not in checkpoint:  # "start the next generation" (after a rotation)
+        return ResumeAt(identify(path, source, gen), 0, 0)
+    same = identify(path, source, gen)
+    offset = int(checkpoint["offset"])
+    reason = None
+    if checkpoint.get("fingerprint") != same.fingerprint:
+        reason = "its first line changed"
+    elif not same.gzip and os.path.getsize(path) < offset:
+        reason = "it is shorter than what was read (truncated)"
+    elif "tail" in checkpoint and checkpoint["tail"] != tail_digest(
+        block_before(path, same, offset)
+    ):
+        reason = "the bytes before the last position changed (rewritten)"
+    if reason is None:
+        return ResumeAt(same, offset, int(checkpoint.get("line", 0)))
+    return ResumeAt(identify(path, source, gen + 1), 0, 0, reason)
 
 
 def rotated_from(path: Path, checkpoint: Any | None) -> Path | None:
     """The file this path used to be, if it was replaced (log rotation: renamed, a new file
     created in its place) and the old one is still beside it with lines not read yet."""
-    if not checkpoint or "ino" not in checkpoint or is_gzip(path):
+    if not checkpoint or "ino" not in checkpoint or "offset" not in checkpoint or is_gzip(path):
         return None
     st = os.stat(path)
     if (st.st_dev, st.st_ino) == (checkpoint.get("dev"), checkpoint.get("ino")):
@@ -105,8 +196,14 @@ def rotated_from(path: Path, checkpoint: Any | None) -> Path | None:
         if entry.inode() != checkpoint["ino"] or not entry.is_file(follow_symlinks=False):
             continue
         old = Path(entry.path)
-        same = identify(old)
-        if (same.dev, same.fingerprint) != (checkpoint.get("dev"), checkpoint.get("fingerprint")):
+        with open_binary(old) as f:
+            head = f.read(FINGERPRINT_BYTES)
+        if head.startswith(BOM):
+            head = head[len(BOM) :]
+        if (entry.stat().st_dev, fingerprint(head)) != (
+            checkpoint.get("dev"),
+            checkpoint.get("fingerprint"),
+        ):
             return None
         return old if entry.stat().st_size > int(checkpoint.get("offset", 0)) else None
     return None
@@ -115,54 +212,94 @@ def rotated_from(path: Path, checkpoint: Any | None) -> Path | None:
 async def with_rotation(
     path: Path,
     checkpoint: Any | None,
-    final: bool,
     read: Callable[[Path, Any | None, bool], AsyncGenerator[T, None]],
 ) -> AsyncGenerator[T, None]:
     """`read` the file at `path` from `checkpoint`; when it was replaced since, first finish
-    the old file (to its current end, under its own identity), then read the new one."""
+    the old file (to its current end, under its own identity: its third argument says it is
+    finished), then read the new one as the next generation."""
     old = await asyncio.to_thread(rotated_from, path, checkpoint)
     if old is not None:
         async with aclosing(read(old, checkpoint, True)) as batches:
             async for batch in batches:
                 yield batch
-        checkpoint = None
-    async with aclosing(read(path, checkpoint, final)) as batches:
+        checkpoint = {"gen": int(checkpoint.get("gen", 0)) + 1}  # type: ignore[union-attr]
+    async with aclosing(read(path, checkpoint, False)) as batches:
         async for batch in batches:
             yield batch
 
 
-def position(identity: FileIdentity, offset: int, line: int) -> dict[str, Any]:
-    return {**identity.to_json(), "offset": offset, "line": line}
-
-
-async def read_lines(
-    path: Path, offset: int, line_number: int, *, final: bool = True
-) -> AsyncGenerator[list[Line], None]:
-    """Yield lists of complete lines from `offset`. A last line without a newline is yielded only
-    when `final` (a one-shot ingest of a finished file); a watcher passes final=False so a line
-    still being written waits for its newline."""
-    f = await asyncio.to_thread(open_binary, path)
+def settled(path: Path) -> bool:
+    """True when the file has not been modified for SETTLE_S (its last line is finished)."""
     try:
-        if offset:
-            await asyncio.to_thread(f.seek, offset)
+        return time.time() - os.stat(path).st_mtime >= SETTLE_S
+    except OSError:
+        return False
+
+
+class LineReader:
+    """Complete lines of one open file from a byte offset, in lists (one per chunk read).
+
+    A last line without a newline is yielded only when `take_tail` (the input is finished);
+    otherwise it is left for a later read and counted in `held_back`. The raw bytes just before
+    the newest offsets are kept, so a position can carry the hash of the block before it."""
+
+    def __init__(
+        self, f: BinaryIO, offset: int, line_number: int, *, take_tail: bool, stream: bool = False
+    ) -> None:
+        self._f = f
+        self._offset = offset
+        self._line_number = line_number
+        self.take_tail = take_tail
+        self._stream = stream
+        self._window = b""  # raw bytes ending at self._window_end
+        self._window_end = offset
+        self.held_back = 0  # lines left unread at the end (0 or 1)
+
+    def tail_at(self, offset: int) -> str | None:
+        """Hash of the TAIL_BYTES before `offset`, if this reader still has them in memory."""
+        start = self._window_end - len(self._window)
+        want = max(0, offset - TAIL_BYTES)
+        if want < start or offset > self._window_end:
+            return None
+        return tail_digest(self._window[want - start : offset - start])
+
+    def _read(self) -> bytes:
+        f = self._f
+        read1 = getattr(f, "read1", None)  # what is there now: a pipe does not wait to fill
+        return read1(CHUNK_BYTES) if read1 is not None else f.read(CHUNK_BYTES)
+
+    async def lines(self) -> AsyncGenerator[list[Line], None]:
+        line_number = self._line_number
         pending = b""
-        pending_start = offset
+        pending_start = self._offset
         skipping = False  # inside an over-long line: drop bytes until its newline
+        at_start = self._offset == 0
         while True:
             try:
-                chunk = await asyncio.to_thread(f.read, CHUNK_BYTES)
+                chunk = await asyncio.to_thread(self._read)
             except (EOFError, OSError, zlib.error) as exc:
                 # A corrupt or truncated compressed stream: what came before it stands; the
                 # break itself is one dead letter (or, while the file may still grow, a wait).
-                if final:
+                if self.take_tail:
                     end = pending_start + len(pending)
                     yield [Line(line_number + 1, pending_start, end, pending, error=f"{exc}")]
+                else:
+                    self.held_back = 1
                 return
             if not chunk:
                 break
+            self._window = (self._window + chunk)[-(len(chunk) + TAIL_BYTES) :]
+            self._window_end += len(chunk)
             buf = pending + chunk
-            lines: list[Line] = []
             start = 0
+            if at_start:
+                if len(buf) < len(BOM) and b"\n" not in buf:
+                    pending = buf  # too short to tell whether it opens with a byte-order mark
+                    continue
+                if buf.startswith(BOM):
+                    start = len(BOM)  # a byte-order mark is not part of the first record
+                at_start = False
+            lines: list[Line] = []
             while True:
                 nl = buf.find(b"\n", start)
                 if nl < 0:
@@ -186,16 +323,29 @@ async def read_lines(
                 pending = b""
             if lines:
                 yield lines
-        if final and (pending or skipping):
-            line_number += 1
-            end = pending_start + len(pending)
-            yield [Line(line_number, pending_start, end, pending, skipping)]
-    finally:
-        await asyncio.to_thread(f.close)
+        if at_start and pending.startswith(BOM):
+            pending = pending[len(BOM) :]
+            pending_start += len(BOM)
+        if pending or skipping:
+            if self.take_tail:
+                line_number += 1
+                end = pending_start + len(pending)
+                yield [Line(line_number, pending_start, end, pending, skipping)]
+            else:
+                self.held_back = 1
+
+
+def position(identity: FileIdentity, offset: int, line: int, tail: str | None) -> dict[str, Any]:
+    """A checkpoint: `tail` is the hash of the bytes before `offset` (None: not known)."""
+    pos: dict[str, Any] = {**identity.to_json(), "offset": offset, "line": line}
+    if tail is not None:
+        pos["tail"] = tail
+    return pos
 
 
 def line_key(identity: FileIdentity, line: Line) -> str:
-    """Idempotency key of a line: the file's fingerprint and the line's offset and content, so a
-    copy of the same file (or a re-read after a lost checkpoint) appends nothing."""
+    """Idempotency key of a record that has no key field: its source and generation, its byte
+    offset and its content. A re-read of the same bytes appends nothing; another file, another
+    generation of this one, or another run of a stream is another record."""
     digest = hashlib.blake2b(line.data, digest_size=6).hexdigest()
-    return f"{identity.fingerprint}:{line.offset:012x}:{digest}"
+    return f"{identity.namespace}:{line.offset:x}:{digest}"

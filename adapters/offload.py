@@ -15,9 +15,10 @@ import time
 from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
-from eventlog import encode_events
+from eventlog import encode_valid
 
 from .base import Adapter, Batch
+from .ingest import rejected_letter
 
 # Files at least this large are parsed in a child process (env EVLOG_OFFLOAD_BYTES overrides).
 OFFLOAD_BYTES_DEFAULT = 32 << 20
@@ -40,8 +41,12 @@ def _child(make: Callable[[], Adapter], checkpoint: Any, out: Any, parent: int) 
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
 
     async def run() -> None:
-        async for batch in make().batches(checkpoint):
-            out.put((encode_events(batch.events), batch.dead_letters, batch.position))
+        adapter = make()
+        async for batch in adapter.batches(checkpoint):
+            encoded, rejected = encode_valid(batch.events)
+            dead = batch.dead_letters
+            dead += [rejected_letter(adapter.source, batch.events[i], why) for i, why in rejected]
+            out.put((encoded, dead, batch.position, batch.records, batch.held_back, batch.notes))
 
     try:
         asyncio.run(run())
@@ -73,8 +78,15 @@ async def offloaded(make: Callable[[], Adapter], checkpoint: Any) -> AsyncGenera
         while (item := await asyncio.to_thread(get)) is not None:
             if item[0] == "error":
                 raise item[1]
-            encoded, dead_letters, position = item
-            yield Batch(dead_letters=dead_letters, position=position, encoded=encoded)
+            encoded, dead_letters, position, records, held_back, notes = item
+            yield Batch(
+                dead_letters=dead_letters,
+                position=position,
+                encoded=encoded,
+                records=records,
+                held_back=held_back,
+                notes=notes,
+            )
     finally:
         if child.is_alive():
             child.terminate()

@@ -12,9 +12,15 @@ from .csvfile import CsvAdapter
 from .fields import FieldMap
 from .git import GitAdapter, is_repository
 from .jsonl import JsonlAdapter
-from .logfile import STDIN, LogAdapter
+from .lines import STDIN, is_stream
+from .logfile import LogAdapter
 from .slack import SlackAdapter
 from .whatsapp import HEADER, WhatsAppAdapter
+
+
+class UnknownFormat(InputError):
+    """No adapter reads this file (by its name or a look inside); --adapter can say which."""
+
 
 Factory = Callable[[Path, FieldMap, bool, dict[str, Any]], Adapter]
 
@@ -47,6 +53,8 @@ def detect(path: Path) -> str:
     message line, a Slack export has users.json/channels.json; other .txt files are logs."""
     if path == STDIN:
         return "log"
+    if is_stream(path):  # a pipe or FIFO can be read once only: no peeking inside
+        return _BY_SUFFIX.get(Path(path.name.lower().removesuffix(".gz")).suffix, "log")
     if path.is_dir():
         if is_repository(path):
             return "git"
@@ -72,7 +80,7 @@ def detect(path: Path) -> str:
             return "slack"
         if any(n.lower().endswith(".txt") for n in names):
             return "whatsapp"
-    raise InputError(
+    raise UnknownFormat(
         f"{path}: cannot tell the format from the name; pass --adapter "
         f"({', '.join(sorted(ADAPTERS))})"
     )
@@ -86,6 +94,8 @@ def make_adapter(
     final: bool = True,
     options: dict[str, Any] | None = None,
 ) -> Adapter:
+    """The adapter that reads `path`. `final`: the read is one-shot (a last record is taken
+    when the file is settled); False for a watcher, which waits for every record's end."""
     if path != STDIN and not path.exists():
         raise InputError(f"{path}: no such file or directory")
     name = adapter or detect(path)

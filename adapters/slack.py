@@ -15,7 +15,7 @@ import orjson
 from eventlog import DeadLetter, NewEvent
 
 from .base import Batch, InputError
-from .fields import FieldMap
+from .fields import FieldMap, parse_time_ns
 from .zipsafe import open_checked, read_member
 
 MENTION = re.compile(r"<@(U[A-Z0-9]+)(?:\|[^>]*)?>")
@@ -33,26 +33,36 @@ class SlackAdapter:
         digest, days, users, bad = await asyncio.to_thread(self._load)
         if checkpoint and checkpoint.get("content") == digest:
             return
-        batch = Batch(position={"content": digest, "partial": True}, dead_letters=bad)
+        batch = Batch(
+            position={"content": digest, "partial": True}, dead_letters=bad, records=len(bad)
+        )
+        if users is None:
+            users = {}
+            batch.notes.append(f"{self.path}: users.json is unreadable: authors stay as user ids")
         for channel, day, messages in days:
             for i, m in enumerate(messages):
-                event = self._event(channel, m, users)
-                if event is None:
-                    batch.dead_letters.append(
-                        DeadLetter(
-                            self.source, f"{self.path}:{channel}/{day}.json#{i}",
-                            "not a message object (no ts)", orjson.dumps(m)[:65536],
-                        )
-                    )  # fmt: skip
-                    continue
-                batch.events.append(event)
-                if len(batch.events) >= BATCH:
-                    yield batch
-                    batch = Batch(position={"content": digest, "partial": True})
+                batch.records += 1
+                try:
+                    event = self._event(channel, m, users)
+                except (ValueError, TypeError, AttributeError, OverflowError) as exc:
+                    reason = f"not a message Slack writes: {exc}"
+                else:
+                    if event is not None:
+                        batch.events.append(event)
+                        if len(batch.events) >= BATCH:
+                            yield batch
+                            batch = Batch(position={"content": digest, "partial": True})
+                        continue
+                    reason = "not a message object (no ts)"
+                where = f"{self.path}:{channel}/{day}.json#{i}"
+                raw = orjson.dumps(m, default=str)[:65536]
+                batch.dead_letters.append(DeadLetter(self.source, where, reason, raw))
         batch.position = {"content": digest}
         yield batch
 
-    def _load(self) -> tuple[str, list[tuple[str, str, list[Any]]], dict[str, str], list[Any]]:
+    def _load(
+        self,
+    ) -> tuple[str, list[tuple[str, str, list[Any]]], dict[str, str] | None, list[Any]]:
         h = hashlib.blake2b(digest_size=16)
         days: list[tuple[str, str, list[Any]]] = []
         bad: list[DeadLetter] = []
@@ -60,9 +70,14 @@ class SlackAdapter:
             names = set(zf.namelist())
             if "users.json" not in names and "channels.json" not in names:
                 raise InputError(f"{self.path}: not a Slack export (no users.json/channels.json)")
-            users = (
-                _users(orjson.loads(read_member(zf, "users.json"))) if "users.json" in names else {}
-            )
+            users: dict[str, str] | None = {}
+            if "users.json" in names:
+                try:
+                    users = _users(orjson.loads(read_member(zf, "users.json")))
+                except orjson.JSONDecodeError as exc:
+                    users = None
+                    where = f"{self.path}:users.json"
+                    bad.append(DeadLetter(self.source, where, f"malformed JSON: {exc}"))
             for name in sorted(names):
                 p = PurePosixPath(name)
                 if len(p.parts) != 2 or p.suffix != ".json":
@@ -78,6 +93,9 @@ class SlackAdapter:
                     continue
                 if isinstance(messages, list):
                     days.append((p.parts[0], p.stem, messages))
+                else:
+                    reason = "not a list of messages"
+                    bad.append(DeadLetter(self.source, f"{self.path}:{name}", reason))
         return h.hexdigest(), days, users, bad
 
     def _event(self, channel: str, m: Any, users: dict[str, str]) -> NewEvent | None:
@@ -116,9 +134,16 @@ class SlackAdapter:
             type="message" if is_message else "system",
             payload=payload,
             key=f"slack:{channel}:{ts}",
-            source_time_ns=int(float(ts) * 1e6) * 1000,
+            source_time_ns=_slack_time_ns(ts),
             metadata={"source": str(self.path)},
         )
+
+
+def _slack_time_ns(ts: str) -> int:
+    """Slack's ts ("1700000000.123456", seconds) in ns, to the microsecond it carries; raises
+    ValueError for text that is not a time evlog can keep."""
+    parse_time_ns(ts)  # checks it is a number and in range
+    return int(float(ts) * 1e6) * 1000
 
 
 def _attachments_text(attachments: Any) -> str:

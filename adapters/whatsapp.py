@@ -90,18 +90,21 @@ class WhatsAppAdapter:
         seen: Counter[tuple[str, str, str]] = Counter()
         batch = Batch(position={"content": digest})
         for n in stray:
+            batch.records += 1
             batch.dead_letters.append(
                 DeadLetter(self.source, f"{self.path}:{n}", "text before the first message line")
             )
         for rec in records:
+            batch.records += 1
             try:
                 ts = parse_timestamp(rec.date, rec.time, rec.ampm, order)
-            except ValueError as exc:
+                event = self._event(rec, ts, seen)
+            except (ValueError, OverflowError) as exc:
                 batch.dead_letters.append(
                     DeadLetter(self.source, f"{self.path}:{rec.line}", str(exc), rec.rest)
                 )
                 continue
-            batch.events.append(self._event(rec, ts, seen))
+            batch.events.append(event)
             if len(batch.events) >= BATCH:
                 yield batch
                 batch = Batch(position={"content": digest, "partial": True})

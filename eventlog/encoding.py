@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from .envelope import NewEvent
+from .errors import InvalidEventError
 
 # The parameters of one event, in the writer's INSERT column order.
 COLUMNS = (
@@ -46,23 +47,53 @@ class EncodedEvents:
             yield self.row(i)
 
 
+# Event times are int64 ns (SQLite INTEGER); anything else would fail the whole commit.
+MIN_NS, MAX_NS = -(2**63), 2**63 - 1
+
+
 def encode_events(events: Sequence[NewEvent]) -> EncodedEvents:
-    """Serialise events into insert parameters; raises at the caller for a bad payload."""
+    """Serialise events into insert parameters. Raises InvalidEventError (with the event's
+    index) at the caller for an event the writer could not store, so one bad event can never
+    fail a group commit that carries other callers' events."""
     dumps = orjson.dumps
     params: list[Any] = []
     extend = params.extend
-    for ev in events:
-        payload, metadata = ev.payload, ev.metadata
-        if not ev.stream:
-            raise ValueError("an event's stream name must not be empty")
-        # version, committed_ns and seq (the zeros) are filled in by the writer at commit
-        extend((
-            ev.stream, 0, ev.type, ev.schema_version, ev.key,
-            dumps(payload).decode() if type(payload) is dict else _json_text(payload),
-            None if metadata is None else _json_text(metadata),
-            ev.source_time_ns, ev.read_ns, 0, 0,
-        ))  # fmt: skip
+    i = 0
+    try:
+        for i, ev in enumerate(events):  # noqa: B007 - i names the bad event in the error
+            payload, metadata, source_time = ev.payload, ev.metadata, ev.source_time_ns
+            if not ev.stream or type(ev.stream) is not str:
+                raise ValueError("an event's stream name must be a non-empty string")
+            if source_time is not None and (
+                type(source_time) is not int or not MIN_NS <= source_time <= MAX_NS
+            ):
+                raise ValueError(f"source time {source_time!r} is not an int64 of ns")
+            # version, committed_ns and seq (the zeros) are filled in by the writer at commit
+            extend((
+                ev.stream, 0, ev.type, ev.schema_version, ev.key,
+                dumps(payload).decode() if type(payload) is dict else _json_text(payload),
+                None if metadata is None else _json_text(metadata),
+                source_time, ev.read_ns, 0, 0,
+            ))  # fmt: skip
+    except (ValueError, TypeError, UnicodeError) as exc:  # orjson's errors are TypeErrors
+        raise InvalidEventError(i, str(exc)) from exc
     return EncodedEvents(params)
+
+
+def encode_valid(events: Sequence[NewEvent]) -> tuple[EncodedEvents, list[tuple[int, str]]]:
+    """Encode the events that can be stored; the others come back as (index, reason)."""
+    try:
+        return encode_events(events), []
+    except InvalidEventError:
+        pass
+    params: list[Any] = []
+    rejected = []
+    for i, ev in enumerate(events):
+        try:
+            params += encode_events((ev,)).params
+        except InvalidEventError as exc:
+            rejected.append((i, exc.reason))
+    return EncodedEvents(params), rejected
 
 
 def _json_text(value: Any) -> str:

@@ -176,6 +176,8 @@ class DeadLetter:
     position: str
     error: str
     raw: bytes | str | None = None
+    # The idempotency key the record would have had: a retry that succeeds appends under it.
+    key: str | None = None
 
 
 @dataclass(slots=True, frozen=True)

@@ -23,3 +23,13 @@ class LogClosedError(EventLogError):
 
 class SchemaTooNewError(EventLogError):
     """The file was written by a newer evlog than this one."""
+
+
+class InvalidEventError(EventLogError, ValueError, TypeError):
+    """An event cannot be stored (e.g. a time outside int64 ns, a payload that is not JSON).
+    Also a ValueError and a TypeError, the errors such events raised before it existed."""
+
+    def __init__(self, index: int, reason: str) -> None:
+        super().__init__(f"event {index}: {reason}")
+        self.index = index
+        self.reason = reason

@@ -34,6 +34,7 @@ from .schema import migrate
 from .writer import AppendRequest, GroupCommitWriter
 
 DEFAULT_POLL_INTERVAL_S = 0.002
+_FORGET_SOURCE = "DELETE FROM source_checkpoints WHERE source = ?"
 
 
 @dataclass(slots=True, frozen=True)
@@ -151,7 +152,7 @@ class EventLog:
         if expected_version is not None and len({e.stream for e in events}) != 1:
             raise ValueError("expected_version needs the events of the append in one stream")
         encoded = encode_events(events)
-        return self._submit_encoded(writer, encoded, expected_version, checkpoint, dead_letters)
+        return self._submit_encoded(writer, encoded, expected_version, checkpoint, dead_letters, ())
 
     def _live_writer(self) -> GroupCommitWriter:
         if self._writer is None:
@@ -165,6 +166,7 @@ class EventLog:
         expected_version: int | None,
         checkpoint: SourceCheckpoint | None,
         dead_letters: Sequence[DeadLetter],
+        resolves: Sequence[tuple[int, int]],
     ) -> asyncio.Future[AppendResults]:
         fut: asyncio.Future[AppendResults] = self._loop.create_future()
         if not events.params and checkpoint is None and not dead_letters:
@@ -176,6 +178,7 @@ class EventLog:
                 expected_version=expected_version,
                 checkpoint=checkpoint,
                 dead_letters=dead_letters,
+                resolves=resolves,
                 loop=self._loop,
                 future=fut,
             )
@@ -188,12 +191,14 @@ class EventLog:
         *,
         checkpoint: SourceCheckpoint | None = None,
         dead_letters: Sequence[DeadLetter] = (),
+        resolves: Sequence[tuple[int, int]] = (),
     ) -> AppendResults:
         """Like `append_many` for events already encoded by `encode_events` (e.g. in another
         process, so a large import's parsing does not share this process's GIL with the
-        writer)."""
+        writer). `resolves` pairs dead letters (by id) with the event (by index) that replaces
+        each: they are marked resolved in the same transaction."""
         return await self._submit_encoded(
-            self._live_writer(), events, None, checkpoint, dead_letters
+            self._live_writer(), events, None, checkpoint, dead_letters, resolves
         )
 
     def submit_threadsafe(
@@ -288,19 +293,32 @@ class EventLog:
         return int(row[0]) if row else 0
 
     async def dead_letters(
-        self, *, source: str | None = None, limit: int = 100
+        self,
+        *,
+        source: str | None = None,
+        limit: int | None = 100,
+        resolved: bool | None = False,
+        raw_bytes: bool = False,
     ) -> list[dict[str, Any]]:
-        sql = "SELECT id, source, position, error, raw, created_ns FROM dead_letters"
-        params: tuple[Any, ...] = ()
+        """The newest `limit` dead letters (None: all), oldest first. `resolved`: False for
+        those still open, True for those a retry replaced by an event, None for both."""
+        sql = "SELECT id, source, position, error, raw, created_ns, key, resolved_seq"
+        sql += " FROM dead_letters WHERE 1"
+        params: list[Any] = []
         if source is not None:
-            sql += " WHERE source = ?"
-            params = (source,)
+            sql += " AND source = ?"
+            params.append(source)
+        if resolved is not None:
+            sql += " AND resolved_seq IS NOT NULL" if resolved else " AND resolved_seq IS NULL"
         sql += " ORDER BY id DESC LIMIT ?"
-        async with self._reader.execute(sql, (*params, limit)) as cur:
+        params.append(-1 if limit is None else limit)
+        async with self._reader.execute(sql, params) as cur:
             rows = await cur.fetchall()
         out = []
-        for id_, src, pos, err, raw, created in reversed(list(rows)):
-            if isinstance(raw, bytes):
+        for id_, src, pos, err, raw, created, key, resolved_seq in reversed(list(rows)):
+            if isinstance(raw, str) and raw_bytes:
+                raw = raw.encode()
+            elif isinstance(raw, bytes) and not raw_bytes:
                 raw = raw.decode("utf-8", errors="replace")
             out.append(
                 {
@@ -310,16 +328,25 @@ class EventLog:
                     "error": err,
                     "raw": raw,
                     "created_ns": created,
+                    "key": key,
+                    "resolved_seq": resolved_seq,
                 }
             )
         return out
+
+    async def forget_source(self, source: str) -> bool:
+        """Delete a source's checkpoint (and so its stored mapping): its next ingest reads it
+        from the start. Its events stay; their keys keep a re-read from appending them again.
+        Returns whether there was one."""
+        self._live_writer()
+        return await asyncio.to_thread(_run_once, self.path, _FORGET_SOURCE, (source,)) > 0
 
     async def stats(self) -> LogStats:
         q = """SELECT
             (SELECT coalesce(max(seq), 0) FROM events),
             (SELECT count(*) FROM events),
             (SELECT count(*) FROM streams WHERE stream <> ''),
-            (SELECT count(*) FROM dead_letters),
+            (SELECT count(*) FROM dead_letters WHERE resolved_seq IS NULL),
             (SELECT count(*) FROM source_checkpoints)"""
         async with self._reader.execute(q) as cur:
             row = await cur.fetchone()
@@ -340,6 +367,19 @@ class EventLog:
 def _file_sizes(path: Path) -> tuple[int, int]:
     wal = Path(f"{path}-wal")
     return path.stat().st_size, wal.stat().st_size if wal.exists() else 0
+
+
+def _run_once(path: Path, sql: str, params: tuple[Any, ...]) -> int:
+    """One statement in its own transaction on a short-lived connection (rare admin writes:
+    SQLite's lock orders it with the writer's commits). Returns the rows it changed."""
+    conn = connect(path)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        changed = conn.execute(sql, params).rowcount
+        conn.execute("COMMIT")
+        return changed
+    finally:
+        conn.close()
 
 
 def _prepare_file(path: Path) -> None:

@@ -76,6 +76,12 @@ MIGRATIONS: tuple[str, ...] = (
         coalesce((SELECT max(seq) FROM events), 0)) AS head);
     DROP TABLE events_v1
     """,
+    # 3: a dead letter keeps the key its record would have had, and the sequence of the event
+    # that replaced it once a retry (`evlog deadletters retry`) read it with a fixed mapping.
+    """
+    ALTER TABLE dead_letters ADD COLUMN key TEXT;
+    ALTER TABLE dead_letters ADD COLUMN resolved_seq INTEGER
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

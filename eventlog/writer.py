@@ -69,7 +69,10 @@ _UPSERT_CHECKPOINT = (
     " updated_ns = excluded.updated_ns"
 )
 _INSERT_DEAD_LETTER = (
-    "INSERT INTO dead_letters (source, position, error, raw, created_ns) VALUES (?,?,?,?,?)"
+    "INSERT INTO dead_letters (source, position, error, raw, created_ns, key) VALUES (?,?,?,?,?,?)"
+)
+_RESOLVE_DEAD_LETTER = (
+    "UPDATE dead_letters SET resolved_seq = ? WHERE id = ? AND resolved_seq IS NULL"
 )
 
 Outcome = AppendResults | BaseException
@@ -85,6 +88,8 @@ class AppendRequest:
     expected_version: int | None = None
     checkpoint: SourceCheckpoint | None = None
     dead_letters: Sequence[DeadLetter] = ()
+    # (dead letter id, index of the event in this request that replaces it)
+    resolves: Sequence[tuple[int, int]] = ()
     loop: asyncio.AbstractEventLoop | None = None
     future: asyncio.Future[AppendResults] | concurrent.futures.Future[AppendResults] = field(
         default_factory=concurrent.futures.Future
@@ -223,7 +228,7 @@ class GroupCommitWriter:
                 committed_ns = self._begin()
                 heads = self._slow_path(batch, committed_ns)
             for req in batch:
-                if (req.checkpoint is not None or req.dead_letters) and isinstance(
+                if (req.checkpoint is not None or req.dead_letters or req.resolves) and isinstance(
                     req.outcome, AppendResults
                 ):
                     self._write_side_records(req, committed_ns)
@@ -411,7 +416,16 @@ class GroupCommitWriter:
         if req.dead_letters:
             conn.executemany(
                 _INSERT_DEAD_LETTER,
-                [(d.source, d.position, d.error, d.raw, committed_ns) for d in req.dead_letters],
+                [
+                    (d.source, d.position, d.error, d.raw, committed_ns, d.key)
+                    for d in req.dead_letters
+                ],
+            )
+        if req.resolves:
+            assert isinstance(req.outcome, AppendResults)
+            outcome = req.outcome
+            conn.executemany(
+                _RESOLVE_DEAD_LETTER, [(outcome[i].seq, dl_id) for dl_id, i in req.resolves]
             )
         if req.checkpoint is not None:
             assert isinstance(req.outcome, AppendResults)

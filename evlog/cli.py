@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import sys
 import time
@@ -14,15 +15,16 @@ from typing import Annotated, Any
 
 import typer
 
-from adapters import FieldMap, IngestStats, InputError, ingest, make_adapter
+from adapters import ADAPTERS, IngestStats, InputError, ingest_source, mapping
 from adapters.fields import parse_time_ns
 from adapters.git import GitAdapter
 from adapters.whatsapp import check_date_order
-from eventlog import Durability, EventLog, EventLogError
-from projector import Progress, ProjectionError, Projector, by_name
+from eventlog import Durability, EventLog
+from projector import Progress, Projector, by_name
 
 from . import analytics, output
 from .exposure import exposed
+from .failures import EXIT_INTERRUPTED, USER_ERRORS, explain
 from .latency_report import parse_duration_s, report, sparkline
 from .paths import DEFAULT_DB, duckdb_path_for
 from .runtime import UserError, fail, run, until_signalled
@@ -66,8 +68,15 @@ def _root(
             help="normal: commits survive a crash of evlog; full: also power loss (fsync each).",
         ),
     ] = Durability.NORMAL,
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug", envvar="EVLOG_DEBUG", help="Show the traceback of an unexpected failure."
+        ),
+    ] = False,
 ) -> None:
     ctx.obj = Settings(db=db, duckdb=duckdb_path_for(db, duckdb), durability=durability)
+    _DEBUG[0] = debug
 
 
 # -- ingest -------------------------------------------------------------------------------------
@@ -104,58 +113,105 @@ def ingest_cmd(
             " file's own dates; a file whose dates all fit both ways is read day-first)."
         ),
     ] = None,
+    remap: Annotated[
+        bool,
+        typer.Option(
+            help="Read on with these options although the source was read with others before."
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Summary as JSON on stdout.")] = False,
 ) -> None:
     """Append the records of PATHS to the log; re-running appends only what is new.
 
     Adapters (detected from the name or content, or --adapter): jsonl, csv (and .tsv), log
     (plain lines; '-' reads stdin), whatsapp (.txt or .zip export), slack (.zip export), git (a
-    repository: commits, branch moves, first-parent history; a re-run reads only new commits)."""
+    repository: commits, branch moves, first-parent history; a re-run reads only new commits).
+
+    Each source's options are stored with its checkpoint: a re-run without options reads it as
+    before; a re-run with other options is refused unless --remap. Every record read ends as an
+    event, a duplicate or a dead letter (or is held back: a last line still being written), and
+    the summary shows the sum. A source that fails is reported and the others go on (exit 1)."""
     s = settings(ctx)
-    fields = FieldMap(
-        stream=stream,
-        stream_field=stream_field,
-        type_field=type_field,
-        key_field=key_field,
-        time_field=time_field,
-        event_type=event_type,
-    )
     if pattern is not None:
         try:
             re.compile(pattern)
         except re.error as exc:
             raise UserError(f"--pattern is not a valid regex: {exc}") from None
     check_date_order(date_order)  # also when no file is a WhatsApp export
-    opts = {"pattern": pattern, "date_order": date_order}
-    adapters = [make_adapter(p, adapter=adapter, fields=fields, options=opts) for p in paths]
-    total = run(_ingest_all(s, adapters))
+    wanted = mapping.given(
+        adapter=adapter,
+        stream=stream,
+        stream_field=stream_field,
+        type_field=type_field,
+        key_field=key_field,
+        time_field=time_field,
+        event_type=event_type,
+        pattern=pattern,
+        date_order=date_order,
+    )
+    if adapter is not None and adapter not in ADAPTERS:
+        raise UserError(f"unknown adapter {adapter!r}; known: {', '.join(sorted(ADAPTERS))}")
+    missing = [p for p in paths if str(p) != "-" and not p.exists()]
+    if len(missing) == len(paths):  # nothing to read: no log file made for nothing
+        raise UserError(f"{missing[0]}: no such file or directory")
+    per_source = run(_ingest_all(s, paths, wanted, remap))
+    total = IngestStats(source="*")
+    for one in per_source:
+        total.merge(one)
+    total.seconds = sum(one.seconds for one in per_source)
     lat = sorted(total.commit_latencies_ns)
     p50 = lat[len(lat) // 2] if lat else 0
     p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] if lat else 0
     rate = total.appended / total.seconds if total.seconds else 0.0
-    summary = {
-        "appended": total.appended,
-        "duplicates": total.duplicates,
-        "dead_letters": total.dead_letters,
-        "seconds": round(total.seconds, 4),
-        "events_per_second": round(rate),
-        "commit_p50_ms": round(p50 / 1e6, 3),
-        "commit_p99_ms": round(p99 / 1e6, 3),
-        "db": str(s.db),
-    }
+    failed = [one for one in per_source if one.error]
+    lost = [one for one in per_source if one.unaccounted]
     if as_json:
-        output.print_json(summary)
-    else:
-        output.stderr.print(
-            f"appended {total.appended} events, skipped {total.duplicates} duplicates, "
-            f"dead-lettered {total.dead_letters} in {total.seconds:.2f} s ({rate:,.0f} events/s); "
-            f"commit latency p50 {output.ms(p50)} p99 {output.ms(p99)}"
+        output.print_json(
+            {
+                "read": total.read,
+                "appended": total.appended,
+                "duplicates": total.duplicates,
+                "dead_letters": total.dead_letters,
+                "held_back": total.held_back,
+                "unaccounted": total.unaccounted,
+                "seconds": round(total.seconds, 4),
+                "events_per_second": round(rate),
+                "commit_p50_ms": round(p50 / 1e6, 3),
+                "commit_p99_ms": round(p99 / 1e6, 3),
+                "db": str(s.db),
+                "sources": [one.to_json() for one in per_source],
+            }
         )
+    elif len(failed) < len(per_source):
+        for one in per_source:
+            for note in one.notes:
+                output.stderr.print(note, markup=False, highlight=False)
+            if len(per_source) > 1 and not one.error:
+                output.stderr.print(f"{one.source}: {one.law()}", markup=False, highlight=False)
+        output.stderr.print(
+            f"{total.law()}; appended {total.appended} events in {total.seconds:.2f} s"
+            f" ({rate:,.0f} events/s); commit latency p50 {output.ms(p50)} p99 {output.ms(p99)}",
+            markup=False,
+            highlight=False,
+        )
+    for one in failed:
+        output.stderr.print(f"evlog: error: {one.error}", markup=False, highlight=False)
+    for one in lost:
+        output.stderr.print(
+            f"evlog: error: {one.unaccounted} records of {one.source} are unaccounted for"
+            f" ({one.law()}): this is a bug in evlog, please report it",
+            markup=False,
+            highlight=False,
+        )
+    if failed or lost:
+        raise typer.Exit(1)
 
 
-async def _ingest_all(s: Settings, adapters: list[Any]) -> IngestStats:
-    total = IngestStats(source="*")
-    started = time.perf_counter()
+async def _ingest_all(
+    s: Settings, paths: list[Path], wanted: dict[str, Any], remap: bool
+) -> list[IngestStats]:
+    """Each source in turn; one that cannot be read is reported in its stats, the rest go on."""
+    results: list[IngestStats] = []
     shown = 0
     bar = output.ingest_progress() if sys.stderr.isatty() else None
 
@@ -174,18 +230,24 @@ async def _ingest_all(s: Settings, adapters: list[Any]) -> IngestStats:
 
     async with await EventLog.open(s.db, durability=s.durability) as log:
         with bar or contextlib.nullcontext():
-            for adapter in adapters:
+            for path in paths:
+                try:
+                    adapter, chosen, note = await mapping.plan(log, path, wanted, remap=remap)
+                except InputError as exc:
+                    results.append(IngestStats(source=str(path), error=str(exc)))
+                    continue
                 if bar is not None:
-                    path = getattr(adapter, "path", None)
-                    size = path.stat().st_size if path and path.is_file() else None
-                    task = bar.add_task(str(path or adapter.source), total=size, appended=0, dead=0)
-                total.merge(await ingest(log, adapter, on_batch=report))
+                    size = path.stat().st_size if path.is_file() else None
+                    task = bar.add_task(str(path), total=size, appended=0, dead=0)
+                stats = await ingest_source(log, adapter, mapping=chosen, on_batch=report)
+                if note:
+                    stats.notes.insert(0, note)
+                results.append(stats)
     if shown > MAX_ERROR_LINES:
         output.stderr.print(
             f"... and {shown - MAX_ERROR_LINES} more bad records: see `evlog deadletters`"
         )
-    total.seconds = time.perf_counter() - started
-    return total
+    return results
 
 
 @app.command()
@@ -199,33 +261,36 @@ def watch(
     key_field: Annotated[str | None, typer.Option(help="Field with a unique id.")] = None,
     time_field: Annotated[str | None, typer.Option(help="Field with the event time.")] = None,
     event_type: Annotated[str | None, typer.Option("--type", help="Event type to use.")] = None,
+    pattern: Annotated[
+        str | None, typer.Option(help="log adapter: a regex with named groups for fields.")
+    ] = None,
     metrics_port: Annotated[int | None, METRICS_PORT] = None,
     metrics_host: Annotated[str, METRICS_HOST] = "127.0.0.1",
 ) -> None:
     """Ingest new and growing files as they change, and project them into DuckDB live.
 
-    Queries from other terminals (`evlog query`) are served while it runs."""
+    Queries from other terminals (`evlog query`) are served while it runs. A file read before
+    keeps the options it was read with; one that fails is reported and retried when it
+    changes, and the others keep flowing."""
     s = settings(ctx)
     for p in paths:
         if not p.exists():
             raise UserError(f"{p}: no such file or directory")
     if analytics.serving(s.duckdb) is not None:
         raise UserError(f"a follower is already projecting into {s.duckdb}")
-    fields = FieldMap(
+    wanted = mapping.given(
+        adapter=adapter,
         stream=stream,
         stream_field=stream_field,
         type_field=type_field,
         key_field=key_field,
         time_field=time_field,
         event_type=event_type,
+        pattern=pattern,
     )
     from .watch import run_watch
 
-    run(
-        until_signalled(
-            run_watch(s.db, s.duckdb, paths, fields, adapter, metrics_port, metrics_host)
-        )
-    )
+    run(until_signalled(run_watch(s.db, s.duckdb, paths, wanted, metrics_port, metrics_host)))
 
 
 # -- reading the log ----------------------------------------------------------------------------
@@ -594,9 +659,19 @@ def demo(
     run(run_demo(workdir))
 
 
+_DEBUG = [bool(os.environ.get("EVLOG_DEBUG"))]
+
+
 def main() -> None:
-    """Console entry point: user mistakes become one line on stderr and exit code 1."""
+    """Console entry point, and the CLI's one error boundary: a failure is one line on stderr
+    with a documented exit code (evlog/failures.py); --debug shows the traceback instead."""
     try:
         app(standalone_mode=True)
-    except (UserError, InputError, EventLogError, ProjectionError) as exc:
+    except KeyboardInterrupt:
+        fail("interrupted", EXIT_INTERRUPTED)
+    except USER_ERRORS as exc:
         fail(str(exc))
+    except Exception as exc:
+        if _DEBUG[0]:
+            raise
+        fail(explain(exc))

@@ -1,0 +1,75 @@
+"""The CLI's one error boundary: any failure becomes one `evlog: error: ...` line that says what
+to do next, with a documented exit code; `--debug` (or EVLOG_DEBUG=1) shows the traceback.
+
+Exit codes: 0 done; 1 an error (bad input, a damaged or full disk, a source that failed);
+2 a usage error (unknown option, bad value); 130 interrupted."""
+
+from __future__ import annotations
+
+import errno
+import sqlite3
+
+import duckdb
+
+from adapters import InputError
+from eventlog import EventLogError
+from projector import ProjectionError
+
+from .runtime import UserError
+
+USER_ERRORS = (UserError, InputError, EventLogError, ProjectionError)
+EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+
+_DISK_FULL = "no space left on the disk: nothing already acknowledged was lost; free some space and run the command again"  # noqa: E501
+
+
+def explain(exc: BaseException) -> str:
+    """One line for a failure: what happened, and what to do next."""
+    if isinstance(exc, USER_ERRORS):
+        return str(exc)
+    text = _first_line(exc)
+    low = text.lower()
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"{_DISK_FULL} ({exc.filename or text})"
+    if isinstance(exc, sqlite3.Error):
+        if "disk is full" in low:
+            return f"{_DISK_FULL} (the event log: {text})"
+        if "not a database" in low or "malformed" in low or "corrupt" in low:
+            return (
+                f"the event log file is damaged or not an evlog log ({text}): restore it from a"
+                " backup (or `sqlite3 events.db .recover`), or give another --db"
+            )
+        if "readonly" in low or "read-only" in low or "unable to open" in low:
+            return f"cannot write the event log ({text}): check the path and its permissions"
+        return f"the event log failed: {text}"
+    if isinstance(exc, duckdb.Error):
+        if "no space left" in low or "disk is full" in low:
+            return f"{_DISK_FULL} (the analytics file: {text})"
+        if "lock" in low and ("conflicting" in low or "could not set" in low):
+            return (
+                f"the analytics file is held by another process ({text}): a follower is"
+                " probably running; use `evlog query`, or stop it"
+            )
+        return (
+            f"the analytics file failed ({text}): if it is damaged, `evlog rebuild` makes it"
+            " again from the log"
+        )
+    return f"{type(exc).__name__}: {text} (run with --debug for the traceback)"
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def is_damaged_duckdb(exc: BaseException) -> bool:
+    """An error opening a DuckDB file that says the file itself is broken (not locked)."""
+    if not isinstance(exc, duckdb.Error):
+        return False
+    low = str(exc).lower()
+    if "lock" in low:
+        return False
+    return any(
+        word in low
+        for word in ("corrupt", "checksum", "not a valid duckdb", "serializ", "invalid", "magic")
+    )
