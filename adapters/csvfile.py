@@ -184,6 +184,17 @@ class CsvAdapter(LineFileAdapter):
             return
         self._convert(dict(zip(self._header, row, strict=True)), first, identity, batch)
 
+    def convert_again(
+        self, line: Line, identity: FileIdentity, checkpoint: Any | None, batch: Batch
+    ) -> None:
+        header = checkpoint.get("header") if isinstance(checkpoint, dict) else None
+        if header is None:
+            batch.dead_letters.append(self.dead(line, "no header known for this file yet"))
+            return
+        self._header = header
+        self._record([line], identity, batch)
+        batch.records = 1
+
     def _convert(
         self, record: dict[str, str], line: Line, identity: FileIdentity, batch: Batch
     ) -> None:

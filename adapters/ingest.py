@@ -92,11 +92,18 @@ async def ingest(
     stats = IngestStats(adapter.source)
     started = time.perf_counter()
     checkpoint = await log.source_checkpoint(adapter.source)
+    stored_mapping = checkpoint.get("mapping") if isinstance(checkpoint, dict) else None
     async with aclosing(_batches(adapter, checkpoint)) as batches:
         async for batch in batches:
-            await _append(log, adapter.source, batch, mapping, stats)
+            if await _append(log, adapter.source, batch, mapping, stats):
+                stored_mapping = mapping
             if on_batch is not None:
                 on_batch(batch, stats)
+    if mapping is not None and stored_mapping != mapping and isinstance(checkpoint, dict):
+        # Nothing new was read, but the source is now read another way (--remap): say so in
+        # its checkpoint, so the next run and `deadletters retry` use the new mapping.
+        changed = SourceCheckpoint(adapter.source, {**checkpoint, "mapping": mapping})
+        await log.append_many([], checkpoint=changed)
     stats.seconds = time.perf_counter() - started
     return stats
 
@@ -107,7 +114,8 @@ async def _append(
     batch: Batch,
     mapping: dict[str, Any] | None,
     stats: IngestStats,
-) -> None:
+) -> bool:
+    """Append one batch with its checkpoint; returns whether a checkpoint was stored."""
     position = batch.position
     if mapping is not None and isinstance(position, dict):
         position = {**position, "mapping": mapping}
@@ -128,12 +136,13 @@ async def _append(
         )
     stats.commit_latencies_ns.append(time.perf_counter_ns() - t0)
     stats.batches += 1
-    stats.read += batch.records
+    stats.read += batch.records + batch.held_back
     stats.held_back += batch.held_back
     stats.dead_letters += len(batch.dead_letters)
     stats.duplicates += results.duplicates
     stats.appended += len(results) - results.duplicates
     stats.notes += batch.notes
+    return read_to is not None
 
 
 def rejected_letter(source: str, event: NewEvent, reason: str) -> DeadLetter:

@@ -60,6 +60,11 @@ class JsonlAdapter(LineFileAdapter):
                     batch.dead_letters.append(self.dead(line, f"cannot read: {exc!r}"))
             yield batch
 
+    def convert_again(
+        self, line: Line, identity: FileIdentity, checkpoint: Any | None, batch: Batch
+    ) -> None:
+        self._convert(line, identity, batch, time.time_ns())
+
     def _convert(self, line: Line, identity: FileIdentity, batch: Batch, read_ns: int) -> None:
         if line.problem:
             batch.dead_letters.append(self.dead(line, line.problem))

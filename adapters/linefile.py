@@ -23,6 +23,7 @@ from .lines import (
     LineReader,
     block_before,
     is_stream,
+    line_key,
     open_binary,
     open_stream,
     position,
@@ -34,6 +35,7 @@ from .lines import (
 )
 
 RAW_LIMIT = 65536  # bytes of a bad record kept in its dead letter
+RETRY_NAMESPACE = "retry"
 
 _SUFFIXES = (".gz", ".jsonl", ".ndjson", ".json", ".csv", ".tsv", ".tab", ".log", ".txt")
 
@@ -88,14 +90,44 @@ class LineFileAdapter:
         self.source = file_source(path)
         self.default_stream = self.fields.stream or stem(path)
         self._reading = path  # the file being read: the old one while finishing a rotated file
+        self._identity: FileIdentity | None = None  # of the read under way
 
     def where(self, line: Line) -> str:
         """`file:line` of a record, for dead letters and messages."""
         return f"{'<stdin>' if self._reading == STDIN else self._reading}:{line.number}"
 
     def dead(self, line: Line, reason: str, raw: bytes | None = None) -> DeadLetter:
+        """A dead letter for the record that starts at `line`, with the key it would have had
+        (a retry that reads it with a fixed mapping appends it under that key)."""
         data = line.data if raw is None else raw
-        return DeadLetter(self.source, self.where(line), reason, data[:RAW_LIMIT])
+        key = None if self._identity is None else line_key(self._identity, line)
+        return DeadLetter(self.source, self.where(line), reason, data[:RAW_LIMIT], key)
+
+    def reread(self, letter: dict[str, Any], checkpoint: Any | None) -> Batch:
+        """Read one dead-lettered record again with this adapter's mapping: a batch with its
+        event, or a dead letter saying why it still cannot be read. The event's key is the one
+        the record would have had when first read (or one made from the dead letter's id)."""
+        raw = letter["raw"] or b""
+        number = int(str(letter["position"]).rsplit(":", 1)[-1] or 0)
+        line = Line(number, 0, len(raw), raw)
+        retry = FileIdentity(0, 0, "", RETRY_NAMESPACE, seekable=False)
+        self._identity = None
+        batch = Batch(records=1)
+        try:
+            self.convert_again(line, retry, checkpoint, batch)
+        except Exception as exc:  # still unreadable: the dead letter stays
+            batch.dead_letters.append(self.dead(line, f"cannot read: {exc!r}"))
+        own = letter["key"] or f"deadletter:{letter['id']}"
+        for event in batch.events:
+            if event.key is not None and event.key.startswith(RETRY_NAMESPACE + ":"):
+                event.key = own
+        return batch
+
+    def convert_again(
+        self, line: Line, identity: FileIdentity, checkpoint: Any | None, batch: Batch
+    ) -> None:
+        """Turn one record's raw bytes (a dead letter's) into an event or a dead letter."""
+        raise NotImplementedError
 
     def batches(self, checkpoint: Any | None) -> AsyncGenerator[Batch, None]:
         if is_stream(self.path):
@@ -117,6 +149,7 @@ class LineFileAdapter:
             if at.offset:
                 await asyncio.to_thread(f.seek, at.offset)
             reader = LineReader(f, at.offset, at.line, take_tail=take_tail)
+            self._identity = at.identity
             read_from = ReadFrom(path, at.identity, at.line, checkpoint, reader, finished)
             async with aclosing(self.read_file(read_from)) as batches:
                 async for batch in batches:
@@ -141,7 +174,8 @@ class LineFileAdapter:
         f = await asyncio.to_thread(open_stream, self.path)
         try:
             reader = LineReader(f, 0, 0, take_tail=True, stream=True)
-            read_from = ReadFrom(self.path, stream_identity(self.source), 0, None, reader, True)
+            self._identity = stream_identity(self.source)
+            read_from = ReadFrom(self.path, self._identity, 0, None, reader, True)
             name = "<stdin>" if self.path == STDIN else self.path
             notes = [f"{name}: read once as a stream (no resume point; piped again, it is new)"]
             async with aclosing(self.read_file(read_from)) as batches:

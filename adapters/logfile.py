@@ -69,6 +69,11 @@ class LogAdapter(LineFileAdapter):
         except Exception as exc:  # one record never stops the file: a dead letter
             batch.dead_letters.append(self.dead(record[0], f"cannot read: {exc!r}"))
 
+    def convert_again(
+        self, line: Line, identity: FileIdentity, checkpoint: Any | None, batch: Batch
+    ) -> None:
+        self._convert([line], line_key(identity, line), batch)
+
     def _convert(self, record: list[Line], key: str, batch: Batch) -> None:
         first = record[0]
         if first.problem:

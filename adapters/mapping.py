@@ -74,9 +74,10 @@ def choose(
     path: Path, wanted: dict[str, Any], stored: dict[str, Any] | None, *, remap: bool = False
 ) -> tuple[dict[str, Any], str | None]:
     """(the mapping to read `path` with, a note for the user or None)."""
-    if stored and not wanted:
-        return stored, f"{path}: read as before ({describe(stored)})"
     mapping = effective(path, wanted)
+    if stored and not wanted:
+        same = stored == mapping  # nothing to say when the stored options are the defaults
+        return stored, None if same else f"{path}: read as before ({describe(stored)})"
     if stored and stored != mapping:
         if remap:
             return mapping, f"{path}: now read with {describe(mapping)} (was {describe(stored)})"

@@ -18,6 +18,7 @@ import typer
 from adapters import ADAPTERS, IngestStats, InputError, ingest_source, mapping
 from adapters.fields import parse_time_ns
 from adapters.git import GitAdapter
+from adapters.retry import retry_dead_letters
 from adapters.whatsapp import check_date_order
 from eventlog import Durability, EventLog
 from projector import Progress, Projector, by_name
@@ -360,23 +361,103 @@ def status(
         output.stdout.print(f"{k:13s} {v}", highlight=False)
 
 
-@app.command()
+deadletters_app = typer.Typer(
+    help="Records that could not be read: list them (the default), or retry them.",
+    invoke_without_command=True,
+)
+app.add_typer(deadletters_app, name="deadletters")
+
+
+def _source_name(source: str) -> str:
+    """A source given as a path (of a file or repository) or as its stored name."""
+    path = Path(source)
+    return mapping.source_of(path) if path.exists() else source
+
+
+@deadletters_app.callback()
 def deadletters(
     ctx: typer.Context,
-    source: Annotated[str | None, typer.Option(help="Only this source.")] = None,
+    source: Annotated[str | None, typer.Option(help="Only this source (a path or name).")] = None,
     limit: Annotated[int, typer.Option(help="Most recent N.")] = 50,
     fmt: Annotated[str, typer.Option("--format", "-f", help="table, json or csv")] = "table",
+    resolved: Annotated[
+        bool, typer.Option("--resolved", help="Those a retry turned into events instead.")
+    ] = False,
 ) -> None:
     """Records that could not be read: where they were, why, and their raw text."""
+    if ctx.invoked_subcommand is not None:
+        return
     s = settings(ctx)
+    name = _source_name(source) if source else None
 
     async def go() -> list[dict[str, Any]]:
         async with await EventLog.open(s.db, writable=False) as log:
-            return await log.dead_letters(source=source, limit=limit)
+            return await log.dead_letters(source=name, limit=limit, resolved=resolved)
 
     rows = run(go())
-    cols = ["id", "position", "error", "raw"]
+    cols = ["id", "position", "error", "raw"] + (["resolved_seq"] if resolved else [])
     output.print_rows(cols, [[r[c] for c in cols] for r in rows], fmt)
+
+
+@deadletters_app.command("retry")
+def deadletters_retry(
+    ctx: typer.Context,
+    source: Annotated[
+        str | None, typer.Argument(help="A source (path or name); default: every source.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="The outcome as JSON.")] = False,
+) -> None:
+    """Read dead-lettered records again with each source's current mapping (change it with
+    `evlog ingest PATH --remap ...`). A record that now reads is appended once, under the key it
+    would have had, and its dead letter is marked resolved in the same transaction."""
+    s = settings(ctx)
+    name = _source_name(source) if source else None
+
+    async def go() -> list[Any]:
+        async with await EventLog.open(s.db, durability=s.durability) as log:
+            return await retry_dead_letters(log, name)
+
+    outcome = run(go())
+    if as_json:
+        output.print_json([one.to_json() for one in outcome])
+        return
+    if not outcome:
+        output.stderr.print("no open dead letters" + (f" for {name}" if name else ""))
+    for one in outcome:
+        if one.skipped:
+            line = f"{one.source}: not retried: {one.skipped}"
+        else:
+            line = (
+                f"{one.source}: tried {one.tried} = resolved {one.resolved}"
+                f" + still failing {one.still_failing}"
+            )
+            top = sorted(one.reasons.items(), key=lambda kv: -kv[1])[:3]
+            line += "".join(f"\n  {n} x {why}" for why, n in top)
+        output.stderr.print(line, markup=False, highlight=False)
+
+
+source_app = typer.Typer(help="The sources read into the log: their checkpoints and mappings.")
+app.add_typer(source_app, name="source")
+
+
+@source_app.command("reset")
+def source_reset(
+    ctx: typer.Context,
+    source: Annotated[str, typer.Argument(help="A source: a path, or its name (evlog status).")],
+) -> None:
+    """Forget where SOURCE was read to and how (its checkpoint and stored options): its next
+    ingest reads it from the start with the options it is given. Its events stay in the log,
+    and their keys keep a re-read from appending them twice."""
+    s = settings(ctx)
+    name = _source_name(source)
+
+    async def go() -> bool:
+        async with await EventLog.open(s.db, durability=s.durability) as log:
+            return await log.forget_source(name)
+
+    if not run(go()):
+        raise UserError(f"{name}: no such source in {s.db} (see `evlog status --json`)")
+    output.stderr.print(f"{name}: reset; the next ingest reads it from the start")
 
 
 # -- projecting and querying -------------------------------------------------------------------
