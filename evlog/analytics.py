@@ -12,6 +12,7 @@ from projector import QueryError, QueryResult
 from projector.query import run_query
 from projector.server import is_listening, request, socket_path
 
+from .failures import is_lock_conflict
 from .runtime import UserError
 
 
@@ -33,7 +34,9 @@ def query(duckdb_path: Path, sql: str, *, max_rows: int | None = None) -> QueryR
         raise UserError(f"{duckdb_path}: no analytics yet (run `evlog project` first)")
     try:
         con = duckdb.connect(str(duckdb_path), read_only=True)
-    except duckdb.IOException as exc:
+    except duckdb.Error as exc:
+        if not is_lock_conflict(exc):
+            raise  # damaged, or not a DuckDB file: the CLI's error boundary says so
         raise UserError(
             f"{duckdb_path} is locked by another process that is not serving queries: "
             f"{str(exc).splitlines()[0]}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import re
@@ -25,7 +26,7 @@ from projector import Progress, Projector, by_name
 
 from . import analytics, output
 from .exposure import exposed
-from .failures import EXIT_INTERRUPTED, USER_ERRORS, explain
+from .failures import EXIT_INTERRUPTED, FILES, USER_ERRORS, explain, is_damaged_duckdb
 from .latency_report import parse_duration_s, report, sparkline
 from .paths import DEFAULT_DB, duckdb_path_for
 from .runtime import UserError, fail, run, until_signalled
@@ -78,6 +79,7 @@ def _root(
 ) -> None:
     ctx.obj = Settings(db=db, duckdb=duckdb_path_for(db, duckdb), durability=durability)
     _DEBUG[0] = debug
+    FILES.update(db=str(db), duckdb=str(ctx.obj.duckdb))
 
 
 # -- ingest -------------------------------------------------------------------------------------
@@ -553,19 +555,43 @@ def rebuild(
 
 
 async def _rebuild(s: Settings, names: list[str] | None, from_seq: int) -> dict[str, int]:
-    async with (
-        await EventLog.open(s.db, writable=False) as log,
-        await Projector.open(log, s.duckdb) as projector,
-    ):
-        t0 = time.perf_counter()
-        replayed = await projector.rebuild(names, from_seq=from_seq, progress=_progress_printer())
-        await projector.catch_up()
-        total = sum(replayed.values())
-        dt = time.perf_counter() - t0
-        output.stderr.print(
-            f"{total} events in {dt:.2f} s ({total / dt if dt else 0:,.0f} events/s)"
-        )
-        return replayed
+    async with await EventLog.open(s.db, writable=False) as log:
+        try:
+            projector = await Projector.open(log, s.duckdb)
+        except Exception as exc:
+            if not is_damaged_duckdb(exc):
+                raise
+            aside = await asyncio.to_thread(_move_aside, s.duckdb)
+            output.stderr.print(
+                f"{s.duckdb} is damaged ({str(exc).splitlines()[0]}): moved to {aside};"
+                " rebuilding every projection from the log",
+                markup=False,
+                highlight=False,
+            )
+            projector = await Projector.open(log, s.duckdb)
+            names, from_seq = None, 0
+        async with projector:
+            return await _replay(projector, names, from_seq)
+
+
+def _move_aside(path: Path) -> Path:
+    """Rename a damaged analytics file (and its WAL) out of the way; nothing is deleted."""
+    aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%dT%H%M%S')}")
+    path.rename(aside)
+    wal = path.with_name(path.name + ".wal")
+    if wal.exists():
+        wal.rename(aside.with_name(aside.name + ".wal"))
+    return aside
+
+
+async def _replay(projector: Projector, names: list[str] | None, from_seq: int) -> dict[str, int]:
+    t0 = time.perf_counter()
+    replayed = await projector.rebuild(names, from_seq=from_seq, progress=_progress_printer())
+    await projector.catch_up()
+    total = sum(replayed.values())
+    dt = time.perf_counter() - t0
+    output.stderr.print(f"{total} events in {dt:.2f} s ({total / dt if dt else 0:,.0f} events/s)")
+    return replayed
 
 
 @app.command()

@@ -7,6 +7,7 @@ Exit codes: 0 done; 1 an error (bad input, a damaged or full disk, a source that
 from __future__ import annotations
 
 import errno
+import re
 import sqlite3
 
 import duckdb
@@ -23,8 +24,13 @@ EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 _DISK_FULL = "no space left on the disk: nothing already acknowledged was lost; free some space and run the command again"  # noqa: E501
 
 
+# The files of the command that failed, so a message can name them (set by the CLI's root).
+FILES: dict[str, str] = {"db": "the event log", "duckdb": "the analytics file"}
+
+
 def explain(exc: BaseException) -> str:
     """One line for a failure: what happened, and what to do next."""
+    db, duck = FILES["db"], FILES["duckdb"]
     if isinstance(exc, USER_ERRORS):
         return str(exc)
     text = _first_line(exc)
@@ -33,27 +39,26 @@ def explain(exc: BaseException) -> str:
         return f"{_DISK_FULL} ({exc.filename or text})"
     if isinstance(exc, sqlite3.Error):
         if "disk is full" in low:
-            return f"{_DISK_FULL} (the event log: {text})"
+            return f"{_DISK_FULL} ({db}: {text})"
         if "not a database" in low or "malformed" in low or "corrupt" in low:
             return (
-                f"the event log file is damaged or not an evlog log ({text}): restore it from a"
-                " backup (or `sqlite3 events.db .recover`), or give another --db"
+                f"{db} is damaged or not an evlog log ({text}): restore it from a backup"
+                f" (or `sqlite3 {db} .recover`), or give another --db"
             )
         if "readonly" in low or "read-only" in low or "unable to open" in low:
-            return f"cannot write the event log ({text}): check the path and its permissions"
-        return f"the event log failed: {text}"
+            return f"cannot write {db} ({text}): check the path and its permissions"
+        return f"{db}: {text}"
     if isinstance(exc, duckdb.Error):
         if "no space left" in low or "disk is full" in low:
-            return f"{_DISK_FULL} (the analytics file: {text})"
-        if "lock" in low and ("conflicting" in low or "could not set" in low):
+            return f"{_DISK_FULL} ({duck}: {text})"
+        if is_lock_conflict(exc):
             return (
-                f"the analytics file is held by another process ({text}): a follower is"
-                " probably running; use `evlog query`, or stop it"
+                f"{duck} is held by another process ({text}): a follower is probably"
+                " running; use `evlog query`, or stop it"
             )
-        return (
-            f"the analytics file failed ({text}): if it is damaged, `evlog rebuild` makes it"
-            " again from the log"
-        )
+        if is_damaged_duckdb(exc):
+            return f"{duck} is damaged ({text}): `evlog rebuild` makes it again from the log"
+        return f"{duck}: {text}"
     return f"{type(exc).__name__}: {text} (run with --debug for the traceback)"
 
 
@@ -62,12 +67,17 @@ def _first_line(exc: BaseException) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
+def is_lock_conflict(exc: BaseException) -> bool:
+    """DuckDB's "Could not set lock on file ... Conflicting lock is held" (not "block")."""
+    return re.search(r"\block\b", str(exc).lower()) is not None
+
+
 def is_damaged_duckdb(exc: BaseException) -> bool:
     """An error opening a DuckDB file that says the file itself is broken (not locked)."""
     if not isinstance(exc, duckdb.Error):
         return False
     low = str(exc).lower()
-    if "lock" in low:
+    if is_lock_conflict(exc):
         return False
     return any(
         word in low
