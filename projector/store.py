@@ -13,9 +13,10 @@ are re-read from the log after the durable progress: exactly once."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,6 +55,20 @@ class Generation:
 
     def hot(self, table: str) -> str:
         return f'{HOT}.main."{self.schema}__{table}"'
+
+
+@contextlib.contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """BEGIN ... COMMIT, or ROLLBACK on any failure. A failed ROLLBACK (the transaction is
+    already gone, e.g. after a full disk) never hides the error that caused it."""
+    con.execute("BEGIN")
+    try:
+        yield
+        con.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):
+            con.execute("ROLLBACK")
+        raise
 
 
 def schema_name(name: str, generation: int) -> str:
@@ -112,8 +127,7 @@ class AnalyticsStore:
 
     def create_generation(self, projection: Projection, generation: int, status: str) -> Generation:
         schema = schema_name(projection.name, generation)
-        self.con.execute("BEGIN")
-        try:
+        with transaction(self.con):
             self.con.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
             self.con.execute(f'CREATE SCHEMA "{schema}"')
             for table in projection.tables:
@@ -126,10 +140,6 @@ class AnalyticsStore:
                 "INSERT INTO evlog_projection_state VALUES (?, ?, ?, ?, ?)",
                 [projection.name, projection.version, generation, status, time.time_ns()],
             )
-            self.con.execute("COMMIT")
-        except BaseException:
-            self.con.execute("ROLLBACK")
-            raise
         return Generation(projection, generation, projection.version, 0)
 
     def open_hot(self, gen: Generation) -> None:
@@ -147,8 +157,7 @@ class AnalyticsStore:
         ).fetchall()
         with self.lock:
             self.open_hot(gen)
-            self.con.execute("BEGIN")
-            try:
+            with transaction(self.con):
                 for table in gen.projection.tables:
                     self.con.execute(
                         f'CREATE OR REPLACE VIEW main."{table.name}" AS'
@@ -163,10 +172,6 @@ class AnalyticsStore:
                     "INSERT INTO evlog_projection_state VALUES (?, ?, ?, 'live', ?)",
                     [name, gen.version, gen.generation, time.time_ns()],
                 )
-                self.con.execute("COMMIT")
-            except BaseException:
-                self.con.execute("ROLLBACK")
-                raise
             for (old_gen,) in old:
                 self._drop_generation(name, int(old_gen))
 
@@ -189,8 +194,7 @@ class AnalyticsStore:
 
     def copy_prefix(self, source: Generation, target: Generation, upto_seq: int) -> None:
         """Start a rebuild from `upto_seq`: copy the rows of events up to it from `source`."""
-        self.con.execute("BEGIN")
-        try:
+        with transaction(self.con):
             for table in target.projection.tables:
                 self.con.execute(
                     f"INSERT INTO {target.cold(table.name)} SELECT * FROM ("
@@ -200,10 +204,6 @@ class AnalyticsStore:
                     [upto_seq],
                 )
             self._progress([target], upto_seq, 0, time.time_ns())
-            self.con.execute("COMMIT")
-        except BaseException:
-            self.con.execute("ROLLBACK")
-            raise
         target.position = target.durable = upto_seq
 
     # -- applying --------------------------------------------------------------------------------
@@ -212,18 +212,13 @@ class AnalyticsStore:
         """Rows of `batch` for every generation in `gens`, one transaction. Cold: into the file,
         with progress rows (the bulk path). Hot: into the in-memory tier (the live path)."""
         batch.projected_ns = time.time_ns()
-        self.con.execute("BEGIN")
-        try:
+        with transaction(self.con):
             for gen in gens:
                 target: Callable[[str], str] = gen.hot if hot else gen.cold
                 gen.projection.apply(self.con, target, batch)
             if not hot:
                 self._progress(gens, batch.last_seq, len(batch), batch.projected_ns)
-            self.con.execute("COMMIT")
-            batch.visible_ns = time.time_ns()
-        except BaseException:
-            self.con.execute("ROLLBACK")
-            raise
+        batch.visible_ns = time.time_ns()
         for gen in gens:
             gen.position = batch.last_seq
             if not hot:
@@ -236,8 +231,7 @@ class AnalyticsStore:
         if upto <= done:
             return 0
         moved = 0
-        cur.execute("BEGIN")
-        try:
+        with transaction(cur):
             for table in gen.projection.tables:
                 cur.execute(
                     f"INSERT INTO {gen.cold(table.name)} SELECT * FROM {gen.hot(table.name)}"
@@ -248,10 +242,6 @@ class AnalyticsStore:
                 "INSERT INTO evlog_progress VALUES (?, ?, ?, ?, ?)",
                 [gen.projection.name, gen.generation, upto, upto - done, time.time_ns()],
             )
-            cur.execute("COMMIT")
-        except BaseException:
-            cur.execute("ROLLBACK")
-            raise
         gen.durable = upto
         # Hot rows stay until the next flush: a query joining the two tiers can never miss rows
         # that moved between its two snapshots.

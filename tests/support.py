@@ -5,14 +5,31 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
+T = TypeVar("T")
 ROOT = Path(__file__).resolve().parent.parent
 PROCS = Path(__file__).resolve().parent / "procs"
 # The project's shared samples beside the checkout, else the copy kept with the tests.
 SHARED_DATA = next(
     p for p in (ROOT.parent / "shared" / "data", ROOT / "tests" / "data" / "samples") if p.is_dir()
 )
+
+
+def eventually(fn: Callable[[], T | None], *, timeout: float = 60.0, every: float = 0.05) -> T:
+    """Call `fn` until it returns something other than None or False, and return that; fail
+    the test after `timeout` seconds. The one way the tests wait for a condition."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fn()
+        if value is not None and value is not False:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still {value!r} after {timeout} s")
+        time.sleep(every)
 
 
 def proc_env() -> dict[str, str]:
