@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import re
 import subprocess
 from collections.abc import AsyncGenerator
 from pathlib import Path
@@ -24,6 +25,8 @@ from .fields import FieldMap
 from .gitlog import FORMAT, GitLogParser
 
 BATCH = 2000
+RESOLVER = "check-mailmap"  # how identities were resolved (kept in the checkpoint)
+IDENTITY = re.compile(r"^(.*?)\s*<([^<>]*)>$")  # "Name <email>", as git check-mailmap prints
 CHAIN_CHUNK = 10_000
 READ_CHUNK = 1 << 18
 # Raw identities in events (the projection applies .mailmap), renames followed, no pager/colour.
@@ -171,7 +174,7 @@ class GitAdapter:
         known = [sha for sha, found in zip(old_tips, objects[2:], strict=True) if found]
         if head_ref is None and head_sha is not None:  # detached HEAD: follow it as "HEAD"
             refs["HEAD"] = head_sha
-        if refs == old_refs and mailmap_blob == old.get("mailmap"):
+        if (refs, mailmap_blob, RESOLVER) == (old_refs, old.get("mailmap"), old.get("identities")):
             return
         update = int(old.get("updates", 0)) + 1
         # Branch-move checks and the first-parent history run while the commits stream.
@@ -191,12 +194,14 @@ class GitAdapter:
             # 1. Commits new since the last run, both git logs side by side.
             new_tips = sorted(set(refs.values()) - set(old_refs.values()))
             batch = Batch()
+            authors: set[tuple[str, str]] = set()
             if new_tips:
                 async with contextlib.aclosing(
                     self._commits([*new_tips, "--not", *known])
                 ) as commits:
                     async for commit in commits:
                         c = commit["committer"]["time"]
+                        authors.add((commit["author"]["name"], commit["author"]["email"]))
                         batch.events.append(
                             self._event("git.commit", commit, f"git:{commit['sha']}", c)
                         )
@@ -234,19 +239,24 @@ class GitAdapter:
                     "epoch": epoch,
                 }
 
-            # 4. .mailmap as of HEAD, applied by the projection (events keep raw identities).
-            if mailmap_blob != old.get("mailmap"):
-                mailmap = b""
-                if mailmap_blob:
-                    _, mailmap = await _git(self.path, "cat-file", "blob", mailmap_blob)
-                payload = {"content": mailmap.decode(errors="replace")}
-                key = f"git:mailmap:{self.source}:{update}"
-                batch.events.append(self._event("git.mailmap", payload, key))
+            # 4. Identities as .mailmap (as of HEAD) maps them, resolved by git itself: every
+            # author when .mailmap changed, else the new commits' authors (events keep raw ones).
+            # (A checkpoint from before identities were resolved by git gets a full answer.)
+            full = mailmap_blob != old.get("mailmap") or old.get("identities") != RESOLVER
+            if full or (authors and mailmap_blob):
+                if full and known:  # the authors of the history read before, too
+                    authors |= await self._authors(sorted(refs.values()))
+                mapped = await self._mapped(authors, mailmap_blob) if mailmap_blob else []
+                if full or mapped:  # a new author .mailmap does not change needs no event
+                    payload = {"full": full, "identities": mapped}
+                    key = f"git:mailmap:{self.source}:{update}"
+                    batch.events.append(self._event("git.mailmap", payload, key))
 
             batch.position = {
                 "refs": refs,
                 "head": head,
                 "mailmap": mailmap_blob,
+                "identities": RESOLVER,
                 "updates": update,
             }
             batch.records = len(batch.events)
@@ -273,6 +283,29 @@ class GitAdapter:
                     yield commit
         finally:
             await merges.aclose()
+
+    async def _authors(self, tips: list[str]) -> set[tuple[str, str]]:
+        """Every author identity (name, email) in the history of `tips`, as recorded."""
+        _, out = await _git(self.path, "log", "--format=%an%x00%ae", *tips, "--")
+        return {
+            (name, email)
+            for name, _, email in (line.partition("\0") for line in out.decode().splitlines())
+        }
+
+    async def _mapped(self, identities: set[tuple[str, str]], mailmap_blob: str) -> list[list[str]]:
+        """[raw name, raw email, name, email] for each identity that .mailmap changes, as
+        `git check-mailmap` answers (the rules `git log --use-mailmap` and shortlog follow)."""
+        ordered = sorted(identities)
+        lines = "".join(f"{name} <{email}>\n" for name, email in ordered).encode()
+        _, out = await _git(
+            self.path, "-c", f"mailmap.blob={mailmap_blob}", "check-mailmap", "--stdin", input=lines
+        )
+        mapped = []
+        for (name, email), line in zip(ordered, out.decode().splitlines(), strict=True):
+            m = IDENTITY.match(line)
+            if m and (m[1], m[2]) != (name, email):
+                mapped.append([name, email, m[1], m[2]])
+        return mapped
 
     async def _objects(self, names: list[str]) -> list[str | None]:
         """The object each name resolves to, None where it does not (one git process)."""

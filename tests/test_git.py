@@ -217,3 +217,53 @@ def test_deleted_branch_is_recorded(tmp_path: Path, layout: str) -> None:
         ("refs/heads/feature", None)
     ]
     shutil.rmtree(repo.path)
+
+
+TRICKY_MAILMAP = (
+    "Proper Name <proper@example.org> Commit Name\n"  # no commit email: maps by proper@ in git
+    "<canon@example.org> <alias@example.org>\n"  # email only
+    "Both Fixed <both@example.org> Raw Name <RAW@example.org>\n"  # name and email, any case
+    "Cy <cy@example.org>\n"
+)
+
+
+def _shortlog(repo: Repo) -> list[tuple[str, str, int]]:
+    out = repo.git("shortlog", "-sne", "--no-merges", "HEAD")
+    people = []
+    for line in out.splitlines():
+        count, _, who = line.strip().partition("\t")
+        name, _, email = who.rpartition(" <")
+        people.append((name, email.rstrip(">"), int(count)))
+    return sorted(people)
+
+
+def test_authors_agree_with_git_shortlog_through_mailmap_changes(tmp_path: Path) -> None:
+    """git_authors is what `git shortlog -sne --no-merges` says, .mailmap edge cases included,
+    and stays so when .mailmap changes after commits were ingested."""
+    repo, db = Repo(tmp_path / "r"), tmp_path / "e.db"
+    people = [
+        ("X Y", "proper@example.org"),
+        ("Commit Name", "proper@example.org"),
+        ("A", "alias@example.org"),
+        ("Raw Name", "raw@example.org"),
+        ("raw name", "RAW@example.org"),
+        ("Cyrus", "cy@example.org"),
+        ("Dee", "dee@example.org"),
+    ]
+    repo.commit("mailmap", {".mailmap": TRICKY_MAILMAP})
+    for i, who in enumerate(people * 2):
+        repo.commit(f"c{i}", {f"f{i % 3}.txt": str(i)}, who=who)
+
+    def authors() -> list[tuple[str, str, int]]:
+        assert evlog("--db", db, "ingest", repo.path).returncode == 0
+        assert evlog("--db", db, "project").returncode == 0
+        return sorted(
+            (str(n), str(e), int(c))  # type: ignore[call-overload]
+            for n, e, c in _rows(db, "SELECT name, email, commits FROM git_authors")
+        )
+
+    assert authors() == _shortlog(repo)
+    repo.commit("more", {"g.txt": "1"}, who=("Eve", "dee@example.org"))  # incremental
+    assert authors() == _shortlog(repo)
+    repo.commit("remap", {".mailmap": TRICKY_MAILMAP + "Dee Dot <dee@example.org>\n"})
+    assert authors() == _shortlog(repo)

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import signal
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 from projector.server import socket_path
 
-from .support import evlog, proc_env
+from .support import SHARED_DATA, eventually, evlog, proc_env
 
 
 def _count(db: Path, sql: str) -> int | None:
@@ -85,3 +87,79 @@ def test_watch_ingests_new_commits_of_a_repository(tmp_path: Path) -> None:
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
+
+
+class _Watching:
+    """`evlog watch DIR ARGS` as a subprocess, stopped with SIGINT when the block ends."""
+
+    def __init__(self, tmp_path: Path, inbox: Path, *args: str) -> None:
+        self.db = tmp_path / "e.db"
+        self.err = tmp_path / "watch.err"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "evlog", "--db", str(self.db), "watch", str(inbox), *args],
+            env=proc_env(),
+            stderr=self.err.open("w"),
+        )
+        eventually(lambda: socket_path(self.db.with_suffix(".duckdb")).exists())
+
+    def events(self) -> int | None:
+        return _count(self.db, "SELECT count(*) FROM events")
+
+    def __enter__(self) -> _Watching:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        alive = self.proc.poll() is None
+        self.proc.send_signal(signal.SIGINT)
+        self.proc.wait(timeout=30)
+        print(self.err.read_text())
+        assert alive, "the watcher died"
+        assert "Traceback" not in self.err.read_text()
+
+
+def test_watch_survives_files_that_vanish_and_reads_the_rest(tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    with _Watching(tmp_path, inbox, "--type", "message") as w:
+        deadline = time.monotonic() + 4
+        i = 0
+        while time.monotonic() < deadline:  # created and gone before the watcher reads them
+            f = inbox / f"flash-{i}.jsonl"
+            f.write_text('{"n": 1}\n')
+            f.unlink()
+            i += 1
+        (inbox / "kept.jsonl").write_text('{"n": 2}\n')
+        eventually(lambda: (w.events() or 0) >= 1)
+        assert w.proc.poll() is None
+
+
+def test_watch_reads_a_zip_once_it_is_whole(tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    chat = (SHARED_DATA / "whatsapp_chat-miner" / "test_ddmmyy_24hrs.txt").read_text()
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("WhatsApp Chat with Team.txt", chat)
+    whole = buf.getvalue()
+    with _Watching(tmp_path, inbox) as w:
+        target = inbox / "WhatsApp Chat with Team.zip"
+        with target.open("wb") as f:  # half copied...
+            f.write(whole[: len(whole) // 2])
+        time.sleep(3)  # ...long enough for a rescan to find it unreadable
+        assert w.events() == 0
+        with target.open("ab") as f:
+            f.write(whole[len(whole) // 2 :])
+        eventually(lambda: w.events() == 9)
+    assert "not a readable zip archive" in w.err.read_text()
+
+
+def test_watch_keeps_going_past_a_bad_time(tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "a.jsonl").write_text(
+        '{"ts": "2024-01-01T00:00:00Z"}\n{"ts": "9999-12-31T00:00:00Z"}\n{"ts": 1e300}\n'
+    )
+    with _Watching(tmp_path, inbox, "--time-field", "ts") as w:
+        eventually(lambda: w.events() == 1)
+        (inbox / "b.jsonl").write_text('{"ts": "2024-01-02T00:00:00Z"}\n')
+        eventually(lambda: w.events() == 2)

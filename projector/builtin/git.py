@@ -8,7 +8,6 @@ and never go back to git. Times are UTC; `*_tz` keeps the committer's offset in 
 
 from __future__ import annotations
 
-import re
 from itertools import combinations
 from typing import Any, ClassVar
 
@@ -21,9 +20,6 @@ from ..projection import Projection, Table
 GIT_TYPES = frozenset({"git.commit", "git.ref", "git.chain", "git.mailmap"})
 COUPLING_MAX_FILES = 30  # commits touching more files (bulk reformatting, vendoring) are noise
 TS = pa.timestamp("s")
-MAILMAP_ENTRY = re.compile(
-    r"^\s*([^<#]*?)\s*<([^>]*)>\s*(?:([^<#]*?)\s*(?:<([^>]*)>))?\s*(?:#.*)?$"
-)
 
 COMMITS = Table(
     "git_commits",
@@ -48,10 +44,12 @@ CHAIN = Table(
     "seq BIGINT, repo VARCHAR, ref VARCHAR, epoch INTEGER, pos INTEGER, sha VARCHAR,"
     " committed_at TIMESTAMP",
 )
+# Identities as git's own `check-mailmap` maps them (only those .mailmap changes). A full
+# event (a .mailmap change) replaces the repository's earlier rows; others add to them.
 MAILMAP = Table(
     "git_mailmap",
-    "seq BIGINT, repo VARCHAR, line INTEGER, proper_name VARCHAR, proper_email VARCHAR,"
-    " commit_name VARCHAR, commit_email VARCHAR",
+    "seq BIGINT, repo VARCHAR, full_answer BOOLEAN, raw_name VARCHAR, raw_email VARCHAR,"
+    " name VARCHAR, email VARCHAR",
 )
 COCHANGES = Table(
     "git_cochanges",
@@ -110,28 +108,24 @@ VIEWS: dict[str, str] = {
         FROM git_file_changes_named f
         LEFT JOIN git_head_files h ON h.repo = f.repo AND h.path = f.current_path
         GROUP BY f.repo, f.current_path, h.path""",
-    # .mailmap as of the newest git.mailmap event of each repository (line order: later wins).
+    # The identity map since the newest full answer of each repository (.mailmap changes).
     "git_mailmap_current": """
         SELECT m.* FROM git_mailmap m
-        WHERE m.commit_email IS NOT NULL
-          AND m.seq = (SELECT max(seq) FROM git_mailmap x WHERE x.repo = m.repo)""",
+        WHERE m.raw_email IS NOT NULL
+          AND m.seq >= (SELECT max(seq) FROM git_mailmap x
+                        WHERE x.repo = m.repo AND x.full_answer)""",
     "git_identities": """
         WITH raw AS (
             SELECT DISTINCT repo, author_name AS raw_name, author_email AS raw_email
             FROM git_commits
         )
-        SELECT raw.repo, raw_name, raw_email,
-               coalesce(both_.proper_name, mail.proper_name, raw_name) AS name,
-               coalesce(both_.proper_email, mail.proper_email, raw_email) AS email
+        SELECT raw.repo, raw.raw_name, raw.raw_email, coalesce(m.name, raw.raw_name) AS name,
+               coalesce(m.email, raw.raw_email) AS email
         FROM raw
-        LEFT JOIN git_mailmap_current both_ ON both_.repo = raw.repo
-          AND lower(both_.commit_email) = lower(raw_email)
-          AND lower(both_.commit_name) = lower(raw_name)
-        LEFT JOIN git_mailmap_current mail ON mail.repo = raw.repo
-          AND lower(mail.commit_email) = lower(raw_email) AND mail.commit_name IS NULL
-        QUALIFY row_number() OVER (PARTITION BY raw.repo, raw_name, raw_email
-                                   ORDER BY both_.line DESC NULLS LAST,
-                                            mail.line DESC NULLS LAST) = 1""",
+        LEFT JOIN git_mailmap_current m ON m.repo = raw.repo AND m.raw_name = raw.raw_name
+          AND m.raw_email = raw.raw_email
+        QUALIFY row_number() OVER (PARTITION BY raw.repo, raw.raw_name, raw.raw_email
+                                   ORDER BY m.seq DESC NULLS LAST) = 1""",
     "git_authors": f"""
         WITH c AS (
             SELECT i.repo, i.name, i.email, count(*) AS commits,
@@ -191,24 +185,9 @@ MACROS: dict[str, str] = {
 }
 
 
-def parse_mailmap(text: str) -> list[tuple[str | None, str | None, str | None, str | None]]:
-    """(proper_name, proper_email, commit_name, commit_email) per .mailmap entry."""
-    entries: list[tuple[str | None, str | None, str | None, str | None]] = []
-    for line in text.splitlines():
-        m = MAILMAP_ENTRY.match(line)
-        if not m or not line.strip() or line.lstrip().startswith("#"):
-            continue
-        name1, email1, name2, email2 = (g.strip() if g else None for g in m.groups())
-        if email2 is None:  # "Proper Name <commit@email>"
-            entries.append((name1 or None, None, None, email1))
-        else:  # "[Proper Name] <proper@email> [Commit Name] <commit@email>"
-            entries.append((name1 or None, email1 or None, name2 or None, email2))
-    return entries
-
-
 class GitProjection(Projection):
     name = "git"
-    version = 1
+    version = 2  # 2: git_mailmap holds git check-mailmap's answers, not parsed .mailmap lines
     description = "git commits, file changes, files, authors, churn, hotspots, coupling"
     event_types = GIT_TYPES
     tables = (COMMITS, FILE_CHANGES, REFS, CHAIN, MAILMAP, COCHANGES)
@@ -233,9 +212,10 @@ class GitProjection(Projection):
                     _add(rows, seq, repo, ref, epoch, base + i, sha, t)
             elif type_ == "git.mailmap":
                 rows = out["git_mailmap"]
-                _add(rows, seq, repo, 0, None, None, None, None)  # marks "a .mailmap (maybe empty)"
-                for i, entry in enumerate(parse_mailmap(p.get("content") or ""), 1):
-                    _add(rows, seq, repo, i, *entry)
+                full = bool(p.get("full", True))
+                _add(rows, seq, repo, full, None, None, None, None)  # marks the answer's seq
+                for raw_name, raw_email, name, email in p.get("identities") or ():
+                    _add(rows, seq, repo, full, raw_name, raw_email, name, email)
         return {name: _arrow(t, out[name]) for name, t in ((t.name, t) for t in self.tables)}
 
     def _commit(self, out: dict[str, dict[str, list[Any]]], seq: int, repo: str, p: Any) -> None:
