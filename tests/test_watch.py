@@ -123,10 +123,13 @@ def test_watch_survives_files_that_vanish_and_reads_the_rest(tmp_path: Path) -> 
     with _Watching(tmp_path, inbox, "--type", "message") as w:
         deadline = time.monotonic() + 4
         i = 0
-        while time.monotonic() < deadline:  # created and gone before the watcher reads them
-            f = inbox / f"flash-{i}.jsonl"
-            f.write_text('{"n": 1}\n')
-            f.unlink()
+        while time.monotonic() < deadline:  # files gone between listing and reading
+            batch = [inbox / f"flash-{i}-{k}.jsonl" for k in range(20)]
+            for f in batch:
+                f.write_text('{"n": 1}\n' * 50)
+            time.sleep(0.002 * (i % 10))
+            for f in batch:
+                f.unlink()
             i += 1
         (inbox / "kept.jsonl").write_text('{"n": 2}\n')
         eventually(lambda: (w.events() or 0) >= 1)
