@@ -70,14 +70,20 @@ class ReadFrom:
     line_no: int
     checkpoint: Any | None
     reader: LineReader
-    # A one-shot read (or of a rotated file, or a stream): its last complete record is taken.
-    finished: bool
 
     @property
     def final(self) -> bool:
         """The input has ended for good (a one-shot read of a file unchanged for SETTLE_S, a
         rotated file, a stream at its end): even a record without its end is taken."""
         return self.reader.take_tail
+
+
+def _moved(checkpoint: Any | None, identity: FileIdentity, offset: int) -> bool:
+    """Whether a checkpoint does not already say: this file, this generation, this offset."""
+    if not isinstance(checkpoint, dict):
+        return True
+    same = (checkpoint.get("ino"), checkpoint.get("gen", 0), checkpoint.get("offset"))
+    return same != (identity.ino, identity.generation, offset)
 
 
 class LineFileAdapter:
@@ -89,6 +95,8 @@ class LineFileAdapter:
         self.final = final
         self.source = file_source(path)
         self.default_stream = self.fields.stream or stem(path)
+        # How long the file must be unchanged before its last record counts as finished.
+        self.settle_s = SETTLE_S
         self._reading = path  # the file being read: the old one while finishing a rotated file
         self._identity: FileIdentity | None = None  # of the read under way
 
@@ -142,25 +150,32 @@ class LineFileAdapter:
         notes = []
         if at.restarted:
             notes.append(f"{path}: read from the start as new content: {at.restarted}")
-        finished = self.final or rotated
-        take_tail = rotated or (self.final and await asyncio.to_thread(settled, path))
+        take_tail = rotated or (
+            self.final and await asyncio.to_thread(settled, path, self.settle_s)
+        )
         f = await asyncio.to_thread(open_binary, path)
         try:
             if at.offset:
                 await asyncio.to_thread(f.seek, at.offset)
             reader = LineReader(f, at.offset, at.line, take_tail=take_tail)
             self._identity = at.identity
-            read_from = ReadFrom(path, at.identity, at.line, checkpoint, reader, finished)
+            read_from = ReadFrom(path, at.identity, at.line, checkpoint, reader)
+            read_any = False
             async with aclosing(self.read_file(read_from)) as batches:
                 async for batch in batches:
                     batch.notes += notes
                     notes = []
+                    read_any = True
                     yield batch
+            if not read_any and _moved(checkpoint, at.identity, at.offset):
+                # Nothing to read (an empty file), but remember this file: were it rotated
+                # before the next run, that run could not know to finish it.
+                yield Batch(position=await self.position(read_from, at.offset, at.line))
         finally:
             await asyncio.to_thread(f.close)
         if reader.held_back:
             why = (
-                f"the file changed in the last {SETTLE_S:g} s; a later run takes it"
+                f"the file changed in the last {self.settle_s:g} s; a later run takes it"
                 if self.final
                 else "waiting for the end of the record"
             )
@@ -175,7 +190,7 @@ class LineFileAdapter:
         try:
             reader = LineReader(f, 0, 0, take_tail=True, stream=True)
             self._identity = stream_identity(self.source)
-            read_from = ReadFrom(self.path, self._identity, 0, None, reader, True)
+            read_from = ReadFrom(self.path, self._identity, 0, None, reader)
             name = "<stdin>" if self.path == STDIN else self.path
             notes = [f"{name}: read once as a stream (no resume point; piped again, it is new)"]
             async with aclosing(self.read_file(read_from)) as batches:

@@ -171,7 +171,9 @@ def resume_at(path: Path, source: str, checkpoint: Any | None) -> ResumeAt:
     same = identify(path, source, gen)
     offset = int(checkpoint["offset"])
     reason = None
-    if checkpoint.get("fingerprint") != same.fingerprint:
+    if offset == 0:
+        pass  # nothing was read of this generation yet: nothing before the offset to check
+    elif checkpoint.get("fingerprint") != same.fingerprint:
         reason = "its first line changed"
     elif not same.gzip and os.path.getsize(path) < offset:
         reason = "it is shorter than what was read (truncated)"
@@ -186,7 +188,8 @@ def resume_at(path: Path, source: str, checkpoint: Any | None) -> ResumeAt:
 
 def rotated_from(path: Path, checkpoint: Any | None) -> Path | None:
     """The file this path used to be, if it was replaced (log rotation: renamed, a new file
-    created in its place) and the old one is still beside it with lines not read yet."""
+    created in its place) and the old one is still beside it. While it exists no other file
+    can have its inode, so it is that file; `resume_at` then says where to read it from."""
     if not checkpoint or "ino" not in checkpoint or "offset" not in checkpoint or is_gzip(path):
         return None
     st = os.stat(path)
@@ -195,17 +198,8 @@ def rotated_from(path: Path, checkpoint: Any | None) -> Path | None:
     for entry in os.scandir(path.parent):
         if entry.inode() != checkpoint["ino"] or not entry.is_file(follow_symlinks=False):
             continue
-        old = Path(entry.path)
-        with open_binary(old) as f:
-            head = f.read(FINGERPRINT_BYTES)
-        if head.startswith(BOM):
-            head = head[len(BOM) :]
-        if (entry.stat().st_dev, fingerprint(head)) != (
-            checkpoint.get("dev"),
-            checkpoint.get("fingerprint"),
-        ):
-            return None
-        return old if entry.stat().st_size > int(checkpoint.get("offset", 0)) else None
+        if entry.stat().st_dev == checkpoint.get("dev"):
+            return Path(entry.path)
     return None
 
 
@@ -216,22 +210,26 @@ async def with_rotation(
 ) -> AsyncGenerator[T, None]:
     """`read` the file at `path` from `checkpoint`; when it was replaced since, first finish
     the old file (to its current end, under its own identity: its third argument says it is
-    finished), then read the new one as the next generation."""
+    finished), then read the new one as the generation after the old one's last."""
     old = await asyncio.to_thread(rotated_from, path, checkpoint)
     if old is not None:
+        gen = int(checkpoint.get("gen", 0))  # type: ignore[union-attr]
         async with aclosing(read(old, checkpoint, True)) as batches:
             async for batch in batches:
+                position = getattr(batch, "position", None)
+                if isinstance(position, dict):
+                    gen = max(gen, int(position.get("gen", gen)))
                 yield batch
-        checkpoint = {"gen": int(checkpoint.get("gen", 0)) + 1}  # type: ignore[union-attr]
+        checkpoint = {"gen": gen + 1}
     async with aclosing(read(path, checkpoint, False)) as batches:
         async for batch in batches:
             yield batch
 
 
-def settled(path: Path) -> bool:
-    """True when the file has not been modified for SETTLE_S (its last line is finished)."""
+def settled(path: Path, settle_s: float = SETTLE_S) -> bool:
+    """True when the file has not been modified for `settle_s` (its last line is finished)."""
     try:
-        return time.time() - os.stat(path).st_mtime >= SETTLE_S
+        return time.time() - os.stat(path).st_mtime >= settle_s
     except OSError:
         return False
 

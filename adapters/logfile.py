@@ -39,6 +39,11 @@ class LogAdapter(LineFileAdapter):
         async for lines in at.reader.lines():
             batch = Batch()
             for line in lines:
+                if not line.problem and not line.data.strip():  # ends a record, starts none
+                    if record:
+                        self._take(record, at.identity, batch)
+                    record = []
+                    continue
                 if record and line.data[:1] in (b" ", b"\t") and not line.problem:
                     record.append(line)
                     continue
@@ -52,17 +57,17 @@ class LogAdapter(LineFileAdapter):
             else:
                 batch.position = await self.position(at, lines[-1].end, lines[-1].number)
             yield batch
-        if record and at.finished:
+        # The last record is complete when the input is (unchanged for a moment, rotated, a
+        # stream at its end): a file still being written may add continuation lines to it.
+        if record and at.final:
             batch = Batch()
             self._take(record, at.identity, batch)
             batch.position = await self.position(at, record[-1].end, record[-1].number)
             yield batch
-        elif record and any(r.data.strip() for r in record):
+        elif record:
             at.reader.held_back += 1  # the open record waits for the line after it
 
     def _take(self, record: list[Line], identity: FileIdentity, batch: Batch) -> None:
-        if not record[0].problem and not any(r.data.strip() for r in record):
-            return  # blank lines are not records
         batch.records += 1
         try:
             self._convert(record, line_key(identity, record[0]), batch)

@@ -8,7 +8,9 @@ is asked for its branch tips on every wake-up (a change under .git/refs or packe
 
 A watcher never dies from one file: a file that fails (vanished, half-copied, unreadable, read
 with other options before) is reported once, retried when it changes, and the rest keep flowing.
-A last line without its newline waits for it (it is read when the file next changes)."""
+A file's last record waits while the file may still grow (a line without its newline, a log
+record that continuation lines may follow); it is taken once the file has been quiet for
+WATCH_SETTLE_S."""
 
 from __future__ import annotations
 
@@ -32,6 +34,9 @@ from . import output
 from .exposure import exposed
 
 RESCAN_S = 2.0
+# A watched file's last record (a line without its newline, a log record that continuation
+# lines may follow) is taken once the file has been quiet this long.
+WATCH_SETTLE_S = 5.0
 # A full rescan may use at most this share of a core: with many files it runs less often.
 RESCAN_SHARE = 0.005
 Stamp = tuple[int, int, int]
@@ -84,6 +89,7 @@ class Watcher:
         self.on_problem = on_problem
         self._seen: dict[Path, Stamp] = {}  # as last ingested
         self._failed: dict[Path, Stamp] = {}  # as last failed: retried once it changes
+        self._held: set[Path] = set()  # ingested with a record held back: looked at again
         self._next_full = 0.0
 
     async def scan(self) -> int:
@@ -97,8 +103,9 @@ class Watcher:
         return appended
 
     async def look_at(self, paths: list[Path]) -> int:
-        """Ingest the watched files among the named paths (from a wake-up), if they changed."""
-        files = await asyncio.to_thread(_expand, self.roots, paths)
+        """Ingest the watched files among the named paths (from a wake-up) if they changed,
+        and the files with a record held back (taken once the file has been quiet)."""
+        files = sorted({*await asyncio.to_thread(_expand, self.roots, paths), *self._held})
         return await self._ingest_changed(await asyncio.to_thread(_stamps, files))
 
     async def _ingest_changed(self, entries: list[tuple[Path, Stamp | None, bool]]) -> int:
@@ -107,7 +114,7 @@ class Watcher:
             if stamp is None:
                 continue  # vanished between listing and reading
             # A repository is always asked (for its branch tips: cheap); a file only if changed.
-            if not is_dir and self._seen.get(path) == stamp:
+            if not is_dir and self._seen.get(path) == stamp and path not in self._held:
                 continue
             if self._failed.get(path) == stamp:
                 continue
@@ -116,23 +123,30 @@ class Watcher:
 
     async def _ingest_one(self, path: Path, stamp: Stamp) -> int:
         try:
-            adapter, chosen, _note = await mapping.plan(self.log, path, self.wanted, final=False)
+            adapter, chosen, _note = await mapping.plan(self.log, path, self.wanted)
         except UnknownFormat:
             self._failed[path] = stamp  # not a format we read; say nothing every rescan
             return 0
         except InputError as exc:
             return self._fail(path, stamp, str(exc))
+        if hasattr(adapter, "settle_s"):
+            adapter.settle_s = WATCH_SETTLE_S
         stats = await ingest_source(self.log, adapter, mapping=chosen)
         if stats.error:
             return self._fail(path, stamp, stats.error)
         self._seen[path] = stamp
         self._failed.pop(path, None)
+        if stats.held_back:
+            self._held.add(path)
+        else:
+            self._held.discard(path)
         if self.on_ingest is not None and (stats.appended or stats.dead_letters):
             self.on_ingest(path, stats.appended, stats.dead_letters)
         return stats.appended
 
     def _fail(self, path: Path, stamp: Stamp, reason: str) -> int:
         self._failed[path] = stamp
+        self._held.discard(path)
         if self.on_problem is not None:
             self.on_problem(path, reason)
         return 0

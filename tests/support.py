@@ -32,6 +32,14 @@ def eventually(fn: Callable[[], T | None], *, timeout: float = 60.0, every: floa
         time.sleep(every)
 
 
+def finished(*paths: Path) -> None:
+    """Make files look finished (unchanged for an hour), as a one-shot ingest of a file that
+    changed in the last second holds back its last record (it may still be written)."""
+    old = time.time() - 3600
+    for path in paths:
+        os.utime(path, (old, old))
+
+
 def proc_env() -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")

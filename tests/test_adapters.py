@@ -24,7 +24,7 @@ from adapters import FieldMap, InputError, detect, ingest, make_adapter
 from adapters.whatsapp import date_order, media_of, parse_timestamp
 from eventlog import EventLog
 
-from .support import SHARED_DATA, evlog, proc_env
+from .support import SHARED_DATA, evlog, finished, proc_env
 
 WHATSAPP = SHARED_DATA / "whatsapp_chat-miner"
 SLACK_ZIP = SHARED_DATA / "slack_export" / "testarchive.zip"
@@ -237,6 +237,7 @@ async def test_rotation_finishes_the_old_file_first(tmp_path: Path, name: str) -
         return _jsonl(b, a)
 
     f.write_bytes(header + lines(0, 3))
+    finished(f)
     assert (await _ingest(db, f))[0] == 3
     with f.open("ab") as out:
         out.write(lines(3, 5))  # written, then rotated before anyone read it
@@ -249,6 +250,7 @@ async def test_rotation_finishes_the_old_file_first(tmp_path: Path, name: str) -
         new = 3 if name.endswith(".log") else 4
         assert (await ingest(log, adapter)).appended == new
         assert (await ingest(log, adapter)).appended == 0
+        finished(f)
         assert (await ingest(log, make_adapter(f))).appended == 4 - new
     assert _rows(db, "SELECT count(*), count(DISTINCT payload) FROM events") == [(7, 7)]
 

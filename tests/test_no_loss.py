@@ -10,7 +10,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +20,7 @@ import pytest
 
 from eventlog import InvalidEventError, NewEvent, encode_events, encode_valid
 
-from .support import SHARED_DATA, eventually, evlog, proc_env
+from .support import SHARED_DATA, eventually, evlog, finished, proc_env
 
 SLACK_ZIP = SHARED_DATA / "slack_export" / "testarchive.zip"
 
@@ -124,8 +123,7 @@ def test_a_stray_quote_is_text_and_an_unterminated_one_costs_one_record(tmp_path
     (tmp_path / "u.csv").write_text("\n".join(lines) + "\n")
     s = ingest(tmp_path, "u.csv")  # just written: the open quote may still be closed
     assert (s["appended"], s["held_back"]) == (5, 1)
-    old = time.time() - 60
-    os.utime(tmp_path / "u.csv", (old, old))  # finished: the quote is never closed
+    finished(tmp_path / "u.csv")  # the quote is never closed
     s = ingest(tmp_path, "u.csv")
     assert (s["appended"], s["dead_letters"]) == (94, 1)
     assert "u.csv:7: unterminated quoted field" in s["stderr"]
@@ -141,6 +139,7 @@ def test_a_stray_quote_is_text_and_an_unterminated_one_costs_one_record(tmp_path
 def test_records_without_a_key_belong_to_their_source(tmp_path: Path) -> None:
     (tmp_path / "day1.log").write_text("=== start ===\na\nb\n")
     (tmp_path / "day2.log").write_text("=== start ===\nx\ny\n")
+    finished(tmp_path / "day1.log", tmp_path / "day2.log")
     s = ingest(tmp_path, "day1.log", "day2.log")
     assert (s["appended"], s["duplicates"]) == (6, 0)
     (tmp_path / "p.csv").write_text("id,v\n1,same\n")
@@ -159,8 +158,10 @@ def test_records_without_a_key_belong_to_their_source(tmp_path: Path) -> None:
 def test_a_log_rotated_by_truncation_keeps_its_repeated_banner(tmp_path: Path) -> None:
     log = tmp_path / "app.log"
     log.write_text("=== start ===\nfirst run\n")
+    finished(log)
     assert ingest(tmp_path, "app.log")["appended"] == 2
     log.write_text("=== start ===\n")  # copytruncate: shorter, same first line
+    finished(log)
     assert ingest(tmp_path, "app.log")["appended"] == 1
 
 
@@ -199,13 +200,15 @@ def test_an_unfinished_last_line_is_held_back_until_its_newline(tmp_path: Path) 
     assert (s["appended"], s["held_back"]) == (0, 1) and "held back" in notes(s)
     with s_log.open("ab") as f:
         f.write(b"ld\n")
+    s = ingest(tmp_path, "s.log")  # a log's last record may still get continuation lines
+    assert (s["appended"], s["held_back"]) == (0, 1)
+    finished(s_log)
     assert ingest(tmp_path, "s.log")["appended"] == 1
     assert payloads(tmp_path, "s") == [{"line": "hello world"}]
     # a file that has not changed for a while is finished: its last line is taken
     done = tmp_path / "done.jsonl"
     done.write_bytes(b'{"a":1}\n{"a":2}')
-    old = time.time() - 60
-    os.utime(done, (old, old))
+    finished(done)
     assert ingest(tmp_path, "done.jsonl")["appended"] == 2
 
 
@@ -236,6 +239,7 @@ def test_a_source_keeps_its_mapping_and_another_is_refused(tmp_path: Path) -> No
 
 def test_dead_letters_are_retried_with_a_fixed_pattern_exactly_once(tmp_path: Path) -> None:
     (tmp_path / "web.log").write_text("GET /a 200\nPOST /b 500\n")
+    finished(tmp_path / "web.log")
     wrong = r"(?P<method>[A-Z]+) (?P<path>\S+) (?P<status>\d+) extra"
     right = r"(?P<method>[A-Z]+) (?P<path>\S+) (?P<status>\d+)"
     assert ingest(tmp_path, "web.log", "--pattern", wrong)["dead_letters"] == 2
@@ -282,6 +286,7 @@ def test_a_damaged_log_file_is_one_line(tmp_path: Path) -> None:
 
 def test_a_damaged_duckdb_file_is_one_line_and_rebuild_makes_it_again(tmp_path: Path) -> None:
     (tmp_path / "a.log").write_text("".join(f"line {i}\n" for i in range(500)))
+    finished(tmp_path / "a.log")
     ingest(tmp_path, "a.log")
     assert evlog("project", cwd=tmp_path).returncode == 0
     duck = tmp_path / ".evlog" / "events.duckdb"
@@ -368,6 +373,7 @@ def test_one_failing_source_does_not_stop_the_others(tmp_path: Path) -> None:
     (tmp_path / "a.log").write_text("a\n")
     (tmp_path / "c.log").write_text("c\n")
     (tmp_path / "bad.zip").write_bytes(b"PK\x03\x04 not really")
+    finished(tmp_path / "a.log", tmp_path / "c.log")
     r = evlog("ingest", "a.log", "missing.log", "bad.zip", "c.log", cwd=tmp_path)
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert r.stderr.count("evlog: error:") == 2

@@ -1,0 +1,257 @@
+"""Property-based tests of the adapters (hypothesis): random valid and invalid records, files
+written in random pieces, rewritten, truncated and rotated between runs, and arbitrary bytes.
+
+For every ingest: no exception escapes, and the conservation law holds (read = appended +
+duplicates + dead-lettered + held back). For growth: the log ends up exactly as a one-shot read
+of the final content would make it. For rewrites, truncations and rotations: every record of
+the final content, and of a rotated file, is in the log.
+
+`HYPOTHESIS_PROFILE=long pytest tests/test_properties.py` runs many more examples."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sqlite3
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import orjson
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from adapters import FieldMap, IngestStats, ingest, make_adapter
+from eventlog import EventLog
+
+settings.register_profile(
+    "ci", max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile(
+    "long", max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+LONG_AGO = time.time() - 3600
+
+# -- records ------------------------------------------------------------------------------------
+
+text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
+times = st.one_of(
+    st.just("2024-01-01T00:00:00Z"),
+    st.just("9999-12-31T00:00:00Z"),
+    st.just("inf"),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    text,
+)
+json_line = st.one_of(
+    st.builds(
+        lambda k, v, t: json.dumps({"k": k, "v": v, "ts": t}).encode(),  # any int, Infinity
+        text,
+        st.one_of(st.integers(), text, st.none(), st.lists(st.integers(), max_size=2)),
+        times,
+    ),
+    st.binary(max_size=20).filter(lambda b: b"\n" not in b),  # mostly not JSON
+    st.just(b""),
+    st.just(b"   "),
+)
+csv_field = st.one_of(
+    st.text(st.sampled_from('ab ,"x\n'), max_size=6).map(
+        lambda s: '"' + s.replace('"', '""') + '"'
+    ),  # quoted: commas, quotes, newlines inside
+    st.text(st.sampled_from("ab x'"), max_size=5),
+    st.sampled_from(['15" monitor', '"open', 'a"b', ""]),  # stray and unterminated quotes
+)
+csv_row = st.lists(csv_field, min_size=1, max_size=4).map(lambda f: ",".join(f).encode())
+log_line = st.one_of(
+    st.text(st.sampled_from("abc 12:-"), max_size=10).map(str.encode),
+    st.text(st.sampled_from("abc "), min_size=1, max_size=8).map(lambda s: b"  " + s.encode()),
+    st.binary(max_size=10).filter(lambda b: b"\n" not in b),
+)
+
+
+def join(lines: list[bytes], crlf: bool, bom: bool, final_newline: bool) -> bytes:
+    data = (b"\r\n" if crlf else b"\n").join(lines)
+    if final_newline and lines:
+        data += b"\r\n" if crlf else b"\n"
+    return (b"\xef\xbb\xbf" if bom else b"") + data
+
+
+contents = {
+    "jsonl": st.builds(
+        join, st.lists(json_line, max_size=25), st.booleans(), st.booleans(), st.booleans()
+    ),
+    "csv": st.builds(
+        lambda rows, crlf, bom, nl: join([b"id,name,status", *rows], crlf, bom, nl),
+        st.lists(csv_row, max_size=20),
+        st.booleans(),
+        st.booleans(),
+        st.booleans(),
+    ),
+    "log": st.builds(
+        join, st.lists(log_line, max_size=25), st.booleans(), st.booleans(), st.booleans()
+    ),
+}
+SUFFIX = {"jsonl": ".jsonl", "csv": ".csv", "log": ".log"}
+FIELDS = FieldMap(time_field="ts")
+
+
+# -- running ------------------------------------------------------------------------------------
+
+
+def checked(stats: IngestStats) -> IngestStats:
+    law = stats.appended + stats.duplicates + stats.dead_letters + stats.held_back
+    assert stats.read == law and stats.unaccounted == 0, stats
+    assert stats.error is None, stats.error
+    return stats
+
+
+async def run_ingest(db: Path, path: Path, kind: str) -> IngestStats:
+    async with await EventLog.open(db) as log:
+        adapter = make_adapter(path, adapter=kind, fields=FIELDS if kind == "jsonl" else None)
+        return checked(await ingest(log, adapter))
+
+
+def log_content(db: Path) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """Events (key, type, payload, stream) in order, and dead letters (position, error)."""
+    conn = sqlite3.connect(db)
+    try:
+        events = conn.execute("SELECT key, type, payload, stream FROM events ORDER BY seq")
+        dead = conn.execute("SELECT position, error FROM dead_letters ORDER BY id")
+        return events.fetchall(), dead.fetchall()
+    finally:
+        conn.close()
+
+
+def finish(path: Path) -> None:
+    """Make the file look finished (unchanged for an hour): its last line is taken."""
+    os.utime(path, (LONG_AGO, LONG_AGO))
+
+
+# -- properties ---------------------------------------------------------------------------------
+
+
+@given(
+    kind=st.sampled_from(sorted(contents)),
+    data=st.data(),
+)
+def test_growth_in_random_pieces_equals_one_reading_of_the_whole(kind: str, data: Any) -> None:
+    content = data.draw(contents[kind], label="content")
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(content)), max_size=6), label="cuts"))
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        path = work / f"input{SUFFIX[kind]}"
+
+        async def go() -> None:
+            written = 0
+            path.write_bytes(b"")
+            for cut in [*cuts, len(content)]:
+                with path.open("ab") as f:
+                    f.write(content[written:cut])
+                written = cut
+                await run_ingest(work / "pieces.db", path, kind)
+            finish(path)
+            await run_ingest(work / "pieces.db", path, kind)
+            await run_ingest(work / "whole.db", path, kind)
+            assert (await run_ingest(work / "whole.db", path, kind)).appended == 0
+
+        asyncio.run(go())
+        assert log_content(work / "pieces.db") == log_content(work / "whole.db")
+
+
+ops = st.lists(
+    st.one_of(
+        st.tuples(st.just("append"), contents["log"]),
+        st.tuples(st.just("rewrite"), contents["log"]),
+        st.tuples(st.just("truncate"), st.integers(0, 200)),
+        st.tuples(st.just("rotate"), contents["log"]),
+        st.tuples(st.just("ingest"), st.just(b"")),
+    ),
+    max_size=8,
+)
+
+
+@given(steps=ops)
+def test_rewrites_truncations_and_rotations_lose_no_record(steps: list[Any]) -> None:
+    """A log file is appended to, rewritten, truncated and rotated between ingests: every
+    complete line of the final file, and of every rotated file, ends up in the log."""
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        path, db = work / "app.log", work / "e.db"
+        path.write_bytes(b"")
+        rotated: list[Path] = []  # those evlog knew (an ingest ran since they were made)
+        known = False
+
+        async def go() -> None:
+            nonlocal known
+            for op, arg in steps:
+                if op == "append":
+                    with path.open("ab") as f:
+                        f.write(arg)
+                elif op == "rewrite":
+                    path.write_bytes(arg)
+                elif op == "truncate":
+                    with path.open("r+b") as f:
+                        f.truncate(min(arg, path.stat().st_size))
+                elif op == "rotate":
+                    old = work / f"app.log.{len(rotated) + 1}"
+                    path.rename(old)
+                    if known:
+                        rotated.append(old)
+                    path.write_bytes(arg)
+                    await run_ingest(db, path, "log")  # rotation is noticed by the next run
+                else:
+                    await run_ingest(db, path, "log")
+                if op in ("ingest", "rotate"):  # the file now at `path` has a checkpoint
+                    known = True
+            finish(path)
+            await run_ingest(db, path, "log")
+
+        asyncio.run(go())
+        events, _ = log_content(db)
+        got = Counter(orjson.loads(p)["line"] for _, _, p, _ in events)
+        for f in [path, *rotated]:  # each rotated file was read to its end when it was seen
+            missing = Counter(records(f.read_bytes())) - got
+            assert not missing, (f, missing)
+
+
+def records(data: bytes) -> list[str]:
+    """The log adapter's records of a finished file: continuation lines join the one before;
+    records that are not UTF-8 are dead letters and left out here."""
+    data = data.removeprefix(b"\xef\xbb\xbf")
+    out: list[list[bytes]] = []
+    continues = False
+    for line in data.split(b"\n"):
+        line = line.removesuffix(b"\r")
+        if not line.strip():
+            continues = False  # a blank line ends a record and starts none
+        elif continues and line[:1] in (b" ", b"\t"):
+            out[-1].append(line)
+        else:
+            out.append([line])
+            continues = True
+    texts = []
+    for rec in out:
+        raw = b"\n".join(rec)
+        try:
+            text = raw.decode()
+        except UnicodeDecodeError:
+            continue
+        if text.strip():
+            texts.append(text)
+    return texts
+
+
+@given(kind=st.sampled_from([*sorted(contents), "whatsapp"]), data=st.binary(max_size=400))
+def test_arbitrary_bytes_never_escape_as_an_exception(kind: str, data: bytes) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        path = work / f"x{SUFFIX.get(kind, '.txt')}"
+        path.write_bytes(data)
+        finish(path)
+        stats = asyncio.run(run_ingest(work / "e.db", path, kind))
+        assert stats.read == stats.appended + stats.dead_letters  # nothing held: it is finished
