@@ -378,3 +378,11 @@ def test_one_failing_source_does_not_stop_the_others(tmp_path: Path) -> None:
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert r.stderr.count("evlog: error:") == 2
     assert rows(tmp_path, "SELECT count(*) FROM events") == [(2,)]
+
+
+def test_debug_shows_the_traceback_that_the_one_line_hides(tmp_path: Path) -> None:
+    db = tmp_path / "bad.db"
+    db.write_bytes(os.urandom(10_000))
+    assert "damaged" in one_line_error(evlog("--db", db, "status", cwd=tmp_path))
+    r = evlog("--debug", "--db", db, "status", cwd=tmp_path)
+    assert r.returncode != 0 and "Traceback" in r.stderr and "DatabaseError" in r.stderr
