@@ -188,23 +188,19 @@ def ingest_cmd(
     elif len(failed) < len(per_source):
         for one in per_source:
             for note in one.notes:
-                output.stderr.print(note, markup=False, highlight=False)
+                output.say(note)
             if len(per_source) > 1 and not one.error:
-                output.stderr.print(f"{one.source}: {one.law()}", markup=False, highlight=False)
-        output.stderr.print(
+                output.say(f"{one.source}: {one.law()}")
+        output.say(
             f"{total.law()}; appended {total.appended} events in {total.seconds:.2f} s"
-            f" ({rate:,.0f} events/s); commit latency p50 {output.ms(p50)} p99 {output.ms(p99)}",
-            markup=False,
-            highlight=False,
+            f" ({rate:,.0f} events/s); commit latency p50 {output.ms(p50)} p99 {output.ms(p99)}"
         )
     for one in failed:
-        output.stderr.print(f"evlog: error: {one.error}", markup=False, highlight=False)
+        output.say(f"evlog: error: {one.error}")
     for one in lost:
-        output.stderr.print(
+        output.say(
             f"evlog: error: {one.unaccounted} records of {one.source} are unaccounted for"
-            f" ({one.law()}): this is a bug in evlog, please report it",
-            markup=False,
-            highlight=False,
+            f" ({one.law()}): this is a bug in evlog, please report it"
         )
     if failed or lost:
         raise typer.Exit(1)
@@ -247,9 +243,7 @@ async def _ingest_all(
                     stats.notes.insert(0, note)
                 results.append(stats)
     if shown > MAX_ERROR_LINES:
-        output.stderr.print(
-            f"... and {shown - MAX_ERROR_LINES} more bad records: see `evlog deadletters`"
-        )
+        output.say(f"... and {shown - MAX_ERROR_LINES} more bad records: see `evlog deadletters`")
     return results
 
 
@@ -435,7 +429,7 @@ def deadletters_retry(
             )
             top = sorted(one.reasons.items(), key=lambda kv: -kv[1])[:3]
             line += "".join(f"\n  {n} x {why}" for why, n in top)
-        output.stderr.print(line, markup=False, highlight=False)
+        output.say(line)
 
 
 source_app = typer.Typer(help="The sources read into the log: their checkpoints and mappings.")
@@ -564,9 +558,7 @@ async def _rebuild(s: Settings, names: list[str] | None, from_seq: int) -> dict[
             aside = await asyncio.to_thread(_move_aside, s.duckdb)
             output.stderr.print(
                 f"{s.duckdb} is damaged ({str(exc).splitlines()[0]}): moved to {aside};"
-                " rebuilding every projection from the log",
-                markup=False,
-                highlight=False,
+                " rebuilding every projection from the log"
             )
             projector = await Projector.open(log, s.duckdb)
             names, from_seq = None, 0

@@ -17,6 +17,11 @@ stdout = Console(soft_wrap=True)
 stderr = Console(stderr=True, soft_wrap=True)
 
 
+def say(text: str) -> None:
+    """One plain line on stderr: file names and reasons are printed as they are (no markup)."""
+    stderr.print(text, markup=False, highlight=False)
+
+
 def print_json(value: Any) -> None:
     sys.stdout.write(orjson.dumps(value, default=str).decode() + "\n")
     sys.stdout.flush()

@@ -193,12 +193,10 @@ async def run_watch(
 ) -> None:
     def report(path: Path, appended: int, dead: int) -> None:
         extra = f", {dead} dead-lettered (evlog deadletters)" if dead else ""
-        output.stderr.print(f"{path}: +{appended} events{extra}", markup=False)
+        output.say(f"{path}: +{appended} events{extra}")
 
     def problem(path: Path, reason: str) -> None:
-        output.stderr.print(
-            f"evlog: {reason} (retried when {path.name} changes)", markup=False, highlight=False
-        )
+        output.say(f"evlog: {reason} (retried when {path.name} changes)")
 
     async with (
         await EventLog.open(db) as log,
