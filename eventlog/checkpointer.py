@@ -51,6 +51,7 @@ DEFAULT_INTERVAL_S = 0.05
 # (connection.py), so the file is reused in place rather than truncated and grown again.
 DEFAULT_RESTART_BYTES = 20 * 1024 * 1024
 DEFAULT_WRITEBACK_INTERVAL_S = 0.005
+IDLE_TICK_S = 0.5  # the longest the checkpointer sleeps while nothing is committed
 WRITEBACK_BELOW_EVENTS = 256  # per commit, on average since the last tick
 # Copying frames competes for the CPU with the writer and the producers on a small machine: this
 # thread gives way to them.
@@ -92,17 +93,23 @@ class WalCheckpointer:
             restart_frames = max(1, self._restart_bytes // (page_size + _WAL_FRAME_HEADER))
             ticks_per_pass = max(1, round(self._interval / self._tick))
             tick = 0
+            wait = self._tick
             commits, events = self._writer.commits, self._writer.events_written
-            while not self._stop.wait(self._tick):
+            passed_at = -1  # the writer's commit count at the last pass
+            while not self._stop.wait(wait):
                 new_commits = self._writer.commits - commits
                 if new_commits > 0 and (
                     self._writer.events_written - events < WRITEBACK_BELOW_EVENTS * new_commits
                 ):
                     wal.start()
+                # While nothing is committed, wake up less and less often (an idle log costs
+                # next to nothing); a commit after a quiet spell is seen within IDLE_TICK_S.
+                wait = self._tick if new_commits else min(wait * 2, IDLE_TICK_S)
                 commits, events = self._writer.commits, self._writer.events_written
                 tick += 1
-                if tick % ticks_per_pass:
+                if tick % ticks_per_pass or commits == passed_at:
                     continue
+                passed_at = commits
                 _busy, log_frames, _done = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
                 self.checkpoints += 1
                 self.last_wal_frames = log_frames

@@ -15,6 +15,7 @@ from typing import Any, Self
 import aiosqlite
 import orjson
 
+from .changes import WalWrites
 from .checkpointer import WalCheckpointer
 from .connection import BUSY_TIMEOUT_MS, Durability, connect, ensure_parent
 from .encoding import EncodedEvents, encode_events
@@ -31,10 +32,12 @@ from .envelope import (
 )
 from .errors import EventLogError
 from .schema import migrate
+from .walindex import WalIndex
 from .writer import AppendRequest, GroupCommitWriter
 
 DEFAULT_POLL_INTERVAL_S = 0.002
-IDLE_POLL_S = 0.025  # the slowest a follower polls for other processes' commits
+IDLE_POLL_S = 0.025  # the slowest a follower polls for other processes' commits (no inotify)
+SAFETY_POLL_S = 1.0  # ...and with inotify, which wakes it at every WAL write (in case one is lost)
 _FORGET_SOURCE = "DELETE FROM source_checkpoints WHERE source = ?"
 
 
@@ -72,6 +75,7 @@ class EventLog:
         # call per commit, which a log that only appends should not pay (bench/append p99).
         self._listener = (self._loop, self._on_commit)
         self._followers = 0
+        self._writes: WalWrites | None = None  # while following: other processes' WAL writes
 
     @classmethod
     async def open(
@@ -215,6 +219,9 @@ class EventLog:
         )
         return fut
 
+    def _on_write(self) -> None:
+        self._on_commit(0)
+
     def _on_commit(self, last_seq: int) -> None:
         wake, self._wake = self._wake, asyncio.Event()
         wake.set()
@@ -234,9 +241,10 @@ class EventLog:
     ) -> AsyncGenerator[list[Event], None]:
         """Yield batches of new events forever, starting after `after`.
 
-        Appends in this process wake the follower at once; appends by other processes are seen
-        within `poll_interval` while events flow, and within IDLE_POLL_S after a quiet spell
-        (the poll backs off by a quarter per empty poll: ~0.1 s to reach it from 2 ms).
+        Appends in this process wake the follower at once; appends by other processes too on
+        Linux (eventlog/changes.py: inotify on the WAL), else within `poll_interval` while
+        events flow and IDLE_POLL_S after a quiet spell (the poll backs off by a quarter per
+        empty poll).
         Use with `contextlib.aclosing` to release its connection early."""
         async for rows in self.follow_rows(after, batch_limit=batch_limit):
             yield [event_from_row(r) for r in rows]
@@ -246,30 +254,51 @@ class EventLog:
     ) -> AsyncGenerator[list[tuple[Any, ...]], None]:
         conn = await _open_reader(self.path)
         self._followers += 1
-        if self._followers == 1 and self._writer is not None:
-            self._writer.add_listener(self._listener)
+        if self._followers == 1:
+            if self._writer is not None:
+                self._writer.add_listener(self._listener)
+            self._writes = WalWrites.open(self.path, self._loop)  # None: poll instead
+            if self._writes is not None:
+                self._writes.subscribe(self._on_write)
+        # Told of other processes' commits (inotify), an idle follower need hardly poll at all.
+        idle_poll = SAFETY_POLL_S if self._writes is not None else IDLE_POLL_S
+        index = WalIndex(self.path)
         try:
             position = after
             wait = self._poll_interval
+            quiet: bytes | None = None  # the wal-index header when a read last found nothing
             while True:
                 wake = self._wake  # taken before the read, so a commit in between is not missed
-                rows = await _read_rows(conn, position, batch_limit)
-                if rows:
-                    position = rows[-1][0]
-                    wait = self._poll_interval
-                    yield rows
-                    continue
+                # A pread of a local file's header, not a query: an idle poll costs microseconds.
+                header = index.header()
+                if header is None or header != quiet:
+                    rows = await _read_rows(conn, position, batch_limit)
+                    if rows:
+                        position = rows[-1][0]
+                        wait = self._poll_interval
+                        quiet = None
+                        yield rows
+                        continue
+                    quiet = header  # taken before the read: a commit after it changes it
                 try:
                     async with asyncio.timeout(wait):
                         await wake.wait()
+                    # Woken by a commit here, or a write to the WAL by another process: that
+                    # write comes before SQLite publishes the commit, so look again soon.
+                    wait = self._poll_interval
                 except TimeoutError:
-                    # Nothing arrived: poll less often, up to IDLE_POLL_S, so an idle follower
-                    # costs next to nothing; a commit in this process still wakes it at once.
-                    wait = min(wait * 1.25, max(IDLE_POLL_S, self._poll_interval))
+                    # Nothing arrived: poll less and less often, so an idle follower costs
+                    # next to nothing (every timer wake-up has a price).
+                    wait = min(wait * 1.25, max(idle_poll, self._poll_interval))
         finally:
+            index.close()
             self._followers -= 1
-            if self._followers == 0 and self._writer is not None:
-                self._writer.remove_listener(self._listener)
+            if self._followers == 0:
+                if self._writer is not None:
+                    self._writer.remove_listener(self._listener)
+                if self._writes is not None:
+                    self._writes.close()
+                    self._writes = None
             await conn.close()
 
     async def head(self) -> int:
@@ -403,9 +432,11 @@ async def _open_reader(path: Path) -> aiosqlite.Connection:
     return conn
 
 
+_READ_ROWS = f"SELECT {EVENT_COLUMNS} FROM events WHERE seq > ? ORDER BY seq LIMIT ?"
+
+
 async def _read_rows(conn: aiosqlite.Connection, after: int, limit: int) -> list[tuple[Any, ...]]:
-    async with conn.execute(
-        f"SELECT {EVENT_COLUMNS} FROM events WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit)
-    ) as cur:
-        rows: Iterable[sqlite3.Row] = await cur.fetchall()
+    # One trip to aiosqlite's thread (execute, fetch and close there), not three: each trip is
+    # two thread wake-ups, which were most of an idle follower's CPU.
+    rows: Iterable[sqlite3.Row] = await conn.execute_fetchall(_READ_ROWS, (after, limit))
     return [tuple(r) for r in rows]

@@ -23,6 +23,7 @@ from eventlog import (
     EventLog,
     NewEvent,
     SourceCheckpoint,
+    changes,
     writeback,
 )
 from eventlog.checkpointer import WalCheckpointer
@@ -303,7 +304,19 @@ async def test_follow_sees_in_process_appends(db_path: Path) -> None:
         assert seen == list(range(1, 21))
 
 
-async def test_follow_sees_events_from_another_process(db_path: Path) -> None:
+@pytest.mark.parametrize("told", [True, False], ids=["inotify", "polling"])
+async def test_follow_sees_events_from_another_process(
+    db_path: Path, told: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process's appends reach a follower: woken by the WAL's writes (Linux inotify),
+    or by polling where that cannot be had."""
+    monkeypatch.setattr(changes, "SUPPORTED", told and changes.SUPPORTED)
+    if told:
+        loop = asyncio.get_running_loop()
+        watch = changes.WalWrites.open(db_path, loop)
+        assert watch is not None or not sys.platform.startswith("linux")
+        if watch is not None:
+            watch.close()
     async with await EventLog.open(db_path) as log:
         seen: list[int] = []
 
