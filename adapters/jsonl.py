@@ -83,15 +83,17 @@ class JsonlAdapter(LineFileAdapter):
             batch.dead_letters.append(self.dead(line, str(exc)))
             return
         stream = stream or self.default_stream
+        # Positional: the bulk path makes a million of these (keywords cost ~10% more).
         batch.events.append(
             NewEvent(
-                stream=stream,
-                type=event_type or self.fields.event_type or "record",
-                payload=line.data,
-                key=f"{stream}:{custom_key}" if custom_key else line_key(identity, line),
-                source_time_ns=source_time,
-                metadata=self._meta % line.number,
-                read_ns=read_ns,
+                stream,
+                event_type or self.fields.event_type or "record",
+                line.data,
+                f"{stream}:{custom_key}" if custom_key else line_key(identity, line),
+                source_time,
+                self._meta % line.number,
+                1,  # schema_version
+                read_ns,
             )
         )
 

@@ -61,16 +61,18 @@ def encode_events(events: Sequence[NewEvent]) -> EncodedEvents:
     i = 0
     try:
         for i, ev in enumerate(events):  # noqa: B007 - i names the bad event in the error
-            payload, metadata, source_time = ev.payload, ev.metadata, ev.source_time_ns
-            if not ev.stream or type(ev.stream) is not str:
+            payload, metadata, source_time, stream = (
+                ev.payload, ev.metadata, ev.source_time_ns, ev.stream
+            )  # fmt: skip
+            if type(stream) is not str or not stream:
                 raise ValueError("an event's stream name must be a non-empty string")
-            if source_time is not None and (
-                type(source_time) is not int or not MIN_NS <= source_time <= MAX_NS
+            if source_time is not None and not (
+                type(source_time) is int and MIN_NS <= source_time <= MAX_NS
             ):
                 raise ValueError(f"source time {source_time!r} is not an int64 of ns")
             # version, committed_ns and seq (the zeros) are filled in by the writer at commit
             extend((
-                ev.stream, 0, ev.type, ev.schema_version, ev.key,
+                stream, 0, ev.type, ev.schema_version, ev.key,
                 dumps(payload).decode() if type(payload) is dict else _json_text(payload),
                 None if metadata is None else _json_text(metadata),
                 source_time, ev.read_ns, 0, 0,
