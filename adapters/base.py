@@ -6,7 +6,7 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from eventlog import DeadLetter, EncodedEvents, NewEvent
+from evlog.eventlog import DeadLetter, EncodedEvents, NewEvent
 
 
 @dataclass(slots=True)

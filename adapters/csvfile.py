@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from eventlog import NewEvent
+from evlog.eventlog import NewEvent
 
 from .base import Batch
 from .fields import FieldMap, get_field, parse_time_ns, scalar_text

@@ -18,7 +18,7 @@ from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import Any, cast
 
-from eventlog import NewEvent
+from evlog.eventlog import NewEvent
 
 from .base import Batch, InputError
 from .fields import FieldMap

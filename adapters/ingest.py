@@ -12,7 +12,14 @@ from typing import Any
 
 import orjson
 
-from eventlog import DeadLetter, EventLog, EventLogError, NewEvent, SourceCheckpoint, encode_valid
+from evlog.eventlog import (
+    DeadLetter,
+    EventLog,
+    EventLogError,
+    NewEvent,
+    SourceCheckpoint,
+    encode_valid,
+)
 
 from .base import Adapter, Batch, InputError
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from eventlog import NewEvent
+from evlog.eventlog import NewEvent
 
 from .base import Batch
 from .fields import FieldMap, get_field, parse_time_ns, scalar_text

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from eventlog import DeadLetter
+from evlog.eventlog import DeadLetter
 
 from .base import Batch
 from .fields import FieldMap

@@ -9,7 +9,7 @@ from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import Any
 
-from eventlog import NewEvent
+from evlog.eventlog import NewEvent
 
 from .base import Batch
 from .fields import FieldMap, parse_time_ns

@@ -9,7 +9,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from eventlog import EventLog
+from evlog.eventlog import EventLog
 
 from .base import Adapter, InputError
 from .fields import FieldMap

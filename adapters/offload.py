@@ -15,7 +15,7 @@ import time
 from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
-from eventlog import encode_valid
+from evlog.eventlog import encode_valid
 
 from .base import Adapter, Batch
 from .ingest import rejected_letter

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from eventlog import EventLog, NewEvent, encode_valid
+from evlog.eventlog import EventLog, NewEvent, encode_valid
 
 from .linefile import LineFileAdapter
 from .mapping import build

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from eventlog import DeadLetter, NewEvent
+from evlog.eventlog import DeadLetter, NewEvent
 
 from .base import Batch, InputError
 from .fields import FieldMap, parse_time_ns

@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from eventlog import DeadLetter, NewEvent
+from evlog.eventlog import DeadLetter, NewEvent
 
 from .base import Batch, InputError
 from .fields import FieldMap

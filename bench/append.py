@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from eventlog import Durability, EventLog, NewEvent
+from evlog.eventlog import Durability, EventLog, NewEvent
 
 from .handoff import HandoffFloor, RawSqliteWriter, ThreadSubmitter, raw_sqlite
 from .stats import cpu_steal_ms, fmt_latency, install_uvloop, latency_summary_us, precise_sleeps

@@ -20,11 +20,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from eventlog import EventLog, NewEvent
-from projector import EventBatch, Projector
-from projector.batch import COMMITTED, SOURCE_TIME
+from evlog.eventlog import EventLog, NewEvent
+from evlog.loadtest.producer import TEXT, run_producer
+from evlog.projector import EventBatch, Projector
+from evlog.projector.batch import COMMITTED, SOURCE_TIME
 
-from .producer import TEXT, run_producer
 from .stats import install_uvloop, percentile
 
 

@@ -24,11 +24,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from adapters import ingest
-from adapters.git import GitAdapter
-from eventlog import EventLog
-from projector import Projector, by_name
-from projector.builtin.git_index import CommitIndex
+from evlog.adapters import ingest
+from evlog.adapters.git import GitAdapter
+from evlog.eventlog import EventLog
+from evlog.projector import Projector, by_name
+from evlog.projector.builtin.git_index import CommitIndex
 
 from .stats import install_uvloop, percentile
 

@@ -23,8 +23,8 @@ from typing import Any, Protocol
 
 import orjson
 
-from eventlog import NewEvent
-from eventlog.writer import take_queued
+from evlog.eventlog import NewEvent
+from evlog.eventlog.writer import take_queued
 
 
 def raw_sqlite(path: Path) -> sqlite3.Connection:

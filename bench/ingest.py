@@ -20,9 +20,9 @@ from pathlib import Path
 
 import orjson
 
-from adapters import FieldMap, ingest, make_adapter
-from eventlog import EventLog
-from projector import Projector
+from evlog.adapters import FieldMap, ingest, make_adapter
+from evlog.eventlog import EventLog
+from evlog.projector import Projector
 
 from .stats import install_uvloop
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import duckdb
 
-from projector import QueryError, QueryResult
-from projector.query import run_query
-from projector.server import is_listening, request, socket_path
+from evlog.projector import QueryError, QueryResult
+from evlog.projector.query import run_query
+from evlog.projector.server import is_listening, request, socket_path
 
 from .failures import is_lock_conflict
 from .runtime import UserError

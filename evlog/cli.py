@@ -16,13 +16,13 @@ from typing import Annotated, Any
 
 import typer
 
-from adapters import ADAPTERS, IngestStats, InputError, ingest_source, mapping
-from adapters.fields import parse_time_ns
-from adapters.git import GitAdapter
-from adapters.retry import retry_dead_letters
-from adapters.whatsapp import check_date_order
-from eventlog import Durability, EventLog
-from projector import Progress, Projector, by_name
+from evlog.adapters import ADAPTERS, IngestStats, InputError, ingest_source, mapping
+from evlog.adapters.fields import parse_time_ns
+from evlog.adapters.git import GitAdapter
+from evlog.adapters.retry import retry_dead_letters
+from evlog.adapters.whatsapp import check_date_order
+from evlog.eventlog import Durability, EventLog
+from evlog.projector import Progress, Projector, by_name
 
 from . import analytics, output
 from .exposure import exposed
@@ -732,7 +732,7 @@ def loadtest(
 ) -> None:
     """Step the offered rate up until the pipeline breaks; write a markdown report with a
     chart (latency percentiles vs offered rate) and the breaking point in one sentence."""
-    from bench import loadtest as lt  # the code lives with the benchmarks
+    from .loadtest import runner as lt
 
     argv = ["--producers", str(producers), "--threads", str(threads), "--out", str(out)]
     argv += ["--budget-ms", str(parse_duration_s(budget) * 1e3)]

@@ -7,9 +7,9 @@ import asyncio
 import tempfile
 from pathlib import Path
 
-from adapters import FieldMap, ingest, make_adapter
-from eventlog import EventLog
-from projector import Projector
+from evlog.adapters import FieldMap, ingest, make_adapter
+from evlog.eventlog import EventLog
+from evlog.projector import Projector
 
 from . import output
 from .latency_report import report

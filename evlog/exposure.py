@@ -7,9 +7,9 @@ import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from projector import Projector
-from projector.metrics import serve_metrics
-from projector.server import serve
+from evlog.projector import Projector
+from evlog.projector.metrics import serve_metrics
+from evlog.projector.server import serve
 
 
 @contextlib.asynccontextmanager

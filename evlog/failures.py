@@ -12,9 +12,9 @@ import sqlite3
 
 import duckdb
 
-from adapters import InputError
-from eventlog import EventLogError
-from projector import ProjectionError
+from evlog.adapters import InputError
+from evlog.eventlog import EventLogError
+from evlog.projector import ProjectionError
 
 from .runtime import UserError
 

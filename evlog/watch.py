@@ -24,11 +24,11 @@ from typing import Any
 
 import watchfiles
 
-from adapters import InputError, ingest_source, mapping
-from adapters.git import is_repository
-from adapters.registry import UnknownFormat
-from eventlog import EventLog
-from projector import Projector
+from evlog.adapters import InputError, ingest_source, mapping
+from evlog.adapters.git import is_repository
+from evlog.adapters.registry import UnknownFormat
+from evlog.eventlog import EventLog
+from evlog.projector import Projector
 
 from . import output
 from .exposure import exposed

@@ -12,7 +12,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
-from eventlog.histogram import Histogram
+from evlog.eventlog.histogram import Histogram
 
 from .batch import COMMITTED, READ, EventBatch
 

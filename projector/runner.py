@@ -20,7 +20,7 @@ from typing import Any, ParamSpec, Self, TypeVar
 
 import duckdb
 
-from eventlog import EventLog
+from evlog.eventlog import EventLog
 
 from .batch import COMMITTED, EventBatch
 from .metrics import LiveMetrics

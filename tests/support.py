@@ -110,7 +110,7 @@ def table_checksums(duckdb_path: Path, extra: tuple[str, ...] = ()) -> dict[str,
 
 async def fill_log(db: Path, n: int, *, start: int = 0, batch: int = 5000) -> None:
     """Append n chat message events across a few streams and authors."""
-    from eventlog import EventLog, NewEvent
+    from evlog.eventlog import EventLog, NewEvent
 
     authors = ["ana", "bruno", "chen", "dara"]
     async with await EventLog.open(db) as log:

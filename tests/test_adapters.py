@@ -20,9 +20,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from adapters import FieldMap, InputError, detect, ingest, make_adapter
-from adapters.whatsapp import date_order, media_of, parse_timestamp
-from eventlog import EventLog
+from evlog.adapters import FieldMap, InputError, detect, ingest, make_adapter
+from evlog.adapters.whatsapp import date_order, media_of, parse_timestamp
+from evlog.eventlog import EventLog
 
 from .support import SHARED_DATA, evlog, finished, proc_env
 

@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pytest
 
-import eventlog.log
-from eventlog import (
+from evlog.eventlog import (
     AppendResult,
     ConcurrencyError,
     DeadLetter,
@@ -26,8 +25,9 @@ from eventlog import (
     changes,
     writeback,
 )
-from eventlog.checkpointer import WalCheckpointer
-from eventlog.schema import SCHEMA_VERSION
+from evlog.eventlog import log as log_module
+from evlog.eventlog.checkpointer import WalCheckpointer
+from evlog.eventlog.schema import SCHEMA_VERSION
 
 from .support import ROOT, helper, proc_env
 
@@ -70,7 +70,7 @@ async def test_reappending_a_known_key_appends_nothing(db_path: Path) -> None:
 async def test_a_large_append_is_in_order_and_a_duplicate_in_it_is_found(db_path: Path) -> None:
     # More events than one multi-row statement holds, across streams; then the same shape
     # again with one known key in the middle (the writer's row-by-row path).
-    from eventlog.writer import ROWS_PER_STATEMENT
+    from evlog.eventlog.writer import ROWS_PER_STATEMENT
 
     n = ROWS_PER_STATEMENT * 2 + 7
     async with await EventLog.open(db_path) as log:
@@ -97,9 +97,9 @@ async def test_a_large_append_is_in_order_and_a_duplicate_in_it_is_found(db_path
 
 def test_row_chunks_follow_the_connections_parameter_limit(db_path: Path) -> None:
     # SQLite before 3.32 allows 999 parameters per statement; the chunks shrink to fit.
-    from eventlog.encoding import ROW_WIDTH, SEQ, VERSION, encode_events
-    from eventlog.schema import migrate
-    from eventlog.writer import _RowChunks
+    from evlog.eventlog.encoding import ROW_WIDTH, SEQ, VERSION, encode_events
+    from evlog.eventlog.schema import migrate
+    from evlog.eventlog.writer import _RowChunks
 
     conn = sqlite3.connect(db_path, isolation_level=None)
     migrate(conn)
@@ -154,7 +154,7 @@ async def test_sequence_is_never_reused_after_deleting_the_last_row(db_path: Pat
 
 
 async def test_a_version_1_file_is_migrated_with_its_heads(db_path: Path) -> None:
-    from eventlog.schema import MIGRATIONS, _statements
+    from evlog.eventlog.schema import MIGRATIONS, _statements
 
     conn = sqlite3.connect(db_path, isolation_level=None)
     conn.execute("PRAGMA journal_mode = WAL")
@@ -432,7 +432,7 @@ async def test_requested_wal_restarts_keep_the_file_whole(
     # A tiny restart threshold, so the writer restarts the WAL many times, each after the
     # checkpointer has synced the WAL and (through its connection's descriptor) the database.
     small = functools.partial(WalCheckpointer, interval=0.005, restart_bytes=64 * 1024)
-    monkeypatch.setattr(eventlog.log, "WalCheckpointer", small)
+    monkeypatch.setattr(log_module, "WalCheckpointer", small)
     async with await EventLog.open(db_path) as log:
         for i in range(150):
             await asyncio.gather(

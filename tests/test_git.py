@@ -11,7 +11,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from projector.builtin.git_index import CommitIndex
+from evlog.projector.builtin.git_index import CommitIndex
 
 from .support import GIT_TABLES, evlog, table_checksums
 

@@ -15,8 +15,8 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from eventlog import EventLog
-from eventlog.histogram import Histogram, bucket_bounds, bucket_of
+from evlog.eventlog import EventLog
+from evlog.eventlog.histogram import Histogram, bucket_bounds, bucket_of
 
 from .support import evlog, proc_env
 

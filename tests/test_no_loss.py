@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 import pytest
 
-from eventlog import InvalidEventError, NewEvent, encode_events, encode_valid
+from evlog.eventlog import InvalidEventError, NewEvent, encode_events, encode_valid
 
 from .support import SHARED_DATA, eventually, evlog, finished, proc_env
 

@@ -14,10 +14,10 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from eventlog import EventLog, NewEvent
-from projector import EventBatch, Projection, Projector, Table
-from projector.batch import SEQ, STREAM
-from projector.server import socket_path
+from evlog.eventlog import EventLog, NewEvent
+from evlog.projector import EventBatch, Projection, Projector, Table
+from evlog.projector.batch import SEQ, STREAM
+from evlog.projector.server import socket_path
 
 from .support import evlog, fill_log, proc_env, table_checksums
 
@@ -57,7 +57,7 @@ async def test_follow_projects_new_events_live(tmp_path: Path) -> None:
 
 
 async def test_queries_are_read_only(tmp_path: Path) -> None:
-    from projector import QueryError
+    from evlog.projector import QueryError
 
     db, duck = tmp_path / "e.db", tmp_path / "a.duckdb"
     await fill_log(db, 10)

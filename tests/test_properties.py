@@ -24,8 +24,8 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from adapters import FieldMap, IngestStats, ingest, make_adapter
-from eventlog import EventLog
+from evlog.adapters import FieldMap, IngestStats, ingest, make_adapter
+from evlog.eventlog import EventLog
 
 settings.register_profile(
     "ci", max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow]

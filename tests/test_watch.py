@@ -10,7 +10,7 @@ import time
 import zipfile
 from pathlib import Path
 
-from projector.server import socket_path
+from evlog.projector.server import socket_path
 
 from .support import SHARED_DATA, eventually, evlog, proc_env
 

@@ -5,7 +5,7 @@ usage: appender.py DB NAME COUNT [BATCH]"""
 import asyncio
 import sys
 
-from eventlog import EventLog, NewEvent
+from evlog.eventlog import EventLog, NewEvent
 
 
 async def main(db: str, name: str, count: int, batch: int) -> None:

@@ -1,7 +1,7 @@
 """An open-loop producer process for bench/e2e and the load test: appends `rate` events/s for
 `seconds`, each stamped with its intended send time (wall clock, ns) as its source time.
 
-    python -m bench.producer DB RATE SECONDS [--threads N] [--tag T]
+    python -m evlog.loadtest.producer DB RATE SECONDS [--threads N] [--tag T]
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import threading
 import time
 from pathlib import Path
 
-from eventlog import EventLog, NewEvent
+from evlog.eventlog import EventLog, NewEvent
 
-from .stats import precise_sleeps
+from .machine import precise_sleeps
 
 TEXT = "the quick brown fox jumps over the lazy dog"
 
@@ -30,7 +30,7 @@ async def run_producer(
     root = str(Path(__file__).resolve().parent.parent)
     env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bench.producer", str(db), str(rate), str(seconds),
+        sys.executable, "-m", "evlog.loadtest.producer", str(db), str(rate), str(seconds),
         "--threads", str(threads), "--tag", tag,
         stdout=asyncio.subprocess.PIPE, env=env,
     )  # fmt: skip
