@@ -14,14 +14,12 @@ from typing import Any
 
 import orjson
 
+from .columns import INSERT_ORDER
 from .envelope import NewEvent
 from .errors import InvalidEventError
 
-# The parameters of one event, in the writer's INSERT column order.
-COLUMNS = (
-    "stream", "version", "type", "schema_version", "key", "payload", "metadata",
-    "source_time_ns", "read_ns", "committed_ns", "seq",
-)  # fmt: skip
+# The parameters of one event, in the writer's INSERT column order (eventlog/columns.py).
+COLUMNS = INSERT_ORDER
 ROW_WIDTH = len(COLUMNS)
 STREAM, VERSION, KEY, COMMITTED_NS, SEQ = (
     COLUMNS.index(c) for c in ("stream", "version", "key", "committed_ns", "seq")

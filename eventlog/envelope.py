@@ -70,12 +70,6 @@ class Event:
         }
 
 
-EVENT_COLUMNS = (
-    "seq, stream, version, type, schema_version, key, payload, metadata,"
-    " source_time_ns, read_ns, committed_ns"
-)
-
-
 def event_from_row(row: tuple[Any, ...]) -> Event:
     return Event(*row)
 

@@ -17,10 +17,10 @@ import orjson
 
 from .changes import WalWrites
 from .checkpointer import WalCheckpointer
+from .columns import EVENT_COLUMNS
 from .connection import BUSY_TIMEOUT_MS, Durability, connect, ensure_parent
 from .encoding import EncodedEvents, encode_events
 from .envelope import (
-    EVENT_COLUMNS,
     NO_RESULTS,
     AppendResult,
     AppendResults,

@@ -7,9 +7,19 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-# Column order of EventLog.read_rows / EVENT_COLUMNS.
-SEQ, STREAM, VERSION, TYPE, SCHEMA_VERSION, KEY, PAYLOAD, METADATA, SOURCE_TIME, READ, COMMITTED = (
-    range(11)
+from evlog.eventlog.columns import (  # noqa: F401 - the row's indexes, re-exported
+    COMMITTED,
+    EVENT_ROW,
+    KEY,
+    METADATA,
+    PAYLOAD,
+    READ,
+    SCHEMA_VERSION,
+    SEQ,
+    SOURCE_TIME,
+    STREAM,
+    TYPE,
+    VERSION,
 )
 
 
@@ -37,7 +47,7 @@ class EventBatch:
     def columns(self) -> list[tuple[Any, ...]]:
         """The batch transposed once (in C, by zip), shared by every projection."""
         if not self.rows:
-            return [() for _ in range(11)]
+            return [() for _ in EVENT_ROW]
         return list(zip(*self.rows, strict=True))
 
     def column(self, index: int) -> tuple[Any, ...]:

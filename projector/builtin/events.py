@@ -6,7 +6,8 @@ from typing import ClassVar
 
 import pyarrow as pa
 
-from ..arrow import INT64, STRING, TIMESTAMP_NS
+from evlog.eventlog.columns import EVENT_ROW
+
 from ..batch import EventBatch
 from ..projection import Projection, Table
 
@@ -32,11 +33,9 @@ class EventsProjection(Projection):
             SELECT type, count(*) AS events, min(seq) AS first_seq, max(seq) AS last_seq
             FROM events GROUP BY type""",
     }
-    # Arrow types of the log's columns, in EVENT_COLUMNS order.
-    _TYPES = (INT64, STRING, INT64, STRING, pa.int32(), STRING, STRING, STRING, TIMESTAMP_NS)
+    # Arrow types of the log's columns, in read order (eventlog/columns.py).
+    _TYPES = tuple(pa.type_for_alias(c.arrow) for c in EVENT_ROW)
 
     def rows(self, batch: EventBatch) -> dict[str, pa.Table]:
-        cols = batch.columns
-        arrays = [pa.array(cols[i], t) for i, t in enumerate(self._TYPES)]
-        arrays += [pa.array(cols[9], INT64), pa.array(cols[10], INT64)]
+        arrays = [pa.array(col, t) for col, t in zip(batch.columns, self._TYPES, strict=True)]
         return {"events": pa.Table.from_arrays(arrays, names=self.tables[0].column_names)}
