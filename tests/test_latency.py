@@ -18,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from evlog.eventlog import EventLog
 from evlog.eventlog.histogram import Histogram, bucket_bounds, bucket_of
 
-from .support import evlog, proc_env
+from .support import eventually, evlog, proc_env
 
 N = 300
 
@@ -70,10 +70,9 @@ def test_metrics_endpoint_and_latency_report_of_a_running_follower(tmp_path: Pat
     try:
         r = evlog("--db", db, "ingest", src, "--stream-field", "room", "--type", "message")
         assert r.returncode == 0, r.stderr
-        deadline = time.monotonic() + 30
-        while (fams := _scrape(url)) and _value(fams, "evlog_events_projected_total") < N:
-            assert time.monotonic() < deadline, "follower never caught up"
-            time.sleep(0.1)
+        fams = eventually(
+            lambda: (f := _scrape(url)) and _value(f, "evlog_events_projected_total") >= N and f
+        )
 
         assert _value(fams, "evlog_events_appended_total") == N
         assert _value(fams, "evlog_projector_lag_events") == 0

@@ -22,15 +22,6 @@ def _count(db: Path, sql: str) -> int | None:
     return int(r.stdout.splitlines()[1])
 
 
-def _eventually(fn: object, expected: int, timeout: float = 20.0) -> float:
-    start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        if fn() == expected:  # type: ignore[operator]
-            return time.monotonic() - start
-        time.sleep(0.05)
-    raise AssertionError(f"never saw {expected}; last {fn()}")  # type: ignore[operator]
-
-
 def test_watch_ingests_new_files_and_appended_lines(tmp_path: Path) -> None:
     inbox, db = tmp_path / "inbox", tmp_path / "e.db"
     inbox.mkdir()
@@ -41,22 +32,26 @@ def test_watch_ingests_new_files_and_appended_lines(tmp_path: Path) -> None:
         stderr=(tmp_path / "watch.err").open("w"),
     )
     try:
-        _eventually(lambda: socket_path(db.with_suffix(".duckdb")).exists(), True)  # type: ignore[arg-type]
+        eventually(lambda: socket_path(db.with_suffix(".duckdb")).exists())
         q = "SELECT count(*) FROM messages"
-        _eventually(lambda: _count(db, q), 1)
+        eventually(lambda: _count(db, q) == 1)
         chat = inbox / "chat.jsonl"
         chat.write_text('{"author": "b", "text": "hello"}\n')
-        _eventually(lambda: _count(db, q), 2)
+        eventually(lambda: _count(db, q) == 2)
         with chat.open("a") as f:
             f.write('{"author": "c", "text": "appended"}\n{"author": "d", "te')
-        _eventually(lambda: _count(db, q), 3)
-        time.sleep(0.5)  # the half-written line must wait for its newline
-        assert _count(db, q) == 3
+        eventually(lambda: _count(db, q) == 3)
+        # Written after the half line: once it is in, the watcher has seen the half line too,
+        # and must have left it waiting for its newline.
+        (inbox / "marker.jsonl").write_text('{"author": "m", "text": "marker"}\n')
+        eventually(lambda: _count(db, q) == 4)
+        chat_q = "SELECT count(*) FROM messages WHERE stream = 'chat'"
+        assert _count(db, chat_q) == 2
         with chat.open("a") as f:
             f.write('xt": "completed"}\n')
-        _eventually(lambda: _count(db, q), 4)
+        eventually(lambda: _count(db, q) == 5)
         r = evlog("--db", db, "query", "SELECT text FROM messages ORDER BY seq", "--csv")
-        assert r.stdout.split() == ["text", "before", "hello", "appended", "completed"]
+        assert r.stdout.split() == ["text", "before", "hello", "appended", "marker", "completed"]
     finally:
         proc.send_signal(signal.SIGINT)  # inherited as ignored when run from a background shell
         try:
@@ -64,7 +59,7 @@ def test_watch_ingests_new_files_and_appended_lines(tmp_path: Path) -> None:
         finally:
             print((tmp_path / "watch.err").read_text())
     # after a clean stop everything is in the file, readable without the watcher
-    assert _count(db, "SELECT count(*) FROM events") == 4
+    assert _count(db, "SELECT count(*) FROM events") == 5
 
 
 def test_watch_ingests_new_commits_of_a_repository(tmp_path: Path) -> None:
@@ -79,9 +74,9 @@ def test_watch_ingests_new_commits_of_a_repository(tmp_path: Path) -> None:
     )
     try:
         q = "SELECT count(*) FROM git_commits"
-        _eventually(lambda: _count(db, q), 1)
+        eventually(lambda: _count(db, q) == 1)
         sha = repo.commit("second", {"b.txt": "b\n"})
-        _eventually(lambda: _count(db, q), 2)
+        eventually(lambda: _count(db, q) == 2)
         r = evlog("--db", db, "git", "at", "git/proj", str(repo.clock), "b.txt")
         assert r.stdout.startswith(sha) and "b.txt: exists" in r.stdout
     finally:

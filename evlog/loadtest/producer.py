@@ -18,6 +18,9 @@ from evlog.eventlog import EventLog, NewEvent
 
 from .machine import precise_sleeps
 
+# The directory that holds the evlog package (a checkout or site-packages), for the child.
+IMPORT_ROOT = str(Path(__file__).resolve().parents[2])
+
 TEXT = "the quick brown fox jumps over the lazy dog"
 
 
@@ -27,8 +30,7 @@ async def run_producer(
     """Run this module as a process of its own (so its GIL is not the caller's) and return the
     rate it achieved, as it measured it from its own start."""
     env = dict(os.environ)
-    root = str(Path(__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+    env["PYTHONPATH"] = IMPORT_ROOT + os.pathsep + env.get("PYTHONPATH", "")
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "evlog.loadtest.producer", str(db), str(rate), str(seconds),
         "--threads", str(threads), "--tag", tag,

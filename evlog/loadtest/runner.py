@@ -1,6 +1,6 @@
 """The load test: offered rate stepped up until the pipeline breaks, and a report saying where.
 
-Each step starts a fresh log and analytics file, runs producer processes (evlog/loadtest/producer.py,
+Each step starts a fresh log and analytics file, runs producer processes (producer.py,
 several threads each, so the GIL is not the limit) that offer a fixed rate on a schedule (open
 loop: every event is stamped with its intended send time, so a stall cannot hide as a slower
 offer), and follows the log into a file-backed DuckDB in this process. Per event it records
@@ -34,8 +34,8 @@ from evlog.projector import Projector
 from evlog.projector.metrics import STAGES, LiveMetrics
 
 from .chart import Series, line_chart_svg
-from .producer import run_producer
 from .machine import install_uvloop, proc_stat_cpu
+from .producer import run_producer
 
 DEFAULT_RATES = (1000, 2000, 3000, 5000, 10_000, 20_000, 50_000)
 KEEP_UP = 0.95
@@ -125,10 +125,7 @@ async def run_step(
         step.machine_cpu = (busy1 - busy0) / (total1 - total0) if total1 > total0 else 0.0
         follower.cancel()
         await asyncio.gather(follower, return_exceptions=True)
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{db}{suffix}").unlink(missing_ok=True)
-    for p in duck.parent.glob(duck.name + "*"):
-        p.unlink(missing_ok=True)
+    await asyncio.to_thread(_remove_files, db, duck)
     return step
 
 
@@ -274,9 +271,16 @@ def chart(steps: list[Step], budget_ms: float) -> str:
     )
 
 
+def _remove_files(db: Path, duck: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    for p in duck.parent.glob(duck.name + "*"):
+        p.unlink(missing_ok=True)
+
+
 async def run(args: argparse.Namespace) -> list[Step]:
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread(out.mkdir, parents=True, exist_ok=True)
     steps: list[Step] = []
     failures = 0
     print(
@@ -336,7 +340,8 @@ def complete(args: argparse.Namespace, command: str) -> argparse.Namespace:
 
 
 def main() -> None:
-    args = complete(parser().parse_args(), "python -m evlog.loadtest.runner " + " ".join(sys.argv[1:]))
+    command = "python -m evlog.loadtest.runner " + " ".join(sys.argv[1:])
+    args = complete(parser().parse_args(), command)
     print(f"loop: {install_uvloop()}", file=sys.stderr)
     asyncio.run(run(args))
 
