@@ -146,10 +146,7 @@ class CsvAdapter(LineFileAdapter):
                 continue
             record = framing.take()
             done_at = record[-1]
-            try:
-                self._record(record, identity, batch)
-            except Exception as exc:  # one record never stops the file: a dead letter
-                batch.dead_letters.append(self.dead(record[0], f"cannot read: {exc!r}"))
+            self._record(record, identity, batch)
         return done_at
 
     def _give_up(self, framing: _Framing, todo: deque[Line], batch: Batch, reason: str) -> Line:
@@ -161,28 +158,43 @@ class CsvAdapter(LineFileAdapter):
         return first
 
     def _record(self, lines: list[Line], identity: FileIdentity, batch: Batch) -> None:
+        """One framed record: the header if none is known yet, else a row. Every row, and a
+        header that cannot be read, counts as a record read (it ends as an event or a dead
+        letter, whatever happens below)."""
         raw = b"\n".join(line.data for line in lines)
         if not raw.strip():
             return  # a blank line is not a record
         first = lines[0]
-        if self._header is not None:
+        is_header = self._header is None
+        try:
+            row = self._row(raw)
+        except ValueError as exc:  # invalid UTF-8, a NUL, ...: csv.Error is a ValueError too
             batch.records += 1
+            batch.dead_letters.append(self.dead(first, str(exc), raw))
+            return
+        if is_header:
+            self._header = unique_header([h.strip() for h in row])
+            return
+        batch.records += 1
+        header = self._header or []
+        if len(row) != len(header):
+            reason = f"expected {len(header)} columns, got {len(row)}"
+            batch.dead_letters.append(self.dead(first, reason, raw))
+            return
+        try:
+            self._convert(dict(zip(header, row, strict=True)), first, identity, batch)
+        except Exception as exc:  # one record never stops the file: a dead letter
+            batch.dead_letters.append(self.dead(first, f"cannot read: {exc!r}", raw))
+
+    def _row(self, raw: bytes) -> list[str]:
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            if self._header is None:
-                batch.records += 1
-            batch.dead_letters.append(self.dead(first, f"invalid UTF-8: {exc.reason}", raw))
-            return
-        row = next(csv.reader(io.StringIO(text), delimiter=self.delimiter), [])
-        if self._header is None:
-            self._header = unique_header([h.strip() for h in row])
-            return
-        if len(row) != len(self._header):
-            reason = f"expected {len(self._header)} columns, got {len(row)}"
-            batch.dead_letters.append(self.dead(first, reason, raw))
-            return
-        self._convert(dict(zip(self._header, row, strict=True)), first, identity, batch)
+            raise ValueError(f"invalid UTF-8: {exc.reason}") from None
+        try:
+            return next(csv.reader(io.StringIO(text), delimiter=self.delimiter), [])
+        except csv.Error as exc:
+            raise ValueError(f"not CSV: {exc}") from None
 
     def convert_again(
         self, line: Line, identity: FileIdentity, checkpoint: Any | None, batch: Batch

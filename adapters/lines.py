@@ -328,7 +328,8 @@ class LineReader:
             if self.take_tail:
                 line_number += 1
                 end = pending_start + len(pending)
-                yield [Line(line_number, pending_start, end, pending, skipping)]
+                data = pending[:-1] if pending.endswith(b"\r") else pending  # as if CRLF-ended
+                yield [Line(line_number, pending_start, end, data, skipping)]
             else:
                 self.held_back = 1
 

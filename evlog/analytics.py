@@ -8,9 +8,9 @@ from typing import Any
 
 import duckdb
 
+from evlog.live.server import is_listening, request, socket_path
 from evlog.projector import QueryError, QueryResult
 from evlog.projector.query import run_query
-from evlog.projector.server import is_listening, request, socket_path
 
 from .failures import is_lock_conflict
 from .runtime import UserError

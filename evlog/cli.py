@@ -25,9 +25,9 @@ from evlog.eventlog import Durability, EventLog
 from evlog.projector import Progress, Projector, by_name
 
 from . import analytics, output
-from .exposure import exposed
 from .failures import EXIT_INTERRUPTED, FILES, USER_ERRORS, explain, is_damaged_duckdb
 from .latency_report import parse_duration_s, report, sparkline
+from .live.exposure import exposed
 from .paths import DEFAULT_DB, duckdb_path_for
 from .runtime import UserError, fail, run, until_signalled
 
@@ -285,7 +285,7 @@ def watch(
         event_type=event_type,
         pattern=pattern,
     )
-    from .watch import run_watch
+    from .live.watch import run_watch
 
     run(until_signalled(run_watch(s.db, s.duckdb, paths, wanted, metrics_port, metrics_host)))
 

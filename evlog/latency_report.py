@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evlog.eventlog.histogram import Histogram, sql_bucket
+from evlog.live.histogram import Histogram, sql_bucket
 
 from . import analytics
 from .runtime import UserError

@@ -23,7 +23,6 @@ import duckdb
 from evlog.eventlog import EventLog
 
 from .batch import COMMITTED, EventBatch
-from .metrics import LiveMetrics
 from .projection import Projection
 from .query import QueryResult, run_query
 from .registry import all_projections
@@ -82,7 +81,8 @@ class Projector:
         self._closing = threading.Event()
         self._views_version = 0
         self._cursor_views: dict[int, int] = {}
-        self.metrics = LiveMetrics()
+        # Called with every live batch once it is visible (metrics, a UI): see subscribe().
+        self._subscribers: list[Callable[[EventBatch], None]] = []
         self.applied_events = 0
         self.applied_batches = 0
         self.last_projected_ns = 0
@@ -254,6 +254,15 @@ class Projector:
                 progress(Progress("catch-up", self.position - start, max(head - start, 1)))
         return applied
 
+    def subscribe(self, callback: Callable[[EventBatch], None]) -> None:
+        """Have `callback(batch)` called on the event loop with every batch `follow` makes
+        visible (not catch-up or rebuild batches). It must be quick and must not raise."""
+        self._subscribers.append(callback)
+
+    def unsubscribe(self, callback: Callable[[EventBatch], None]) -> None:
+        if callback in self._subscribers:
+            self._subscribers.remove(callback)
+
     async def follow(self, on_batch: Callable[[EventBatch], None] | None = None) -> None:
         """Catch up, then apply new events as they are committed, until cancelled."""
         await self.catch_up()
@@ -268,7 +277,8 @@ class Projector:
                     # flush_every=0: straight into the file (measured in bench/e2e: stalls).
                     hot = self._flush_every > 0
                     batch = await self._apply(list(self.live.values()), rows, hot=hot)
-                self.metrics.observe(batch)
+                for subscriber in self._subscribers:
+                    subscriber(batch)
                 if on_batch is not None:
                     on_batch(batch)
 

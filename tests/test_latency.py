@@ -16,7 +16,7 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 
 from evlog.eventlog import EventLog
-from evlog.eventlog.histogram import Histogram, bucket_bounds, bucket_of
+from evlog.live.histogram import Histogram, bucket_bounds, bucket_of
 
 from .support import eventually, evlog, proc_env
 

@@ -15,9 +15,9 @@ import pyarrow as pa
 import pytest
 
 from evlog.eventlog import EventLog, NewEvent
+from evlog.live.server import socket_path
 from evlog.projector import EventBatch, Projection, Projector, Table
 from evlog.projector.batch import SEQ, STREAM
-from evlog.projector.server import socket_path
 
 from .support import eventually, evlog, fill_log, proc_env, table_checksums
 

@@ -10,7 +10,7 @@ import time
 import zipfile
 from pathlib import Path
 
-from evlog.projector.server import socket_path
+from evlog.live.server import socket_path
 
 from .support import SHARED_DATA, eventually, evlog, proc_env
 

@@ -29,9 +29,9 @@ from pathlib import Path
 import duckdb
 
 from evlog.eventlog import EventLog
-from evlog.eventlog.histogram import Histogram
+from evlog.live.histogram import Histogram
+from evlog.live.metrics import STAGES, LiveMetrics
 from evlog.projector import Projector
-from evlog.projector.metrics import STAGES, LiveMetrics
 
 from .chart import Series, line_chart_svg
 from .machine import install_uvloop, proc_stat_cpu
@@ -96,8 +96,9 @@ async def run_step(
         await Projector.open(log, duck) as pj,
     ):
         # The follower's own live metrics are the step's figures, warm-up left out.
-        pj.metrics = LiveMetrics(since_ns=skip_before)
-        step.histograms = pj.metrics.histograms
+        metrics = LiveMetrics(since_ns=skip_before)
+        pj.subscribe(metrics.observe)
+        step.histograms = metrics.histograms
         follower = asyncio.create_task(pj.follow())
         busy0, total0 = _cpu_times()
         own0 = time.process_time()

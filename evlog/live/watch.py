@@ -30,7 +30,7 @@ from evlog.adapters.registry import UnknownFormat
 from evlog.eventlog import EventLog
 from evlog.projector import Projector
 
-from . import output
+from .. import output
 from .exposure import exposed
 
 RESCAN_S = 2.0

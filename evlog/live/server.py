@@ -18,8 +18,7 @@ from typing import Any
 
 import orjson
 
-from .query import QueryError
-from .runner import Projector
+from evlog.projector import Projector, QueryError
 
 MAX_SOCKET_PATH = 100
 

@@ -10,14 +10,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
 
-from evlog.eventlog.histogram import Histogram
+from evlog.projector import EventBatch, Projector
+from evlog.projector.batch import COMMITTED, READ
 
-from .batch import COMMITTED, READ, EventBatch
-
-if TYPE_CHECKING:
-    from .runner import Projector
+from .histogram import Histogram
 
 STAGES = ("read_to_commit", "commit_to_visible", "read_to_visible")
 # `le` bounds in seconds: fine enough for µs-ms latencies, wide enough for a stalled minute.
@@ -64,9 +61,8 @@ def _histogram_lines(name: str, stage: str, h: Histogram) -> list[str]:
     return lines
 
 
-async def render(projector: Projector) -> str:
+async def render(projector: Projector, m: LiveMetrics) -> str:
     """The exposition text, with log-side figures read at scrape time."""
-    m = projector.metrics
     position = projector.position
     head, lag_events, lag_s = await projector.lag()
     dead = await projector.log.dead_letter_count()
@@ -96,15 +92,17 @@ async def render(projector: Projector) -> str:
 async def serve_metrics(
     projector: Projector, port: int, host: str = "127.0.0.1"
 ) -> AsyncIterator[tuple[str, int]]:
-    """GET /metrics on host:port while the context is open; yields the bound address (port 0
-    picks a free one)."""
+    """GET /metrics on host:port while the context is open, from a LiveMetrics subscribed to
+    the projector's live batches for as long; yields the bound address (port 0: any free one)."""
+    metrics = LiveMetrics()
+    projector.subscribe(metrics.observe)
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             request = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
             method, path, *_ = request.split(b"\r\n", 1)[0].decode("latin-1").split(" ")
             if method == "GET" and path.split("?")[0] in ("/metrics", "/"):
-                body, status = (await render(projector)).encode(), "200 OK"
+                body, status = (await render(projector, metrics)).encode(), "200 OK"
             else:
                 body, status = b"not found: try /metrics\n", "404 Not Found"
             writer.write(
@@ -123,5 +121,6 @@ async def serve_metrics(
     try:
         yield str(sock[0]), int(sock[1])
     finally:
+        projector.unsubscribe(metrics.observe)
         server.close()
         await server.wait_closed()

@@ -8,8 +8,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from evlog.projector import Projector
-from evlog.projector.metrics import serve_metrics
-from evlog.projector.server import serve
+
+from .metrics import serve_metrics
+from .server import serve
 
 
 @contextlib.asynccontextmanager
