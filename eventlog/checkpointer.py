@@ -34,7 +34,6 @@ the fsyncs' fixed cost on this disk and the file's growth.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import threading
 
@@ -83,10 +82,8 @@ class WalCheckpointer:
         self._thread.start()
 
     def _run(self) -> None:
-        _lower_this_threads_priority(CHECKPOINTER_NICE)
-        before = writeback.open_descriptors()
-        conn = connect(self._path)
-        database = writeback.Borrowed.opened_since(before, self._path)  # conn's own descriptor
+        writeback.lower_this_threads_priority(CHECKPOINTER_NICE)
+        conn, database = writeback.opened_by(lambda: connect(self._path), self._path)
         wal = writeback.Writeback(f"{os.fspath(self._path)}-wal")  # never the database: see above
         try:
             page_size = conn.execute("PRAGMA page_size").fetchone()[0]
@@ -129,11 +126,3 @@ class WalCheckpointer:
     def close(self) -> None:
         self._stop.set()
         self._thread.join()
-
-
-def _lower_this_threads_priority(nice: int) -> None:
-    """On Linux a thread has its own nice value (setpriority on its thread id); elsewhere, or
-    where not permitted, the thread keeps the process's priority."""
-    if hasattr(os, "setpriority") and hasattr(threading, "get_native_id"):
-        with contextlib.suppress(OSError):
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)

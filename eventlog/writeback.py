@@ -1,6 +1,9 @@
 """Moves the disk writes of a checkpoint off the writer: starts the kernel's write-back of a
 file's dirty pages early (Linux `sync_file_range`) and syncs it ahead of time, so that the fsyncs
-a checkpoint must do later find little left to write."""
+a checkpoint must do later find little left to write. Every platform trick of the log lives
+here (sync_file_range, the /proc/self/fd scan, a thread's own nice value), each behind
+`SUPPORTED` or a check of its own, with a fallback that does nothing: the log then works the
+same, only with its checkpoint syncs done by SQLite at the usual time."""
 
 from __future__ import annotations
 
@@ -9,7 +12,11 @@ import ctypes
 import ctypes.util
 import os
 import sys
+import threading
 from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
 
 _SYNC_FILE_RANGE_WRITE = 2
 
@@ -51,7 +58,7 @@ class Writeback:
         return self._fd
 
     def start(self) -> None:
-        if _sync_file_range is not None and (fd := self._open()) is not None:
+        if SUPPORTED and _sync_file_range is not None and (fd := self._open()) is not None:
             _sync_file_range(fd, 0, 0, _SYNC_FILE_RANGE_WRITE)
 
     def sync(self) -> None:
@@ -101,6 +108,22 @@ class Borrowed:
     def sync(self) -> None:
         if self._still_ours():
             os.fdatasync(self._fd)
+
+
+def opened_by(open_: Callable[[], T], path: str | os.PathLike[str]) -> tuple[T, Borrowed | None]:
+    """Run `open_()` (e.g. opening a SQLite connection) and find the descriptor it opened on
+    `path`, to borrow (never close: see Borrowed). None where that cannot be told."""
+    before = open_descriptors() if SUPPORTED else set()
+    opened = open_()
+    return opened, Borrowed.opened_since(before, path)
+
+
+def lower_this_threads_priority(nice: int) -> None:
+    """On Linux a thread has its own nice value (setpriority on its thread id); elsewhere, or
+    where not permitted, the thread keeps the process's priority."""
+    if hasattr(os, "setpriority") and hasattr(threading, "get_native_id"):
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
 
 
 def open_descriptors() -> set[int]:
