@@ -54,7 +54,7 @@ class GitError(InputError):
 
 # git runs through `subprocess` in worker threads, not the event loop's subprocess support:
 # CPython starts children with vfork, which costs the same from a process holding gigabytes,
-# while uvloop forks, which got slower as the heap grew (+1 commit on git/git: 150 ms -> 20 ms).
+# while uvloop forks, which got slower as the heap grew (docs/performance.md#git).
 def _argv(repo: Path, args: tuple[str, ...]) -> list[str]:
     return [*GIT, "-C", str(repo), *args]
 

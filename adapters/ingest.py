@@ -93,9 +93,9 @@ async def ingest(
     later run can tell whether it reads the source the same way.
 
     One batch at a time: read, then commit (with its checkpoint), then read the next. Reading
-    ahead while a commit runs was measured slower: the adapter's Python holds the GIL that the
-    writer thread needs for every row it binds, and the two convoy. Adapters that wait on I/O
-    (git's subprocesses) keep reading ahead inside themselves."""
+    ahead while a commit runs was slower: the adapter's Python holds the GIL that the writer
+    thread needs for every row it binds, and the two convoy (docs/performance.md#ingest).
+    Adapters that wait on I/O (git's subprocesses) keep reading ahead inside themselves."""
     stats = IngestStats(adapter.source)
     started = time.perf_counter()
     checkpoint = await log.source_checkpoint(adapter.source)

@@ -83,7 +83,7 @@ class JsonlAdapter(LineFileAdapter):
             batch.dead_letters.append(self.dead(line, str(exc)))
             return
         stream = stream or self.default_stream
-        # Positional: the bulk path makes a million of these (keywords cost ~10% more).
+        # Positional: the bulk path makes a million of these (docs/performance.md#ingest).
         batch.events.append(
             NewEvent(
                 stream,

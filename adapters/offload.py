@@ -1,7 +1,7 @@
 """Parsing a large file in another process: the child runs the adapter and encodes its events
 (eventlog.encode_events); this process only appends them. In one process the parser's Python
-and the writer thread share a GIL and take turns (~100k JSONL events/s here); apart, they run
-side by side on two cores (~150k/s). Positions and keys are the adapter's own, so exactly-once
+and the writer thread share a GIL and take turns; apart, they run side by side on two cores
+(docs/performance.md#ingest). Positions and keys are the adapter's own, so exactly-once
 is unchanged."""
 
 from __future__ import annotations

@@ -3,9 +3,9 @@ watch on the log's directory, read by the event loop, fires when the `-wal` file
 (every commit writes it). Elsewhere, or when inotify cannot be had, `WalWrites.open` returns
 None and followers poll, backing off while nothing arrives.
 
-Why not poll: on this project's VMs every timer wake-up of an event loop costs ~0.2 ms of CPU,
-so even a 10 ms poll kept an idle follower at ~2% of a core; a watched descriptor costs nothing
-until a write happens, and wakes the follower as soon as it does."""
+Why not poll: every timer wake-up of an event loop costs CPU (on this project's VMs, enough that
+a 10 ms poll kept an idle follower at ~2% of a core: docs/performance.md#follower-wakeups); a
+watched descriptor costs nothing until a write happens, and wakes the follower at once."""
 
 from __future__ import annotations
 

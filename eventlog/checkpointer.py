@@ -6,30 +6,20 @@ into the database every `interval` seconds instead, and when the WAL has grown p
 `restart_bytes` asks the writer for a short checkpoint between two commits, after which SQLite
 restarts the WAL from its beginning.
 
-Where the time goes (bench/append, 10k events/s): without write-back a pass took ~5 ms, of which
-~4.5 ms were the fsyncs of the WAL and the database (a pass on a synchronous=OFF connection took
-0.7 ms, and the writer's restart then had to sync the whole WAL itself: 17 ms). Those fsyncs are
-SQLite's guarantee that the database is consistent after a power cut, so they stay. So between
-passes this thread asks the kernel to start writing the WAL out every few milliseconds
-(eventlog/writeback.py): the WAL's fsync then finds little left to do. It opens the WAL itself,
-but never the database: SQLite holds POSIX locks on it, and closing any other descriptor of such
-a file drops every lock the process holds on it, which corrupts the database (it did, in the
-kill -9 test, when this opened the file too). For the database it borrows its own connection's
-descriptor, found in /proc/self/fd, and never closes it.
-Measured on this project's shared 2-core VM, 12 alternating pairs of 5 s runs at 10k events/s
-offered: p99 lower with it in 9 of 12 (median 2.06 ms against 2.59 ms, in a noisy hour). It cost
-bulk appends ~5% (147-167k against 162-172k events/s, 4 alternating pairs), so it is skipped
-while the writer's commits average WRITEBACK_BELOW_EVENTS events or more: big commits mean
-throughput, not latency. Elsewhere than Linux it is skipped. With it, a pass took 1.2-1.4 ms
-(median; instrumented 10 s runs at 10k/s), and ~1 in 10 of the slow appends overlapped one.
+Between passes this thread asks the kernel to start writing the WAL out every few milliseconds
+(eventlog/writeback.py), so the WAL's fsync in a pass finds little left to do; those fsyncs are
+SQLite's guarantee that the database is consistent after a power cut, so they stay. It opens the
+WAL itself but never the database: SQLite holds POSIX locks on it, and closing any other
+descriptor of such a file drops every lock the process holds on it, which corrupts the database
+(it did, in the kill -9 test, when this opened the file too). For the database it borrows its
+own connection's descriptor and never closes it. Write-back is skipped while the writer's
+commits are large (throughput, not latency) and elsewhere than Linux.
 
 A pass syncs only the WAL: SQLite syncs the database only when a checkpoint has copied the whole
-WAL, which here is the writer's, just before a restart. That sync then carried every page the
-passes had copied since the last restart, plus the file's growth (a journal commit): the writer
-stalled ~1.0-1.4 ms (median ~1.05). So this thread starts the database's write-back after each
-pass and, before it asks for a restart, syncs the WAL and the database itself: the writer's
-checkpoint then took 0.40-0.96 ms (median ~0.64; instrumented 10 s runs at 10k/s), the rest being
-the fsyncs' fixed cost on this disk and the file's growth.
+WAL, which here is the writer's, just before a restart; so this thread starts the database's
+write-back after each pass and syncs the WAL and the database itself before it asks for a
+restart, leaving the writer's checkpoint little to wait for. While nothing is committed it
+sleeps longer and skips its passes. The measurements: docs/performance.md#checkpointer.
 """
 
 from __future__ import annotations
@@ -42,12 +32,9 @@ from .connection import connect
 from .writer import GroupCommitWriter
 
 DEFAULT_INTERVAL_S = 0.05
-# Each restart stalls the writer for its checkpoint's two fdatasyncs (the WAL's and the
-# database's, 1.3-2.5 ms each under strace), so restarts are kept rare. At 10k events/s the WAL
-# grows ~80 MB/s (about two pages per event), so this is still ~4 restarts a second, and ~1/4 of
-# bench/append's slow appends come within 5 ms after one (2,000 frames, the old threshold, was
-# ten a second). 64 MB showed no gain in five alternating pairs. Below journal_size_limit
-# (connection.py), so the file is reused in place rather than truncated and grown again.
+# Each restart stalls the writer for its checkpoint's two fdatasyncs, so restarts are kept rare
+# (docs/performance.md#checkpointer). Below journal_size_limit (connection.py), so the file is
+# reused in place rather than truncated and grown again.
 DEFAULT_RESTART_BYTES = 20 * 1024 * 1024
 DEFAULT_WRITEBACK_INTERVAL_S = 0.005
 IDLE_TICK_S = 0.5  # the longest the checkpointer sleeps while nothing is committed

@@ -89,8 +89,8 @@ class AppendResults(Sequence[AppendResult]):
     AppendResult, made on access from three columns.
 
     Not a list of AppendResult because the writer thread would make one tracked object per
-    event: in a 1M-event bulk run those set off ~1,400 of the garbage collector's ~2,800 passes
-    (about half of the run's collection time), each holding the GIL the writer needs. It compares
+    event, and in a bulk run those set off about half of the garbage collector's passes, each
+    holding the GIL the writer needs (docs/performance.md#encoding). It compares
     equal to any sequence of the same AppendResults."""
 
     __slots__ = ("_duplicate", "_seqs", "_streams", "_versions")

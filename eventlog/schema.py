@@ -44,8 +44,7 @@ MIGRATIONS: tuple[str, ...] = (
     # place of the UNIQUE (stream, version) index (one index page per stream per commit) and
     # AUTOINCREMENT's sqlite_sequence page. The row keyed '' holds the log's own head: `version`
     # is the last sequence ever handed out, so a sequence is never reused even if rows are
-    # deleted. Measured on 64-event commits across 64 streams: 143 WAL frames per commit before,
-    # 76 after (55k -> 87k events/s); 2-event commits 6.9 -> 4.6 frames.
+    # deleted. About half the WAL frames per commit (docs/performance.md#schema-v2).
     # A v1 file is copied into the new table once, in this migration's transaction.
     """
     ALTER TABLE events RENAME TO events_v1;

@@ -44,9 +44,8 @@ _SKIP_KNOWN_KEY = " ON CONFLICT (key) DO NOTHING"
 _INSERT_EVENT = _values_sql(_EVENTS_HEAD, ROW_WIDTH, 1)
 # Large commits insert ROWS_PER_STATEMENT rows per statement: one sqlite3_step (one release and
 # re-take of the GIL, which the producers' threads hold in between) per chunk instead of per
-# row. A 5,000-event append_many: ~4.7 -> ~4.0 µs per event in the writer. What is left over
-# after the chunks goes in one statement up to SMALL_ROWS rows, else through executemany (which
-# measured faster than a statement of that size for 64 events in 64 streams).
+# row. What is left over after the chunks goes in one statement up to SMALL_ROWS rows, else
+# through executemany (docs/performance.md#writer-statements).
 # (SQLite before 3.32 allows 999 parameters per statement: the writer asks its connection.)
 ROWS_PER_STATEMENT = 256
 _INSERT_EVENT_FAST = _INSERT_EVENT + _SKIP_KNOWN_KEY
@@ -259,8 +258,8 @@ class GroupCommitWriter:
                 conn.execute("BEGIN IMMEDIATE")
                 break
             except sqlite3.OperationalError as exc:
-                # SQLite's own busy handler sleeps 1, 2, 5, 10 ... 100 ms between tries: with
-                # several processes appending, that put ~80 ms into p99 (bench/loadtest).
+                # SQLite's own busy handler sleeps up to 100 ms between tries, which put tens of
+                # ms into p99 with several processes appending (docs/performance.md).
                 if "locked" not in str(exc) and "busy" not in str(exc):
                     raise
                 if time.monotonic() > deadline:

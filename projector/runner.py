@@ -274,7 +274,7 @@ class Projector:
                     if not rows:
                         continue
                     await self._check_contiguous(pos, rows)
-                    # flush_every=0: straight into the file (measured in bench/e2e: stalls).
+                    # flush_every=0: straight into the file (it stalls: docs/performance.md#duckdb).
                     hot = self._flush_every > 0
                     batch = await self._apply(list(self.live.values()), rows, hot=hot)
                 for subscriber in self._subscribers:

@@ -7,7 +7,7 @@ beside the live one and swaps the views in one transaction, so readers never see
 Live batches go to a *hot* copy of each table in an attached in-memory database; a flusher
 moves them to the file (the *cold* tables) every second, together with the progress row that
 makes them durable, in one transaction of the file. DuckDB checkpoints stall commits to the
-database they checkpoint (measured: up to 0.6 s at 10k events/s), and only the flusher commits
+database they checkpoint (docs/performance.md#duckdb), and only the flusher commits
 to the file, so the live path never waits for a checkpoint. A crash loses only hot rows, which
 are re-read from the log after the durable progress: exactly once."""
 
@@ -252,7 +252,7 @@ class AnalyticsStore:
     def _progress(
         self, gens: list[Generation], last_seq: int, events: int, projected_ns: int
     ) -> None:
-        # One statement for all generations: every DuckDB statement costs ~0.5 ms.
+        # One statement for all generations: each DuckDB statement has a fixed cost.
         values = ", ".join(["(?, ?, ?, ?, ?)"] * len(gens))
         params: list[object] = []
         for gen in gens:
