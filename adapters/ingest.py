@@ -44,9 +44,11 @@ class IngestStats:
 
     @property
     def unaccounted(self) -> int:
+        """Records read but neither appended, duplicate, dead-lettered nor held back: 0."""
         return self.read - (self.appended + self.duplicates + self.dead_letters + self.held_back)
 
     def law(self) -> str:
+        """The conservation law as one line: read N = appended + duplicates + dead-lettered."""
         text = (
             f"read {self.read} = appended {self.appended} + duplicates {self.duplicates}"
             f" + dead-lettered {self.dead_letters}"
@@ -58,6 +60,7 @@ class IngestStats:
         return text
 
     def to_json(self) -> dict[str, Any]:
+        """The counts, notes and error as a JSON-ready dict (the --json summary's per source)."""
         return {
             "source": self.source,
             "read": self.read,
@@ -71,6 +74,7 @@ class IngestStats:
         }
 
     def merge(self, other: IngestStats) -> None:
+        """Add another source's counts to these (for a run's total)."""
         self.read += other.read
         self.appended += other.appended
         self.duplicates += other.duplicates

@@ -40,6 +40,7 @@ class EncodedEvents:
         return self.params[i * ROW_WIDTH : (i + 1) * ROW_WIDTH]
 
     def rows(self) -> Iterator[list[Any]]:
+        """Each event's parameters, in order (copies)."""
         for i in range(len(self)):
             yield self.row(i)
 

@@ -48,13 +48,16 @@ class Event:
 
     @property
     def payload(self) -> Any:
+        """The payload, decoded from its JSON text."""
         return orjson.loads(self.payload_json)
 
     @property
     def metadata(self) -> dict[str, Any] | None:
+        """The metadata, decoded from its JSON text (None if there is none)."""
         return None if self.metadata_json is None else orjson.loads(self.metadata_json)
 
     def to_dict(self) -> dict[str, Any]:
+        """The event as a plain dict, payload and metadata decoded (for JSON output)."""
         return {
             "seq": self.seq,
             "stream": self.stream,
@@ -109,6 +112,7 @@ class AppendResults(Sequence[AppendResult]):
 
     @classmethod
     def of(cls, results: Sequence[AppendResult]) -> AppendResults:
+        """The results of `results`, kept as columns."""
         return cls(
             [r.seq for r in results],
             [r.stream for r in results],

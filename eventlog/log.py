@@ -86,6 +86,9 @@ class EventLog:
         durability: Durability = Durability.NORMAL,
         poll_interval: float = DEFAULT_POLL_INTERVAL_S,
     ) -> Self:
+        """Open (and create, migrate) the log file at `path`. `writable=False` opens it for
+        reading only (it must exist). `durability`: see Durability. `poll_interval`: how soon
+        a follower looks again after a commit it was told of (seconds)."""
         p = Path(path)
         if writable:
             ensure_parent(p)
@@ -124,6 +127,8 @@ class EventLog:
     # -- appending -------------------------------------------------------------------------------
 
     async def append(self, event: NewEvent, *, expected_version: int | None = None) -> AppendResult:
+        """Append one event; see append_many. Returns its AppendResult (duplicate=True, with the
+        original's seq, if its key is already in the log)."""
         return (await self.append_many([event], expected_version=expected_version))[0]
 
     async def append_many(
@@ -252,6 +257,8 @@ class EventLog:
     async def follow_rows(
         self, after: int = 0, *, batch_limit: int = 1000
     ) -> AsyncGenerator[list[tuple[Any, ...]], None]:
+        """Like `follow`, but raw tuples in EVENT_COLUMNS order (eventlog/columns.py): the bulk
+        path for projections."""
         conn = await _open_reader(self.path)
         self._followers += 1
         if self._followers == 1:
@@ -302,11 +309,13 @@ class EventLog:
             await conn.close()
 
     async def head(self) -> int:
+        """The log's last sequence (0 for an empty log)."""
         async with self._reader.execute("SELECT coalesce(max(seq), 0) FROM events") as cur:
             row = await cur.fetchone()
         return int(row[0]) if row else 0
 
     async def source_checkpoint(self, source: str) -> Any | None:
+        """Where `source` was read to (its adapter's position, with its mapping), or None."""
         async with self._reader.execute(
             "SELECT position FROM source_checkpoints WHERE source = ?", (source,)
         ) as cur:
@@ -314,6 +323,7 @@ class EventLog:
         return None if row is None else orjson.loads(row[0])
 
     async def source_checkpoints(self) -> list[dict[str, Any]]:
+        """Every source's checkpoint: source, position, last_seq, updated_ns."""
         async with self._reader.execute(
             "SELECT source, position, last_seq, updated_ns FROM source_checkpoints ORDER BY source"
         ) as cur:
@@ -324,6 +334,7 @@ class EventLog:
         ]
 
     async def dead_letter_count(self) -> int:
+        """How many dead letters the log holds (resolved ones included)."""
         async with self._reader.execute("SELECT count(*) FROM dead_letters") as cur:
             row = await cur.fetchone()
         return int(row[0]) if row else 0
@@ -378,6 +389,7 @@ class EventLog:
         return await asyncio.to_thread(_run_once, self.path, _FORGET_SOURCE, (source,)) > 0
 
     async def stats(self) -> LogStats:
+        """Head, counts (events, streams, open dead letters, sources) and file sizes."""
         q = """SELECT
             (SELECT coalesce(max(seq), 0) FROM events),
             (SELECT count(*) FROM events),

@@ -37,10 +37,12 @@ class EventBatch:
 
     @property
     def first_seq(self) -> int:
+        """The sequence of the batch's first event."""
         return int(self.rows[0][SEQ])
 
     @property
     def last_seq(self) -> int:
+        """The sequence of the batch's last event."""
         return int(self.rows[-1][SEQ])
 
     @cached_property
@@ -51,9 +53,11 @@ class EventBatch:
         return list(zip(*self.rows, strict=True))
 
     def column(self, index: int) -> tuple[Any, ...]:
+        """One column of the batch (an index from eventlog/columns.py, e.g. PAYLOAD)."""
         return self.columns[index]
 
     def of_types(self, types: frozenset[str] | None) -> EventBatch:
+        """The events of these types only (itself when all are; None: every type)."""
         if types is None or all(t in types for t in self.column(TYPE)):
             return self
         return EventBatch([r for r in self.rows if r[TYPE] in types], self.projected_ns)

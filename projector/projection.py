@@ -22,6 +22,7 @@ class Table:
 
     @property
     def column_names(self) -> list[str]:
+        """The table's column names, in declaration order."""
         return [c.strip().split()[0].strip('"') for c in split_columns(self.columns)]
 
     @property

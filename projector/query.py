@@ -21,6 +21,7 @@ class QueryResult:
     truncated: bool = False
 
     def to_json(self) -> dict[str, Any]:
+        """The columns and rows as a JSON-ready dict."""
         return {"columns": self.columns, "rows": self.rows, "truncated": self.truncated}
 
 

@@ -18,10 +18,12 @@ PROJECTIONS: tuple[type[Projection], ...] = (
 
 
 def all_projections() -> list[Projection]:
+    """Every registered projection, built-in ones first."""
     return [cls() for cls in PROJECTIONS]
 
 
 def by_name(names: list[str] | None) -> list[Projection]:
+    """The projections with these names, in that order; KeyError names an unknown one."""
     projections = all_projections()
     if not names:
         return projections

@@ -57,6 +57,11 @@ ProgressCallback = Callable[[Progress], None]
 
 
 class Projector:
+    """Streams the log into DuckDB, exactly once: open with `await Projector.open(log, path)`,
+    then `catch_up()` (apply everything committed), `follow()` (and keep applying new events as
+    they commit), `rebuild(names)` (fill new generations beside the live ones, then swap),
+    `query(sql)` (read-only SQL on the live tables), `subscribe(callback)` (live batches)."""
+
     def __init__(
         self,
         log: EventLog,
@@ -142,6 +147,7 @@ class Projector:
         await self.close()
 
     async def close(self) -> None:
+        """Stop the flusher (flushing what is hot first) and close the DuckDB file."""
         self._closing.set()
         if self._flusher is not None:
             await asyncio.to_thread(self._flusher.join)  # it flushes what is left, then exits
@@ -260,6 +266,7 @@ class Projector:
         self._subscribers.append(callback)
 
     def unsubscribe(self, callback: Callable[[EventBatch], None]) -> None:
+        """Stop calling `callback` (see subscribe)."""
         if callback in self._subscribers:
             self._subscribers.remove(callback)
 
@@ -412,6 +419,8 @@ class Projector:
         return head, head - position, age_s
 
     async def status(self) -> dict[str, Any]:
+        """Log head, position, lag, and each live projection's generation, version, position
+        and durable position (the query socket's status request)."""
         head = await self.log.head()  # not lag(): its age costs a read that status does not show
         return {
             "log_head": head,

@@ -93,6 +93,7 @@ class AnalyticsStore:
         self.lock = threading.Lock()
 
     def close(self) -> None:
+        """Close the DuckDB connection (the file stays as it is: committed rows are durable)."""
         self.con.close()
 
     # -- state -----------------------------------------------------------------------------------
@@ -107,6 +108,8 @@ class AnalyticsStore:
         return None if row is None else (int(row[0]), int(row[1]))
 
     def position(self, name: str, generation: int) -> int:
+        """The last sequence generation `generation` of `name` has durably applied (its
+        progress rows in the file)."""
         row = self.con.execute(
             "SELECT coalesce(max(last_seq), 0) FROM evlog_progress"
             " WHERE name = ? AND generation = ?",
@@ -126,6 +129,8 @@ class AnalyticsStore:
     # -- generations -----------------------------------------------------------------------------
 
     def create_generation(self, projection: Projection, generation: int, status: str) -> Generation:
+        """Make an empty generation of `projection` (its schema and tables) and record it with
+        `status` ('building' or 'live'); an old schema of that number is dropped first."""
         schema = schema_name(projection.name, generation)
         with transaction(self.con):
             self.con.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')

@@ -56,3 +56,37 @@ def test_the_packages_do_not_import_the_cli() -> None:
                 assert not (
                     parts[0] == "evlog" and (len(parts) == 1 or parts[1] not in PACKAGES)
                 ), f"{path}: imports {name}: the packages must not depend on the CLI"
+
+
+def _public_api() -> list[tuple[str, object]]:
+    """What a user imports: each package's __all__, and the public methods of its classes."""
+    import inspect
+
+    import evlog.adapters
+    import evlog.eventlog
+    import evlog.projector
+
+    found: list[tuple[str, object]] = []
+    for module in (evlog.eventlog, evlog.adapters, evlog.projector):
+        for name in module.__all__:
+            obj = getattr(module, name)
+            if not (inspect.isclass(obj) or inspect.isfunction(obj)):
+                continue
+            found.append((f"{module.__name__}.{name}", obj))
+            if inspect.isclass(obj):
+                for attr, member in vars(obj).items():
+                    wrapped = isinstance(member, classmethod | staticmethod | property)
+                    if attr.startswith("_") or not (callable(member) or wrapped):
+                        continue
+                    found.append((f"{module.__name__}.{name}.{attr}", member))
+    return found
+
+
+def test_the_public_api_is_documented() -> None:
+    missing = []
+    for name, obj in _public_api():
+        target = obj.__func__ if isinstance(obj, classmethod | staticmethod) else obj
+        target = target.fget if isinstance(target, property) else target
+        if not (getattr(target, "__doc__", None) or "").strip():
+            missing.append(name)
+    assert not missing, f"{len(missing)} public definitions without a docstring: {missing}"
