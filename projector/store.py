@@ -17,7 +17,7 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -36,15 +36,34 @@ CATALOG = (
 
 @dataclass(slots=True)
 class Generation:
+    """One generation of a projection's tables. `position` (last seq applied, hot or cold) and
+    `durable` (last seq in the file) are read from any thread; they change only through
+    `advance()`, under their own lock, which is never held across I/O: the DuckDB thread
+    advances both after a commit, the flusher advances `durable` after moving hot rows."""
+
     projection: Projection
     generation: int
     version: int
     position: int  # last seq applied (hot or cold)
     durable: int = -1  # last seq in the file; -1: same as position
+    _positions: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.durable < 0:
             self.durable = self.position
+
+    def advance(self, position: int | None = None, durable: int | None = None) -> None:
+        """Move the positions forward (never back: a late writer cannot undo a newer one)."""
+        with self._positions:
+            if position is not None and position > self.position:
+                self.position = position
+            if durable is not None and durable > self.durable:
+                self.durable = durable
+
+    def positions(self) -> tuple[int, int]:
+        """(position, durable), read together."""
+        with self._positions:
+            return self.position, self.durable
 
     @property
     def schema(self) -> str:
@@ -209,7 +228,7 @@ class AnalyticsStore:
                     [upto_seq],
                 )
             self._progress([target], upto_seq, 0, time.time_ns())
-        target.position = target.durable = upto_seq
+        target.advance(upto_seq, upto_seq)
 
     # -- applying --------------------------------------------------------------------------------
 
@@ -225,14 +244,12 @@ class AnalyticsStore:
                 self._progress(gens, batch.last_seq, len(batch), batch.projected_ns)
         batch.visible_ns = time.time_ns()
         for gen in gens:
-            gen.position = batch.last_seq
-            if not hot:
-                gen.durable = batch.last_seq
+            gen.advance(batch.last_seq, None if hot else batch.last_seq)
 
     def flush(self, gen: Generation, cur: duckdb.DuckDBPyConnection) -> int:
         """Move hot rows up to the generation's position into the file, with their progress,
         in one transaction of the file; returns rows moved. Runs on the flusher's cursor."""
-        upto, done = gen.position, gen.durable
+        upto, done = gen.positions()
         if upto <= done:
             return 0
         moved = 0
@@ -247,7 +264,7 @@ class AnalyticsStore:
                 "INSERT INTO evlog_progress VALUES (?, ?, ?, ?, ?)",
                 [gen.projection.name, gen.generation, upto, upto - done, time.time_ns()],
             )
-        gen.durable = upto
+        gen.advance(durable=upto)
         # Hot rows stay until the next flush: a query joining the two tiers can never miss rows
         # that moved between its two snapshots.
         for table in gen.projection.tables:
