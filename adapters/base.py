@@ -30,7 +30,9 @@ class Batch:
 
 
 class Adapter(Protocol):
-    """Reads one source. `source` names it in checkpoints and dead letters (stable across runs)."""
+    """Reads one source. `source` names it in checkpoints and dead letters (stable across runs).
+    Adapters whose events go to one stream (unless a record names its own) call it
+    `default_stream`; Slack's go to one stream per channel."""
 
     name: str
     source: str

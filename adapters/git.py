@@ -148,11 +148,11 @@ class GitAdapter:
             raise InputError(f"{path}: not a git repository (no .git, not a bare repository)")
         self.label = self.path.name.removesuffix(".git") or "repo"
         self.source = f"git:{self.path}"
-        self.stream = (fields.stream if fields else None) or f"git/{self.label}"
+        self.default_stream = (fields.stream if fields else None) or f"git/{self.label}"
 
     def _event(self, type_: str, payload: Any, key: str, time_s: int | None = None) -> NewEvent:
         return NewEvent(
-            self.stream,
+            self.default_stream,
             type_,
             payload,
             key=key,

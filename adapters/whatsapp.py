@@ -77,6 +77,7 @@ class WhatsAppAdapter:
         self.path = path
         self.source = f"file:{path.resolve()}"
         self.chat = (fields.stream if fields and fields.stream else None) or chat_name(path)
+        self.default_stream = f"whatsapp:{self.chat}"  # where its events go
         self.date_order = date_order
 
     async def batches(self, checkpoint: Any | None) -> AsyncGenerator[Batch, None]:
@@ -137,7 +138,7 @@ class WhatsAppAdapter:
         seen[identity] += 1
         digest = hashlib.blake2b("\x1f".join(identity).encode(), digest_size=10).hexdigest()
         return NewEvent(
-            stream=f"whatsapp:{self.chat}",
+            stream=self.default_stream,
             type="message" if is_message else "system",
             payload=payload,
             key=f"whatsapp:{self.chat}:{stamp}:{digest}:{seen[identity]}",

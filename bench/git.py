@@ -155,7 +155,7 @@ async def time_travel(pj: Projector, repo: Path) -> dict[str, float]:
     """Commit-at-time answered by the projection vs by git itself, at 50 times across history."""
     times = [int(t) for t in git(repo, "log", "--first-parent", "--format=%ct", "HEAD").split()]
     lo, hi = min(times), max(times)
-    stream = GitAdapter(repo).stream
+    stream = GitAdapter(repo).default_stream
     ours, theirs, mismatches = [], [], 0
     for i in range(50):
         t = lo + (hi - lo) * i // 49

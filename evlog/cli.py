@@ -684,7 +684,7 @@ def git_at(
     s = settings(ctx)
     stream = repo
     if Path(repo).is_dir():
-        stream = GitAdapter(Path(repo)).stream
+        stream = GitAdapter(Path(repo)).default_stream
     try:
         ns = parse_time_ns(when)
     except ValueError as exc:
