@@ -188,7 +188,7 @@ class LineFileAdapter:
         self._reading = self.path
         f = await asyncio.to_thread(open_stream, self.path)
         try:
-            reader = LineReader(f, 0, 0, take_tail=True, stream=True)
+            reader = LineReader(f, 0, 0, take_tail=True)
             self._identity = stream_identity(self.source)
             read_from = ReadFrom(self.path, self._identity, 0, None, reader)
             name = "<stdin>" if self.path == STDIN else self.path

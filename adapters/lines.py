@@ -241,14 +241,11 @@ class LineReader:
     otherwise it is left for a later read and counted in `held_back`. The raw bytes just before
     the newest offsets are kept, so a position can carry the hash of the block before it."""
 
-    def __init__(
-        self, f: BinaryIO, offset: int, line_number: int, *, take_tail: bool, stream: bool = False
-    ) -> None:
+    def __init__(self, f: BinaryIO, offset: int, line_number: int, *, take_tail: bool) -> None:
         self._f = f
         self._offset = offset
         self._line_number = line_number
         self.take_tail = take_tail
-        self._stream = stream
         self._window = b""  # raw bytes ending at self._window_end
         self._window_end = offset
         self.held_back = 0  # lines left unread at the end (0 or 1)
