@@ -8,6 +8,8 @@ from typing import Any, Protocol
 
 from evlog.eventlog import DeadLetter, EncodedEvents, NewEvent
 
+RAW_LIMIT = 65536  # bytes of a bad record kept in its dead letter
+
 
 @dataclass(slots=True)
 class Batch:

@@ -205,7 +205,6 @@ class CsvAdapter(LineFileAdapter):
             return
         self._header = header
         self._record([line], identity, batch)
-        batch.records = 1
 
     def _convert(
         self, record: dict[str, str], line: Line, identity: FileIdentity, batch: Batch

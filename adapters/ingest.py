@@ -21,7 +21,7 @@ from evlog.eventlog import (
     encode_valid,
 )
 
-from .base import Adapter, Batch, InputError
+from .base import RAW_LIMIT, Adapter, Batch, InputError
 
 
 @dataclass(slots=True)
@@ -169,7 +169,7 @@ def rejected_letter(source: str, event: NewEvent, reason: str) -> DeadLetter:
         raw = payload if isinstance(payload, bytes) else orjson.dumps(payload)
     except TypeError:
         raw = repr(payload).encode()
-    return DeadLetter(source, where, reason, raw[:65536], event.key)
+    return DeadLetter(source, where, reason, raw[:RAW_LIMIT], event.key)
 
 
 async def ingest_source(

@@ -13,7 +13,7 @@ from typing import Any
 
 from evlog.eventlog import DeadLetter
 
-from .base import Batch
+from .base import RAW_LIMIT, Batch
 from .fields import FieldMap
 from .lines import (
     SETTLE_S,
@@ -34,7 +34,6 @@ from .lines import (
     with_rotation,
 )
 
-RAW_LIMIT = 65536  # bytes of a bad record kept in its dead letter
 RETRY_NAMESPACE = "retry"
 
 _SUFFIXES = (".gz", ".jsonl", ".ndjson", ".json", ".csv", ".tsv", ".tab", ".log", ".txt")
@@ -116,11 +115,11 @@ class LineFileAdapter:
         event, or a dead letter saying why it still cannot be read. The event's key is the one
         the record would have had when first read (or one made from the dead letter's id)."""
         raw = letter["raw"] or b""
-        number = int(str(letter["position"]).rsplit(":", 1)[-1] or 0)
-        line = Line(number, 0, len(raw), raw)
+        tail = str(letter["position"]).rsplit(":", 1)[-1]  # "file:line"
+        line = Line(int(tail) if tail.isdigit() else 0, 0, len(raw), raw)
         retry = FileIdentity(0, 0, "", RETRY_NAMESPACE, seekable=False)
         self._identity = None
-        batch = Batch(records=1)
+        batch = Batch()
         try:
             self.convert_again(line, retry, checkpoint, batch)
         except Exception as exc:  # still unreadable: the dead letter stays

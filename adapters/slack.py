@@ -14,7 +14,7 @@ import orjson
 
 from evlog.eventlog import DeadLetter, NewEvent
 
-from .base import Batch, InputError
+from .base import RAW_LIMIT, Batch, InputError
 from .fields import FieldMap, parse_time_ns
 from .zipsafe import open_checked, read_member
 
@@ -55,7 +55,7 @@ class SlackAdapter:
                         continue
                     reason = "not a message object (no ts)"
                 where = f"{self.path}:{channel}/{day}.json#{i}"
-                raw = orjson.dumps(m, default=str)[:65536]
+                raw = orjson.dumps(m, default=str)[:RAW_LIMIT]
                 batch.dead_letters.append(DeadLetter(self.source, where, reason, raw))
         batch.position = {"content": digest}
         yield batch
