@@ -25,7 +25,7 @@ import uuid
 import zlib
 from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
@@ -101,6 +101,11 @@ def source_namespace(source: str) -> str:
     return hashlib.blake2b(source.encode(), digest_size=6).hexdigest()
 
 
+def generation_namespace(source: str, generation: int) -> str:
+    """The key prefix of a file's records: its source and the generation of its content."""
+    return f"{source_namespace(source)}.{generation}"
+
+
 def is_stream(path: Path) -> bool:
     """stdin, a pipe, a FIFO or a character device: bytes that can be read only once."""
     if path == STDIN:
@@ -117,14 +122,14 @@ def identify(path: Path, source: str, generation: int = 0) -> FileIdentity:
     st = os.stat(path)
     gz = is_gzip(path)
     try:
-        with open_binary(path) as f:
+        with gzip.open(path, "rb") if gz else open(path, "rb") as f:
             head = f.read(FINGERPRINT_BYTES)
     except (EOFError, OSError, zlib.error):
         with open(path, "rb") as raw:  # a broken gzip stream: fingerprint its raw bytes
             head = raw.read(FINGERPRINT_BYTES)
     if head.startswith(BOM):
         head = head[len(BOM) :]
-    ns = f"{source_namespace(source)}.{generation}"
+    ns = generation_namespace(source, generation)
     return FileIdentity(st.st_dev, st.st_ino, fingerprint(head), ns, generation, True, gz)
 
 
@@ -183,7 +188,8 @@ def resume_at(path: Path, source: str, checkpoint: Any | None) -> ResumeAt:
         reason = "the bytes before the last position changed (rewritten)"
     if reason is None:
         return ResumeAt(same, offset, int(checkpoint.get("line", 0)))
-    return ResumeAt(identify(path, source, gen + 1), 0, 0, reason)
+    next_gen = generation_namespace(source, gen + 1)
+    return ResumeAt(replace(same, generation=gen + 1, namespace=next_gen), 0, 0, reason)
 
 
 def rotated_from(path: Path, checkpoint: Any | None) -> Path | None:
