@@ -3,17 +3,22 @@ else by opening the DuckDB file itself (read-only for queries)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 
-from evlog.live.server import is_listening, request, socket_path
+from evlog.live.server import is_listening, query_socket, request, socket_path
 from evlog.projector import QueryError, QueryResult
+from evlog.projector import export as exporting
 from evlog.projector.query import run_query
+from evlog.projector.registry import all_projections
 
 from .failures import is_lock_conflict
 from .runtime import UserError
+
+T = TypeVar("T")
 
 
 def serving(duckdb_path: Path) -> Path | None:
@@ -22,14 +27,38 @@ def serving(duckdb_path: Path) -> Path | None:
 
 
 def query(duckdb_path: Path, sql: str, *, max_rows: int | None = None) -> QueryResult:
+    """Read-only `sql`'s typed result, from the follower if one serves the file, else from it."""
     sock = serving(duckdb_path)
     if sock is not None:
-        reply = request(sock, {"op": "query", "sql": sql, "max_rows": max_rows})
-        if not reply.get("ok"):
-            raise UserError(reply.get("error", "query failed"))
-        return QueryResult(
-            reply["columns"], [tuple(r) for r in reply["rows"]], reply.get("truncated", False)
-        )
+        try:
+            return query_socket(sock, sql, max_rows=max_rows)
+        except QueryError as exc:
+            raise UserError(str(exc)) from None
+    return read_file(duckdb_path, lambda con: run_query(con, sql, max_rows=max_rows))
+
+
+def export(duckdb_path: Path, what: str, out: Path, fmt: str) -> int:
+    """Rows of `what` (a table name or a SELECT) written to `out` by DuckDB's COPY."""
+    out = out.resolve()
+    reply = remote(duckdb_path, {"op": "export", "what": what, "out": str(out), "format": fmt})
+    if reply is not None:
+        return int(reply["rows"])
+    return read_file(duckdb_path, lambda con: exporting.export(con, what, out, fmt))
+
+
+def snapshot(duckdb_path: Path, out: Path) -> dict[str, int]:
+    """Every projection copied into the DuckDB file `out` (rows per table)."""
+    out = out.resolve()
+    if out == duckdb_path.resolve():
+        raise UserError(f"{out} is the live analytics file; give the snapshot another name")
+    reply = remote(duckdb_path, {"op": "snapshot", "out": str(out)})
+    if reply is not None:
+        return dict(reply["tables"])
+    return read_file(duckdb_path, lambda con: exporting.snapshot(con, all_projections(), out))
+
+
+def read_file(duckdb_path: Path, fn: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+    """`fn` on a read-only connection to the analytics file (no follower is serving it)."""
     if not duckdb_path.exists():
         raise UserError(f"{duckdb_path}: no analytics yet (run `evlog project` first)")
     try:
@@ -42,7 +71,7 @@ def query(duckdb_path: Path, sql: str, *, max_rows: int | None = None) -> QueryR
             f"{str(exc).splitlines()[0]}"
         ) from None
     try:
-        return run_query(con, sql, max_rows=max_rows)
+        return fn(con)
     except QueryError as exc:
         raise UserError(str(exc)) from None
     finally:

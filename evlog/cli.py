@@ -22,14 +22,15 @@ from evlog.adapters.git import GitAdapter
 from evlog.adapters.retry import retry_dead_letters
 from evlog.adapters.whatsapp import check_date_order
 from evlog.eventlog import Durability, EventLog
-from evlog.projector import Progress, Projector, by_name
+from evlog.projector import Progress, Projector, QueryError, by_name
+from evlog.projector import export as exporting
 
-from . import analytics, output
-from .failures import EXIT_INTERRUPTED, FILES, USER_ERRORS, explain, is_damaged_duckdb
+from . import analytics, output, rendering
+from .failures import EXIT_INTERRUPTED, EXIT_USAGE, FILES, USER_ERRORS, explain, is_damaged_duckdb
 from .latency_report import parse_duration_s, report, sparkline
 from .live.exposure import exposed
 from .paths import DEFAULT_DB, duckdb_path_for
-from .runtime import UserError, fail, run, until_signalled
+from .runtime import UsageError, UserError, fail, run, until_signalled
 
 app = typer.Typer(
     name="evlog",
@@ -80,6 +81,27 @@ def _root(
     ctx.obj = Settings(db=db, duckdb=duckdb_path_for(db, duckdb), durability=durability)
     _DEBUG[0] = debug
     FILES.update(db=str(db), duckdb=str(ctx.obj.duckdb))
+
+
+FORMAT_HELP = "table (a terminal's default), plain (a pipe's default), json, nl, csv or tsv."
+FORMAT = typer.Option("--format", help=FORMAT_HELP, show_default=False)
+AS_JSON = typer.Option("--json", help="A JSON array of objects (--format json).")
+AS_NL = typer.Option("--nl", help="One JSON object per line (--format nl).")
+AS_CSV = typer.Option("--csv", help="CSV with a header row (--format csv).")
+AS_TSV = typer.Option("--tsv", help="Tab-separated with a header row (--format tsv).")
+
+
+def output_format(fmt: str | None, **flags: bool) -> str:
+    """The one format asked for by --format and the --json/--nl/--csv/--tsv flags; asking for
+    two different ones is a usage error (exit 2), as is an unknown name."""
+    chosen = {name for name, on in flags.items() if on}
+    if fmt is not None:
+        if fmt not in rendering.FORMATS:
+            raise UsageError(f"--format {fmt!r}: one of {', '.join(rendering.FORMATS)}")
+        chosen.add(fmt)
+    if len(chosen) > 1:
+        raise UsageError(f"choose one output format, not {' and '.join(sorted(chosen))}")
+    return chosen.pop() if chosen else rendering.default_format()
 
 
 # -- ingest -------------------------------------------------------------------------------------
@@ -375,7 +397,11 @@ def deadletters(
     ctx: typer.Context,
     source: Annotated[str | None, typer.Option(help="Only this source (a path or name).")] = None,
     limit: Annotated[int, typer.Option(help="Most recent N.")] = 50,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="table, json or csv")] = "table",
+    fmt: Annotated[str | None, FORMAT] = None,
+    as_json: Annotated[bool, AS_JSON] = False,
+    as_nl: Annotated[bool, AS_NL] = False,
+    as_csv: Annotated[bool, AS_CSV] = False,
+    as_tsv: Annotated[bool, AS_TSV] = False,
     resolved: Annotated[
         bool, typer.Option("--resolved", help="Those a retry turned into events instead.")
     ] = False,
@@ -390,6 +416,7 @@ def deadletters(
         async with await EventLog.open(s.db, writable=False) as log:
             return await log.dead_letters(source=name, limit=limit, resolved=resolved)
 
+    fmt = output_format(fmt, json=as_json, nl=as_nl, csv=as_csv, tsv=as_tsv)
     rows = run(go())
     cols = ["id", "position", "error", "raw"] + (["resolved_seq"] if resolved else [])
     output.print_rows(cols, [[r[c] for c in cols] for r in rows], fmt)
@@ -590,20 +617,90 @@ async def _replay(projector: Projector, names: list[str] | None, from_seq: int) 
 def query(
     ctx: typer.Context,
     sql: Annotated[str, typer.Argument(help="A read-only SQL query over the analytics.")],
-    fmt: Annotated[str, typer.Option("--format", "-f", help="table, json or csv")] = "table",
-    as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
-    as_csv: Annotated[bool, typer.Option("--csv", help="Same as --format csv.")] = False,
-    max_rows: Annotated[int, typer.Option(help="Print at most this many rows.")] = 10_000,
+    fmt: Annotated[str | None, FORMAT] = None,
+    as_json: Annotated[bool, AS_JSON] = False,
+    as_nl: Annotated[bool, AS_NL] = False,
+    as_csv: Annotated[bool, AS_CSV] = False,
+    as_tsv: Annotated[bool, AS_TSV] = False,
+    max_rows: Annotated[
+        int | None,
+        typer.Option(
+            help=f"Print at most this many rows (default: all, or {rendering.TABLE_ROWS:,} in"
+            " the table view, which says when it stopped).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    """Run SQL over the DuckDB analytics (works while a follower is running)."""
+    """Run SQL over the DuckDB analytics (also while a follower is running: it answers).
+
+    The same query prints the same bytes with or without a follower. Times are ISO 8601 (UTC
+    for evlog's own columns), lists and structs are JSON, and JSON columns (payload, metadata)
+    are nested objects in --json and --nl.
+
+    Examples:
+
+      evlog query "SELECT author, count(*) AS n FROM messages GROUP BY 1 ORDER BY n DESC"
+
+      evlog query --nl "SELECT seq, payload FROM events" | jq .payload.text"""
     s = settings(ctx)
-    fmt = "json" if as_json else "csv" if as_csv else fmt
-    if fmt not in ("table", "json", "csv"):
-        raise UserError(f"unknown format {fmt!r}: table, json or csv")
-    result = analytics.query(s.duckdb, sql, max_rows=max_rows)
-    output.print_rows(result.columns, result.rows, fmt)
+    fmt = output_format(fmt, json=as_json, nl=as_nl, csv=as_csv, tsv=as_tsv)
+    if max_rows is not None and max_rows < 0:
+        raise UsageError("--max-rows must be 0 or more")
+    cap = max_rows if max_rows is not None else (rendering.TABLE_ROWS if fmt == "table" else None)
+    result = analytics.query(s.duckdb, sql, max_rows=cap)
+    rendering.write(result, fmt)
     if result.truncated:
-        output.stderr.print(f"(only the first {max_rows} rows; raise --max-rows)")
+        output.say(
+            f"(only the first {cap:,} rows; --max-rows N for more, or --csv/--nl for every row)"
+        )
+
+
+@app.command()
+def export(
+    ctx: typer.Context,
+    what: Annotated[str, typer.Argument(help="A table or view name, or a read-only SELECT.")],
+    out: Annotated[Path, typer.Argument(help="The file to write: .parquet, .csv, .tsv or .jsonl.")],
+    fmt: Annotated[
+        str | None,
+        typer.Option("--format", help="parquet, csv or jsonl (default: from OUT's name)."),
+    ] = None,
+) -> None:
+    """Write a table's or a query's rows to a file with DuckDB's COPY (types kept in Parquet;
+    JSON columns nested in JSON lines). Works while a follower runs: it writes the file.
+
+    Examples:
+
+      evlog export messages messages.parquet
+
+      evlog export "SELECT * FROM events WHERE stream = 'general'" general.jsonl"""
+    s = settings(ctx)
+    try:
+        chosen = exporting.export_format(out, fmt)
+    except QueryError as exc:
+        raise UsageError(str(exc)) from None
+    if not out.parent.is_dir():
+        raise UserError(f"{out.parent}: no such directory")
+    rows = analytics.export(s.duckdb, what, out, chosen)
+    output.say(f"wrote {rows:,} rows to {out}")
+
+
+@app.command()
+def snapshot(
+    ctx: typer.Context,
+    out: Annotated[Path, typer.Argument(help="The DuckDB file to write (replaced if it exists).")],
+) -> None:
+    """Copy every projection into a DuckDB file of its own, for tools that open files (the
+    duckdb CLI, a notebook, a BI tool) while a follower holds the live one. Run it again to
+    refresh; it includes rows the follower has not flushed yet.
+
+    Example:
+
+      evlog snapshot now.duckdb && duckdb -readonly now.duckdb 'FROM messages_per_day'"""
+    s = settings(ctx)
+    if not out.parent.is_dir():
+        raise UserError(f"{out.parent}: no such directory")
+    tables = analytics.snapshot(s.duckdb, out)
+    output.say(f"wrote {sum(tables.values()):,} rows in {len(tables)} tables to {out}")
 
 
 @app.command()
@@ -768,6 +865,8 @@ def main() -> None:
         app(standalone_mode=True)
     except KeyboardInterrupt:
         fail("interrupted", EXIT_INTERRUPTED)
+    except UsageError as exc:
+        fail(str(exc), EXIT_USAGE)
     except USER_ERRORS as exc:
         fail(str(exc))
     except Exception as exc:

@@ -12,7 +12,7 @@ from typing import Any
 from evlog.live.histogram import Histogram, sql_bucket
 
 from . import analytics
-from .runtime import UserError
+from .runtime import UsageError
 
 STAGES = ("read_to_commit", "commit_to_projected", "read_to_projected")
 STAGE_SQL = {
@@ -31,7 +31,7 @@ _UNIT_S["d"] = 86400.0
 def parse_duration_s(text: str, default_unit: str = "ms") -> float:
     m = _DURATION.match(text)
     if not m:
-        raise UserError(f"not a duration: {text!r} (e.g. 50ms, 10m, 2h)")
+        raise UsageError(f"not a duration: {text!r} (e.g. 50ms, 10m, 2h)")
     return float(m.group(1)) * _UNIT_S[m.group(2) or default_unit]
 
 
@@ -80,7 +80,7 @@ def report(
     windows: int = 40,
 ) -> Report:
     if by is not None and by not in GROUPS:
-        raise UserError(f"--by {by!r}: one of {', '.join(GROUPS)}")
+        raise UsageError(f"--by {by!r}: one of {', '.join(GROUPS)}")
     src = _source(since_s, last)
     budget_ns = int(budget_ms * 1e6)
     group = GROUPS[by] if by else "NULL"

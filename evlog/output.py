@@ -1,9 +1,7 @@
-"""Printing for the CLI: tables, JSON lines, CSV, the ingest summary, and stderr progress."""
+"""Printing for the CLI: JSON values, tables (through rendering.py), and stderr progress."""
 
 from __future__ import annotations
 
-import csv
-import io
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -11,7 +9,6 @@ from typing import Any
 import orjson
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
 stdout = Console(soft_wrap=True)
 stderr = Console(stderr=True, soft_wrap=True)
@@ -28,24 +25,13 @@ def print_json(value: Any) -> None:
 
 
 def print_rows(
-    columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str = "table", title: str = ""
+    columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str | None = None, title: str = ""
 ) -> None:
-    if fmt == "json":
-        for row in rows:
-            print_json(dict(zip(columns, row, strict=True)))
-    elif fmt == "csv":
-        buf = io.StringIO()
-        writer = csv.writer(buf)
-        writer.writerow(columns)
-        writer.writerows(rows)
-        sys.stdout.write(buf.getvalue())
-    else:
-        table = Table(title=title or None, show_lines=False)
-        for c in columns:
-            table.add_column(str(c), overflow="fold")
-        for row in rows:
-            table.add_row(*("" if v is None else str(v) for v in row))
-        stdout.print(table)
+    """The CLI's own tables (dead letters, latency stages), printed as query results are."""
+    from . import rendering
+
+    result = rendering.from_rows(list(columns), [list(r) for r in rows])
+    rendering.write(result, fmt or rendering.default_format(), title=title)
 
 
 def ingest_progress() -> Progress:

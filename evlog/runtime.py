@@ -16,6 +16,10 @@ class UserError(Exception):
     """A mistake in the user's command or input: printed as one line, never a traceback."""
 
 
+class UsageError(UserError):
+    """The command line itself is wrong (a bad option value, conflicting flags): exit 2."""
+
+
 def fail(message: str, code: int = 1) -> NoReturn:
     print(f"evlog: error: {message}", file=sys.stderr)
     raise SystemExit(code)

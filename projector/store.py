@@ -296,14 +296,18 @@ class AnalyticsStore:
     def union_views(cur: duckdb.DuckDBPyConnection, gens: list[Generation]) -> None:
         """Give a query cursor temp views that see cold and hot rows of the live generations;
         they shadow the stored views (which see the file only) for that cursor."""
+        # Names qualified with the file's catalog: a view defined in another attached database
+        # (a snapshot) binds unqualified names in that database.
+        row = cur.execute("SELECT current_database()").fetchone()
+        db = '"' + str(row[0] if row else "main").replace('"', '""') + '"'
         for gen in gens:
             p = gen.projection
             for table in p.tables:
                 cur.execute(
                     f'CREATE OR REPLACE TEMP VIEW "{table.name}" AS'
-                    f" SELECT * FROM {gen.cold(table.name)} UNION ALL"
+                    f" SELECT * FROM {db}.{gen.cold(table.name)} UNION ALL"
                     f" SELECT * FROM {gen.hot(table.name)} WHERE seq > ("
-                    "SELECT coalesce(max(last_seq), 0) FROM main.evlog_progress"
+                    f"SELECT coalesce(max(last_seq), 0) FROM {db}.main.evlog_progress"
                     f" WHERE name = '{p.name}' AND generation = {gen.generation})"
                 )
         for gen in gens:

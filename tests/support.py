@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
@@ -127,3 +129,26 @@ async def fill_log(db: Path, n: int, *, start: int = 0, batch: int = 5000) -> No
                     for i in range(b, min(start + n, b + batch))
                 ]
             )
+
+
+@contextlib.contextmanager
+def follower(db: Path, *args: str) -> Iterator[subprocess.Popen[str]]:
+    """`evlog project --follow` on `db` as a real process, serving queries once this yields;
+    stopped with SIGINT (as Ctrl-C) at the end."""
+    from evlog.live.server import is_listening, socket_path
+    from evlog.paths import duckdb_path_for
+
+    sock = socket_path(duckdb_path_for(db, None))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "evlog", "--db", str(db), "project", "--follow", *args],
+        env=proc_env(),
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        eventually(lambda: proc.poll() is not None or (sock.exists() and is_listening(sock)))
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        yield proc
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -192,7 +193,7 @@ def test_query_and_rebuild_work_while_a_follower_runs(tmp_path: Path) -> None:
         def count() -> int:
             r = evlog("--db", db, "query", "SELECT count(*) AS n FROM events", "--json")
             assert r.returncode == 0, r.stderr
-            return int(r.stdout.split(":")[1].strip(" }\n"))
+            return int(json.loads(r.stdout)[0]["n"])
 
         eventually(lambda: count() == 2000)
         asyncio.run(fill_log(db, 500, start=2000))

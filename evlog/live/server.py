@@ -1,8 +1,10 @@
 """A local socket through which other processes query (and rebuild) while a follower holds the
 DuckDB file: DuckDB allows one writing process per file, so readers ask the writer.
 
-Protocol: one JSON object per line each way. Requests: {"op": "query", "sql", "max_rows"},
-{"op": "rebuild", "names", "from_seq"}, {"op": "status"}. Replies carry "ok" and "error" or data."""
+Protocol (docs/socket.md): one JSON object per line each way; requests {"op": "query", "sql",
+"max_rows"}, {"op": "export", ...}, {"op": "snapshot", ...}, {"op": "rebuild", "names",
+"from_seq"}, {"op": "status"}; replies carry "ok" and "error" or data. A query's reply line says
+{"ok": true, "arrow_bytes": N, "truncated": ...} and N bytes of an Arrow IPC stream follow it."""
 
 from __future__ import annotations
 
@@ -18,7 +20,8 @@ from typing import Any
 
 import orjson
 
-from evlog.projector import Projector, QueryError
+from evlog.projector import Projector, QueryError, QueryResult
+from evlog.projector.export import export, snapshot
 
 MAX_SOCKET_PATH = 100
 
@@ -46,7 +49,10 @@ async def serve(projector: Projector, duckdb_path: Path) -> AsyncIterator[Path]:
         try:
             while line := await reader.readline():
                 reply = await _dispatch(projector, line)
+                body = reply.pop("arrow", b"")
                 writer.write(orjson.dumps(reply, default=str) + b"\n")
+                if body:
+                    writer.write(body)
                 await writer.drain()
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
@@ -69,7 +75,21 @@ async def _dispatch(projector: Projector, line: bytes) -> dict[str, Any]:
         op = req.get("op")
         if op == "query":
             result = await projector.query(req["sql"], max_rows=req.get("max_rows"))
-            return {"ok": True, **result.to_json()}
+            body = await asyncio.to_thread(result.to_ipc)
+            return {
+                "ok": True,
+                "arrow_bytes": len(body),
+                "truncated": result.truncated,
+                "arrow": body,
+            }
+        if op == "export":
+            out, fmt = Path(req["out"]), req["format"]
+            rows = await projector.run_read(lambda cur: export(cur, req["what"], out, fmt))
+            return {"ok": True, "rows": rows}
+        if op == "snapshot":
+            out, chosen = Path(req["out"]), list(projector.projections)
+            tables = await projector.run_read(lambda cur: snapshot(cur, chosen, out))
+            return {"ok": True, "tables": tables}
         if op == "rebuild":
             replayed = await projector.rebuild(req.get("names"), from_seq=req.get("from_seq", 0))
             return {"ok": True, "replayed": replayed}
@@ -92,16 +112,27 @@ def is_listening(path: Path) -> bool:
 
 
 def request(path: Path, payload: dict[str, Any], timeout: float | None = None) -> dict[str, Any]:
-    """Send one request to a serving projector and wait for its reply (blocking)."""
+    """Send one request to a serving projector and wait for its reply (blocking). A query's
+    Arrow bytes come back under "arrow"."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.settimeout(timeout)
         s.connect(str(path))
         s.sendall(orjson.dumps(payload) + b"\n")
-        buf = bytearray()
-        while not buf.endswith(b"\n"):
-            chunk = s.recv(1 << 20)
-            if not chunk:
-                break
-            buf += chunk
-    reply: dict[str, Any] = orjson.loads(buf)
+        with s.makefile("rb") as f:
+            line = f.readline()
+            if not line:
+                raise ConnectionError(f"{path}: the follower closed the connection")
+            reply: dict[str, Any] = orjson.loads(line)
+            n = int(reply.get("arrow_bytes", 0))
+            if n:
+                reply["arrow"] = f.read(n)
     return reply
+
+
+def query_socket(path: Path, sql: str, *, max_rows: int | None = None) -> QueryResult:
+    """Run read-only `sql` in the follower serving at `path`; its typed result (QueryError when
+    the query is refused). The Python way in while a follower holds the file."""
+    reply = request(path, {"op": "query", "sql": sql, "max_rows": max_rows})
+    if not reply.get("ok"):
+        raise QueryError(reply.get("error", "query failed"))
+    return QueryResult.from_ipc(reply["arrow"], bool(reply.get("truncated")))

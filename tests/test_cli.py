@@ -1,0 +1,119 @@
+"""The CLI as its users meet it: output formats and types, exit codes, export and snapshots."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+from pathlib import Path
+
+import duckdb
+import pyarrow.parquet as pq
+
+from .support import evlog, fill_log, follower
+
+TYPED = (
+    "SELECT seq, stream, payload, source_time, [seq, 2] AS l, {'a': seq} AS s,"
+    " sum(seq) OVER () AS total, NULL AS nothing FROM events ORDER BY seq LIMIT 3"
+)
+FORMATS = ("--json", "--nl", "--csv", "--tsv", "--format=plain")
+
+
+def _projected(tmp_path: Path, n: int) -> Path:
+    db = tmp_path / "e.db"
+    asyncio.run(fill_log(db, n))
+    r = evlog("--db", db, "project")
+    assert r.returncode == 0, r.stderr
+    return db
+
+
+def test_query_prints_the_same_bytes_with_and_without_a_follower(tmp_path: Path) -> None:
+    db = _projected(tmp_path, 50)
+    alone = {f: evlog("--db", db, "query", f, TYPED) for f in FORMATS}
+    with follower(db):
+        served = {f: evlog("--db", db, "query", f, TYPED) for f in FORMATS}
+    for f in FORMATS:
+        assert alone[f].returncode == 0, alone[f].stderr
+        assert served[f].stdout == alone[f].stdout, f
+    rows = json.loads(alone["--json"].stdout)
+    first = rows[0]
+    assert first["payload"] == {"author": "ana", "text": "message 0", "id": "m0"}  # nested
+    assert first["source_time"] == "2023-11-14T22:13:20"  # ISO 8601
+    assert first["l"] == [1, 2] and first["s"] == {"a": 1}
+    assert first["total"] == 1275 and first["nothing"] is None  # HUGEINT as a number
+    assert [json.loads(line) for line in alone["--nl"].stdout.splitlines()] == rows
+    table = list(csv.reader(io.StringIO(alone["--csv"].stdout)))
+    assert table[0][:4] == ["seq", "stream", "payload", "source_time"]
+    assert json.loads(table[1][2]) == first["payload"] and table[1][4] == "[1,2]"
+    assert table[1][3] == "2023-11-14T22:13:20" and table[1][7] == ""
+    plain = alone["--format=plain"].stdout
+    assert plain.splitlines()[0].split() == list(first)
+    assert not any(ch in plain for ch in "┃│┏")  # no box drawing in a pipe (also the default)
+    default = evlog("--db", db, "query", TYPED)
+    assert default.stdout == plain
+
+
+def test_machine_formats_are_never_capped_and_the_table_says_when_it_is(tmp_path: Path) -> None:
+    db = _projected(tmp_path, 20_000)
+    sql = "SELECT seq FROM events"
+    for fmt, rows_of in (
+        ("--csv", lambda out: len(out.splitlines()) - 1),
+        ("--nl", lambda out: len(out.splitlines())),
+        ("--json", lambda out: len(json.loads(out))),
+    ):
+        r = evlog("--db", db, "query", fmt, sql)
+        assert r.returncode == 0 and rows_of(r.stdout) == 20_000, fmt
+        assert r.stderr == ""
+    r = evlog("--db", db, "query", "--format", "table", sql)
+    assert r.returncode == 0 and "only the first 1,000 rows" in r.stderr
+    r = evlog("--db", db, "query", "--csv", "--max-rows", "5", sql)
+    assert len(r.stdout.splitlines()) == 6 and "only the first 5 rows" in r.stderr
+
+
+def test_usage_errors_exit_2_and_query_errors_exit_1(tmp_path: Path) -> None:
+    db = _projected(tmp_path, 10)
+    for args in (
+        ["query", "--json", "--csv", "SELECT 1"],
+        ["query", "--format", "xml", "SELECT 1"],
+        ["query", "--format", "csv", "--tsv", "SELECT 1"],
+        ["query", "--no-such-flag", "SELECT 1"],
+        ["latency", "--budget", "abc"],
+        ["export", "events", str(tmp_path / "out.xlsx")],
+    ):
+        r = evlog("--db", db, *args)
+        assert r.returncode == 2, (args, r.stderr)
+        assert "Traceback" not in r.stderr
+    r = evlog("--db", db, "query", "--format", "csv", "--csv", "SELECT 1")  # the same twice: fine
+    assert r.returncode == 0
+    r = evlog("--db", db, "query", "DELETE FROM events")
+    assert r.returncode == 1 and "read-only" in r.stderr
+
+
+def test_export_and_snapshot_with_and_without_a_follower(tmp_path: Path) -> None:
+    db = _projected(tmp_path, 300)
+    r = evlog("--db", db, "export", "messages", tmp_path / "m.parquet")
+    assert r.returncode == 0, r.stderr
+    assert pq.read_table(tmp_path / "m.parquet").num_rows == 300
+    with follower(db):
+        asyncio.run(fill_log(db, 100, start=300))  # live rows, still in the hot tier
+        r = evlog("--db", db, "query", "--csv", "SELECT count(*) FROM events")
+        while r.stdout.splitlines()[1] != "400":
+            r = evlog("--db", db, "query", "--csv", "SELECT count(*) FROM events")
+        r = evlog("--db", db, "export", "SELECT seq, payload FROM events", tmp_path / "e.jsonl")
+        assert r.returncode == 0, r.stderr
+        lines = (tmp_path / "e.jsonl").read_text().splitlines()
+        assert len(lines) == 400 and json.loads(lines[-1])["payload"]["id"] == "m399"
+        r = evlog("--db", db, "snapshot", tmp_path / "snap.duckdb")
+        assert r.returncode == 0, r.stderr
+        # another tool opens the snapshot while the follower holds the live file
+        con = duckdb.connect(str(tmp_path / "snap.duckdb"), read_only=True)
+        try:
+            assert con.execute("SELECT count(*) FROM events").fetchone() == (400,)
+            assert con.execute("SELECT sum(messages) FROM messages_per_author").fetchone() == (400,)
+            assert con.execute("SELECT position FROM evlog_snapshot").fetchone() == (400,)
+        finally:
+            con.close()
+        r = evlog("--db", db, "export", "DROP TABLE events", tmp_path / "x.csv")
+        assert r.returncode == 1 and "read-only" in r.stderr
+    assert not (tmp_path / "x.csv").exists()
