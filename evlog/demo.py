@@ -11,7 +11,7 @@ from evlog.adapters import FieldMap, ingest, make_adapter
 from evlog.eventlog import EventLog
 from evlog.projector import Projector
 
-from . import output
+from . import output, rendering
 from .latency_report import report
 
 SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "team-chat.jsonl"
@@ -46,10 +46,10 @@ async def run_demo(workdir: Path | None = None) -> Path:
         for title, sql in QUERIES.items():
             say(f"[bold]3. query[/] {title}")
             result = await projector.query(sql)
-            output.print_rows(result.columns, result.rows)
+            rendering.write(result, rendering.default_format())
         follower.cancel()
         await asyncio.gather(follower, return_exceptions=True)
-    say("[bold]4. latency report[/] (read -> committed -> projected, per event)")
+    say("[bold]4. latency report[/] (read -> commit -> visible, per event projected live)")
     rep = await asyncio.to_thread(report, duck, since_s=None, last=None, budget_ms=50.0)
     output.print_rows(
         ["stage", "events", "p50 ms", "p99 ms", "max ms", "over 50 ms"],

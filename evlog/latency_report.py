@@ -1,11 +1,12 @@
 """The latency report: per stage (and per stream or type), percentiles from HDR histograms built
-in DuckDB over the `latency` projection, the share over a budget, and p99 over time."""
+in DuckDB over the `latency` projection, the share over a budget, and p99 over time. Stages are
+defined once, in docs/latency.md; events projected live are reported apart from the rest."""
 
 from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +15,13 @@ from evlog.live.histogram import Histogram, sql_bucket
 from . import analytics
 from .runtime import UsageError
 
-STAGES = ("read_to_commit", "commit_to_projected", "read_to_projected")
+STAGES = ("read_to_commit", "commit_to_visible", "read_to_visible")
 STAGE_SQL = {
     "read_to_commit": "committed_ns - read_ns",
-    "commit_to_projected": "projected_ns - committed_ns",
-    "read_to_projected": "projected_ns - read_ns",
+    "commit_to_visible": "projected_ns - committed_ns",
+    "read_to_visible": "projected_ns - read_ns",
 }
+MODES = ("live", "catch-up", "rebuild", "all")
 GROUPS = {"stream": "stream", "type": "type"}
 QUANTILES = (50, 90, 99, 99.9)
 SPARK = "▁▂▃▄▅▆▇█"
@@ -54,20 +56,25 @@ class StageStats:
 @dataclass(slots=True)
 class Report:
     stages: list[StageStats]
-    p99_over_time: list[tuple[int, float]]  # (window start, epoch ns; p99 read->projected ms)
+    p99_over_time: list[tuple[int, float]]  # (window start, epoch ns; p99 read->visible ms)
     window_s: float
+    mode: str = "live"
+    by_mode: dict[str, int] = field(default_factory=dict)  # events in the window, per mode
 
     def overall(self, stage: str) -> StageStats:
         return next(s for s in self.stages if s.stage == stage and s.group is None)
 
 
-def _source(since_s: float | None, last: int | None) -> str:
-    where = ""
+def _source(since_s: float | None, last: int | None, mode: str = "all") -> str:
+    where = ["TRUE"]
     if since_s is not None:
-        where = f"WHERE committed_ns >= {time.time_ns() - int(since_s * 1e9)}"
+        where.append(f"committed_ns >= {time.time_ns() - int(since_s * 1e9)}")
+    if mode != "all":
+        where.append(f"mode = '{mode}'")
+    sql = f"SELECT * FROM latency WHERE {' AND '.join(where)}"
     if last is not None:
-        return f"(SELECT * FROM latency {where} ORDER BY seq DESC LIMIT {int(last)})"
-    return f"(SELECT * FROM latency {where})"
+        return f"({sql} ORDER BY seq DESC LIMIT {int(last)})"
+    return f"({sql})"
 
 
 def report(
@@ -77,11 +84,17 @@ def report(
     last: int | None,
     budget_ms: float,
     by: str | None = None,
+    mode: str = "live",
     windows: int = 40,
 ) -> Report:
     if by is not None and by not in GROUPS:
         raise UsageError(f"--by {by!r}: one of {', '.join(GROUPS)}")
-    src = _source(since_s, last)
+    if mode not in MODES:
+        raise UsageError(f"--mode {mode!r}: one of {', '.join(MODES)}")
+    counted = analytics.query(
+        duckdb_path, f"SELECT mode, count(*) FROM {_source(since_s, last)} GROUP BY mode"
+    ).rows
+    src = _source(since_s, last, mode)
     budget_ns = int(budget_ms * 1e6)
     group = GROUPS[by] if by else "NULL"
     values = " UNION ALL ".join(
@@ -120,7 +133,7 @@ def report(
             )
         )  # fmt: skip
     over_time, window_s = _p99_over_time(duckdb_path, src, windows)
-    return Report(stats, over_time, window_s)
+    return Report(stats, over_time, window_s, mode, {str(m): int(n) for m, n in counted})
 
 
 def _p99_over_time(

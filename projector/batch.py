@@ -31,6 +31,9 @@ class EventBatch:
     rows: Sequence[tuple[Any, ...]]
     projected_ns: int = 0
     visible_ns: int = 0  # wall clock right after the DuckDB commit returned
+    # How the batch was projected: "live" (following the log), "catch-up" (a bulk run over
+    # what had accumulated) or "rebuild" (replayed); latency means something only for "live".
+    mode: str = "live"
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -60,4 +63,9 @@ class EventBatch:
         """The events of these types only (itself when all are; None: every type)."""
         if types is None or all(t in types for t in self.column(TYPE)):
             return self
-        return EventBatch([r for r in self.rows if r[TYPE] in types], self.projected_ns)
+        return EventBatch(
+            [r for r in self.rows if r[TYPE] in types],
+            self.projected_ns,
+            self.visible_ns,
+            self.mode,
+        )

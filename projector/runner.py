@@ -218,9 +218,9 @@ class Projector:
         log_.warning("the log has no events for some seqs in %d..%d; skipping them", after, last)
 
     async def _apply(
-        self, gens: list[Generation], rows: Sequence[tuple[Any, ...]], *, hot: bool
+        self, gens: list[Generation], rows: Sequence[tuple[Any, ...]], *, hot: bool, mode: str
     ) -> EventBatch:
-        batch = EventBatch(rows)
+        batch = EventBatch(rows, mode=mode)
         await self._duck(self.store.apply, gens, batch, hot=hot)
         self.applied_events += len(rows)
         self.applied_batches += 1
@@ -254,7 +254,8 @@ class Projector:
                         )
                     break
                 # Straight into the file while nothing is waiting in the hot tier (bulk path).
-                await self._apply(group, rows, hot=any(g.position != g.durable for g in group))
+                hot = any(g.position != g.durable for g in group)
+                await self._apply(group, rows, hot=hot, mode="catch-up")
             applied += len(rows)
             if progress is not None:
                 progress(Progress("catch-up", self.position - start, max(head - start, 1)))
@@ -283,7 +284,7 @@ class Projector:
                     await self._check_contiguous(pos, rows)
                     # flush_every=0: straight into the file (it stalls: docs/performance.md#duckdb).
                     hot = self._flush_every > 0
-                    batch = await self._apply(list(self.live.values()), rows, hot=hot)
+                    batch = await self._apply(list(self.live.values()), rows, hot=hot, mode="live")
                 for subscriber in self._subscribers:
                     subscriber(batch)
                 if on_batch is not None:
@@ -357,7 +358,7 @@ class Projector:
         rows = await self._read(position, min(REBUILD_BATCH, target - position))
         if not rows:
             raise ProjectionError(f"the log ends before seq {target} while rebuilding")
-        await self._duck(self.store.apply, gens, EventBatch(rows))
+        await self._duck(self.store.apply, gens, EventBatch(rows, mode="rebuild"))
         return rows[-1][0], len(rows)
 
     # -- housekeeping and queries ----------------------------------------------------------------

@@ -82,8 +82,8 @@ GIT_TABLES = (
 
 def table_checksums(duckdb_path: Path, extra: tuple[str, ...] = ()) -> dict[str, tuple[int, str]]:
     """Row count and an order-independent digest of every public projection table. The latency
-    table's projected_ns is an observation of when a batch was applied, not derived from the
-    log, so it is left out."""
+    table's projected_ns and mode are observations of when and how a batch was applied, not
+    derived from the log, so they are left out."""
     import duckdb
 
     con = duckdb.connect(str(duckdb_path), read_only=True)
@@ -92,7 +92,7 @@ def table_checksums(duckdb_path: Path, extra: tuple[str, ...] = ()) -> dict[str,
         for table, select in (
             ("events", "*"),
             ("messages", "*"),
-            ("latency", "* EXCLUDE (projected_ns)"),
+            ("latency", "* EXCLUDE (projected_ns, mode)"),
         ):
             n, digest = con.execute(
                 f"SELECT count(*), md5(coalesce(string_agg(CAST(r AS VARCHAR), '|' ORDER BY seq),"

@@ -146,6 +146,8 @@ def test_history_renames_merges_mailmap_and_time_travel(tmp_path: Path) -> None:
         assert got["sha"] == want, t
         tree = repo.git("ls-tree", "-r", "--name-only", want).split()
         assert got["existed"] == ("a.py" in tree) == index.path_existed(when, "a.py"), t
+        assert r.returncode == (0 if got["existed"] else 1), t  # as `test -e`
+        assert "T" in got["committed_at"], got  # ISO 8601
         assert index.path_existed(when, "pkg/b.py") == ("pkg/b.py" in tree), t
 
     assert summary["appended"] > total  # commits plus refs, chain and mailmap events

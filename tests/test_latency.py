@@ -18,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from evlog.eventlog import EventLog
 from evlog.live.histogram import Histogram, bucket_bounds, bucket_of
 
-from .support import eventually, evlog, proc_env
+from .support import eventually, evlog, finished, proc_env
 
 N = 300
 
@@ -94,7 +94,7 @@ def test_metrics_endpoint_and_latency_report_of_a_running_follower(tmp_path: Pat
         body = json.loads(rep.stdout)
         overall = {s["stage"]: s for s in body["stages"] if s["group"] is None}
         assert {s["count"] for s in overall.values()} == {N}
-        r2p = overall["read_to_projected"]
+        r2p = overall["read_to_visible"]
         assert 0 < r2p["p50_ms"] <= r2p["p99_ms"] <= r2p["max_ms"] * 1.01
         assert body["over_budget"] is False and body["p99_over_time"]
 
@@ -108,6 +108,25 @@ def test_metrics_endpoint_and_latency_report_of_a_running_follower(tmp_path: Pat
 
         tight = evlog("--db", db, "latency", "--budget", "1ns")
         assert tight.returncode == 1 and "OVER" in tight.stderr
+
+        # one vocabulary: the endpoint and the table measure the same stages from the same stamps
+        sums = evlog(
+            "--db", db, "query", "--json",
+            "SELECT count(*) AS n, sum(read_to_commit_us) / 1e6 AS read_to_commit,"
+            " sum(commit_to_visible_us) / 1e6 AS commit_to_visible,"
+            " sum(read_to_visible_us) / 1e6 AS read_to_visible"
+            " FROM latency_stages WHERE mode = 'live'",
+        )  # fmt: skip
+        table = json.loads(sums.stdout)[0]
+        assert table["n"] == N
+        for stage in ("read_to_commit", "commit_to_visible", "read_to_visible"):
+            endpoint = next(
+                s.value
+                for s in hist.samples
+                if s.name.endswith("_sum") and s.labels.get("stage") == stage
+            )
+            assert abs(endpoint - table[stage]) < 1e-6, stage
+        assert "evlog_apply_seconds" in fams
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
@@ -127,3 +146,24 @@ def test_histogram_percentiles_are_within_one_percent() -> None:
     for v in (0, 1, 255, 256, 1000, 123_456_789, 10**12):
         low, high = bucket_bounds(bucket_of(v))
         assert low <= v <= high and high - low <= max(1, low // 128)
+
+
+def test_a_one_off_project_is_not_reported_as_live_latency(tmp_path: Path) -> None:
+    """ingest, then a later `evlog project`: the pause between the commands is no latency."""
+    db = tmp_path / "e.db"
+    src = tmp_path / "a.jsonl"
+    src.write_text("".join(json.dumps({"n": i}) + "\n" for i in range(20)))
+    finished(src)
+    assert evlog("--db", db, "ingest", src).returncode == 0
+    time.sleep(0.2)
+    assert evlog("--db", db, "project").returncode == 0
+    r = evlog("--db", db, "latency", "--budget", "50ms")
+    assert r.returncode == 0, r.stderr
+    assert "left out: 20 catch-up" in r.stderr and "no events projected live" in r.stderr
+    r = evlog("--db", db, "latency", "--budget", "50ms", "--mode", "all", "--json")
+    assert r.returncode == 1  # with them, p99 is the pause: over the budget, said so
+    body = json.loads(r.stdout)
+    assert body["events_by_mode"] == {"catch-up": 20} and body["over_budget"] is True
+    r = evlog("--db", db, "rebuild")
+    assert "one pass of 20 events into" in r.stderr
+    assert "rebuilt events: 20 events replayed" in r.stderr

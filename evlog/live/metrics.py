@@ -2,8 +2,9 @@
 latency histograms (buckets, not summaries, from 50 µs to 60 s), events appended and projected,
 projector lag in events and seconds, dead letters.
 
-Stages, per event: read_to_commit (adapter read -> committed in the log), commit_to_visible
-(committed -> the DuckDB transaction holding it returned) and read_to_visible (the whole way)."""
+Stages, per event, as docs/latency.md defines them (the same as `evlog latency` and the latency
+table): read_to_commit, commit_to_visible, read_to_visible; live batches only. The DuckDB
+transaction that makes a batch visible is timed per batch as evlog_apply_seconds."""
 
 from __future__ import annotations
 
@@ -31,13 +32,16 @@ class LiveMetrics:
 
     def __init__(self, since_ns: int = 0) -> None:
         self.histograms = {stage: Histogram() for stage in STAGES}
+        self.apply = Histogram()  # per batch: the DuckDB transaction that made it visible
         self.events = 0
         self.batches = 0
         self.since_ns = since_ns
 
     def observe(self, batch: EventBatch) -> None:
-        visible, since = batch.visible_ns, self.since_ns
+        # The batch's visible stamp is the one the latency table keeps (docs/latency.md).
+        visible, since = batch.projected_ns, self.since_ns
         r2c, c2v, r2v = (self.histograms[s].record for s in STAGES)
+        self.apply.record(max(0, batch.visible_ns - batch.projected_ns))
         for row in batch.rows:
             read, committed = row[READ], row[COMMITTED]
             if read < since:
@@ -72,6 +76,11 @@ async def render(projector: Projector, m: LiveMetrics) -> str:
     ]
     for stage in STAGES:
         out += _histogram_lines("evlog_latency_seconds", stage, m.histograms[stage])
+    out += [
+        "# HELP evlog_apply_seconds Per live batch: the DuckDB transaction making it visible.",
+        "# TYPE evlog_apply_seconds histogram",
+        *_histogram_lines("evlog_apply_seconds", "apply", m.apply),
+    ]
     gauges = (
         ("evlog_events_appended_total", "counter", "Events in the log (its head sequence).", head),
         ("evlog_events_projected_total", "counter", "Events this follower applied (catch-up"

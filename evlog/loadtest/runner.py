@@ -25,8 +25,10 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import duckdb
+import orjson
 
 from evlog.eventlog import EventLog
 from evlog.live.histogram import Histogram
@@ -312,9 +314,52 @@ async def run(args: argparse.Namespace) -> list[Step]:
     chart_name = f"{args.name}.svg"
     (out / chart_name).write_text(chart(steps, args.budget_ms))
     (out / f"{args.name}.md").write_text(markdown(steps, args, chart_name))
-    print(breaking_sentence(steps, args.budget_ms))
-    print(f"report: {out / (args.name + '.md')} and {out / chart_name}", file=sys.stderr)
+    (out / f"{args.name}.json").write_bytes(
+        orjson.dumps(summary(steps, args), option=orjson.OPT_INDENT_2)
+    )
+    print(
+        f"report: {out / (args.name + '.md')}, {out / chart_name} and {args.name}.json",
+        file=sys.stderr,
+    )
     return steps
+
+
+def sustained_rate(steps: list[Step], budget_ms: float) -> int:
+    """The highest offered rate that stayed within the budget and kept up (0: none did)."""
+    return max((s.offered for s in steps if s.ok(budget_ms)), default=0)
+
+
+def summary(steps: list[Step], args: argparse.Namespace) -> dict[str, Any]:
+    """The run as JSON (`evlog loadtest --json`, the report's .json): every step's figures."""
+    return {
+        "command": args.command,
+        "budget_ms": args.budget_ms,
+        "sustained_rate": sustained_rate(steps, args.budget_ms),
+        "verdict": breaking_sentence(steps, args.budget_ms),
+        "steps": [
+            {
+                "offered": s.offered,
+                "seconds": s.seconds,
+                "achieved": round(s.achieved, 1),
+                "keeps_up": s.keeps_up(),
+                "within_budget": s.ok(args.budget_ms),
+                "latency_ms": {
+                    stage: {
+                        "count": h.total,
+                        **{f"p{q:g}": round(s.ms(stage, q), 3) for q in (50, 90, 99, 99.9)},
+                        "max": round(s.max_ms(stage), 3),
+                    }
+                    for stage, h in s.histograms.items()
+                },
+                "max_lag_events": s.max_lag_events,
+                "max_lag_s": round(s.max_lag_s, 3),
+                "drain_s": round(s.drain_s, 3),
+                "machine_cpu": round(s.machine_cpu, 3),
+                "follower_cpu_cores": round(s.follower_cpu, 3),
+            }
+            for s in steps
+        ],
+    }
 
 
 def parser() -> argparse.ArgumentParser:
@@ -344,7 +389,8 @@ def main() -> None:
     command = "python -m evlog.loadtest.runner " + " ".join(sys.argv[1:])
     args = complete(parser().parse_args(), command)
     print(f"loop: {install_uvloop()}", file=sys.stderr)
-    asyncio.run(run(args))
+    steps = asyncio.run(run(args))
+    print(breaking_sentence(steps, args.budget_ms))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""`latency`: per event, the read -> committed -> projected stamps, so latency is plain SQL."""
+"""`latency`: per event, its read, commit and visible stamps and how it was projected, so
+latency is plain SQL. The stages and their definitions: docs/latency.md."""
 
 from __future__ import annotations
 
@@ -13,29 +14,30 @@ from ..projection import Projection, Table
 
 class LatencyProjection(Projection):
     name = "latency"
-    version = 1
-    description = "read/commit/projected stamps per event"
+    version = 2
+    description = "read/commit/visible stamps per event, and whether it was projected live"
     tables = (
         Table(
             "latency",
             "seq BIGINT, stream VARCHAR, type VARCHAR, read_ns BIGINT, committed_ns BIGINT,"
-            " projected_ns BIGINT",
+            " projected_ns BIGINT, mode VARCHAR",
         ),
     )
     views: ClassVar[dict[str, str]] = {
-        # Stage durations in microseconds; projected_ns is taken when the batch's DuckDB
-        # transaction starts, so the commit itself is not in commit_to_projected_us.
+        # Stage durations in microseconds (docs/latency.md); `mode` says whether the event was
+        # projected live, by a catch-up run or by a rebuild.
         "latency_stages": """
-            SELECT seq, stream, type,
+            SELECT seq, stream, type, mode,
                    make_timestamp(committed_ns // 1000) AS committed_at,
                    (committed_ns - read_ns) / 1e3 AS read_to_commit_us,
-                   (projected_ns - committed_ns) / 1e3 AS commit_to_projected_us,
-                   (projected_ns - read_ns) / 1e3 AS read_to_projected_us
+                   (projected_ns - committed_ns) / 1e3 AS commit_to_visible_us,
+                   (projected_ns - read_ns) / 1e3 AS read_to_visible_us
             FROM latency""",
     }
 
     def rows(self, batch: EventBatch) -> dict[str, pa.Table]:
         c = batch.columns
+        n = len(batch)
         return {
             "latency": pa.table(
                 {
@@ -44,7 +46,8 @@ class LatencyProjection(Projection):
                     "type": strings(c[TYPE]),
                     "read_ns": ints(c[READ]),
                     "committed_ns": ints(c[COMMITTED]),
-                    "projected_ns": ints([batch.projected_ns] * len(batch)),
+                    "projected_ns": ints([batch.projected_ns] * n),
+                    "mode": pa.array([batch.mode] * n, pa.string()),
                 }
             )
         }
