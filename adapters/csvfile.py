@@ -4,12 +4,18 @@ record as a JSON object of header -> value. Resumes after the last complete reco
 Records are framed the way Python's csv module, DuckDB and spreadsheets read them: a quote opens
 a quoted field only at the start of a field (`15" monitor` is literal text). A quoted field that
 is never closed is a dead letter for the line that opened it (at the end of the input, or once
-it passes MAX_RECORD_BYTES), and the lines after it are read again as records of their own."""
+it passes MAX_RECORD_BYTES), and the lines after it are read again as records of their own.
+
+The delimiter is `--delimiter`, else a tab for .tsv/.tab, else sniffed from the first lines (the
+candidate that splits them into the same number of fields, more than one); the one used is kept
+in the checkpoint. `--detect-types` stores integers and decimals as JSON numbers."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
+import re
 from collections import deque
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
@@ -18,13 +24,49 @@ from typing import Any
 
 from evlog.eventlog import NewEvent
 
-from .base import Batch
+from .base import Batch, InputError
 from .fields import FieldMap, get_field, parse_time_ns, scalar_text
 from .linefile import LineFileAdapter, ReadFrom
-from .lines import FileIdentity, Line, line_key
+from .lines import FileIdentity, Line, line_key, open_binary
 
 MAX_RECORD_BYTES = 4 << 20  # a quoted field still open after this much is taken as unterminated
 QUOTE = ord('"')
+SNIFF_BYTES = 64 << 10
+SNIFF_LINES = 20
+CANDIDATES = (",", "\t", ";", "|")
+_INT = re.compile(r"[-+]?(0|[1-9][0-9]*)")
+# A decimal point or an exponent; leading zeros (ids such as 007) stay text.
+_FLOAT = re.compile(r"[-+]?(0|[1-9][0-9]*)(\.[0-9]+([eE][-+]?[0-9]+)?|[eE][-+]?[0-9]+)")
+
+
+def sniff_delimiter(head: bytes) -> str | None:
+    """The delimiter of a CSV file from its first bytes: of the candidates, the one that splits
+    the first complete lines into the same number of fields (more than one), the most fields
+    winning; None when no candidate does."""
+    text = head.decode("utf-8", errors="replace").lstrip("\ufeff")
+    lines = [ln for ln in text.split("\n")[:-1] if ln.strip()][:SNIFF_LINES]
+    if not lines:
+        lines = [text] if text.strip() else []
+    best: tuple[int, str] | None = None
+    for d in CANDIDATES:
+        try:
+            counts = {len(r) for r in csv.reader(lines, delimiter=d)}
+        except csv.Error:
+            continue
+        if len(counts) == 1 and (n := counts.pop()) > 1 and (best is None or n > best[0]):
+            best = (n, d)
+    return best[1] if best else None
+
+
+def typed(value: str) -> Any:
+    """A CSV cell as a number when it reads as one (--detect-types), else the text."""
+    v = value.strip()
+    if _INT.fullmatch(v):
+        return int(v)
+    if _FLOAT.fullmatch(v):
+        f = float(v)
+        return f if f == f and f not in (float("inf"), float("-inf")) else value
+    return value
 
 
 def ends_in_quotes(data: bytes, in_quotes: bool, delimiter: int) -> bool:
@@ -81,15 +123,36 @@ class _Framing:
 
 class CsvAdapter(LineFileAdapter):
     name = "csv"
+    can_start_at_end = False
 
-    def __init__(self, path: Path, fields: FieldMap | None = None, *, final: bool = True) -> None:
+    def __init__(
+        self,
+        path: Path,
+        fields: FieldMap | None = None,
+        *,
+        final: bool = True,
+        delimiter: str | None = None,
+        detect_types: bool = False,
+    ) -> None:
         super().__init__(path, fields, final=final)
+        if delimiter is not None and len(delimiter.replace("\\t", "\t")) != 1:
+            raise InputError(f"--delimiter {delimiter!r}: one character (\\t for a tab)")
+        self.given_delimiter = delimiter.replace("\\t", "\t") if delimiter else None
         name = path.name.lower().removesuffix(".gz")
-        self.delimiter = "\t" if name.endswith((".tsv", ".tab")) else ","
+        self.by_name = "\t" if name.endswith((".tsv", ".tab")) else None
+        self.delimiter = self.given_delimiter or self.by_name or ","
+        self.detect_types = detect_types
         self._header: list[str] | None = None
 
     async def read_file(self, at: ReadFrom) -> AsyncGenerator[Batch, None]:
         self._header = at.checkpoint.get("header") if at.line_no and at.checkpoint else None
+        if self.given_delimiter is None and self.by_name is None:
+            stored = at.checkpoint.get("delimiter") if self._header and at.checkpoint else None
+            if stored:
+                self.delimiter = stored
+            elif at.identity.seekable:
+                head = await asyncio.to_thread(_head, at.path)
+                self.delimiter = sniff_delimiter(head) or ","
         framing = _Framing()
         todo: deque[Line] = deque()
         async for lines in at.reader.lines():
@@ -114,6 +177,7 @@ class CsvAdapter(LineFileAdapter):
         pos = await self.position(at, done_at.end, done_at.number)
         if pos is not None:
             pos["header"] = self._header
+            pos["delimiter"] = self.delimiter
         return pos
 
     def _frame(
@@ -181,8 +245,9 @@ class CsvAdapter(LineFileAdapter):
             reason = f"expected {len(header)} columns, got {len(row)}"
             batch.dead_letters.append(self.dead(first, reason, raw))
             return
+        values: list[Any] = [typed(v) for v in row] if self.detect_types else list(row)
         try:
-            self._convert(dict(zip(header, row, strict=True)), first, identity, batch)
+            self._convert(dict(zip(header, values, strict=True)), first, identity, batch)
         except Exception as exc:  # one record never stops the file: a dead letter
             batch.dead_letters.append(self.dead(first, f"cannot read: {exc!r}", raw))
 
@@ -200,6 +265,8 @@ class CsvAdapter(LineFileAdapter):
         self, line: Line, identity: FileIdentity, checkpoint: Any | None, batch: Batch
     ) -> None:
         header = checkpoint.get("header") if isinstance(checkpoint, dict) else None
+        if isinstance(checkpoint, dict) and self.given_delimiter is None and self.by_name is None:
+            self.delimiter = checkpoint.get("delimiter") or self.delimiter
         if header is None:
             batch.dead_letters.append(self.dead(line, "no header known for this file yet"))
             return
@@ -207,7 +274,7 @@ class CsvAdapter(LineFileAdapter):
         self._record([line], identity, batch)
 
     def _convert(
-        self, record: dict[str, str], line: Line, identity: FileIdentity, batch: Batch
+        self, record: dict[str, Any], line: Line, identity: FileIdentity, batch: Batch
     ) -> None:
         f = self.fields
         try:
@@ -229,3 +296,9 @@ class CsvAdapter(LineFileAdapter):
                 metadata={"source": str(self.path), "line": line.number},
             )
         )
+
+
+def _head(path: Path) -> bytes:
+    """The first bytes of a (possibly gzipped) file, for sniffing its delimiter."""
+    with open_binary(path) as f:
+        return f.read(SNIFF_BYTES)

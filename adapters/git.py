@@ -39,6 +39,8 @@ OWN_DIFF = ("--numstat", "-M")
 # a delete and an add, which replays the same). With both, this stream took longer than the
 # main one on pytest's history.
 MERGE_DIFF = ("--merges", "--diff-merges=first-parent", "--no-renames")
+REF_PATTERNS = ("refs/heads",)
+REF_PATTERNS_ALL = ("refs/heads", "refs/remotes", "refs/tags")
 
 
 def is_repository(path: Path) -> bool:
@@ -50,6 +52,23 @@ def is_repository(path: Path) -> bool:
 
 class GitError(InputError):
     pass
+
+
+# A tag's own object, and (for an annotated tag) the commit it points at.
+REF_FORMAT = "--format=%(objecttype)%09%(objectname)%09%(*objecttype)%09%(*objectname)%09%(refname)"
+
+
+def _refs(for_each_ref: bytes) -> dict[str, str]:
+    """{ref name: commit} from for-each-ref's REF_FORMAT lines; tags peeled to their commit,
+    a remote's symbolic HEAD left out (it names a branch listed anyway)."""
+    refs = {}
+    for line in for_each_ref.decode().splitlines():
+        kind, obj, peeled_kind, peeled, name = line.split("\t", 4)
+        if name.startswith("refs/remotes/") and name.endswith("/HEAD"):
+            continue
+        if (peeled_kind or kind) == "commit":  # a tag of a tree or a blob has no history
+            refs[name] = peeled or obj
+    return refs
 
 
 # git runs through `subprocess` in worker threads, not the event loop's subprocess support:
@@ -142,10 +161,25 @@ class _MergeDiffs:
 class GitAdapter:
     name = "git"
 
-    def __init__(self, path: Path, fields: FieldMap | None = None, *, final: bool = True) -> None:
+    def __init__(
+        self,
+        path: Path,
+        fields: FieldMap | None = None,
+        *,
+        final: bool = True,
+        all_refs: bool = False,
+        since: str | None = None,
+        paths: list[str] | tuple[str, ...] = (),
+    ) -> None:
         self.path = path.resolve()
         if not path.is_dir() or not is_repository(path):
             raise InputError(f"{path}: not a git repository (no .git, not a bare repository)")
+        # Branches only, or (--all) remote-tracking branches and tags too.
+        self.ref_patterns = REF_PATTERNS_ALL if all_refs else REF_PATTERNS
+        # Which commits' events are read (--since, --path); branch moves and the first-parent
+        # history stay whole, so commit-at-time answers as before.
+        self.limits = [f"--since={since}"] if since else []
+        self.pathspec = ["--", *paths] if paths else []
         self.label = self.path.name.removesuffix(".git") or "repo"
         self.source = f"git:{self.path}"
         self.default_stream = (fields.stream if fields else None) or f"git/{self.label}"
@@ -164,11 +198,11 @@ class GitAdapter:
         old_refs: dict[str, str] = old.get("refs", {})
         old_tips = sorted(set(old_refs.values()))
         (_, for_each_ref), (sym_code, sym), objects = await asyncio.gather(
-            _git(self.path, "for-each-ref", "--format=%(objectname) %(refname)", "refs/heads"),
+            _git(self.path, "for-each-ref", REF_FORMAT, *self.ref_patterns),
             _git(self.path, "symbolic-ref", "-q", "HEAD", check=False),
             self._objects(["HEAD", "HEAD:.mailmap", *old_tips]),
         )
-        refs = dict(line.split(" ", 1)[::-1] for line in for_each_ref.decode().splitlines())
+        refs = _refs(for_each_ref)
         head_ref = sym.decode().strip() if sym_code == 0 else None
         head_sha, mailmap_blob = objects[0], objects[1] or ""
         known = [sha for sha, found in zip(old_tips, objects[2:], strict=True) if found]
@@ -268,6 +302,7 @@ class GitAdapter:
 
     async def _commits(self, revs: list[str]) -> AsyncGenerator[dict[str, Any], None]:
         """Every commit in `revs` with its own diff; merges with their first-parent diff."""
+        revs = [*self.limits, *revs, *self.pathspec]
         merges = _MergeDiffs(self.path, revs)
         try:
             async with contextlib.aclosing(_git_log(self.path, *OWN_DIFF, *revs)) as commits:

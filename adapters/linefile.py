@@ -16,11 +16,13 @@ from evlog.eventlog import DeadLetter
 from .base import RAW_LIMIT, Batch
 from .fields import FieldMap
 from .lines import (
+    CHUNK_BYTES,
     SETTLE_S,
     STDIN,
     FileIdentity,
     Line,
     LineReader,
+    ResumeAt,
     block_before,
     is_stream,
     line_key,
@@ -85,8 +87,23 @@ def _moved(checkpoint: Any | None, identity: FileIdentity, offset: int) -> bool:
     return same != (identity.ino, identity.generation, offset)
 
 
+def end_of_last_line(path: Path) -> tuple[int, int]:
+    """(byte offset just after the file's last newline, lines before it): where a read that
+    starts at the end (`--read-from end`) begins."""
+    offset = lines = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK_BYTES):
+            n = chunk.count(b"\n")
+            if n:
+                lines += n
+                offset = f.tell() - len(chunk) + chunk.rindex(b"\n") + 1
+    return offset, lines
+
+
 class LineFileAdapter:
     name: str
+    # Whether `--read-from end` can skip what a new file holds (a CSV needs its header).
+    can_start_at_end = True
 
     def __init__(self, path: Path, fields: FieldMap | None = None, *, final: bool = True) -> None:
         self.path = path
@@ -98,6 +115,9 @@ class LineFileAdapter:
         self.settle_s = SETTLE_S
         self._reading = path  # the file being read: the old one while finishing a rotated file
         self._identity: FileIdentity | None = None  # of the read under way
+        # `--read-from end`: a file never read before starts at its end (a live log's past is
+        # not wanted); its checkpoint then says so, and later runs go on from there.
+        self.start_at_end = False
 
     def where(self, line: Line) -> str:
         """`file:line` of a record, for dead letters and messages."""
@@ -149,6 +169,13 @@ class LineFileAdapter:
         notes = []
         if at.restarted:
             notes.append(f"{path}: read from the start as new content: {at.restarted}")
+        if self.start_at_end and checkpoint is None and not rotated and not at.identity.gzip:
+            if self.can_start_at_end:
+                offset, lines = await asyncio.to_thread(end_of_last_line, path)
+                at = ResumeAt(at.identity, offset, lines)
+                notes.append(f"{path}: started at its end (--read-from end): {lines} lines skipped")
+            else:
+                notes.append(f"{path}: read from the start: a {self.name} file needs its header")
         take_tail = rotated or (
             self.final and await asyncio.to_thread(settled, path, self.settle_s)
         )

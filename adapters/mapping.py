@@ -28,7 +28,16 @@ OPTIONS = {
     "event_type": "--type",
     "pattern": "--pattern",
     "date_order": "--date-order",
+    "tz": "--tz",
+    "delimiter": "--delimiter",
+    "detect_types": "--detect-types",
+    "all_refs": "--all",
+    "since": "--since",
+    "paths": "--path",
 }
+# Options that shape how records are read (not how they are named), passed to the adapter.
+ADAPTER_OPTIONS = ("pattern", "date_order", "tz", "delimiter", "detect_types", "all_refs",
+                   "since", "paths")  # fmt: skip
 _FIELDS = ("stream", "stream_field", "type_field", "key_field", "time_field", "event_type")
 
 
@@ -37,16 +46,27 @@ class MappingConflict(InputError):
 
 
 def given(**options: Any) -> dict[str, Any]:
-    """The options a user actually gave (None: not given), as a mapping."""
+    """The options a user actually gave (None, False or empty: not given), as a mapping."""
     unknown = set(options) - set(OPTIONS)
     if unknown:
         raise ValueError(f"not mapping options: {sorted(unknown)}")
-    return {k: v for k, v in options.items() if v is not None}
+    return {k: v for k, v in options.items() if v is not None and v is not False and v != []}
 
 
 def describe(mapping: dict[str, Any]) -> str:
     """The mapping as the options that give it, e.g. `--adapter jsonl --key-field id`."""
-    return " ".join(f"{OPTIONS[k]} {mapping[k]}" for k in OPTIONS if mapping.get(k) is not None)
+    parts = []
+    for k, flag in OPTIONS.items():
+        v = mapping.get(k)
+        if v is None or v is False:
+            continue
+        if v is True:
+            parts.append(flag)
+        elif isinstance(v, list):
+            parts += [f"{flag} {x}" for x in v]
+        else:
+            parts.append(f"{flag} {v}")
+    return " ".join(parts)
 
 
 def source_of(path: Path) -> str:
@@ -56,15 +76,31 @@ def source_of(path: Path) -> str:
     return file_source(path)
 
 
+# Options only some adapters read: given for a run over many files, each file keeps its own.
+ONLY_FOR = {
+    "pattern": {"log"},
+    "date_order": {"whatsapp"},
+    "tz": {"whatsapp"},
+    "delimiter": {"csv"},
+    "detect_types": {"csv"},
+    "all_refs": {"git"},
+    "since": {"git"},
+    "paths": {"git"},
+}
+
+
 def effective(path: Path, wanted: dict[str, Any]) -> dict[str, Any]:
-    """The full mapping of a run's options: the adapter detected when not given."""
-    return {"adapter": wanted.get("adapter") or detect(path), **wanted}
+    """The full mapping of a run's options for `path`: the adapter detected when not given,
+    without the options its adapter does not read."""
+    adapter = wanted.get("adapter") or detect(path)
+    kept = {k: v for k, v in wanted.items() if adapter in ONLY_FOR.get(k, {adapter})}
+    return {"adapter": adapter, **kept}
 
 
 def build(path: Path, mapping: dict[str, Any], *, final: bool = True) -> Adapter:
     """The adapter that reads `path` with `mapping`; `final`: see make_adapter."""
     fields = FieldMap(**{k: mapping.get(k) for k in _FIELDS})
-    options = {"pattern": mapping.get("pattern"), "date_order": mapping.get("date_order")}
+    options = {k: mapping.get(k) for k in ADAPTER_OPTIONS}
     return make_adapter(
         path, adapter=mapping["adapter"], fields=fields, final=final, options=options
     )
@@ -75,6 +111,7 @@ def choose(
 ) -> tuple[dict[str, Any], str | None]:
     """(the mapping to read `path` with, a note for the user or None)."""
     mapping = effective(path, wanted)
+    wanted = {k: v for k, v in wanted.items() if k in mapping}
     if stored and not wanted:
         same = stored == mapping  # nothing to say when the stored options are the defaults
         return stored, None if same else f"{path}: read as before ({describe(stored)})"

@@ -26,15 +26,28 @@ Factory = Callable[[Path, FieldMap, bool, dict[str, Any]], Adapter]
 
 ADAPTERS: dict[str, Factory] = {
     "jsonl": lambda path, fields, final, opts: JsonlAdapter(path, fields, final=final),
-    "csv": lambda path, fields, final, opts: CsvAdapter(path, fields, final=final),
+    "csv": lambda path, fields, final, opts: CsvAdapter(
+        path,
+        fields,
+        final=final,
+        delimiter=opts.get("delimiter"),
+        detect_types=bool(opts.get("detect_types")),
+    ),
     "log": lambda path, fields, final, opts: LogAdapter(
         path, fields, final=final, pattern=opts.get("pattern")
     ),
     "whatsapp": lambda path, fields, final, opts: WhatsAppAdapter(
-        path, fields, final=final, date_order=opts.get("date_order")
+        path, fields, final=final, date_order=opts.get("date_order"), tz=opts.get("tz")
     ),
     "slack": lambda path, fields, final, opts: SlackAdapter(path, fields, final=final),
-    "git": lambda path, fields, final, opts: GitAdapter(path, fields, final=final),
+    "git": lambda path, fields, final, opts: GitAdapter(
+        path,
+        fields,
+        final=final,
+        all_refs=bool(opts.get("all_refs")),
+        since=opts.get("since"),
+        paths=opts.get("paths") or (),
+    ),
 }
 
 _BY_SUFFIX = {

@@ -1,7 +1,10 @@
 """WhatsApp chat exports (.txt, or the .zip WhatsApp makes): Android and iOS layouts, 12/24 h,
 day- or month-first dates (settled by scanning the whole file, or given), multi-line messages,
-system lines as their own event type, media placeholders. Keys come from content, so a later export
-of the same chat appends only the messages that are new."""
+system lines as their own event type, media placeholders, @mentions. Keys come from content, so a
+later export of the same chat appends only the messages that are new.
+
+Exports carry the phone's local time with no zone: it is read in `--tz` (default UTC, i.e. the
+wall-clock time stored as if it were UTC) and stored as true UTC."""
 
 from __future__ import annotations
 
@@ -11,9 +14,10 @@ import re
 from collections import Counter
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from evlog.eventlog import DeadLetter, NewEvent
 
@@ -27,6 +31,8 @@ DATE_ORDERS = ("ymd", "dmy", "mdy")
 INVISIBLE = dict.fromkeys(map(ord, "\u200e\u200f\u202a\u202b\u202c\u202d\u202e\ufeff"), None)
 SPACES = dict.fromkeys(map(ord, "\u202f\u00a0\u2007"), " ")
 
+# WhatsApp wraps a mentioned contact's name in Unicode isolates: "@\u2068Ana Lima\u2069".
+MENTION = re.compile("@\u2068([^\u2069\n]{1,80})\u2069")
 HEADER = re.compile(
     r"""^\[?(?P<date>\d{1,4}[./-]\d{1,2}[./-]\d{1,4}),?\s+
         (?P<time>\d{1,2}[:.]\d{2}(?:[:.]\d{2})?)
@@ -72,8 +78,10 @@ class WhatsAppAdapter:
         *,
         final: bool = True,
         date_order: str | None = None,
+        tz: str | None = None,
     ) -> None:
         check_date_order(date_order)
+        self.zone = time_zone(tz)
         self.path = path
         self.source = f"file:{path.resolve()}"
         self.chat = (fields.stream if fields and fields.stream else None) or chat_name(path)
@@ -127,7 +135,11 @@ class WhatsAppAdapter:
         is_message = bool(sep) and 0 < len(author) <= 80 and "\n" not in author
         stamp = ts.isoformat()
         if is_message:
+            mentions = MENTION.findall(text)
+            text = MENTION.sub(lambda m: "@" + m.group(1), text)
             payload: dict[str, Any] = {"author": author, "text": text}
+            if mentions:
+                payload["mentions"] = mentions
             media = media_of(text)
             if media:
                 payload["media"], payload["file"] = media
@@ -142,9 +154,29 @@ class WhatsAppAdapter:
             type="message" if is_message else "system",
             payload=payload,
             key=f"whatsapp:{self.chat}:{stamp}:{digest}:{seen[identity]}",
-            source_time_ns=int(ts.timestamp() * 1e9) if ts.tzinfo else _naive_ns(ts),
+            source_time_ns=self._utc_ns(ts),
             metadata={"source": str(self.path), "line": rec.line},
         )
+
+    def _utc_ns(self, ts: datetime) -> int:
+        if ts.tzinfo is None and self.zone is not None:
+            ts = ts.replace(tzinfo=self.zone)
+        if ts.tzinfo is None:
+            return _naive_ns(ts)
+        delta = ts - datetime(1970, 1, 1, tzinfo=UTC)
+        return (delta.days * 86400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
+
+
+def time_zone(name: str | None) -> ZoneInfo | None:
+    """The zone an export's times are read in (`--tz`); None: stored as if UTC."""
+    if name is None or name.upper() == "UTC":
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InputError(
+            f"--tz {name!r}: not a known time zone (e.g. Europe/Berlin, America/Sao_Paulo)"
+        ) from None
 
 
 def chat_name(path: Path) -> str:

@@ -8,9 +8,11 @@ import os
 import re
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from contextlib import aclosing
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,8 +22,10 @@ import typer
 from evlog.adapters import ADAPTERS, IngestStats, InputError, ingest_source, mapping
 from evlog.adapters.fields import parse_time_ns
 from evlog.adapters.git import GitAdapter
+from evlog.adapters.registry import UnknownFormat
 from evlog.adapters.retry import retry_dead_letters
-from evlog.adapters.whatsapp import check_date_order
+from evlog.adapters.selection import Selection, files_under
+from evlog.adapters.whatsapp import check_date_order, time_zone
 from evlog.eventlog import Durability, EventLog
 from evlog.projector import Progress, Projector, QueryError, by_name
 from evlog.projector import export as exporting
@@ -111,76 +115,138 @@ MAX_ERROR_LINES = 20
 METRICS_PORT = typer.Option(help="Serve Prometheus metrics on this port (0: any free port).")
 METRICS_HOST = typer.Option(help="Address for --metrics-port (loopback unless you say).")
 
+# Options of `ingest` and `watch` (one definition each, so the two commands stay in step).
+O_ADAPTER = typer.Option(
+    "--adapter", "-a", help="Force an adapter: jsonl, csv, log, whatsapp, slack or git."
+)
+O_STREAM = typer.Option(help="Stream name (default: from the file or repository name).")
+O_STREAM_FIELD = typer.Option(help="Record field naming the stream (dotted path).")
+O_TYPE_FIELD = typer.Option(help="Record field naming the event type.")
+O_KEY_FIELD = typer.Option(help="Record field with a unique id (re-ingesting never duplicates).")
+O_TIME_FIELD = typer.Option(help="Record field with the event time (ISO 8601 or epoch).")
+O_TYPE = typer.Option("--type", help="The event type of every record.")
+O_PATTERN = typer.Option(help="log: a regex with named groups, which become fields.")
+O_INCLUDE = typer.Option(
+    "--include", help="In directories, only files matching this glob (repeatable), e.g. '*.log'."
+)
+O_EXCLUDE = typer.Option("--exclude", help="In directories, skip files matching this glob.")
+O_READ_FROM = typer.Option(
+    help="start: read new files from their beginning; end: skip what a file already holds"
+    " the first time it is seen (live logs; jsonl and log files)."
+)
+O_IGNORE_OLDER = typer.Option(
+    help="Skip files not modified within this long, e.g. 7d or 12h.", show_default=False
+)
+O_DELIMITER = typer.Option(
+    help="csv: the field delimiter (default: tab for .tsv, else sniffed from the first lines).",
+    show_default=False,
+)
+O_DETECT_TYPES = typer.Option(
+    "--detect-types", help="csv: store numbers as numbers (not text) in the payload."
+)
+O_TZ = typer.Option(
+    help="whatsapp: the zone of the export's times (e.g. Europe/Berlin); default UTC, i.e."
+    " the phone's wall-clock time stored as if it were UTC.",
+    show_default=False,
+)
+O_ALL = typer.Option("--all", help="git: remote-tracking branches and tags too, not only branches.")
+O_SINCE = typer.Option(
+    help="git: only commits after this date (git's --since, e.g. 2024-01-01 or '2 weeks ago').",
+    show_default=False,
+)
+O_PATH = typer.Option(
+    "--path", help="git: only commits touching this path, and only its files (repeatable)."
+)
+O_VERBOSE = typer.Option("--verbose", "-v", help="List every file skipped, not just a count.")
+
+
+class ReadFrom(StrEnum):
+    start = "start"
+    end = "end"
+
 
 @app.command("ingest")
 def ingest_cmd(
     ctx: typer.Context,
-    paths: Annotated[list[Path], typer.Argument(help="Files or git repositories ('-': stdin).")],
-    adapter: Annotated[
-        str | None, typer.Option("--adapter", "-a", help="Force an adapter (default: detect).")
-    ] = None,
-    stream: Annotated[str | None, typer.Option(help="Stream name (default: file name).")] = None,
-    stream_field: Annotated[
-        str | None, typer.Option(help="Record field naming the stream.")
-    ] = None,
-    type_field: Annotated[str | None, typer.Option(help="Record field naming the type.")] = None,
-    key_field: Annotated[str | None, typer.Option(help="Record field with a unique id.")] = None,
-    time_field: Annotated[
-        str | None, typer.Option(help="Record field with the event time.")
-    ] = None,
-    event_type: Annotated[str | None, typer.Option("--type", help="Event type to use.")] = None,
-    pattern: Annotated[
-        str | None, typer.Option(help="log adapter: a regex with named groups for fields.")
-    ] = None,
+    paths: Annotated[
+        list[Path],
+        typer.Argument(help="Files, directories (read recursively), git repositories; '-': stdin."),
+    ],
+    adapter: Annotated[str | None, O_ADAPTER] = None,
+    stream: Annotated[str | None, O_STREAM] = None,
+    stream_field: Annotated[str | None, O_STREAM_FIELD] = None,
+    type_field: Annotated[str | None, O_TYPE_FIELD] = None,
+    key_field: Annotated[str | None, O_KEY_FIELD] = None,
+    time_field: Annotated[str | None, O_TIME_FIELD] = None,
+    event_type: Annotated[str | None, O_TYPE] = None,
+    pattern: Annotated[str | None, O_PATTERN] = None,
     date_order: Annotated[
         str | None,
         typer.Option(
-            help="whatsapp adapter: how dates read, dmy, mdy or ymd (default: settled by the"
-            " file's own dates; a file whose dates all fit both ways is read day-first)."
+            help="whatsapp: how dates read, dmy, mdy or ymd (default: settled by the"
+            " file's own dates; a file whose dates all fit both ways is read day-first).",
+            show_default=False,
         ),
     ] = None,
+    tz: Annotated[str | None, O_TZ] = None,
+    delimiter: Annotated[str | None, O_DELIMITER] = None,
+    detect_types: Annotated[bool, O_DETECT_TYPES] = False,
+    all_refs: Annotated[bool, O_ALL] = False,
+    since: Annotated[str | None, O_SINCE] = None,
+    git_paths: Annotated[list[str] | None, O_PATH] = None,
+    include: Annotated[list[str] | None, O_INCLUDE] = None,
+    exclude: Annotated[list[str] | None, O_EXCLUDE] = None,
+    read_from: Annotated[ReadFrom, O_READ_FROM] = ReadFrom.start,
+    ignore_older_than: Annotated[str | None, O_IGNORE_OLDER] = None,
     remap: Annotated[
         bool,
         typer.Option(
-            help="Read on with these options although the source was read with others before."
+            "--remap",
+            help="Read on with these options although the source was read with others before.",
         ),
     ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Summary as JSON on stdout.")] = False,
+    verbose: Annotated[bool, O_VERBOSE] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="The summary as JSON on stdout.")] = False,
 ) -> None:
     """Append the records of PATHS to the log; re-running appends only what is new.
 
     Adapters (detected from the name or content, or --adapter): jsonl, csv (and .tsv), log
     (plain lines; '-' reads stdin), whatsapp (.txt or .zip export), slack (.zip export), git (a
     repository: commits, branch moves, first-parent history; a re-run reads only new commits).
+    A directory is read recursively (hidden files skipped; --include/--exclude choose); files
+    of no known format there are listed, not read.
 
     Each source's options are stored with its checkpoint: a re-run without options reads it as
     before; a re-run with other options is refused unless --remap. Every record read ends as an
     event, a duplicate or a dead letter (or is held back: a last line still being written), and
-    the summary shows the sum. A source that fails is reported and the others go on (exit 1)."""
+    the summary shows the sum. A source that fails is reported and the others go on (exit 1).
+
+    Examples:
+
+      evlog ingest chat.jsonl --stream-field channel --key-field id --time-field ts
+
+      evlog ingest logs/ --include '*.log' --exclude 'archive/*' --read-from end
+
+      evlog ingest ~/src/click --all --since 2024-01-01"""
     s = settings(ctx)
-    if pattern is not None:
-        try:
-            re.compile(pattern)
-        except re.error as exc:
-            raise UserError(f"--pattern is not a valid regex: {exc}") from None
-    check_date_order(date_order)  # also when no file is a WhatsApp export
-    wanted = mapping.given(
-        adapter=adapter,
-        stream=stream,
-        stream_field=stream_field,
-        type_field=type_field,
-        key_field=key_field,
-        time_field=time_field,
-        event_type=event_type,
-        pattern=pattern,
-        date_order=date_order,
-    )
-    if adapter is not None and adapter not in ADAPTERS:
-        raise UserError(f"unknown adapter {adapter!r}; known: {', '.join(sorted(ADAPTERS))}")
+    wanted = _mapping_options(
+        adapter=adapter, stream=stream, stream_field=stream_field, type_field=type_field,
+        key_field=key_field, time_field=time_field, event_type=event_type, pattern=pattern,
+        date_order=date_order, tz=tz, delimiter=delimiter, detect_types=detect_types,
+        all_refs=all_refs, since=since, paths=git_paths,
+    )  # fmt: skip
+    selection = _selection(include, exclude, ignore_older_than)
     missing = [p for p in paths if str(p) != "-" and not p.exists()]
     if len(missing) == len(paths):  # nothing to read: no log file made for nothing
         raise UserError(f"{missing[0]}: no such file or directory")
-    per_source = run(_ingest_all(s, paths, wanted, remap))
+    found = files_under([p for p in paths if str(p) != "-" and p.exists()], selection)
+    named = {p for p in paths if not p.is_dir()}
+    sources = [p for p in paths if str(p) == "-" or not p.exists()]  # each reported
+    sources += found.files
+    per_source, skipped = run(
+        _ingest_all(s, sources, named, wanted, remap, read_from is ReadFrom.end)
+    )
+    _say_skipped(skipped, found.too_old, verbose)
     total = IngestStats(source="*")
     for one in per_source:
         total.merge(one)
@@ -206,8 +272,11 @@ def ingest_cmd(
                 "commit_p99_ms": round(p99 / 1e6, 3),
                 "db": str(s.db),
                 "sources": [one.to_json() for one in per_source],
+                "skipped": [{"path": str(p), "reason": why} for p, why in skipped]
+                + [{"path": str(p), "reason": "older than --ignore-older-than"}
+                   for p in found.too_old],
             }
-        )
+        )  # fmt: skip
     elif len(failed) < len(per_source):
         for one in per_source:
             for note in one.notes:
@@ -229,11 +298,63 @@ def ingest_cmd(
         raise typer.Exit(1)
 
 
+def _mapping_options(**options: Any) -> dict[str, Any]:
+    """The mapping options a command was given, checked (bad values are usage errors)."""
+    pattern = options.get("pattern")
+    if pattern is not None:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise UsageError(f"--pattern is not a valid regex: {exc}") from None
+    try:
+        check_date_order(options.get("date_order"))  # also when no file is a WhatsApp export
+        time_zone(options.get("tz"))
+    except InputError as exc:
+        raise UsageError(str(exc)) from None
+    adapter = options.get("adapter")
+    if adapter is not None and adapter not in ADAPTERS:
+        raise UsageError(f"unknown adapter {adapter!r}; known: {', '.join(sorted(ADAPTERS))}")
+    delimiter = options.get("delimiter")
+    if delimiter is not None and len(delimiter.replace("\\t", "\t")) != 1:
+        raise UsageError(f"--delimiter {delimiter!r}: one character (\\t for a tab)")
+    return mapping.given(**options)
+
+
+def _selection(
+    include: list[str] | None, exclude: list[str] | None, ignore_older_than: str | None
+) -> Selection:
+    older = parse_duration_s(ignore_older_than, "s") if ignore_older_than else None
+    return Selection(tuple(include or ()), tuple(exclude or ()), older)
+
+
+def _say_skipped(skipped: list[tuple[Path, str]], too_old: list[Path], verbose: bool) -> None:
+    """Files found in directories and not read: each with its reason, or (many) a count."""
+    rows = [(p, why) for p, why in skipped] + [
+        (p, "older than --ignore-older-than") for p in too_old
+    ]
+    if not rows:
+        return
+    if verbose or len(rows) <= 10:
+        for path, why in rows:
+            output.say(f"{path}: skipped: {why}")
+    else:
+        reasons = Counter(why for _, why in rows)
+        listed = "; ".join(f"{n} {why}" for why, n in reasons.most_common())
+        output.say(f"skipped {len(rows)} files ({listed}); --verbose lists them")
+
+
 async def _ingest_all(
-    s: Settings, paths: list[Path], wanted: dict[str, Any], remap: bool
-) -> list[IngestStats]:
-    """Each source in turn; one that cannot be read is reported in its stats, the rest go on."""
+    s: Settings,
+    paths: list[Path],
+    named: set[Path],
+    wanted: dict[str, Any],
+    remap: bool,
+    start_at_end: bool,
+) -> tuple[list[IngestStats], list[tuple[Path, str]]]:
+    """Each source in turn; one that cannot be read is reported in its stats, the rest go on.
+    A file found in a directory whose format is unknown is skipped (and returned), not failed."""
     results: list[IngestStats] = []
+    skipped: list[tuple[Path, str]] = []
     shown = 0
     bar = output.ingest_progress() if sys.stderr.isatty() else None
 
@@ -255,9 +376,17 @@ async def _ingest_all(
             for path in paths:
                 try:
                     adapter, chosen, note = await mapping.plan(log, path, wanted, remap=remap)
+                except UnknownFormat as exc:
+                    if path in named:
+                        results.append(IngestStats(source=str(path), error=str(exc)))
+                    else:
+                        skipped.append((path, "unknown format (--adapter, or --exclude it)"))
+                    continue
                 except InputError as exc:
                     results.append(IngestStats(source=str(path), error=str(exc)))
                     continue
+                if start_at_end and hasattr(adapter, "start_at_end"):
+                    adapter.start_at_end = True
                 if bar is not None:
                     size = path.stat().st_size if path.is_file() else None
                     task = bar.add_task(str(path), total=size, appended=0, dead=0)
@@ -267,23 +396,35 @@ async def _ingest_all(
                 results.append(stats)
     if shown > MAX_ERROR_LINES:
         output.say(f"... and {shown - MAX_ERROR_LINES} more bad records: see `evlog deadletters`")
-    return results
+    return results, skipped
 
 
 @app.command()
 def watch(
     ctx: typer.Context,
     paths: Annotated[list[Path], typer.Argument(help="Directories (or files) to watch.")],
-    adapter: Annotated[str | None, typer.Option("--adapter", "-a")] = None,
-    stream: Annotated[str | None, typer.Option(help="Stream name (default: file name).")] = None,
-    stream_field: Annotated[str | None, typer.Option(help="Field naming the stream.")] = None,
-    type_field: Annotated[str | None, typer.Option(help="Field naming the type.")] = None,
-    key_field: Annotated[str | None, typer.Option(help="Field with a unique id.")] = None,
-    time_field: Annotated[str | None, typer.Option(help="Field with the event time.")] = None,
-    event_type: Annotated[str | None, typer.Option("--type", help="Event type to use.")] = None,
-    pattern: Annotated[
-        str | None, typer.Option(help="log adapter: a regex with named groups for fields.")
-    ] = None,
+    adapter: Annotated[str | None, O_ADAPTER] = None,
+    stream: Annotated[str | None, O_STREAM] = None,
+    stream_field: Annotated[str | None, O_STREAM_FIELD] = None,
+    type_field: Annotated[str | None, O_TYPE_FIELD] = None,
+    key_field: Annotated[str | None, O_KEY_FIELD] = None,
+    time_field: Annotated[str | None, O_TIME_FIELD] = None,
+    event_type: Annotated[str | None, O_TYPE] = None,
+    pattern: Annotated[str | None, O_PATTERN] = None,
+    tz: Annotated[str | None, O_TZ] = None,
+    delimiter: Annotated[str | None, O_DELIMITER] = None,
+    detect_types: Annotated[bool, O_DETECT_TYPES] = False,
+    include: Annotated[list[str] | None, O_INCLUDE] = None,
+    exclude: Annotated[list[str] | None, O_EXCLUDE] = None,
+    read_from: Annotated[ReadFrom, O_READ_FROM] = ReadFrom.start,
+    ignore_older_than: Annotated[str | None, O_IGNORE_OLDER] = None,
+    multiline_timeout: Annotated[
+        str,
+        typer.Option(
+            help="log: a record that continuation lines may still follow (a stack trace) is"
+            " taken once its file has been quiet this long."
+        ),
+    ] = "1s",
     metrics_port: Annotated[int | None, METRICS_PORT] = None,
     metrics_host: Annotated[str, METRICS_HOST] = "127.0.0.1",
 ) -> None:
@@ -291,26 +432,37 @@ def watch(
 
     Queries from other terminals (`evlog query`) are served while it runs. A file read before
     keeps the options it was read with; one that fails is reported and retried when it
-    changes, and the others keep flowing."""
+    changes, and the others keep flowing. With --read-from end, files present at the start are
+    read from their end; files that appear later are read whole.
+
+    Examples:
+
+      evlog watch inbox/ --include '*.jsonl' --key-field id
+
+      evlog watch /var/log/app --include '*.log' --read-from end --metrics-port 9464"""
     s = settings(ctx)
     for p in paths:
         if not p.exists():
             raise UserError(f"{p}: no such file or directory")
     if analytics.serving(s.duckdb) is not None:
         raise UserError(f"a follower is already projecting into {s.duckdb}")
-    wanted = mapping.given(
-        adapter=adapter,
-        stream=stream,
-        stream_field=stream_field,
-        type_field=type_field,
-        key_field=key_field,
-        time_field=time_field,
-        event_type=event_type,
-        pattern=pattern,
-    )
-    from .live.watch import run_watch
+    wanted = _mapping_options(
+        adapter=adapter, stream=stream, stream_field=stream_field, type_field=type_field,
+        key_field=key_field, time_field=time_field, event_type=event_type, pattern=pattern,
+        tz=tz, delimiter=delimiter, detect_types=detect_types,
+    )  # fmt: skip
+    from .live.watch import WatchOptions, run_watch
 
-    run(until_signalled(run_watch(s.db, s.duckdb, paths, wanted, metrics_port, metrics_host)))
+    options = WatchOptions(
+        selection=_selection(include, exclude, ignore_older_than),
+        start_at_end=read_from is ReadFrom.end,
+        multiline_timeout_s=parse_duration_s(multiline_timeout, "s"),
+    )
+    run(
+        until_signalled(
+            run_watch(s.db, s.duckdb, paths, wanted, options, metrics_port, metrics_host)
+        )
+    )
 
 
 # -- reading the log ----------------------------------------------------------------------------

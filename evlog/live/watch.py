@@ -10,7 +10,8 @@ A watcher never dies from one file: a file that fails (vanished, half-copied, un
 with other options before) is reported once, retried when it changes, and the rest keep flowing.
 A file's last record waits while the file may still grow (a line without its newline, a log
 record that continuation lines may follow); it is taken once the file has been quiet for
-WATCH_SETTLE_S."""
+WATCH_SETTLE_S (for log files: --multiline-timeout, 1 s by default, as Vector and Fluent Bit
+flush a multi-line record), by a wake-up timed for that moment."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import os
 import stat
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,7 @@ import watchfiles
 from evlog.adapters import InputError, ingest_source, mapping
 from evlog.adapters.git import is_repository
 from evlog.adapters.registry import UnknownFormat
+from evlog.adapters.selection import Selection, files_under, under_root
 from evlog.eventlog import EventLog
 from evlog.projector import Projector
 
@@ -39,20 +42,23 @@ RESCAN_S = 2.0
 WATCH_SETTLE_S = 5.0
 # A full rescan may use at most this share of a core: with many files it runs less often.
 RESCAN_SHARE = 0.005
+MULTILINE_TIMEOUT_S = 1.0
 Stamp = tuple[int, int, int]
 
 
-def _candidates(roots: list[Path]) -> list[Path]:
-    """Files under the roots, and the roots that are git repositories (read as history)."""
-    files = []
-    for root in roots:
-        if root.is_file() or is_repository(root):
-            files.append(root)
-            continue
-        for dirpath, dirnames, names in os.walk(root):
-            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-            files += [Path(dirpath) / n for n in names if not n.startswith(".")]
-    return sorted(files)
+@dataclass(frozen=True, slots=True)
+class WatchOptions:
+    """How `evlog watch` chooses and reads files (beyond the mapping options)."""
+
+    selection: Selection = field(default_factory=Selection)
+    start_at_end: bool = False  # files there at the start: from their end (--read-from end)
+    multiline_timeout_s: float = MULTILINE_TIMEOUT_S
+
+
+def _candidates(roots: list[Path], selection: Selection) -> list[Path]:
+    """Files under the roots that the selection lets through, and the roots that are git
+    repositories (read as history)."""
+    return sorted(files_under(roots, selection).files)
 
 
 def _stamps(paths: list[Path]) -> list[tuple[Path, Stamp | None, bool]]:
@@ -68,8 +74,8 @@ def _stamps(paths: list[Path]) -> list[tuple[Path, Stamp | None, bool]]:
     return out
 
 
-def _scan_all(roots: list[Path]) -> list[tuple[Path, Stamp | None, bool]]:
-    return _stamps(_candidates(roots))
+def _scan_all(roots: list[Path], selection: Selection) -> list[tuple[Path, Stamp | None, bool]]:
+    return _stamps(_candidates(roots, selection))
 
 
 class Watcher:
@@ -81,12 +87,19 @@ class Watcher:
         *,
         on_ingest: Callable[[Path, int, int], None] | None = None,
         on_problem: Callable[[Path, str], None] | None = None,
+        options: WatchOptions | None = None,
     ) -> None:
         self.log = log
         self.roots = roots
         self.wanted = wanted  # mapping options given on the command line
+        self.options = options or WatchOptions()
         self.on_ingest = on_ingest
         self.on_problem = on_problem
+        self._scanned_once = False
+        self._unknown: set[Path] = set()  # said once: not a format evlog reads
+        self._busy = asyncio.Lock()  # one ingest at a time (wake-ups and the held-record timer)
+        self._settle: dict[Path, float] = {}  # held files: how long they must be quiet
+        self._newly_held = asyncio.Event()  # wakes the held-record timer (idle: it sleeps)
         self._seen: dict[Path, Stamp] = {}  # as last ingested
         self._failed: dict[Path, Stamp] = {}  # as last failed: retried once it changes
         self._held: set[Path] = set()  # ingested with a record held back: looked at again
@@ -96,8 +109,10 @@ class Watcher:
         """Look at every watched file; ingest those that changed since last read. Returns the
         number of events appended."""
         started = time.monotonic()
-        entries = await asyncio.to_thread(_scan_all, self.roots)
-        appended = await self._ingest_changed(entries)
+        entries = await asyncio.to_thread(_scan_all, self.roots, self.options.selection)
+        async with self._busy:
+            appended = await self._ingest_changed(entries)
+        self._scanned_once = True
         cost = time.monotonic() - started
         self._next_full = time.monotonic() + max(RESCAN_S, cost / RESCAN_SHARE)
         return appended
@@ -105,8 +120,11 @@ class Watcher:
     async def look_at(self, paths: list[Path]) -> int:
         """Ingest the watched files among the named paths (from a wake-up) if they changed,
         and the files with a record held back (taken once the file has been quiet)."""
-        files = sorted({*await asyncio.to_thread(_expand, self.roots, paths), *self._held})
-        return await self._ingest_changed(await asyncio.to_thread(_stamps, files))
+        selection = self.options.selection
+        found = await asyncio.to_thread(_expand, self.roots, paths, selection)
+        files = sorted({*found, *self._held})
+        async with self._busy:
+            return await self._ingest_changed(await asyncio.to_thread(_stamps, files))
 
     async def _ingest_changed(self, entries: list[tuple[Path, Stamp | None, bool]]) -> int:
         appended = 0
@@ -125,12 +143,19 @@ class Watcher:
         try:
             adapter, chosen, _note = await mapping.plan(self.log, path, self.wanted)
         except UnknownFormat:
-            self._failed[path] = stamp  # not a format we read; say nothing every rescan
+            self._failed[path] = stamp  # not a format we read: said once, retried if it changes
+            if path not in self._unknown and self.on_problem is not None:
+                self._unknown.add(path)
+                self.on_problem(path, f"{path}: skipped: unknown format (--exclude it to hush)")
             return 0
         except InputError as exc:
             return self._fail(path, stamp, str(exc))
         if hasattr(adapter, "settle_s"):
-            adapter.settle_s = WATCH_SETTLE_S
+            is_log = getattr(adapter, "name", "") == "log"
+            adapter.settle_s = self.options.multiline_timeout_s if is_log else WATCH_SETTLE_S
+            self._settle[path] = adapter.settle_s
+        if not self._scanned_once and self.options.start_at_end:
+            adapter.start_at_end = True  # type: ignore[attr-defined]
         stats = await ingest_source(self.log, adapter, mapping=chosen)
         if stats.error:
             return self._fail(path, stamp, stats.error)
@@ -138,6 +163,7 @@ class Watcher:
         self._failed.pop(path, None)
         if stats.held_back:
             self._held.add(path)
+            self._newly_held.set()
         else:
             self._held.discard(path)
         if self.on_ingest is not None and (stats.appended or stats.dead_letters):
@@ -154,21 +180,53 @@ class Watcher:
     async def run(self, stop: asyncio.Event | None = None) -> None:
         await self.scan()
         stop = stop or asyncio.Event()
-        async for changes in watchfiles.awatch(
-            *self.roots, stop_event=stop, rust_timeout=int(RESCAN_S * 1000), yield_on_timeout=True
-        ):
-            if time.monotonic() >= self._next_full:
-                await self.scan()
-            else:
-                await self.look_at([Path(p) for _, p in changes])
+        async with asyncio.TaskGroup() as tg:
+            timer = tg.create_task(self._take_held_when_due())
+            try:
+                async for changes in watchfiles.awatch(
+                    *self.roots,
+                    stop_event=stop,
+                    rust_timeout=int(RESCAN_S * 1000),
+                    yield_on_timeout=True,
+                ):
+                    if time.monotonic() >= self._next_full:
+                        await self.scan()
+                    else:
+                        await self.look_at([Path(p) for _, p in changes])
+            finally:
+                timer.cancel()
+
+    async def _take_held_when_due(self) -> None:
+        """Wake when a held record's file has been quiet long enough, and take it: without
+        this a record would wait for the next wake-up or rescan (up to RESCAN_S more)."""
+        while True:
+            self._newly_held.clear()
+            due = await asyncio.to_thread(self._next_due) if self._held else None
+            if due is None:
+                await self._newly_held.wait()  # nothing held: no timer at all while idle
+                continue
+            await asyncio.sleep(max(0.01, due - time.time()))
+            await self.look_at([])
+
+    def _next_due(self) -> float | None:
+        """The wall-clock time the earliest held file will have been quiet long enough."""
+        due = None
+        for path in list(self._held):
+            try:
+                at = os.stat(path).st_mtime + self._settle.get(path, WATCH_SETTLE_S) + 0.01
+            except OSError:
+                continue
+            due = at if due is None else min(due, at)
+        return due
 
 
-def _expand(roots: list[Path], paths: list[Path]) -> list[Path]:
+def _expand(roots: list[Path], paths: list[Path], selection: Selection) -> list[Path]:
     """The watched files a wake-up names: a file itself, the files under a new directory, and
-    the repository a changed path lies in (hidden files and directories are not watched)."""
+    the repository a changed path lies in (hidden files and directories are not watched; the
+    selection's globs and age apply)."""
     out: set[Path] = set()
     for path in paths:
-        root = next((r for r in roots if path == r or r in path.parents), None)
+        root = under_root(path, roots)
         if root is None:
             continue
         if root.is_dir() and is_repository(root):
@@ -177,8 +235,8 @@ def _expand(roots: list[Path], paths: list[Path]) -> list[Path]:
         if any(part.startswith(".") for part in path.relative_to(root).parts):
             continue
         if path.is_dir():
-            out.update(_candidates([path]))
-        else:
+            out.update(p for p in _candidates([path], selection) if selection.wants(p, root))
+        elif path == root or (selection.wants(path, root) and not selection.too_old(path)):
             out.add(path)
     return sorted(out)
 
@@ -188,6 +246,7 @@ async def run_watch(
     duckdb: Path,
     roots: list[Path],
     wanted: dict[str, Any],
+    options: WatchOptions | None = None,
     metrics_port: int | None = None,
     metrics_host: str = "127.0.0.1",
 ) -> None:
@@ -206,7 +265,7 @@ async def run_watch(
         output.stderr.print(
             f"watching {', '.join(map(str, roots))} -> {db} -> {duckdb} ({where}); Ctrl-C to stop"
         )
-        watcher = Watcher(log, roots, wanted, on_ingest=report, on_problem=problem)
+        watcher = Watcher(log, roots, wanted, on_ingest=report, on_problem=problem, options=options)
         async with asyncio.TaskGroup() as tg:  # runs until cancelled (Ctrl-C, SIGTERM)
             tg.create_task(projector.follow())
             tg.create_task(watcher.run())

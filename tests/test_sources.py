@@ -1,0 +1,176 @@
+"""Choosing what is read, as file shippers do: directories with globs, skipped files named,
+--read-from end, CSV delimiters and types, git refs and filters, WhatsApp mentions and zones,
+and a multi-line record flushed by its timeout under `evlog watch`."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from evlog.live.server import socket_path
+
+from .support import eventually, evlog, finished, proc_env
+from .test_git import Repo
+
+
+def _rows(db: Path, sql: str) -> list[dict[str, Any]]:
+    r = evlog("--db", db, "query", "--json", sql)
+    assert r.returncode == 0, r.stderr
+    rows: list[dict[str, Any]] = json.loads(r.stdout)
+    return rows
+
+
+def _ingest(db: Path, *args: str | Path) -> dict[str, Any]:
+    r = evlog("--db", db, "ingest", *args, "--json")
+    assert r.returncode == 0, r.stderr
+    summary: dict[str, Any] = json.loads(r.stdout)
+    assert summary["unaccounted"] == 0
+    return summary
+
+
+def test_a_directory_with_include_exclude_and_the_skipped_files_named(tmp_path: Path) -> None:
+    logs, db = tmp_path / "logs", tmp_path / "e.db"
+    (logs / "archive").mkdir(parents=True)
+    (logs / ".cache").mkdir()
+    (logs / "app.log").write_text("a\nb\n")
+    (logs / "web.log").write_text("c\n")
+    (logs / "archive" / "old.log").write_text("old\n")
+    (logs / ".cache" / "hidden.log").write_text("hidden\n")
+    (logs / "notes.jsonl").write_text('{"n": 1}\n')
+    (logs / "image.bin").write_bytes(b"\x00\x01")
+    finished(*logs.rglob("*"))
+
+    r = evlog("--db", db, "ingest", logs, "--include", "*.log", "--exclude", "archive/*")
+    assert r.returncode == 0, r.stderr
+    assert "read 3 = appended 3" in r.stderr  # app.log (2) + web.log (1)
+    summary = _ingest(db, logs)  # no globs: the rest, and the unknown file named, not dropped
+    assert summary["appended"] == 2  # archive/old.log + notes.jsonl
+    assert summary["skipped"] == [
+        {"path": str(logs / "image.bin"), "reason": "unknown format (--adapter, or --exclude it)"}
+    ]
+    r = evlog("--db", db, "ingest", logs)
+    assert f"{logs / 'image.bin'}: skipped: unknown format" in r.stderr
+    r = evlog("--db", db, "ingest", logs / "image.bin")  # named: an error, not a skip
+    assert r.returncode == 1 and "cannot tell the format" in r.stderr
+    r = evlog("--db", db, "ingest", logs, "--ignore-older-than", "10m", "--json")
+    assert json.loads(r.stdout)["appended"] == 0
+    assert "older than --ignore-older-than" in r.stdout
+
+
+def test_read_from_end_skips_what_a_new_file_holds_then_follows_it(tmp_path: Path) -> None:
+    db, log = tmp_path / "e.db", tmp_path / "live.log"
+    log.write_text("".join(f"old {i}\n" for i in range(1000)))
+    finished(log)
+    r = evlog("--db", db, "ingest", log, "--read-from", "end")
+    assert r.returncode == 0 and "1000 lines skipped" in r.stderr
+    with log.open("a") as f:
+        f.write("new 1\nnew 2\n")
+    finished(log)
+    assert _ingest(db, log)["appended"] == 2
+    assert evlog("--db", db, "project").returncode == 0
+    rows = _rows(db, "SELECT payload.line AS t, metadata.line AS line FROM events ORDER BY seq")
+    assert rows == [{"t": "new 1", "line": 1001}, {"t": "new 2", "line": 1002}]
+
+
+def test_csv_delimiters_are_sniffed_or_given_and_types_detected(tmp_path: Path) -> None:
+    db = tmp_path / "e.db"
+    semi = tmp_path / "semi.csv"
+    semi.write_text('id;name;n;ratio;code\n1;ana;2;0.5;007\n2;"bo; jr";3;1e3;x\n')
+    pipe = tmp_path / "pipe.txt"
+    pipe.write_text("a|b\n1|2\n")
+    finished(semi, pipe)
+    assert _ingest(db, semi, "--detect-types")["appended"] == 2
+    assert _ingest(db, pipe, "--adapter", "csv", "--delimiter", "|")["appended"] == 1
+    assert evlog("--db", db, "project").returncode == 0
+    rows = _rows(db, "SELECT payload FROM events ORDER BY seq")
+    assert rows[0]["payload"] == {"id": 1, "name": "ana", "n": 2, "ratio": 0.5, "code": "007"}
+    assert rows[1]["payload"]["name"] == "bo; jr" and rows[1]["payload"]["ratio"] == 1000.0
+    assert rows[2]["payload"] == {"a": "1", "b": "2"}
+    r = evlog("--db", db, "ingest", semi, "--delimiter", "ab")
+    assert r.returncode == 2 and "one character" in r.stderr
+
+
+def test_git_all_refs_since_and_paths(tmp_path: Path) -> None:
+    repo = Repo(tmp_path / "r")
+    repo.commit("one", {"a.txt": "1\n"})
+    repo.git("tag", "-a", "v1", "-m", "v1")
+    repo.git("checkout", "-q", "-b", "side")
+    repo.commit("two", {"b.txt": "2\n"})
+    repo.commit("three", {"sub/c.txt": "3\n"})
+    repo.git("update-ref", "refs/remotes/origin/side", "side")
+    repo.git("checkout", "-q", "main")
+    repo.git("branch", "-q", "-D", "side")
+    db = tmp_path / "e.db"
+    assert _ingest(db, repo.path)["appended"] > 0
+    assert evlog("--db", db, "project").returncode == 0
+    assert _rows(db, "SELECT count(*) AS n FROM git_commits") == [{"n": 1}]
+    assert evlog("--db", db, "ingest", repo.path, "--all").returncode == 1  # other options
+    assert _ingest(db, repo.path, "--all", "--remap")["appended"] > 0
+    assert evlog("--db", db, "project").returncode == 0
+    assert _rows(db, "SELECT count(*) AS n FROM git_commits") == [{"n": 3}]
+    refs = _rows(db, "SELECT DISTINCT ref FROM git_refs ORDER BY ref")
+    assert [r["ref"] for r in refs] == [
+        "refs/heads/main",
+        "refs/remotes/origin/side",
+        "refs/tags/v1",
+    ]
+
+    other = tmp_path / "o.db"
+    _ingest(other, repo.path, "--all", "--path", "sub")
+    _ingest(tmp_path / "s.db", repo.path, "--all", "--since", f"@{repo.clock - 1800}")
+    for d, subjects in ((other, ["three"]), (tmp_path / "s.db", ["three"])):
+        assert evlog("--db", d, "project").returncode == 0
+        got = _rows(d, "SELECT subject FROM git_commits")
+        assert [r["subject"] for r in got] == subjects
+
+
+def test_whatsapp_mentions_and_time_zone(tmp_path: Path) -> None:
+    chat = tmp_path / "WhatsApp Chat with Team.txt"
+    chat.write_text(
+        "12/03/2024, 09:15 - Ana: ping @\u2068Bruno Lima\u2069 and @\u2068Chen\u2069\n"
+        "12/03/2024, 09:16 - Bruno Lima: pong\n"
+    )
+    finished(chat)
+    db = tmp_path / "e.db"
+    assert _ingest(db, chat, "--tz", "Europe/Berlin")["appended"] == 2
+    assert evlog("--db", db, "project").returncode == 0
+    rows = _rows(db, "SELECT author, text, mentions, ts FROM messages ORDER BY seq")
+    assert rows[0] == {
+        "author": "Ana",
+        "text": "ping @Bruno Lima and @Chen",
+        "mentions": ["Bruno Lima", "Chen"],
+        "ts": "2024-03-12T08:15:00",  # 09:15 in Berlin (UTC+1 in March) is 08:15 UTC
+    }
+    r = evlog("--db", db, "ingest", chat, "--tz", "Mars/Olympus")
+    assert r.returncode == 2 and "not a known time zone" in r.stderr
+
+
+def test_watch_flushes_a_multi_line_record_after_its_timeout(tmp_path: Path) -> None:
+    inbox, db = tmp_path / "inbox", tmp_path / "e.db"
+    inbox.mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "evlog", "--db", str(db), "watch", str(inbox),
+         "--multiline-timeout", "500ms", "--include", "*.log"],
+        env=proc_env(), stderr=(tmp_path / "watch.err").open("w"),
+    )  # fmt: skip
+    try:
+        eventually(lambda: socket_path(db.with_suffix(".duckdb")).exists())
+        (inbox / "skipped.txt.bak").write_text("not included\n")
+        (inbox / "app.log").write_text(
+            "ERROR boom\n  at f (a.py:1)\n  at g (b.py:2)\n"
+        )  # the trace may go on: nothing more is written, so the timeout takes it
+
+        def texts() -> list[str] | None:
+            r = evlog("--db", db, "query", "--json", "SELECT payload.line AS t FROM events")
+            return [row["t"] for row in json.loads(r.stdout)] if r.returncode == 0 else None
+
+        got = eventually(lambda: texts() or None, timeout=30)
+        assert got == ["ERROR boom\n  at f (a.py:1)\n  at g (b.py:2)"]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+    assert "Traceback" not in (tmp_path / "watch.err").read_text()
