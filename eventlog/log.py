@@ -388,6 +388,36 @@ class EventLog:
         self._live_writer()
         return await asyncio.to_thread(_run_once, self.path, _FORGET_SOURCE, (source,)) > 0
 
+    async def purge_dead_letters(
+        self,
+        *,
+        source: str | None = None,
+        older_than_ns: int | None = None,
+        resolved_only: bool = False,
+    ) -> int:
+        """Delete dead letters (of `source`; created before `older_than_ns`; only those a retry
+        resolved): they are the log's record of what could not be read, so only on request.
+        Returns how many were deleted."""
+        self._live_writer()
+        where: list[str] = ["1"]
+        params: list[Any] = []
+        if source is not None:
+            where.append("source = ?")
+            params.append(source)
+        if older_than_ns is not None:
+            where.append("created_ns < ?")
+            params.append(older_than_ns)
+        if resolved_only:
+            where.append("resolved_seq IS NOT NULL")
+        sql = f"DELETE FROM dead_letters WHERE {' AND '.join(where)}"
+        return await asyncio.to_thread(_run_once, self.path, sql, tuple(params))
+
+    async def known_sources(self) -> set[str]:
+        """Every source with a checkpoint or a dead letter."""
+        sql = "SELECT source FROM source_checkpoints UNION SELECT source FROM dead_letters"
+        async with self._reader.execute(sql) as cur:
+            return {str(r[0]) for r in await cur.fetchall()}
+
     async def stats(self) -> LogStats:
         """Head, counts (events, streams, open dead letters, sources) and file sizes."""
         q = """SELECT

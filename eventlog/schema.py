@@ -81,6 +81,14 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE dead_letters ADD COLUMN key TEXT;
     ALTER TABLE dead_letters ADD COLUMN resolved_seq INTEGER
     """,
+    # 4: the same record failing the same way again is stored once (the writer checks through
+    # this index); repeats stored before are folded into the first.
+    """
+    DELETE FROM dead_letters WHERE resolved_seq IS NULL AND id NOT IN (
+        SELECT min(id) FROM dead_letters WHERE resolved_seq IS NULL
+        GROUP BY source, position, error, raw);
+    CREATE INDEX dead_letters_by_position ON dead_letters (source, position)
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -67,8 +67,12 @@ _UPSERT_CHECKPOINT = (
     " last_seq = coalesce(excluded.last_seq, source_checkpoints.last_seq),"
     " updated_ns = excluded.updated_ns"
 )
+# A record read again (a re-read generation, a retried file) that fails the same way is one
+# open dead letter, not one per read (schema v4's index makes the check a lookup).
 _INSERT_DEAD_LETTER = (
-    "INSERT INTO dead_letters (source, position, error, raw, created_ns, key) VALUES (?,?,?,?,?,?)"
+    "INSERT INTO dead_letters (source, position, error, raw, created_ns, key)"
+    " SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE NOT EXISTS (SELECT 1 FROM dead_letters"
+    " WHERE source = ?1 AND position = ?2 AND error = ?3 AND raw IS ?4 AND resolved_seq IS NULL)"
 )
 _RESOLVE_DEAD_LETTER = (
     "UPDATE dead_letters SET resolved_seq = ? WHERE id = ? AND resolved_seq IS NULL"

@@ -539,10 +539,24 @@ deadletters_app = typer.Typer(
 app.add_typer(deadletters_app, name="deadletters")
 
 
-def _source_name(source: str) -> str:
-    """A source given as a path (of a file or repository) or as its stored name."""
-    path = Path(source)
-    return mapping.source_of(path) if path.exists() else source
+def _source_name(s: Settings, source: str) -> str:
+    """A source as the user typed it (a relative or absolute path, of a file that may be gone
+    by now, or of a repository; or the stored name) -> its stored name. Unknown: an error."""
+    path = Path(source).expanduser()
+    candidates = [source, f"file:{path.resolve()}", f"git:{path.resolve()}"]
+    if path.exists():
+        candidates.insert(0, mapping.source_of(path))
+
+    async def go() -> set[str]:
+        async with await EventLog.open(s.db, writable=False) as log:
+            return await log.known_sources()
+
+    known = run(go()) if s.db.exists() else set()
+    found = next((c for c in candidates if c in known), None)
+    if found is None:
+        listed = ", ".join(sorted(known)[:5]) or "none yet"
+        raise UserError(f"{source}: no such source in {s.db} (known: {listed})")
+    return found
 
 
 @deadletters_app.callback()
@@ -563,7 +577,7 @@ def deadletters(
     if ctx.invoked_subcommand is not None:
         return
     s = settings(ctx)
-    name = _source_name(source) if source else None
+    name = _source_name(s, source) if source else None
 
     async def go() -> list[dict[str, Any]]:
         async with await EventLog.open(s.db, writable=False) as log:
@@ -587,7 +601,7 @@ def deadletters_retry(
     `evlog ingest PATH --remap ...`). A record that now reads is appended once, under the key it
     would have had, and its dead letter is marked resolved in the same transaction."""
     s = settings(ctx)
-    name = _source_name(source) if source else None
+    name = _source_name(s, source) if source else None
 
     async def go() -> list[Any]:
         async with await EventLog.open(s.db, durability=s.durability) as log:
@@ -612,6 +626,48 @@ def deadletters_retry(
         output.say(line)
 
 
+@deadletters_app.command("purge")
+def deadletters_purge(
+    ctx: typer.Context,
+    source: Annotated[
+        str | None, typer.Argument(help="Only this source (a path or name).", show_default=False)
+    ] = None,
+    older_than: Annotated[
+        str | None,
+        typer.Option(
+            help="Only those recorded more than this long ago, e.g. 30d.", show_default=False
+        ),
+    ] = None,
+    resolved: Annotated[
+        bool, typer.Option("--resolved", help="Only those a retry resolved.")
+    ] = False,
+    everything: Annotated[
+        bool, typer.Option("--all", help="Every dead letter (needed when nothing else narrows).")
+    ] = False,
+) -> None:
+    """Delete dead letters that are no longer wanted. Nothing else changes: events stay, and a
+    source read again does not bring back the records already read past.
+
+    Examples:
+
+      evlog deadletters purge --resolved
+
+      evlog deadletters purge app.log --older-than 30d"""
+    s = settings(ctx)
+    if source is None and older_than is None and not resolved and not everything:
+        raise UsageError("say which: a SOURCE, --older-than, --resolved, or --all")
+    name = _source_name(s, source) if source else None
+    before = time.time_ns() - int(parse_duration_s(older_than, "s") * 1e9) if older_than else None
+
+    async def go() -> int:
+        async with await EventLog.open(s.db, durability=s.durability) as log:
+            return await log.purge_dead_letters(
+                source=name, older_than_ns=before, resolved_only=resolved
+            )
+
+    output.say(f"deleted {run(go()):,} dead letters")
+
+
 source_app = typer.Typer(help="The sources read into the log: their checkpoints and mappings.")
 app.add_typer(source_app, name="source")
 
@@ -625,7 +681,7 @@ def source_reset(
     ingest reads it from the start with the options it is given. Its events stay in the log,
     and their keys keep a re-read from appending them twice."""
     s = settings(ctx)
-    name = _source_name(source)
+    name = _source_name(s, source)
 
     async def go() -> bool:
         async with await EventLog.open(s.db, durability=s.durability) as log:

@@ -11,7 +11,7 @@ from pathlib import Path
 import duckdb
 import pyarrow.parquet as pq
 
-from .support import evlog, fill_log, follower
+from .support import evlog, fill_log, finished, follower
 
 TYPED = (
     "SELECT seq, stream, payload, source_time, [seq, 2] AS l, {'a': seq} AS s,"
@@ -117,3 +117,34 @@ def test_export_and_snapshot_with_and_without_a_follower(tmp_path: Path) -> None
         r = evlog("--db", db, "export", "DROP TABLE events", tmp_path / "x.csv")
         assert r.returncode == 1 and "read-only" in r.stderr
     assert not (tmp_path / "x.csv").exists()
+
+
+def test_deadletters_by_the_path_typed_stored_once_and_purged(tmp_path: Path) -> None:
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"a": 1}\n{broken\n{"a": 2}\n')
+    finished(src)
+    db = tmp_path / "e.db"
+    assert evlog("--db", db, "ingest", src).returncode == 0
+    src.write_text('{"a": 0}\n{broken\n{"a": 2}\n')  # rewritten: read again as new content
+    finished(src)
+    assert evlog("--db", db, "ingest", src).returncode == 0
+
+    def letters(*args: str | Path) -> list[dict[str, object]]:
+        r = evlog("--db", db, "deadletters", "--json", *args, cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+        rows: list[dict[str, object]] = json.loads(r.stdout)
+        return rows
+
+    assert len(letters()) == 1  # the same bad record, read twice, is one dead letter
+    assert letters("--source", "in.jsonl")[0]["position"] == f"{src}:2"  # relative, as typed
+    src.unlink()
+    assert len(letters("--source", "in.jsonl")) == 1  # the file is gone; its name still works
+    r = evlog("--db", db, "deadletters", "--source", "nope.jsonl")
+    assert r.returncode == 1 and "no such source" in r.stderr
+    r = evlog("--db", db, "deadletters", "purge")
+    assert r.returncode == 2
+    r = evlog("--db", db, "deadletters", "purge", "--older-than", "1h")
+    assert r.returncode == 0 and "deleted 0" in r.stderr
+    r = evlog("--db", db, "deadletters", "purge", "in.jsonl", cwd=tmp_path)
+    assert r.returncode == 0 and "deleted 1" in r.stderr
+    assert letters() == []
