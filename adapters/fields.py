@@ -20,6 +20,18 @@ class FieldMap:
     key_field: str | None = None
     time_field: str | None = None
     event_type: str | None = None
+    # How default stream names are made: 2 (now) `<adapter>/<name>` for every adapter; 1 for
+    # sources first read by evlog before that (`chat`, `slack:x`, `whatsapp:x`, `git/x`), kept
+    # so a source's events never move to another stream mid-way.
+    naming: int = 2
+
+    def default_stream(self, kind: str, name: str) -> str:
+        """The stream of a record that names none: --stream, else `<kind>/<name>`."""
+        if self.stream:
+            return self.stream
+        if self.naming >= 2 or kind == "git":
+            return f"{kind}/{name}"
+        return f"{kind}:{name}" if kind in ("slack", "whatsapp") else name
 
 
 def get_field(record: Any, dotted: str) -> Any:

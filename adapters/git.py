@@ -182,7 +182,7 @@ class GitAdapter:
         self.pathspec = ["--", *paths] if paths else []
         self.label = self.path.name.removesuffix(".git") or "repo"
         self.source = f"git:{self.path}"
-        self.default_stream = (fields.stream if fields else None) or f"git/{self.label}"
+        self.default_stream = (fields or FieldMap()).default_stream("git", self.label)
 
     def _event(self, type_: str, payload: Any, key: str, time_s: int | None = None) -> NewEvent:
         return NewEvent(

@@ -110,7 +110,7 @@ class LineFileAdapter:
         self.fields = fields or FieldMap()
         self.final = final
         self.source = file_source(path)
-        self.default_stream = self.fields.stream or stem(path)
+        self.default_stream = self.fields.default_stream(self.name, stem(path))
         # How long the file must be unchanged before its last record counts as finished.
         self.settle_s = SETTLE_S
         self._reading = path  # the file being read: the old one while finishing a rotated file

@@ -76,6 +76,11 @@ def source_of(path: Path) -> str:
     return file_source(path)
 
 
+# Sources first read now name default streams `<adapter>/<name>`; a stored mapping without
+# "naming" is from before, and keeps the names its events already went to (fields.FieldMap).
+NAMING = 2
+LEGACY_NAMING = 1
+
 # Options only some adapters read: given for a run over many files, each file keeps its own.
 ONLY_FOR = {
     "pattern": {"log"},
@@ -94,12 +99,14 @@ def effective(path: Path, wanted: dict[str, Any]) -> dict[str, Any]:
     without the options its adapter does not read."""
     adapter = wanted.get("adapter") or detect(path)
     kept = {k: v for k, v in wanted.items() if adapter in ONLY_FOR.get(k, {adapter})}
-    return {"adapter": adapter, **kept}
+    return {"adapter": adapter, **kept, "naming": NAMING}
 
 
 def build(path: Path, mapping: dict[str, Any], *, final: bool = True) -> Adapter:
     """The adapter that reads `path` with `mapping`; `final`: see make_adapter."""
-    fields = FieldMap(**{k: mapping.get(k) for k in _FIELDS})
+    fields = FieldMap(
+        **{k: mapping.get(k) for k in _FIELDS}, naming=mapping.get("naming", LEGACY_NAMING)
+    )
     options = {k: mapping.get(k) for k in ADAPTER_OPTIONS}
     return make_adapter(
         path, adapter=mapping["adapter"], fields=fields, final=final, options=options
@@ -112,10 +119,13 @@ def choose(
     """(the mapping to read `path` with, a note for the user or None)."""
     mapping = effective(path, wanted)
     wanted = {k: v for k, v in wanted.items() if k in mapping}
+    if stored:
+        # the stream names a source started with stay its names
+        mapping["naming"] = stored.get("naming", LEGACY_NAMING)
     if stored and not wanted:
-        same = stored == mapping  # nothing to say when the stored options are the defaults
+        same = _options(stored) == _options(mapping)  # defaults: nothing to say
         return stored, None if same else f"{path}: read as before ({describe(stored)})"
-    if stored and stored != mapping:
+    if stored and _options(stored) != _options(mapping):
         if remap:
             return mapping, f"{path}: now read with {describe(mapping)} (was {describe(stored)})"
         raise MappingConflict(
@@ -124,6 +134,10 @@ def choose(
             " --remap to read on with the new ones."
         )
     return mapping, None
+
+
+def _options(mapping: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in mapping.items() if k != "naming"}
 
 
 async def plan(

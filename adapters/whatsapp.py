@@ -84,8 +84,13 @@ class WhatsAppAdapter:
         self.zone = time_zone(tz)
         self.path = path
         self.source = f"file:{path.resolve()}"
-        self.chat = (fields.stream if fields and fields.stream else None) or chat_name(path)
-        self.default_stream = f"whatsapp:{self.chat}"  # where its events go
+        fields = fields or FieldMap()
+        self.chat = fields.stream or chat_name(path)  # in keys: the same under any naming
+        self.default_stream = (
+            f"whatsapp:{self.chat}"
+            if fields.naming < 2
+            else fields.default_stream(self.name, self.chat)
+        )
         self.date_order = date_order
 
     async def batches(self, checkpoint: Any | None) -> AsyncGenerator[Batch, None]:

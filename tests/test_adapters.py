@@ -96,7 +96,7 @@ async def test_whatsapp_reexport_appends_only_new_messages(tmp_path: Path, db_pa
         zf.writestr("IMG-20211231-WA0001.jpg", b"\xff\xd8")
     assert detect(z) == "whatsapp"
     assert await _ingest(db_path, z) == (0, 10, 0)
-    assert _rows(db_path, "SELECT DISTINCT stream FROM events") == [("whatsapp:Team",)]
+    assert _rows(db_path, "SELECT DISTINCT stream FROM events") == [("whatsapp/Team",)]
 
 
 async def test_whatsapp_date_order_can_be_given(tmp_path: Path, db_path: Path) -> None:

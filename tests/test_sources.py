@@ -174,3 +174,42 @@ def test_watch_flushes_a_multi_line_record_after_its_timeout(tmp_path: Path) -> 
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=30)
     assert "Traceback" not in (tmp_path / "watch.err").read_text()
+
+
+def test_default_stream_names_follow_one_scheme_and_old_sources_keep_theirs(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "e.db"
+    files = {"chat.jsonl": '{"a": 1}\n', "orders.csv": "id\n1\n", "app.log": "x\n"}
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    chat = tmp_path / "WhatsApp Chat with Team.txt"
+    chat.write_text("12/03/2024, 09:15 - Ana: hi\n")
+    finished(*tmp_path.iterdir())
+    _ingest(db, *(tmp_path / n for n in files), chat)
+    assert evlog("--db", db, "project").returncode == 0
+    got = {r["stream"] for r in _rows(db, "SELECT DISTINCT stream FROM events")}
+    assert got == {"jsonl/chat", "csv/orders", "log/app", "whatsapp/Team"}
+
+    # a source first read before this scheme (its stored mapping has no "naming") stays put
+    import sqlite3
+
+    con = sqlite3.connect(db)
+    (pos,) = con.execute(
+        "SELECT position FROM source_checkpoints WHERE source LIKE '%chat.jsonl'"
+    ).fetchone()
+    old = json.loads(pos)
+    del old["mapping"]["naming"]
+    con.execute(
+        "UPDATE source_checkpoints SET position = ? WHERE source LIKE '%chat.jsonl'",
+        [json.dumps(old)],
+    )
+    con.commit()
+    con.close()
+    with (tmp_path / "chat.jsonl").open("a") as f:
+        f.write('{"a": 2}\n')
+    finished(tmp_path / "chat.jsonl")
+    assert _ingest(db, tmp_path / "chat.jsonl")["appended"] == 1
+    assert evlog("--db", db, "project").returncode == 0
+    last = _rows(db, "SELECT stream FROM events ORDER BY seq DESC LIMIT 1")
+    assert last == [{"stream": "chat"}]

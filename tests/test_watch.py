@@ -45,7 +45,7 @@ def test_watch_ingests_new_files_and_appended_lines(tmp_path: Path) -> None:
         # and must have left it waiting for its newline.
         (inbox / "marker.jsonl").write_text('{"author": "m", "text": "marker"}\n')
         eventually(lambda: _count(db, q) == 4)
-        chat_q = "SELECT count(*) FROM messages WHERE stream = 'chat'"
+        chat_q = "SELECT count(*) FROM messages WHERE stream = 'jsonl/chat'"
         assert _count(db, chat_q) == 2
         with chat.open("a") as f:
             f.write('xt": "completed"}\n')
