@@ -239,13 +239,25 @@ def ingest_cmd(
     missing = [p for p in paths if str(p) != "-" and not p.exists()]
     if len(missing) == len(paths):  # nothing to read: no log file made for nothing
         raise UserError(f"{missing[0]}: no such file or directory")
-    found = files_under([p for p in paths if str(p) != "-" and p.exists()], selection)
-    named = {p for p in paths if not p.is_dir()}
-    sources = [p for p in paths if str(p) == "-" or not p.exists()]  # each reported
+    # Directories are read recursively, unless one was named as a repository (--adapter git).
+    walked = [p for p in paths if str(p) != "-" and p.exists() and adapter != "git"]
+    found = files_under(walked, selection)
+    named = {p for p in paths if not p.is_dir() or adapter == "git"}
+    sources = [p for p in paths if p not in walked]  # stdin, missing paths: each reported
     sources += found.files
+    empty = [d for d in walked if d.is_dir() and not any(_within(f, d) for f in found.files)]
+    empty = [d for d in empty if not any(_within(f, d) for f in found.too_old)]
     per_source, skipped = run(
         _ingest_all(s, sources, named, wanted, remap, read_from is ReadFrom.end)
     )
+    per_source += [
+        IngestStats(
+            source=str(d),
+            error=f"{d}: no files to read in it (and not a git repository)"
+            + (" that --include/--exclude let through" if include or exclude else ""),
+        )
+        for d in empty
+    ]
     _say_skipped(skipped, found.too_old, verbose)
     total = IngestStats(source="*")
     for one in per_source:
@@ -296,6 +308,10 @@ def ingest_cmd(
         )
     if failed or lost:
         raise typer.Exit(1)
+
+
+def _within(path: Path, directory: Path) -> bool:
+    return path == directory or directory in path.parents
 
 
 def _mapping_options(**options: Any) -> dict[str, Any]:

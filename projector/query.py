@@ -30,6 +30,7 @@ class QueryResult:
 
     @property
     def columns(self) -> list[str]:
+        """The column names, in order."""
         return list(self.table.column_names)
 
     @property

@@ -114,7 +114,7 @@ async def test_whatsapp_date_order_can_be_given(tmp_path: Path, db_path: Path) -
     with pytest.raises(InputError, match="date order"):
         make_adapter(chat, options={"date_order": "dym"})
     bad = evlog("--db", str(db_path), "ingest", str(chat), "--date-order", "dym")
-    assert bad.returncode == 1 and "one of ymd, dmy, mdy" in bad.stderr
+    assert bad.returncode == 2 and "one of ymd, dmy, mdy" in bad.stderr  # a usage error
     assert "Traceback" not in bad.stderr
 
 

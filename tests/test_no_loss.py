@@ -115,7 +115,7 @@ def test_a_stray_quote_is_text_and_an_unterminated_one_costs_one_record(tmp_path
     (tmp_path / "q.csv").write_text("\n".join(lines) + "\n")
     s = ingest(tmp_path, "q.csv")
     assert (s["appended"], s["dead_letters"]) == (100, 0)
-    assert payloads(tmp_path, "q")[9]["name"] == '15" monitor'
+    assert payloads(tmp_path, "csv/q")[9]["name"] == '15" monitor'
     assert ingest(tmp_path, "q.csv")["appended"] == 0
     # a quoted field that never closes: that record is a dead letter, the rest are read
     lines = ["id,name,status"] + [f"{i},item {i},ok" for i in range(1, 101)]
@@ -130,7 +130,7 @@ def test_a_stray_quote_is_text_and_an_unterminated_one_costs_one_record(tmp_path
     # quoted newlines and doubled quotes still make one record
     (tmp_path / "m.csv").write_text('id,text\n1,"two\nlines, ""quoted"""\n2,plain\n')
     assert ingest(tmp_path, "m.csv")["appended"] == 2
-    assert payloads(tmp_path, "m")[0]["text"] == 'two\nlines, "quoted"'
+    assert payloads(tmp_path, "csv/m")[0]["text"] == 'two\nlines, "quoted"'
 
 
 # 4 -------------------------------------------------------------------------------------------
@@ -150,7 +150,7 @@ def test_records_without_a_key_belong_to_their_source(tmp_path: Path) -> None:
         s = ingest(tmp_path, "-", input="same\nsame\n")
         assert (s["appended"], s["duplicates"]) == (2, 0)
         assert "read once as a stream" in notes(s)
-    assert len(payloads(tmp_path, "stdin")) == 4
+    assert len(payloads(tmp_path, "log/stdin")) == 4
     # the same file again is the same records
     assert ingest(tmp_path, "day1.log")["appended"] == 0
 
@@ -204,7 +204,7 @@ def test_an_unfinished_last_line_is_held_back_until_its_newline(tmp_path: Path) 
     assert (s["appended"], s["held_back"]) == (0, 1)
     finished(s_log)
     assert ingest(tmp_path, "s.log")["appended"] == 1
-    assert payloads(tmp_path, "s") == [{"line": "hello world"}]
+    assert payloads(tmp_path, "log/s") == [{"line": "hello world"}]
     # a file that has not changed for a while is finished: its last line is taken
     done = tmp_path / "done.jsonl"
     done.write_bytes(b'{"a":1}\n{"a":2}')
@@ -247,7 +247,7 @@ def test_dead_letters_are_retried_with_a_fixed_pattern_exactly_once(tmp_path: Pa
     for _ in range(2):  # a second retry finds nothing open
         r = evlog("deadletters", "retry", "--json", cwd=tmp_path)
         assert r.returncode == 0, r.stderr
-    assert [p["status"] for p in payloads(tmp_path, "web")] == ["200", "500"]
+    assert [p["status"] for p in payloads(tmp_path, "log/web")] == ["200", "500"]
     assert rows(tmp_path, "SELECT count(*) FROM dead_letters WHERE resolved_seq IS NULL") == [(0,)]
     # read from the start again (reset): the retried records are the same records
     assert evlog("source", "reset", "web.log", cwd=tmp_path).returncode == 0
@@ -361,7 +361,7 @@ def test_a_full_disk_is_one_line_and_loses_nothing_acknowledged(tmp_path: Path) 
 def test_a_byte_order_mark_is_not_part_of_the_first_header(tmp_path: Path) -> None:
     (tmp_path / "bom.csv").write_bytes(b"\xef\xbb\xbfid,name\n1,a\n2,b\n")
     assert ingest(tmp_path, "bom.csv", "--key-field", "id")["appended"] == 2
-    assert rows(tmp_path, "SELECT key FROM events ORDER BY seq") == [("bom:1",), ("bom:2",)]
+    assert rows(tmp_path, "SELECT key FROM events ORDER BY seq") == [("csv/bom:1",), ("csv/bom:2",)]
     (tmp_path / "bom.jsonl").write_bytes(b'\xef\xbb\xbf{"a":1}\n')
     assert ingest(tmp_path, "bom.jsonl")["dead_letters"] == 0
 
