@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import os
 import re
 import sys
@@ -39,10 +40,11 @@ from .runtime import UsageError, UserError, fail, run, until_signalled
 
 app = typer.Typer(
     name="evlog",
-    help="Durable, replayable event log (SQLite WAL) with fresh DuckDB analytics over it.",
+    help="Durable, replayable event log (SQLite WAL) with fresh DuckDB analytics over it.\n\n"
+    "Shell completion: evlog --install-completion (bash, zsh, fish, PowerShell).",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: no box drawing, no type labels on flags
 )
 
 
@@ -57,6 +59,14 @@ def settings(ctx: typer.Context) -> Settings:
     obj = ctx.find_root().obj
     assert isinstance(obj, Settings)
     return obj
+
+
+def _print_version(value: bool | None) -> None:
+    if value:
+        from importlib.metadata import version
+
+        print(f"evlog {version('evlog')}")
+        raise typer.Exit()
 
 
 @app.callback()
@@ -82,6 +92,12 @@ def _root(
             "--debug", envvar="EVLOG_DEBUG", help="Show the traceback of an unexpected failure."
         ),
     ] = False,
+    version: Annotated[
+        bool | None,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = None,
 ) -> None:
     ctx.obj = Settings(db=db, duckdb=duckdb_path_for(db, duckdb), durability=durability)
     _DEBUG[0] = debug
@@ -208,7 +224,7 @@ def ingest_cmd(
     verbose: Annotated[bool, O_VERBOSE] = False,
     as_json: Annotated[bool, typer.Option("--json", help="The summary as JSON on stdout.")] = False,
 ) -> None:
-    """Append the records of PATHS to the log; re-running appends only what is new.
+    """Append the records of PATHS to the log (a re-run appends only what is new).
 
     Adapters (detected from the name or content, or --adapter): jsonl, csv (and .tsv), log
     (plain lines; '-' reads stdin), whatsapp (.txt or .zip export), slack (.zip export), git (a
@@ -219,15 +235,7 @@ def ingest_cmd(
     Each source's options are stored with its checkpoint: a re-run without options reads it as
     before; a re-run with other options is refused unless --remap. Every record read ends as an
     event, a duplicate or a dead letter (or is held back: a last line still being written), and
-    the summary shows the sum. A source that fails is reported and the others go on (exit 1).
-
-    Examples:
-
-      evlog ingest chat.jsonl --stream-field channel --key-field id --time-field ts
-
-      evlog ingest logs/ --include '*.log' --exclude 'archive/*' --read-from end
-
-      evlog ingest ~/src/click --all --since 2024-01-01"""
+    the summary shows the sum. A source that fails is reported and the others go on (exit 1)."""
     s = settings(ctx)
     wanted = _mapping_options(
         adapter=adapter, stream=stream, stream_field=stream_field, type_field=type_field,
@@ -444,18 +452,12 @@ def watch(
     metrics_port: Annotated[int | None, METRICS_PORT] = None,
     metrics_host: Annotated[str, METRICS_HOST] = "127.0.0.1",
 ) -> None:
-    """Ingest new and growing files as they change, and project them into DuckDB live.
+    """Ingest files as they change and keep DuckDB fresh, live.
 
     Queries from other terminals (`evlog query`) are served while it runs. A file read before
     keeps the options it was read with; one that fails is reported and retried when it
     changes, and the others keep flowing. With --read-from end, files present at the start are
-    read from their end; files that appear later are read whole.
-
-    Examples:
-
-      evlog watch inbox/ --include '*.jsonl' --key-field id
-
-      evlog watch /var/log/app --include '*.log' --read-from end --metrics-port 9464"""
+    read from their end; files that appear later are read whole."""
     s = settings(ctx)
     for p in paths:
         if not p.exists():
@@ -491,7 +493,9 @@ def tail(
     follow: Annotated[bool, typer.Option(help="Keep printing new events.")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
 ) -> None:
-    """Print the last events, then new ones as they are committed (Ctrl-C to stop)."""
+    """Print the last events, then new ones as they commit.
+
+    Ctrl-C stops it; --no-follow prints the last events and exits."""
     s = settings(ctx)
 
     async def go() -> None:
@@ -521,9 +525,9 @@ def _print_event(ev: Any, as_json: bool) -> None:
 @app.command()
 def status(
     ctx: typer.Context,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="As JSON on stdout.")] = False,
 ) -> None:
-    """Log head, counts, sources and file sizes."""
+    """Show the log's head, counts, sources and file sizes."""
     s = settings(ctx)
 
     async def go() -> tuple[Any, list[dict[str, Any]]]:
@@ -549,8 +553,9 @@ def status(
 
 
 deadletters_app = typer.Typer(
-    help="Records that could not be read: list them (the default), or retry them.",
+    help="Records that could not be read: list, retry or purge them.",
     invoke_without_command=True,
+    rich_markup_mode=None,
 )
 app.add_typer(deadletters_app, name="deadletters")
 
@@ -589,7 +594,9 @@ def deadletters(
         bool, typer.Option("--resolved", help="Those a retry turned into events instead.")
     ] = False,
 ) -> None:
-    """Records that could not be read: where they were, why, and their raw text."""
+    """List records that could not be read: where, why, and their raw text.
+
+    Subcommands retry them with a source's current options, or purge them."""
     if ctx.invoked_subcommand is not None:
         return
     s = settings(ctx)
@@ -613,9 +620,11 @@ def deadletters_retry(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="The outcome as JSON.")] = False,
 ) -> None:
-    """Read dead-lettered records again with each source's current mapping (change it with
-    `evlog ingest PATH --remap ...`). A record that now reads is appended once, under the key it
-    would have had, and its dead letter is marked resolved in the same transaction."""
+    """Read dead letters again with each source's current options.
+
+    Change a source's options first with `evlog ingest PATH --remap ...`. A record that now
+    reads is appended once, under the key it would have had, and its dead letter is marked
+    resolved in the same transaction."""
     s = settings(ctx)
     name = _source_name(s, source) if source else None
 
@@ -661,14 +670,10 @@ def deadletters_purge(
         bool, typer.Option("--all", help="Every dead letter (needed when nothing else narrows).")
     ] = False,
 ) -> None:
-    """Delete dead letters that are no longer wanted. Nothing else changes: events stay, and a
-    source read again does not bring back the records already read past.
+    """Delete dead letters that are no longer wanted.
 
-    Examples:
-
-      evlog deadletters purge --resolved
-
-      evlog deadletters purge app.log --older-than 30d"""
+    Nothing else changes: events stay, and a source read again does not bring back the
+    records already read past."""
     s = settings(ctx)
     if source is None and older_than is None and not resolved and not everything:
         raise UsageError("say which: a SOURCE, --older-than, --resolved, or --all")
@@ -684,7 +689,9 @@ def deadletters_purge(
     output.say(f"deleted {run(go()):,} dead letters")
 
 
-source_app = typer.Typer(help="The sources read into the log: their checkpoints and mappings.")
+source_app = typer.Typer(
+    help="The sources read into the log: their checkpoints and options.", rich_markup_mode=None
+)
 app.add_typer(source_app, name="source")
 
 
@@ -693,9 +700,10 @@ def source_reset(
     ctx: typer.Context,
     source: Annotated[str, typer.Argument(help="A source: a path, or its name (evlog status).")],
 ) -> None:
-    """Forget where SOURCE was read to and how (its checkpoint and stored options): its next
-    ingest reads it from the start with the options it is given. Its events stay in the log,
-    and their keys keep a re-read from appending them twice."""
+    """Forget where SOURCE was read to, and its stored options.
+
+    Its next ingest reads it from the start with the options it is given. Its events stay in
+    the log, and their keys keep a re-read from appending them twice."""
     s = settings(ctx)
     name = _source_name(s, source)
 
@@ -727,7 +735,7 @@ def project(
     metrics_port: Annotated[int | None, METRICS_PORT] = None,
     metrics_host: Annotated[str, METRICS_HOST] = "127.0.0.1",
 ) -> None:
-    """Bring the DuckDB analytics up to date with the log (and keep them so with --follow).
+    """Bring the DuckDB analytics up to date (and keep them so with --follow).
 
     While following, other processes can run `evlog query` and `evlog rebuild`: they are served
     through a local socket, as DuckDB lets only one process write the file."""
@@ -788,7 +796,10 @@ def rebuild(
         int, typer.Option("--from", help="Keep rows up to this seq; replay the rest.")
     ] = 0,
 ) -> None:
-    """Rebuild projections from the log beside the live tables, then swap them in."""
+    """Rebuild projections from the log beside the live tables, then swap.
+
+    Queries keep answering from the old tables until the swap; prints the events replayed
+    per projection. A damaged analytics file is moved aside and rebuilt whole."""
     s = settings(ctx)
     try:
         chosen = [p.name for p in by_name(names)] if names else None
@@ -860,17 +871,11 @@ def query(
         ),
     ] = None,
 ) -> None:
-    """Run SQL over the DuckDB analytics (also while a follower is running: it answers).
+    """Run read-only SQL over the analytics (a running follower answers it).
 
     The same query prints the same bytes with or without a follower. Times are ISO 8601 (UTC
     for evlog's own columns), lists and structs are JSON, and JSON columns (payload, metadata)
-    are nested objects in --json and --nl.
-
-    Examples:
-
-      evlog query "SELECT author, count(*) AS n FROM messages GROUP BY 1 ORDER BY n DESC"
-
-      evlog query --nl "SELECT seq, payload FROM events" | jq .payload.text"""
+    are nested objects in --json and --nl."""
     s = settings(ctx)
     fmt = output_format(fmt, json=as_json, nl=as_nl, csv=as_csv, tsv=as_tsv)
     if max_rows is not None and max_rows < 0:
@@ -894,14 +899,10 @@ def export(
         typer.Option("--format", help="parquet, csv or jsonl (default: from OUT's name)."),
     ] = None,
 ) -> None:
-    """Write a table's or a query's rows to a file with DuckDB's COPY (types kept in Parquet;
-    JSON columns nested in JSON lines). Works while a follower runs: it writes the file.
+    """Write a table's or a query's rows to Parquet, CSV or JSON lines.
 
-    Examples:
-
-      evlog export messages messages.parquet
-
-      evlog export "SELECT * FROM events WHERE stream = 'general'" general.jsonl"""
+    DuckDB's COPY writes it (types kept in Parquet; JSON columns nested in JSON lines). Works
+    while a follower runs: the follower writes the file."""
     s = settings(ctx)
     try:
         chosen = exporting.export_format(out, fmt)
@@ -918,13 +919,11 @@ def snapshot(
     ctx: typer.Context,
     out: Annotated[Path, typer.Argument(help="The DuckDB file to write (replaced if it exists).")],
 ) -> None:
-    """Copy every projection into a DuckDB file of its own, for tools that open files (the
-    duckdb CLI, a notebook, a BI tool) while a follower holds the live one. Run it again to
-    refresh; it includes rows the follower has not flushed yet.
+    """Copy every projection into a DuckDB file other tools can open.
 
-    Example:
-
-      evlog snapshot now.duckdb && duckdb -readonly now.duckdb 'FROM messages_per_day'"""
+    For the duckdb CLI, a notebook or a BI tool while a follower holds the live file (DuckDB
+    lets one process have it). Run it again to refresh; it includes rows the follower has not
+    flushed yet. From Python, evlog.analytics.query() reaches a follower directly."""
     s = settings(ctx)
     if not out.parent.is_dir():
         raise UserError(f"{out.parent}: no such directory")
@@ -950,18 +949,14 @@ def latency(
     ] = "live",
     as_json: Annotated[bool, typer.Option("--json", help="The report as JSON on stdout.")] = False,
 ) -> None:
-    """Latency per stage (read_to_commit, commit_to_visible, read_to_visible; docs/latency.md):
-    percentiles from an HDR histogram (within 1%), the share over the budget, and p99 over
+    """Report latency per stage, and exit 1 if p99 is over the budget.
+
+    Stages: read_to_commit, commit_to_visible, read_to_visible (docs/latency.md). Percentiles
+    come from an HDR histogram (within 1%), with the share over the budget and p99 over
     time. Exit 1 when p99 of read_to_visible is over the budget, so it can gate CI or cron.
 
     Only events projected live count by default: an event projected by a later one-off
-    `evlog project` waited for that command, which says nothing about the pipeline.
-
-    Examples:
-
-      evlog latency --since 10m --budget 20ms
-
-      evlog latency --by stream --json"""
+    `evlog project` waited for that command, which says nothing about the pipeline."""
     s = settings(ctx)
     budget_ms = parse_duration_s(budget) * 1e3
     since_s = parse_duration_s(since, "s") if since else None
@@ -1015,7 +1010,10 @@ def latency(
         raise typer.Exit(1)
 
 
-git_app = typer.Typer(help="Questions about ingested git history, answered from the analytics.")
+git_app = typer.Typer(
+    help="Questions about ingested git history, answered from the analytics.",
+    rich_markup_mode=None,
+)
 app.add_typer(git_app, name="git")
 
 
@@ -1029,17 +1027,13 @@ def git_at(
     repo: Annotated[str, typer.Argument(help="The repository's path, or its stream (git/NAME).")],
     when: Annotated[str, typer.Argument(help="A time: ISO 8601 (UTC unless it says) or epoch.")],
     path: Annotated[str | None, typer.Argument(help="Also say whether this path existed.")] = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="As JSON on stdout.")] = False,
 ) -> None:
-    """The commit at the tip of the default branch's first-parent history at WHEN (what
+    """Say which commit was the tip at WHEN, and whether PATH existed in it.
+
+    The tip of the default branch's first-parent history at WHEN (what
     `git rev-list -1 --first-parent --before=WHEN` says), and whether PATH existed in it:
-    exit 0 if it did, 1 if it did not (as `test -e`). Times are ISO 8601, UTC.
-
-    Examples:
-
-      evlog git at ~/src/click 2020-01-01T00:00:00Z
-
-      evlog git at git/click 2020-01-01 src/click/core.py && echo present"""
+    exit 0 if it did, 1 if it did not (as `test -e`). Times are ISO 8601, UTC."""
     s = settings(ctx)
     stream = repo
     if Path(repo).is_dir():
@@ -1105,15 +1099,11 @@ def loadtest(
         "loadtest"
     ),
 ) -> None:
-    """Step the offered rate up until the pipeline breaks; write a markdown report with a
-    chart (latency percentiles vs offered rate), its JSON summary, and the breaking point in
-    one sentence. Exit 1 when no step met the budget, or --require-rate was not reached.
+    """Step the offered rate up until the pipeline breaks; report where.
 
-    Examples:
-
-      evlog loadtest --rates 1000,5000,10000,20000 --seconds 10
-
-      evlog loadtest --quick --require-rate 500 --json > summary.json"""
+    Writes a markdown report with a chart (latency percentiles vs offered rate), its JSON
+    summary, and the breaking point in one sentence. Exit 1 when no step met the budget, or
+    --require-rate was not reached."""
     from .loadtest import runner as lt
 
     argv = ["--producers", str(producers), "--threads", str(threads), "--out", str(out)]
@@ -1150,13 +1140,87 @@ def demo(
         Path | None, typer.Option(help="Where to write (default: a new temp dir).")
     ] = None,
 ) -> None:
-    """Run the main job on the bundled sample: ingest, project, query, latency report."""
+    """Run the main job on the bundled sample: ingest, project, query, latency.
+
+    Works in a new temporary directory (or --workdir) and leaves the files there to explore."""
     from .demo import run_demo
 
     run(run_demo(workdir))
 
 
 _DEBUG = [bool(os.environ.get("EVLOG_DEBUG"))]
+
+# Examples shown at the end of each command's --help (tests/test_help.py runs each one's
+# parsing, and checks every command has some).
+EXAMPLES: dict[str, tuple[str, ...]] = {
+    "ingest": (
+        "evlog ingest chat.jsonl --stream-field channel --key-field id --time-field ts",
+        "evlog ingest logs/ --include '*.log' --exclude 'archive/*' --read-from end",
+        "evlog ingest ~/src/click --all --since 2024-01-01",
+    ),
+    "watch": (
+        "evlog watch inbox/ --include '*.jsonl' --key-field id",
+        "evlog watch /var/log/app --include '*.log' --read-from end --metrics-port 9464",
+    ),
+    "tail": ("evlog tail -n 20", "evlog tail --no-follow --json | jq .payload"),
+    "status": ("evlog status", "evlog status --json | jq .source_checkpoints"),
+    "deadletters": ("evlog deadletters", "evlog deadletters --source app.log --csv"),
+    "deadletters retry": ("evlog deadletters retry app.log",),
+    "deadletters purge": (
+        "evlog deadletters purge --resolved",
+        "evlog deadletters purge app.log --older-than 30d",
+    ),
+    "source reset": ("evlog source reset app.log",),
+    "project": ("evlog project", "evlog project --follow --metrics-port 9464"),
+    "rebuild": ("evlog rebuild", "evlog rebuild messages --from 5000"),
+    "query": (
+        'evlog query "SELECT author, count(*) AS n FROM messages GROUP BY 1 ORDER BY n DESC"',
+        'evlog query --nl "SELECT seq, payload FROM events" | jq .payload',
+    ),
+    "export": (
+        "evlog export messages messages.parquet",
+        "evlog export \"SELECT * FROM events WHERE stream = 'jsonl/chat'\" chat.jsonl",
+    ),
+    "snapshot": ("evlog snapshot now.duckdb && duckdb -readonly now.duckdb 'FROM messages'",),
+    "latency": ("evlog latency --since 10m --budget 20ms", "evlog latency --by stream --json"),
+    "git at": (
+        "evlog git at ~/src/click 2020-01-01T00:00:00Z",
+        "evlog git at git/click 2020-01-01 src/click/core.py && echo present",
+    ),
+    "loadtest": (
+        "evlog loadtest --rates 1000,5000,10000,20000 --seconds 10",
+        "evlog loadtest --quick --require-rate 500 --json > summary.json",
+    ),
+    "demo": ("evlog demo", "evlog demo --workdir /tmp/evlog-demo"),
+}
+
+
+def _with_examples(group: typer.Typer, prefix: str = "") -> None:
+    """Append EXAMPLES to each command's help (\\b keeps click from rewrapping them), and give
+    each command its whole first line as the summary in lists (never cut mid-sentence)."""
+
+    def document(info: Any, name: str) -> None:
+        text = inspect.cleandoc(info.help or info.callback.__doc__ or "")
+        info.short_help = text.split("\n", 1)[0]
+        if lines := EXAMPLES.get(name, ()):
+            text += "\n\nExamples:\n\n\b\n" + "\n".join(f"  {x}" for x in lines)
+        info.help = text
+
+    for command in group.registered_commands:
+        assert command.callback is not None
+        document(command, prefix + (command.name or command.callback.__name__.replace("_", "-")))
+    for sub in group.registered_groups:
+        if sub.typer_instance is None or not sub.name:
+            continue
+        summary = inspect.cleandoc(sub.typer_instance.info.help or "").split("\n", 1)[0]
+        sub.typer_instance.info.short_help = summary or None
+        callback = sub.typer_instance.registered_callback
+        if callback is not None and callback.callback is not None:
+            document(callback, prefix + sub.name)
+        _with_examples(sub.typer_instance, f"{prefix}{sub.name} ")
+
+
+_with_examples(app)
 
 
 def main() -> None:
