@@ -10,10 +10,9 @@ from typing import Any, TypeVar
 import duckdb
 
 from evlog.live.server import is_listening, query_socket, request, socket_path
-from evlog.projector import QueryError, QueryResult
+from evlog.projector import Projection, QueryError, QueryResult
 from evlog.projector import export as exporting
 from evlog.projector.query import run_query
-from evlog.projector.registry import all_projections
 
 from .failures import is_lock_conflict
 from .runtime import UserError
@@ -46,7 +45,7 @@ def export(duckdb_path: Path, what: str, out: Path, fmt: str) -> int:
     return read_file(duckdb_path, lambda con: exporting.export(con, what, out, fmt))
 
 
-def snapshot(duckdb_path: Path, out: Path) -> dict[str, int]:
+def snapshot(duckdb_path: Path, out: Path, projections: list[Projection]) -> dict[str, int]:
     """Every projection copied into the DuckDB file `out` (rows per table)."""
     out = out.resolve()
     if out == duckdb_path.resolve():
@@ -54,7 +53,40 @@ def snapshot(duckdb_path: Path, out: Path) -> dict[str, int]:
     reply = remote(duckdb_path, {"op": "snapshot", "out": str(out)})
     if reply is not None:
         return dict(reply["tables"])
-    return read_file(duckdb_path, lambda con: exporting.snapshot(con, all_projections(), out))
+    return read_file(duckdb_path, lambda con: exporting.snapshot(con, projections, out))
+
+
+def projection_state(duckdb_path: Path) -> dict[str, dict[str, int]]:
+    """Per live projection in the analytics: version, generation and position (a follower's
+    own figures when one serves the file, hot rows included; else the file's)."""
+    if not duckdb_path.exists():
+        return {}
+    reply = remote(duckdb_path, {"op": "status"})
+    if reply is not None:
+        return {
+            name: {k: int(v[k]) for k in ("version", "generation", "position")}
+            for name, v in reply["status"]["projections"].items()
+        }
+    rows = query(
+        duckdb_path,
+        """SELECT s.name, s.version, s.generation, coalesce(max(p.last_seq), 0)
+        FROM evlog_projection_state s LEFT JOIN evlog_progress p
+          ON p.name = s.name AND p.generation = s.generation
+        WHERE s.status = 'live' GROUP BY ALL""",
+    ).rows
+    return {
+        str(n): {"version": int(v), "generation": int(g), "position": int(pos)}
+        for n, v, g, pos in rows
+    }
+
+
+def row_count(duckdb_path: Path, table: str) -> int | None:
+    """Rows in a public table (None when it cannot be counted)."""
+    try:
+        rows = query(duckdb_path, f'SELECT count(*) FROM "{table}"').rows
+    except UserError:
+        return None
+    return int(rows[0][0]) if rows else None
 
 
 def read_file(duckdb_path: Path, fn: Callable[[duckdb.DuckDBPyConnection], T]) -> T:

@@ -28,13 +28,15 @@ from evlog.adapters.retry import retry_dead_letters
 from evlog.adapters.selection import Selection, files_under
 from evlog.adapters.whatsapp import check_date_order, time_zone
 from evlog.eventlog import Durability, EventLog
-from evlog.projector import Progress, Projector, QueryError, by_name
+from evlog.projector import Progress, Projector, QueryError, by_name, sqlfile
 from evlog.projector import export as exporting
+from evlog.projector.registry import Catalog, ProjectionLoadError, load_catalog
 
 from . import analytics, output, rendering
 from .failures import EXIT_INTERRUPTED, EXIT_USAGE, FILES, USER_ERRORS, explain, is_damaged_duckdb
 from .latency_report import parse_duration_s, report, sparkline
 from .live.exposure import exposed
+from .live.projection_files import ProjectionFiles, follow_projection_files
 from .paths import DEFAULT_DB, duckdb_path_for
 from .runtime import UsageError, UserError, fail, run, until_signalled
 
@@ -53,6 +55,23 @@ class Settings:
     db: Path
     duckdb: Path
     durability: Durability
+    projection_specs: list[str]
+
+    @property
+    def projections_dir(self) -> Path:
+        """SQL projection files: `projections/` beside the log."""
+        return self.db.parent / "projections"
+
+    def catalog(self) -> Catalog:
+        """Every projection to maintain (built-in, Python, SQL files); errors in a module path
+        the user gave are usage errors, a refused SQL file is reported by the caller."""
+        try:
+            return load_catalog(self.projections_dir, self.projection_specs)
+        except ProjectionLoadError as exc:
+            raise UsageError(str(exc)) from None
+
+    def projection_files(self) -> ProjectionFiles:
+        return ProjectionFiles(self.projections_dir, self.catalog)
 
 
 def settings(ctx: typer.Context) -> Settings:
@@ -92,6 +111,15 @@ def _root(
             "--debug", envvar="EVLOG_DEBUG", help="Show the traceback of an unexpected failure."
         ),
     ] = False,
+    projection: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--projection",
+            envvar="EVLOG_PROJECTIONS",
+            help="Also maintain this Python projection, module.path:ClassName (repeatable).",
+            show_default=False,
+        ),
+    ] = None,
     version: Annotated[
         bool | None,
         typer.Option(
@@ -99,7 +127,12 @@ def _root(
         ),
     ] = None,
 ) -> None:
-    ctx.obj = Settings(db=db, duckdb=duckdb_path_for(db, duckdb), durability=durability)
+    ctx.obj = Settings(
+        db=db,
+        duckdb=duckdb_path_for(db, duckdb),
+        durability=durability,
+        projection_specs=list(projection or []),
+    )
     _DEBUG[0] = debug
     FILES.update(db=str(db), duckdb=str(ctx.obj.duckdb))
 
@@ -478,7 +511,16 @@ def watch(
     )
     run(
         until_signalled(
-            run_watch(s.db, s.duckdb, paths, wanted, options, metrics_port, metrics_host)
+            run_watch(
+                s.db,
+                s.duckdb,
+                paths,
+                wanted,
+                options,
+                metrics_port,
+                metrics_host,
+                s.projection_files(),
+            )
         )
     )
 
@@ -750,10 +792,16 @@ def project(
 async def _project(
     s: Settings, follow: bool, flush_every: float, metrics_port: int | None, metrics_host: str
 ) -> None:
+    catalog = await asyncio.to_thread(s.catalog)
+    _say_refused(catalog)
     async with (
         await EventLog.open(s.db, writable=False) as log,
         await Projector.open(
-            log, s.duckdb, flush_every=flush_every, progress=_progress_printer()
+            log,
+            s.duckdb,
+            catalog.projections,
+            flush_every=flush_every,
+            progress=_progress_printer(),
         ) as projector,
     ):
         if not follow:
@@ -764,7 +812,16 @@ async def _project(
             return
         async with exposed(projector, s.duckdb, metrics_port, metrics_host) as where:
             output.stderr.print(f"following {s.db} into {s.duckdb} ({where}); Ctrl-C to stop")
-            await projector.follow()
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(projector.follow())
+                tg.create_task(
+                    follow_projection_files(projector, s.projections_dir, s.catalog, output.say)
+                )
+
+
+def _say_refused(catalog: Catalog) -> None:
+    for line in catalog.problems:
+        output.say(f"evlog: projection refused: {line}")
 
 
 def _progress_printer() -> Callable[[Progress], None] | None:
@@ -801,20 +858,28 @@ def rebuild(
     Queries keep answering from the old tables until the swap; prints the events replayed
     per projection. A damaged analytics file is moved aside and rebuilt whole."""
     s = settings(ctx)
+    catalog = s.catalog()
+    _say_refused(catalog)
     try:
-        chosen = [p.name for p in by_name(names)] if names else None
+        chosen = [p.name for p in by_name(names, catalog.projections)] if names else None
     except KeyError as exc:
         raise UserError(str(exc.args[0])) from None
     reply = analytics.remote(s.duckdb, {"op": "rebuild", "names": chosen, "from_seq": from_seq})
-    replayed = reply["replayed"] if reply is not None else run(_rebuild(s, chosen, from_seq))
+    replayed = (
+        reply["replayed"]
+        if reply is not None
+        else run(_rebuild(s, catalog.projections, chosen, from_seq))
+    )
     for name, n in replayed.items():
         output.stderr.print(f"rebuilt {name}: {n} events replayed")
 
 
-async def _rebuild(s: Settings, names: list[str] | None, from_seq: int) -> dict[str, int]:
+async def _rebuild(
+    s: Settings, projections: list[Any], names: list[str] | None, from_seq: int
+) -> dict[str, int]:
     async with await EventLog.open(s.db, writable=False) as log:
         try:
-            projector = await Projector.open(log, s.duckdb)
+            projector = await Projector.open(log, s.duckdb, projections)
         except Exception as exc:
             if not is_damaged_duckdb(exc):
                 raise
@@ -823,7 +888,7 @@ async def _rebuild(s: Settings, names: list[str] | None, from_seq: int) -> dict[
                 f"{s.duckdb} is damaged ({str(exc).splitlines()[0]}): moved to {aside};"
                 " rebuilding every projection from the log"
             )
-            projector = await Projector.open(log, s.duckdb)
+            projector = await Projector.open(log, s.duckdb, projections)
             names, from_seq = None, 0
         async with projector:
             return await _replay(projector, names, from_seq)
@@ -851,6 +916,103 @@ async def _replay(projector: Projector, names: list[str] | None, from_seq: int) 
         f" ({events / dt if dt else 0:,.0f} events/s)"
     )
     return replayed
+
+
+@app.command("projections")
+def projections_cmd(
+    ctx: typer.Context,
+    fmt: Annotated[str | None, FORMAT] = None,
+    as_json: Annotated[bool, AS_JSON] = False,
+    as_nl: Annotated[bool, AS_NL] = False,
+    as_csv: Annotated[bool, AS_CSV] = False,
+    as_tsv: Annotated[bool, AS_TSV] = False,
+) -> None:
+    """List every projection: kind, version, position, lag and rows per table.
+
+    Kinds: builtin, python (--projection or an installed package's entry point), sql (files in
+    projections/ beside the log). Figures come from a running follower when there is one."""
+    s = settings(ctx)
+    fmt = output_format(fmt, json=as_json, nl=as_nl, csv=as_csv, tsv=as_tsv)
+    catalog = s.catalog()
+    head = run(_log_head(s))
+    state = analytics.projection_state(s.duckdb)
+    rows = []
+    for p in catalog.projections:
+        live = state.get(p.name)
+        tables = {t.name: analytics.row_count(s.duckdb, t.name) if live else None for t in p.tables}
+        rows.append(
+            [
+                p.name,
+                catalog.kind(p),
+                p.version,
+                live["generation"] if live else None,
+                live["position"] if live else None,
+                head - live["position"] if live else None,
+                " ".join(f"{t}={n}" for t, n in tables.items()) if live else "",
+                ("live" if live["version"] == p.version else "stale: rebuilt on next run")
+                if live
+                else "not built yet: `evlog project` builds it",
+            ]
+        )  # fmt: skip
+    for name in sorted(catalog.refused):
+        rows.append([name, "sql", None, None, None, None, "", "refused (see stderr)"])
+    _say_refused(catalog)
+    cols = ["name", "kind", "version", "generation", "position", "lag", "rows", "state"]
+    output.print_rows(cols, rows, fmt)
+
+
+async def _log_head(s: Settings) -> int:
+    if not s.db.exists():
+        return 0
+    async with await EventLog.open(s.db, writable=False) as log:
+        return await log.head()
+
+
+projection_app = typer.Typer(
+    help="Your own projections: check and add SQL projection files.", rich_markup_mode=None
+)
+app.add_typer(projection_app, name="projection")
+
+
+@projection_app.command("add")
+def projection_add(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="A SQL projection file, NAME.sql.")],
+    check: Annotated[
+        bool, typer.Option("--check", help="Only check the file; change nothing.")
+    ] = False,
+) -> None:
+    """Check a SQL projection file and add it (or replace the one of that name).
+
+    The file goes to projections/ beside the log; a running follower builds it from the start
+    of the log beside the live tables (a replaced one is rebuilt blue-green, and queries keep
+    answering from the old tables until the swap); otherwise the next `evlog project` does.
+    A file that does not check out (bad SQL, unknown columns, a statement that writes) is
+    refused with one line and nothing changes. Format: docs/projections.md."""
+    s = settings(ctx)
+    if not file.is_file():
+        raise UserError(f"{file}: no such file")
+    catalog = s.catalog()
+    name = file.stem.lower().replace("-", "_")
+    others = [p for p in catalog.projections if not (catalog.kind(p) == "sql" and p.name == name)]
+    try:
+        projection = sqlfile.load(file, others)
+    except sqlfile.ProjectionFileError as exc:
+        raise UserError(str(exc)) from None
+    tables = ", ".join(t.name for t in projection.tables) or "no tables"
+    if check:
+        output.say(f"{file}: ok: projection {name} ({tables}; version {projection.version})")
+        return
+    target = s.projections_dir / f"{name}.sql"
+    replaced = target.exists()
+    s.projections_dir.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.write_bytes(file.read_bytes())
+    tmp.replace(target)
+    serving = analytics.serving(s.duckdb) is not None
+    when = "the running follower builds it now" if serving else "`evlog project` builds it"
+    verb = "replaced" if replaced else "added"
+    output.say(f"projection {name} {verb} ({tables}) as {target}; {when}")
 
 
 @app.command()
@@ -927,7 +1089,7 @@ def snapshot(
     s = settings(ctx)
     if not out.parent.is_dir():
         raise UserError(f"{out.parent}: no such directory")
-    tables = analytics.snapshot(s.duckdb, out)
+    tables = analytics.snapshot(s.duckdb, out, s.catalog().projections)
     output.say(f"wrote {sum(tables.values()):,} rows in {len(tables)} tables to {out}")
 
 
@@ -1192,6 +1354,11 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "evlog loadtest --quick --require-rate 500 --json > summary.json",
     ),
     "demo": ("evlog demo", "evlog demo --workdir /tmp/evlog-demo"),
+    "projections": ("evlog projections", "evlog projections --json"),
+    "projection add": (
+        "evlog projection add last_by_author.sql --check",
+        "evlog projection add last_by_author.sql",
+    ),
 }
 
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+import pyarrow as pa
+
 from evlog.eventlog.columns import (  # noqa: F401 - the row's indexes, re-exported
     COMMITTED,
     EVENT_ROW,
@@ -21,6 +23,10 @@ from evlog.eventlog.columns import (  # noqa: F401 - the row's indexes, re-expor
     TYPE,
     VERSION,
 )
+
+# The events table's columns (the log's row, in read order: eventlog/columns.py).
+ARROW_TYPES = tuple(pa.type_for_alias(c.arrow) for c in EVENT_ROW)
+EVENT_COLUMN_NAMES = ["source_time" if c.name == "source_time_ns" else c.name for c in EVENT_ROW]
 
 
 @dataclass
@@ -54,6 +60,13 @@ class EventBatch:
         if not self.rows:
             return [() for _ in EVENT_ROW]
         return list(zip(*self.rows, strict=True))
+
+    @cached_property
+    def arrow(self) -> pa.Table:
+        """The batch as an Arrow table with the `events` table's columns (built once per batch,
+        shared by the events projection and SQL projections)."""
+        arrays = [pa.array(col, t) for col, t in zip(self.columns, ARROW_TYPES, strict=True)]
+        return pa.Table.from_arrays(arrays, names=EVENT_COLUMN_NAMES)
 
     def column(self, index: int) -> tuple[Any, ...]:
         """One column of the batch (an index from eventlog/columns.py, e.g. PAYLOAD)."""

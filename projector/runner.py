@@ -307,11 +307,16 @@ class Projector:
             return {}
         fresh: list[Generation] = []
         for p in chosen:
-            old = self.live[p.name]
-            gen = await self._duck(self.store.create_generation, p, old.generation + 1, "building")
+            old = self.live.get(p.name)  # None: a projection added while running
+            number = await self._duck(self.store.next_generation, p.name)
+            gen = await self._duck(self.store.create_generation, p, number, "building")
             if from_seq > 0:
-                if old.version != p.version or from_seq > old.position:
-                    why = "have another version" if old.version != p.version else "are not there"
+                if old is None or old.version != p.version or from_seq > old.position:
+                    why = (
+                        "have another version"
+                        if old is not None and old.version != p.version
+                        else "are not there"
+                    )
                     raise ProjectionError(
                         f"cannot rebuild {p.name} from seq {from_seq}: the live tables {why}"
                     )
@@ -319,7 +324,9 @@ class Projector:
             fresh.append(gen)
         # Old rows of another shape cannot be fed by the new code: they stop until the swap.
         frozen = {
-            g.projection.name for g in fresh if self.live[g.projection.name].version != g.version
+            g.projection.name
+            for g in fresh
+            if (old := self.live.get(g.projection.name)) is not None and old.version != g.version
         }
         for name in frozen:
             self.live.pop(name)
@@ -360,6 +367,29 @@ class Projector:
             raise ProjectionError(f"the log ends before seq {target} while rebuilding")
         await self._duck(self.store.apply, gens, EventBatch(rows, mode="rebuild"))
         return rows[-1][0], len(rows)
+
+    async def update_projections(
+        self, projections: list[Projection], progress: ProgressCallback | None = None
+    ) -> dict[str, str]:
+        """Maintain `projections` from now on: new ones are built from the start of the log
+        beside the live ones, changed ones (another version) rebuilt blue-green, and ones no
+        longer listed stop being followed (their tables stay, as they were). Returns what
+        happened to each name that changed."""
+        current = {p.name: p for p in self.projections}
+        wanted = {p.name: p for p in projections}
+        added = [n for n in wanted if n not in current]
+        changed = [n for n in wanted if n in current and wanted[n].version != current[n].version]
+        removed = [n for n in current if n not in wanted]
+        self.projections = list(projections)
+        for name in removed:
+            self.live.pop(name, None)
+        if added or changed:
+            await self.rebuild(added + changed, progress=progress)
+        return (
+            {n: "added" for n in added}
+            | {n: "rebuilt" for n in changed}
+            | {n: "no longer followed (its tables stay)" for n in removed}
+        )
 
     # -- housekeeping and queries ----------------------------------------------------------------
 

@@ -136,6 +136,14 @@ class AnalyticsStore:
         ).fetchone()
         return int(row[0]) if row else 0
 
+    def next_generation(self, name: str) -> int:
+        """A generation number not used by any generation of `name` recorded in the file."""
+        row = self.con.execute(
+            "SELECT coalesce(max(generation), 0) FROM evlog_projection_state WHERE name = ?",
+            [name],
+        ).fetchone()
+        return int(row[0] if row else 0) + 1
+
     def drop_abandoned(self) -> list[str]:
         """Remove generations a crashed rebuild left half-built."""
         rows = self.con.execute(

@@ -35,6 +35,7 @@ from evlog.projector import Projector
 
 from .. import output
 from .exposure import exposed
+from .projection_files import ProjectionFiles, follow_projection_files
 
 RESCAN_S = 2.0
 # A watched file's last record (a line without its newline, a log record that continuation
@@ -249,6 +250,7 @@ async def run_watch(
     options: WatchOptions | None = None,
     metrics_port: int | None = None,
     metrics_host: str = "127.0.0.1",
+    projection_files: ProjectionFiles | None = None,
 ) -> None:
     def report(path: Path, appended: int, dead: int) -> None:
         extra = f", {dead} dead-lettered (evlog deadletters)" if dead else ""
@@ -257,9 +259,12 @@ async def run_watch(
     def problem(path: Path, reason: str) -> None:
         output.say(f"evlog: {reason} (retried when {path.name} changes)")
 
+    catalog = await asyncio.to_thread(projection_files.load) if projection_files else None
+    for line in catalog.problems if catalog else ():
+        output.say(f"evlog: projection refused: {line}")
     async with (
         await EventLog.open(db) as log,
-        await Projector.open(log, duckdb) as projector,
+        await Projector.open(log, duckdb, catalog.projections if catalog else None) as projector,
         exposed(projector, duckdb, metrics_port, metrics_host) as where,
     ):
         output.stderr.print(
@@ -269,3 +274,9 @@ async def run_watch(
         async with asyncio.TaskGroup() as tg:  # runs until cancelled (Ctrl-C, SIGTERM)
             tg.create_task(projector.follow())
             tg.create_task(watcher.run())
+            if projection_files is not None:
+                tg.create_task(
+                    follow_projection_files(
+                        projector, projection_files.directory, projection_files.load, output.say
+                    )
+                )

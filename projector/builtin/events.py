@@ -6,8 +6,6 @@ from typing import ClassVar
 
 import pyarrow as pa
 
-from evlog.eventlog.columns import EVENT_ROW
-
 from ..batch import EventBatch
 from ..projection import Projection, Table
 
@@ -33,9 +31,6 @@ class EventsProjection(Projection):
             SELECT type, count(*) AS events, min(seq) AS first_seq, max(seq) AS last_seq
             FROM events GROUP BY type""",
     }
-    # Arrow types of the log's columns, in read order (eventlog/columns.py).
-    _TYPES = tuple(pa.type_for_alias(c.arrow) for c in EVENT_ROW)
 
     def rows(self, batch: EventBatch) -> dict[str, pa.Table]:
-        arrays = [pa.array(col, t) for col, t in zip(batch.columns, self._TYPES, strict=True)]
-        return {"events": pa.Table.from_arrays(arrays, names=self.tables[0].column_names)}
+        return {"events": batch.arrow}

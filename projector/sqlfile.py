@@ -1,0 +1,259 @@
+"""Projections written as a SQL file: the tables they fill, one INSERT ... SELECT per table over
+the incoming batch of events (the relation `batch`, with the `events` table's columns), and
+views and table macros over them. The file's name is the projection's name; its version is
+derived from its text, so an edited file is rebuilt beside the live tables and swapped in.
+
+    CREATE TABLE order_status_changes (
+        seq BIGINT, order_id VARCHAR, status VARCHAR, changed_at TIMESTAMP);
+    INSERT INTO order_status_changes
+        SELECT seq, payload->>'order_id', payload->>'status', source_time
+        FROM batch WHERE type = 'order';
+    CREATE VIEW order_status AS
+        SELECT order_id, arg_max(status, seq) AS status, max(changed_at) AS since
+        FROM order_status_changes GROUP BY order_id;
+
+Rules (checked when the file is loaded, before anything changes): every table has a
+`seq BIGINT` column (the event a row came from: rows move from the live tier to the file by it,
+and a rebuild from a sequence keeps rows up to it); each INSERT's query is a plain SELECT that
+reads `batch` (and may read other projections' public tables and views, as they are in the file);
+no other statement kinds. Tables are append-only, like the built-ins (docs/projections.md says
+how to keep state per key)."""
+
+from __future__ import annotations
+
+import re
+import zlib
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import ClassVar
+
+import duckdb
+
+from .batch import EVENT_COLUMN_NAMES, EventBatch
+from .projection import Projection, Table
+
+NAME = re.compile(r"[a-z_][a-z0-9_]*")
+# The batch as SQL sees it: JSON columns typed as JSON, the event time as TIMESTAMP.
+BATCH_VIEW = (
+    "SELECT seq, stream, version, type, schema_version, key, payload::JSON AS payload,"
+    " metadata::JSON AS metadata, source_time::TIMESTAMP AS source_time, read_ns, committed_ns"
+    " FROM evlog_batch_arrow"
+)
+_CREATE_TABLE = re.compile(
+    r'^\s*CREATE\s+TABLE\s+"?([A-Za-z_][A-Za-z0-9_]*)"?\s*\((.*)\)\s*$', re.I | re.S
+)
+_INSERT = re.compile(
+    r'^\s*INSERT\s+INTO\s+"?([A-Za-z_][A-Za-z0-9_]*)"?\s+((?:BY\s+NAME\s+)?(?:SELECT|WITH|FROM)\b.*)$',
+    re.I | re.S,
+)
+_VIEW = re.compile(
+    r'^\s*CREATE\s+(?:OR\s+REPLACE\s+)?VIEW\s+"?([A-Za-z_][A-Za-z0-9_]*)"?\s+AS\s+(.*)$',
+    re.I | re.S,
+)
+_MACRO = re.compile(
+    r"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?MACRO\s+([A-Za-z_][A-Za-z0-9_]*\s*\([^)]*\))\s+AS\s+TABLE\s+(.*)$",
+    re.I | re.S,
+)
+
+
+class ProjectionFileError(Exception):
+    """A SQL projection file that cannot be used; the message names the file and the reason."""
+
+
+class SqlProjection(Projection):
+    """A projection defined by a SQL file (see the module docstring)."""
+
+    kind: ClassVar[str] = "sql"
+
+    def __init__(
+        self,
+        name: str,
+        version: int,
+        tables: tuple[Table, ...],
+        selects: dict[str, str],
+        views: dict[str, str],
+        macros: dict[str, str],
+        path: Path | None = None,
+    ) -> None:
+        super().__init__()
+        # Instance attributes shadow the class-level declarations of Projection.
+        self.name = name  # type: ignore[misc]
+        self.version = version  # type: ignore[misc]
+        self.tables = tables  # type: ignore[misc]
+        self.views = views  # type: ignore[misc]
+        self.macros = macros  # type: ignore[misc]
+        self.selects = selects
+        self.path = path
+        self._batch_view_on: set[int] = set()  # connections that have the `batch` view
+        self.description = f"SQL: {path}" if path else "SQL"  # type: ignore[misc]
+
+    def apply(
+        self, con: duckdb.DuckDBPyConnection, target: Callable[[str], str], batch: EventBatch
+    ) -> int:
+        if not len(batch):
+            return 0
+        con.register("evlog_batch_arrow", batch.arrow)
+        try:
+            if id(con) not in self._batch_view_on:
+                con.execute(f"CREATE OR REPLACE TEMP VIEW batch AS {BATCH_VIEW}")
+                self._batch_view_on.add(id(con))
+            for table, select in self.selects.items():
+                con.execute(f"INSERT INTO {target(table)} {select}")
+        finally:
+            con.unregister("evlog_batch_arrow")
+        return len(batch)
+
+
+def version_of(text: str) -> int:
+    """A version number from the file's text (whitespace-insensitive), 1 .. 2**31-1."""
+    canonical = " ".join(text.split()).encode()
+    return zlib.crc32(canonical) % 0x7FFFFFFE + 1
+
+
+def load(path: Path, others: Sequence[Projection] = ()) -> SqlProjection:
+    """Parse and check a SQL projection file; ProjectionFileError (one line) if it is unusable.
+    `others`: the projections whose public tables and views it may read."""
+    name = path.stem.lower().replace("-", "_")
+    if not NAME.fullmatch(name):
+        raise ProjectionFileError(f"{path}: the file name must be a SQL name (letters, digits, _)")
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ProjectionFileError(f"{path}: cannot read it: {exc}") from None
+    return parse(name, text, path, others)
+
+
+def parse(
+    name: str, text: str, path: Path | None = None, others: Sequence[Projection] = ()
+) -> SqlProjection:
+    where = str(path or name)
+    scratch = duckdb.connect(":memory:")
+    try:
+        try:
+            statements = scratch.extract_statements(text)
+        except duckdb.Error as exc:
+            raise ProjectionFileError(f"{where}: {_first_line(exc)}") from None
+        tables: list[Table] = []
+        selects: dict[str, str] = {}
+        views: dict[str, str] = {}
+        macros: dict[str, str] = {}
+        for st in statements:
+            sql = _without_leading_comments(st.query).rstrip().rstrip(";")
+            kind = st.type
+            if kind == duckdb.StatementType.CREATE and (m := _CREATE_TABLE.match(sql)):
+                tables.append(Table(m.group(1), " ".join(m.group(2).split())))
+            elif kind == duckdb.StatementType.INSERT and (m := _INSERT.match(sql)):
+                selects[m.group(1)] = m.group(2)
+            elif kind == duckdb.StatementType.CREATE and (m := _VIEW.match(sql)):
+                views[m.group(1)] = m.group(2)
+            elif kind == duckdb.StatementType.CREATE and (m := _MACRO.match(sql)):
+                macros[m.group(1)] = m.group(2)
+            else:
+                first = " ".join(sql.split())[:60]
+                raise ProjectionFileError(
+                    f"{where}: only CREATE TABLE, INSERT INTO <table> SELECT ... FROM batch,"
+                    f" CREATE VIEW and CREATE MACRO ... AS TABLE belong here, not: {first}"
+                )
+        projection = SqlProjection(
+            name, version_of(text), tuple(tables), selects, views, macros, path
+        )
+        if any(o.name == name for o in others):
+            raise ProjectionFileError(f"{where}: a projection named {name} exists already")
+        _declare(scratch, others)
+        _check(projection, scratch, where)
+        return projection
+    finally:
+        scratch.close()
+
+
+def _declare(con: duckdb.DuckDBPyConnection, others: Sequence[Projection]) -> None:
+    """The other projections' tables (empty), views and macros, for checking against."""
+    for other in others:
+        for table in other.tables:
+            con.execute(f'CREATE TABLE "{table.name}" ({table.columns})')
+    for other in others:
+        for view, sql in other.views.items():
+            con.execute(f'CREATE VIEW "{view}" AS {sql}')
+        for macro, sql in other.macros.items():
+            con.execute(f"CREATE MACRO {macro} AS TABLE {sql}")
+
+
+def _check(p: SqlProjection, con: duckdb.DuckDBPyConnection, where: str) -> None:
+    """Run the file against an empty batch in a scratch database: bad SQL, unknown columns and
+    tables, a SELECT that writes, all fail here, before any live table is touched."""
+    names = [t.name for t in p.tables]
+    if len(set(names)) != len(names):
+        raise ProjectionFileError(f"{where}: a table is created twice")
+    for table in p.tables:
+        if "seq" not in table.column_names:
+            raise ProjectionFileError(
+                f"{where}: table {table.name} needs a `seq BIGINT` column (the event each row"
+                " came from)"
+            )
+    for target in p.selects:
+        if target not in names:
+            raise ProjectionFileError(f"{where}: INSERT INTO {target}: not a table of this file")
+    for name in names:
+        if name not in p.selects:
+            raise ProjectionFileError(f"{where}: table {name} has no INSERT INTO {name} SELECT")
+    try:
+        for table in p.tables:
+            con.execute(f'CREATE TABLE "{table.name}" ({table.columns})')
+        for target, select in p.selects.items():
+            found = _statements(con, select, where)
+            if len(found) != 1 or found[0].type != duckdb.StatementType.SELECT:
+                raise ProjectionFileError(f"{where}: INSERT INTO {target}: not one SELECT")
+        empty = EventBatch([])
+        con.register("evlog_batch_arrow", empty.arrow)
+        con.execute(f"CREATE TEMP VIEW batch AS {BATCH_VIEW}")
+        for target, select in p.selects.items():
+            con.execute(f'INSERT INTO "{target}" {select}')
+        for view, sql in p.views.items():
+            con.execute(f'CREATE VIEW "{view}" AS {sql}')
+        for macro, sql in p.macros.items():
+            con.execute(f"CREATE MACRO {macro} AS TABLE {sql}")
+    except duckdb.Error as exc:
+        raise ProjectionFileError(f"{where}: {_first_line(exc)}") from None
+
+
+def _without_leading_comments(sql: str) -> str:
+    """The statement without the comments before it (DuckDB keeps them in its text)."""
+    while True:
+        sql = sql.lstrip()
+        if sql.startswith("--"):
+            sql = sql.split("\n", 1)[1] if "\n" in sql else ""
+        elif sql.startswith("/*") and "*/" in sql:
+            sql = sql.split("*/", 1)[1]
+        else:
+            return sql
+
+
+def _statements(con: duckdb.DuckDBPyConnection, sql: str, where: str) -> list[duckdb.Statement]:
+    try:
+        return list(con.extract_statements(sql))
+    except duckdb.Error as exc:
+        raise ProjectionFileError(f"{where}: {_first_line(exc)}") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def load_dir(
+    directory: Path, others: Sequence[Projection] = ()
+) -> tuple[list[SqlProjection], dict[str, str]]:
+    """Every `*.sql` file in `directory`: (the usable projections, {name: why} of the refused)."""
+    found: list[SqlProjection] = []
+    refused: dict[str, str] = {}
+    if not directory.is_dir():
+        return found, refused
+    for path in sorted(directory.glob("*.sql")):
+        try:
+            found.append(load(path, others))
+        except ProjectionFileError as exc:
+            refused[path.stem.lower().replace("-", "_")] = str(exc)
+    return found, refused
+
+
+EVENT_COLUMNS = EVENT_COLUMN_NAMES  # what `batch` has, for messages and docs
