@@ -41,6 +41,8 @@ def _workspace(tmp_path: Path) -> Path:
     (work / "logs").mkdir(parents=True)
     (work / "inbox").mkdir()
     (work / "chat.jsonl").write_bytes((ROOT / "samples" / "team-chat.jsonl").read_bytes())
+    sql = ROOT / "samples" / "projections" / "last_by_author.sql"
+    (work / "last_by_author.sql").write_bytes(sql.read_bytes())
     (work / "app.log").write_text("INFO started\nERROR boom\n  at main\nnot matching\n")
     (work / "logs" / "web.log").write_text("GET / 200\n")
     finished(*work.rglob("*"))
@@ -131,5 +133,5 @@ def test_version_and_every_command_in_the_help() -> None:
         capture_output=True, text=True, env=proc_env(),
     )  # fmt: skip
     assert r.returncode == 0 and re.fullmatch(r"evlog \d+\.\d+\.\d+\n", r.stdout)
-    missing = set(_commands()) - set(EXAMPLES) - {"deadletters", "source", "git"}
+    missing = set(_commands()) - set(EXAMPLES) - {"deadletters", "source", "git", "projection"}
     assert not missing, f"commands without examples: {sorted(missing)}"
