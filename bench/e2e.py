@@ -2,8 +2,10 @@
 
 A producer process appends at a fixed rate, each event stamped with its intended send time; this
 process follows the log into a FILE-backed DuckDB and records, per event, when the DuckDB commit
-that made it visible returned. The same run against an in-memory DuckDB is the baseline. Then a
-rebuild of N events, beside a plain sqlite3 scan of the same rows.
+that made it visible returned. The same run against an in-memory DuckDB is the baseline, and the
+same run with two user SQL projections added (a latest-per-key one and a per-minute one) shows
+what users' projections cost the live path. Then a rebuild of N events, beside a plain sqlite3
+scan of the same rows.
 
     python -m bench.e2e                 # 1k and 10k events/s, 60 s each; rebuild of 1M events
     python -m bench.e2e --quick         # CI: seconds
@@ -22,14 +24,44 @@ from typing import Any
 
 from evlog.eventlog import EventLog, NewEvent
 from evlog.loadtest.producer import TEXT, run_producer
-from evlog.projector import EventBatch, Projector
+from evlog.projector import EventBatch, Projection, Projector, all_projections
 from evlog.projector.batch import COMMITTED, SOURCE_TIME
+from evlog.projector.sqlfile import parse
 
 from .stats import install_uvloop, percentile
 
+# Two user projections as users write them (docs/projections.md): state per key as append-only
+# rows with a latest-per-key view, and a per-minute rollup's rows.
+USER_SQL = {
+    "bench_latest": """
+        CREATE TABLE bench_latest_rows (seq BIGINT, stream VARCHAR, version BIGINT, chars BIGINT);
+        INSERT INTO bench_latest_rows
+            SELECT seq, stream, version, length(payload->>'text') FROM batch;
+        CREATE VIEW bench_latest AS SELECT stream, arg_max(version, seq) AS version,
+            arg_max(chars, seq) AS chars FROM bench_latest_rows GROUP BY stream""",
+    "bench_minutes": """
+        CREATE TABLE bench_minute_rows (seq BIGINT, stream VARCHAR, minute TIMESTAMP);
+        INSERT INTO bench_minute_rows
+            SELECT seq, stream, date_trunc('minute', to_timestamp(committed_ns / 1e9)) FROM batch;
+        CREATE VIEW bench_per_minute AS SELECT stream, minute, count(*) AS events
+            FROM bench_minute_rows GROUP BY ALL""",
+}
+
+
+def with_user_projections() -> list[Projection]:
+    """The built-ins and the two user SQL projections."""
+    builtins = all_projections()
+    return [*builtins, *(parse(name, sql, None, builtins) for name, sql in USER_SQL.items())]
+
 
 async def follow_run(
-    db: Path, duck: Path | str, rate: int, seconds: float, warmup: float, flush_every: float
+    db: Path,
+    duck: Path | str,
+    rate: int,
+    seconds: float,
+    warmup: float,
+    flush_every: float,
+    projections: list[Projection] | None = None,
 ) -> dict[str, Any]:
     latencies: list[int] = []
     to_commit: list[int] = []  # intended send -> committed in the log (producer side)
@@ -47,7 +79,7 @@ async def follow_run(
         pass  # create the file; the producer process appends, we only read
     async with (
         await EventLog.open(db, writable=False) as log,
-        await Projector.open(log, duck, flush_every=flush_every) as pj,
+        await Projector.open(log, duck, projections, flush_every=flush_every) as pj,
     ):
         await pj.catch_up()
         follower = asyncio.create_task(pj.follow(record))
@@ -123,14 +155,20 @@ async def main_async(args: argparse.Namespace, workdir: Path) -> None:
     )
     print("append -> visible in DuckDB, from each event's intended send time:")
     for rate in args.rates:
-        for label, target, ckpt in (
-            ("file DuckDB, hot tier + flusher (evlog)", "file-hot", args.flush_every),
-            ("file DuckDB, batches straight to file ", "file-direct", 0.0),
-            ("baseline :memory: DuckDB              ", ":memory:", 0.0),
+        for label, target, ckpt, projections in (
+            ("file DuckDB, hot tier + flusher (evlog)", "file-hot", args.flush_every, None),
+            (
+                "...the same + 2 user SQL projections  ",
+                "file-user",
+                args.flush_every,
+                with_user_projections(),
+            ),
+            ("file DuckDB, batches straight to file ", "file-direct", 0.0, None),
+            ("baseline :memory: DuckDB              ", ":memory:", 0.0, None),
         ):
             db = workdir / f"e2e-{rate}-{target.strip(':')}.db"
             duck: Path | str = target if target == ":memory:" else db.with_suffix(".duckdb")
-            r = await follow_run(db, duck, rate, args.seconds, args.warmup, ckpt)
+            r = await follow_run(db, duck, rate, args.seconds, args.warmup, ckpt, projections)
             extra = ""
             if r["flushes"]:
                 c = sorted(r["flushes"])
@@ -140,7 +178,13 @@ async def main_async(args: argparse.Namespace, workdir: Path) -> None:
                 base = r
             elif target == "file-hot":
                 hot = r
+            elif target == "file-user":
+                user = r
         print(f"           p99 ratio evlog(file)/memory: {hot['p99'] / base['p99']:.2f}x")
+        print(
+            f"           with 2 user projections / built-ins alone: p50"
+            f" {user['p50'] / hot['p50']:.2f}x, p99 {user['p99'] / hot['p99']:.2f}x"
+        )
     rebuild_s, scan_s = await rebuild_run(workdir, args.rebuild_events)
     n = args.rebuild_events
     print(

@@ -56,6 +56,11 @@ _MACRO = re.compile(
 )
 
 
+# The batch registered as `evlog_batch_arrow` on each connection (by id): registered once for
+# all SQL projections of a batch. Only the DuckDB thread of a projector writes it.
+_REGISTERED: dict[int, EventBatch] = {}
+
+
 class ProjectionFileError(Exception):
     """A SQL projection file that cannot be used; the message names the file and the reason."""
 
@@ -92,15 +97,17 @@ class SqlProjection(Projection):
     ) -> int:
         if not len(batch):
             return 0
-        con.register("evlog_batch_arrow", batch.arrow)
-        try:
-            if id(con) not in self._batch_view_on:
-                con.execute(f"CREATE OR REPLACE TEMP VIEW batch AS {BATCH_VIEW}")
-                self._batch_view_on.add(id(con))
-            for table, select in self.selects.items():
-                con.execute(f"INSERT INTO {target(table)} {select}")
-        finally:
-            con.unregister("evlog_batch_arrow")
+        # One registration per batch and connection, shared by every SQL projection (each
+        # DuckDB call has a fixed cost of ~0.5-1 ms here: docs/projections.md#cost); it stays
+        # registered until the next batch replaces it.
+        if _REGISTERED.get(id(con)) is not batch:
+            con.register("evlog_batch_arrow", batch.arrow)
+            _REGISTERED[id(con)] = batch
+        if id(con) not in self._batch_view_on:
+            con.execute(f"CREATE OR REPLACE TEMP VIEW batch AS {BATCH_VIEW}")
+            self._batch_view_on.add(id(con))
+        for table, select in self.selects.items():
+            con.execute(f"INSERT INTO {target(table)} {select}")
         return len(batch)
 
 
