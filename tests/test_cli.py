@@ -148,3 +148,22 @@ def test_deadletters_by_the_path_typed_stored_once_and_purged(tmp_path: Path) ->
     r = evlog("--db", db, "deadletters", "purge", "in.jsonl", cwd=tmp_path)
     assert r.returncode == 0 and "deleted 1" in r.stderr
     assert letters() == []
+
+
+def test_loadtest_thresholds_exit_1_and_the_summary_is_json(tmp_path: Path) -> None:
+    r = evlog(
+        "loadtest", "--rates", "300", "--seconds", "1", "--producers", "1", "--budget", "10s",
+        "--require-rate", "1000", "--json", "--out", tmp_path / "lt", timeout=300,
+    )  # fmt: skip
+    assert r.returncode == 1 and "required 1,000 events/s" in r.stderr
+    summary = json.loads(r.stdout)
+    assert summary["sustained_rate"] == 300
+    (step,) = summary["steps"]
+    assert step["within_budget"] and step["cpu_us_per_event"]["follower"] > 0
+    assert step["cpu_us_per_event"]["producers"] > 0 and step["loop_lag_ms"]["max"] >= 0
+    assert json.loads((tmp_path / "lt" / "load-test-report.json").read_text()) == summary
+    r = evlog(
+        "loadtest", "--rates", "300", "--seconds", "1", "--producers", "1", "--budget", "1ns",
+        "--out", tmp_path / "lt2", timeout=300,
+    )  # fmt: skip
+    assert r.returncode == 1 and "no step met the" in r.stderr

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 
 from evlog.projector import EventBatch, Projector
 from evlog.projector.batch import COMMITTED, READ
 
 from .histogram import Histogram
+from .looplag import LoopLag
 
 STAGES = ("read_to_commit", "commit_to_visible", "read_to_visible")
 # `le` bounds in seconds: fine enough for µs-ms latencies, wide enough for a stalled minute.
@@ -33,6 +35,10 @@ class LiveMetrics:
     def __init__(self, since_ns: int = 0) -> None:
         self.histograms = {stage: Histogram() for stage in STAGES}
         self.apply = Histogram()  # per batch: the DuckDB transaction that made it visible
+        # How late the event loop ran a heartbeat timer (looplag.py): 1 ms beats while batches
+        # flow (within the last second), 1 s beats when idle.
+        self.loop = LoopLag(busy=lambda: time.monotonic() - self.last_batch_mono < 1.0)
+        self.last_batch_mono = 0.0
         self.events = 0
         self.batches = 0
         self.since_ns = since_ns
@@ -51,17 +57,19 @@ class LiveMetrics:
             r2v(visible - read)
         self.events += len(batch)
         self.batches += 1
+        self.last_batch_mono = time.monotonic()
 
 
-def _histogram_lines(name: str, stage: str, h: Histogram) -> list[str]:
-    label = f'stage="{stage}"'
+def _histogram_lines(name: str, stage: str | None, h: Histogram) -> list[str]:
+    label = f'stage="{stage}",' if stage else ""
+    plain = f'{{stage="{stage}"}}' if stage else ""
     counts = h.cumulative(int(b * 1e9) for b in BOUNDS_S)
     lines = [
-        f'{name}_bucket{{{label},le="{b:g}"}} {c}' for b, c in zip(BOUNDS_S, counts, strict=True)
+        f'{name}_bucket{{{label}le="{b:g}"}} {c}' for b, c in zip(BOUNDS_S, counts, strict=True)
     ]
-    lines.append(f'{name}_bucket{{{label},le="+Inf"}} {h.total}')
-    lines.append(f"{name}_sum{{{label}}} {h.sum_ns / 1e9:.9f}")
-    lines.append(f"{name}_count{{{label}}} {h.total}")
+    lines.append(f'{name}_bucket{{{label}le="+Inf"}} {h.total}')
+    lines.append(f"{name}_sum{plain} {h.sum_ns / 1e9:.9f}")
+    lines.append(f"{name}_count{plain} {h.total}")
     return lines
 
 
@@ -79,7 +87,11 @@ async def render(projector: Projector, m: LiveMetrics) -> str:
     out += [
         "# HELP evlog_apply_seconds Per live batch: the DuckDB transaction making it visible.",
         "# TYPE evlog_apply_seconds histogram",
-        *_histogram_lines("evlog_apply_seconds", "apply", m.apply),
+        *_histogram_lines("evlog_apply_seconds", None, m.apply),
+        "# HELP evlog_loop_lag_seconds How late the event loop ran a heartbeat timer (1 ms"
+        " beats while batches flow, 1 s when idle).",
+        "# TYPE evlog_loop_lag_seconds histogram",
+        *_histogram_lines("evlog_loop_lag_seconds", None, m.loop.histogram),
     ]
     gauges = (
         ("evlog_events_appended_total", "counter", "Events in the log (its head sequence).", head),
@@ -105,6 +117,7 @@ async def serve_metrics(
     the projector's live batches for as long; yields the bound address (port 0: any free one)."""
     metrics = LiveMetrics()
     projector.subscribe(metrics.observe)
+    heartbeat = asyncio.create_task(metrics.loop.beat())
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -130,6 +143,7 @@ async def serve_metrics(
     try:
         yield str(sock[0]), int(sock[1])
     finally:
+        heartbeat.cancel()
         projector.unsubscribe(metrics.observe)
         server.close()
         await server.wait_closed()

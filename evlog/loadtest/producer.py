@@ -9,9 +9,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from evlog.eventlog import EventLog, NewEvent
@@ -22,6 +24,19 @@ from .machine import precise_sleeps
 IMPORT_ROOT = str(Path(__file__).resolve().parents[2])
 
 TEXT = "the quick brown fox jumps over the lazy dog"
+_REPORT = re.compile(
+    r"produced (?P<n>\d+) events in \S+ s \((?P<rate>[\d.]+)/s\); cpu (?P<cpu>[\d.]+) s"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Produced:
+    """What one producer process did: events appended, the rate it achieved (from its own
+    start), and the CPU time it used (all its threads, user + system)."""
+
+    events: int
+    rate: float
+    cpu_s: float
 
 
 async def run_producer(
@@ -29,6 +44,13 @@ async def run_producer(
 ) -> float:
     """Run this module as a process of its own (so its GIL is not the caller's) and return the
     rate it achieved, as it measured it from its own start."""
+    return (await run_producer_measured(db, rate, seconds, threads=threads, tag=tag)).rate
+
+
+async def run_producer_measured(
+    db: Path, rate: float, seconds: float, *, threads: int = 1, tag: str = "p"
+) -> Produced:
+    """As run_producer, with the events it appended and the CPU it used."""
     env = dict(os.environ)
     env["PYTHONPATH"] = IMPORT_ROOT + os.pathsep + env.get("PYTHONPATH", "")
     proc = await asyncio.create_subprocess_exec(
@@ -37,8 +59,10 @@ async def run_producer(
         stdout=asyncio.subprocess.PIPE, env=env,
     )  # fmt: skip
     out, _ = await proc.communicate()
-    text = out.decode()  # "produced N events in T s (R/s)"
-    return float(text.split("(")[1].split("/")[0]) if "(" in text else 0.0
+    m = _REPORT.search(out.decode())  # "produced N events in T s (R/s); cpu C s"
+    if m is None:
+        return Produced(0, 0.0, 0.0)
+    return Produced(int(m["n"]), float(m["rate"]), float(m["cpu"]))
 
 
 def produce(log: EventLog, rate: float, seconds: float, threads: int, tag: str) -> int:
@@ -93,7 +117,10 @@ async def main_async(args: argparse.Namespace) -> None:
         t0 = time.perf_counter()
         n = await asyncio.to_thread(produce, log, args.rate, args.seconds, args.threads, args.tag)
         dt = time.perf_counter() - t0
-    print(f"produced {n} events in {dt:.2f} s ({n / dt:.0f}/s)", flush=True)
+    print(
+        f"produced {n} events in {dt:.2f} s ({n / dt:.0f}/s); cpu {time.process_time():.4f} s",
+        flush=True,
+    )
 
 
 def main() -> None:

@@ -37,7 +37,7 @@ from evlog.projector import Projector
 
 from .chart import Series, line_chart_svg
 from .machine import install_uvloop, proc_stat_cpu
-from .producer import run_producer
+from .producer import run_producer_measured
 
 DEFAULT_RATES = (1000, 2000, 3000, 5000, 10_000, 20_000, 50_000)
 KEEP_UP = 0.95
@@ -57,6 +57,10 @@ class Step:
     drain_s: float = 0.0
     machine_cpu: float = 0.0  # share of all cores busy during the step
     follower_cpu: float = 0.0  # this process, in cores
+    follower_us_per_event: float = 0.0  # this process's CPU per event it applied
+    producer_us_per_event: float = 0.0  # the producer processes' CPU per event they appended
+    # How late the follower's event loop ran a 1 ms heartbeat (ns), warm-up left out.
+    loop_lag: Histogram = field(default_factory=Histogram)
 
     def ms(self, stage: str, q: float) -> float:
         return self.histograms[stage].percentile(q) / 1e6
@@ -99,32 +103,49 @@ async def run_step(
     ):
         # The follower's own live metrics are the step's figures, warm-up left out.
         metrics = LiveMetrics(since_ns=skip_before)
+        metrics.loop.busy = lambda: True  # a 1 ms heartbeat all through the step
         pj.subscribe(metrics.observe)
         step.histograms = metrics.histograms
         follower = asyncio.create_task(pj.follow())
+        heartbeat = asyncio.create_task(metrics.loop.beat())
         busy0, total0 = _cpu_times()
         own0 = time.process_time()
+        applied0 = pj.applied_events
         t0 = time.perf_counter()
         waiting = [
             asyncio.create_task(
-                run_producer(
+                run_producer_measured(
                     db, offered / producers, seconds + warmup, threads=threads, tag=f"p{i}"
                 )
             )
             for i in range(producers)
         ]
+        warm = False
         while not all(w.done() for w in waiting):
             await asyncio.sleep(0.1)
+            if not warm and time.time_ns() >= skip_before:
+                metrics.loop.reset()  # the warm-up's heartbeats left out, as its events are
+                warm = True
             _, lag, age = await pj.lag()
             step.max_lag_events = max(step.max_lag_events, lag)
             step.max_lag_s = max(step.max_lag_s, age)
-        step.achieved = sum(w.result() for w in waiting)
+        produced = [w.result() for w in waiting]
+        step.achieved = sum(p.rate for p in produced)
+        events = sum(p.events for p in produced)
+        step.producer_us_per_event = (
+            sum(p.cpu_s for p in produced) / events * 1e6 if events else 0.0
+        )
         drain0 = time.perf_counter()
         head = await log.head()
         await asyncio.wait_for(pj.wait_for(head), 300)
         step.drain_s = time.perf_counter() - drain0
         busy1, total1 = _cpu_times()
-        step.follower_cpu = (time.process_time() - own0) / (time.perf_counter() - t0)
+        own_s = time.process_time() - own0
+        step.follower_cpu = own_s / (time.perf_counter() - t0)
+        applied = pj.applied_events - applied0
+        step.follower_us_per_event = own_s / applied * 1e6 if applied else 0.0
+        heartbeat.cancel()
+        step.loop_lag = metrics.loop.histogram
         step.machine_cpu = (busy1 - busy0) / (total1 - total0) if total1 > total0 else 0.0
         follower.cancel()
         await asyncio.gather(follower, return_exceptions=True)
@@ -229,8 +250,9 @@ def markdown(steps: list[Step], args: argparse.Namespace, chart_name: str) -> st
         "",
         "| offered/s | achieved/s | read->commit p50 / p99 ms | commit->visible p50 / p99 ms"
         " | read->visible p50 / p99 / p99.9 / max ms | max lag (events, s) | drain s"
-        " | CPU machine / follower | within budget |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|:---:|",
+        " | CPU machine / follower | CPU µs/event follower / producers | loop lag p99 / max ms"
+        " | within budget |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---:|",
     ]
     for s in steps:
         lines.append(
@@ -241,13 +263,19 @@ def markdown(steps: list[Step], args: argparse.Namespace, chart_name: str) -> st
             f" / {s.ms('read_to_visible', 99.9):.2f} / {s.max_ms('read_to_visible'):.1f}"
             f" | {s.max_lag_events:,}, {s.max_lag_s:.2f} | {s.drain_s:.2f}"
             f" | {s.machine_cpu:.0%} / {s.follower_cpu:.2f} cores"
+            f" | {s.follower_us_per_event:.0f} / {s.producer_us_per_event:.0f}"
+            f" | {s.loop_lag.percentile(99) / 1e6:.2f} / {s.loop_lag.max_ns / 1e6:.1f}"
             f" | {'yes' if s.ok(args.budget_ms) else '**no**'} |"
         )
     lines += [
         "",
         "Reading it: *read->commit* is the producer's side (the schedule to the SQLite commit,"
         " including time queued behind the group commit); *commit->visible* is the projector's"
-        " (the follow poll, the DuckDB transaction). A step fails when p99 read->visible is over"
+        " (the follow poll, the DuckDB transaction). *CPU µs/event* is CPU time (user + system)"
+        " per event: the follower's (this process: projector, log reads) per event it applied,"
+        " the producers' per event they appended. *Loop lag* is how late the follower's event"
+        " loop ran a 1 ms heartbeat timer: time the loop was blocked or starved of CPU."
+        " A step fails when p99 read->visible is over"
         f" budget, the producers reach less than {KEEP_UP:.0%} of the offered rate, or the"
         f" backlog takes more than {DRAIN_S:g} s to drain after the producers stop.",
         "",
@@ -302,7 +330,9 @@ async def run(args: argparse.Namespace) -> list[Step]:
                 f"  {rate:>7,}/s offered  {s.achieved:>9,.0f}/s achieved  read->visible p50"
                 f" {s.ms('read_to_visible', 50):7.2f} ms  p99 {s.ms('read_to_visible', 99):8.2f} ms"
                 f"  max {s.max_ms('read_to_visible'):8.1f} ms  lag max {s.max_lag_events:,}"
-                f"  drain {s.drain_s:.2f} s  {'ok' if s.ok(args.budget_ms) else 'BROKEN'}",
+                f"  drain {s.drain_s:.2f} s  cpu/event {s.follower_us_per_event:.0f}"
+                f"+{s.producer_us_per_event:.0f} µs  loop lag max"
+                f" {s.loop_lag.max_ns / 1e6:.1f} ms  {'ok' if s.ok(args.budget_ms) else 'BROKEN'}",
                 file=sys.stderr,
                 flush=True,
             )
@@ -356,6 +386,15 @@ def summary(steps: list[Step], args: argparse.Namespace) -> dict[str, Any]:
                 "drain_s": round(s.drain_s, 3),
                 "machine_cpu": round(s.machine_cpu, 3),
                 "follower_cpu_cores": round(s.follower_cpu, 3),
+                "cpu_us_per_event": {
+                    "follower": round(s.follower_us_per_event, 1),
+                    "producers": round(s.producer_us_per_event, 1),
+                },
+                "loop_lag_ms": {
+                    "p50": round(s.loop_lag.percentile(50) / 1e6, 3),
+                    "p99": round(s.loop_lag.percentile(99) / 1e6, 3),
+                    "max": round(s.loop_lag.max_ns / 1e6, 3),
+                },
             }
             for s in steps
         ],
