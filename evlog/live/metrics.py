@@ -35,7 +35,7 @@ class LiveMetrics:
     def __init__(self, since_ns: int = 0) -> None:
         self.histograms = {stage: Histogram() for stage in STAGES}
         self.apply = Histogram()  # per batch: the DuckDB transaction that made it visible
-        # How late the event loop ran a heartbeat timer (looplag.py): 1 ms beats while batches
+        # How late the event loop ran a heartbeat timer (looplag.py): 10 ms beats while batches
         # flow (within the last second), 1 s beats when idle.
         self.loop = LoopLag(busy=lambda: time.monotonic() - self.last_batch_mono < 1.0)
         self.last_batch_mono = 0.0
@@ -88,7 +88,7 @@ async def render(projector: Projector, m: LiveMetrics) -> str:
         "# HELP evlog_apply_seconds Per live batch: the DuckDB transaction making it visible.",
         "# TYPE evlog_apply_seconds histogram",
         *_histogram_lines("evlog_apply_seconds", None, m.apply),
-        "# HELP evlog_loop_lag_seconds How late the event loop ran a heartbeat timer (1 ms"
+        "# HELP evlog_loop_lag_seconds How late the event loop ran a heartbeat timer (10 ms"
         " beats while batches flow, 1 s when idle).",
         "# TYPE evlog_loop_lag_seconds histogram",
         *_histogram_lines("evlog_loop_lag_seconds", None, m.loop.histogram),
