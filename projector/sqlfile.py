@@ -22,6 +22,7 @@ how to keep state per key)."""
 from __future__ import annotations
 
 import re
+import weakref
 import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -56,9 +57,11 @@ _MACRO = re.compile(
 )
 
 
-# The batch registered as `evlog_batch_arrow` on each connection (by id): registered once for
-# all SQL projections of a batch. Only the DuckDB thread of a projector writes it.
-_REGISTERED: dict[int, EventBatch] = {}
+# The batch registered as `evlog_batch_arrow` on each connection: registered once for all SQL
+# projections of a batch. Only the DuckDB thread of a projector writes it.
+_REGISTERED: weakref.WeakKeyDictionary[duckdb.DuckDBPyConnection, EventBatch] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 class ProjectionFileError(Exception):
@@ -89,7 +92,8 @@ class SqlProjection(Projection):
         self.macros = macros  # type: ignore[misc]
         self.selects = selects
         self.path = path
-        self._batch_view_on: set[int] = set()  # connections that have the `batch` view
+        # connections that have the `batch` view (weakly: a closed one's id may be reused)
+        self._batch_view_on: weakref.WeakSet[duckdb.DuckDBPyConnection] = weakref.WeakSet()
         self.description = f"SQL: {path}" if path else "SQL"  # type: ignore[misc]
 
     def apply(
@@ -100,12 +104,12 @@ class SqlProjection(Projection):
         # One registration per batch and connection, shared by every SQL projection (each
         # DuckDB call has a fixed cost of ~0.5-1 ms here: docs/projections.md#cost); it stays
         # registered until the next batch replaces it.
-        if _REGISTERED.get(id(con)) is not batch:
+        if _REGISTERED.get(con) is not batch:
             con.register("evlog_batch_arrow", batch.arrow)
-            _REGISTERED[id(con)] = batch
-        if id(con) not in self._batch_view_on:
+            _REGISTERED[con] = batch
+        if con not in self._batch_view_on:
             con.execute(f"CREATE OR REPLACE TEMP VIEW batch AS {BATCH_VIEW}")
-            self._batch_view_on.add(id(con))
+            self._batch_view_on.add(con)
         for table, select in self.selects.items():
             con.execute(f"INSERT INTO {target(table)} {select}")
         return len(batch)
