@@ -255,3 +255,64 @@ def test_arbitrary_bytes_never_escape_as_an_exception(kind: str, data: bytes) ->
         finish(path)
         stats = asyncio.run(run_ingest(work / "e.db", path, kind))
         assert stats.read == stats.appended + stats.dead_letters  # nothing held: it is finished
+
+
+@given(
+    rows=st.lists(st.lists(csv_field, min_size=1, max_size=4), max_size=15),
+    delimiter=st.sampled_from([",", ";", "\t", "|"]),
+    given_delimiter=st.booleans(),
+    detect_types=st.booleans(),
+)
+def test_csv_with_any_delimiter_sniffed_or_given_keeps_the_law(
+    rows: list[list[str]], delimiter: str, given_delimiter: bool, detect_types: bool
+) -> None:
+    lines = [delimiter.join(["id", "name", "n"]).encode()]
+    lines += [delimiter.join(r).encode() for r in rows]
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "t.csv"
+        path.write_bytes(join(lines, False, False, True))
+        finish(path)
+        options = {
+            "delimiter": delimiter if given_delimiter else None,
+            "detect_types": detect_types,
+        }
+
+        async def go() -> IngestStats:
+            async with await EventLog.open(Path(d) / "e.db") as log:
+                adapter = make_adapter(path, adapter="csv", options=options)
+                return checked(await ingest(log, adapter))
+
+        first = asyncio.run(go())
+        assert checked(asyncio.run(go())).appended == 0  # a re-run appends nothing
+        assert first.appended + first.dead_letters == first.read
+
+
+@given(
+    before=st.lists(json_line, max_size=15),
+    after=st.lists(json_line, max_size=15),
+)
+def test_read_from_end_reads_exactly_what_came_after(
+    before: list[bytes], after: list[bytes]
+) -> None:
+    with tempfile.TemporaryDirectory() as d:
+        path, alone = Path(d) / "live.jsonl", Path(d) / "alone.jsonl"
+        path.write_bytes(join(before, False, False, True))
+        finish(path)
+
+        async def go(db: Path, p: Path, start_at_end: bool) -> IngestStats:
+            async with await EventLog.open(db) as log:
+                adapter = make_adapter(p, adapter="jsonl", fields=FIELDS)
+                adapter.start_at_end = start_at_end  # type: ignore[attr-defined]
+                return checked(await ingest(log, adapter))
+
+        assert asyncio.run(go(Path(d) / "e.db", path, True)).read == 0  # its past: skipped
+        with path.open("ab") as f:
+            f.write(join(after, False, False, True))
+        finish(path)
+        asyncio.run(go(Path(d) / "e.db", path, True))  # has a checkpoint now: reads on
+        alone.write_bytes(join(after, False, False, True))
+        finish(alone)
+        asyncio.run(go(Path(d) / "alone.db", alone, False))
+        got, _ = log_content(Path(d) / "e.db")
+        want, _ = log_content(Path(d) / "alone.db")
+        assert [(t, p) for _, t, p, _ in got] == [(t, p) for _, t, p, _ in want]
