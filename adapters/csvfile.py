@@ -58,6 +58,16 @@ def sniff_delimiter(head: bytes) -> str | None:
     return best[1] if best else None
 
 
+def delimiter_of(given: str | None) -> str | None:
+    """`--delimiter` as a character (`\\t` is a tab); InputError if it is not one."""
+    if given is None:
+        return None
+    delimiter = given.replace("\\t", "\t")
+    if len(delimiter) != 1:
+        raise InputError(f"--delimiter {given!r}: one character (\\t for a tab)")
+    return delimiter
+
+
 def typed(value: str) -> Any:
     """A CSV cell as a number when it reads as one (--detect-types), else the text."""
     v = value.strip()
@@ -135,9 +145,7 @@ class CsvAdapter(LineFileAdapter):
         detect_types: bool = False,
     ) -> None:
         super().__init__(path, fields, final=final)
-        if delimiter is not None and len(delimiter.replace("\\t", "\t")) != 1:
-            raise InputError(f"--delimiter {delimiter!r}: one character (\\t for a tab)")
-        self.given_delimiter = delimiter.replace("\\t", "\t") if delimiter else None
+        self.given_delimiter = delimiter_of(delimiter)
         name = path.name.lower().removesuffix(".gz")
         self.by_name = "\t" if name.endswith((".tsv", ".tab")) else None
         self.delimiter = self.given_delimiter or self.by_name or ","
@@ -146,13 +154,11 @@ class CsvAdapter(LineFileAdapter):
 
     async def read_file(self, at: ReadFrom) -> AsyncGenerator[Batch, None]:
         self._header = at.checkpoint.get("header") if at.line_no and at.checkpoint else None
-        if self.given_delimiter is None and self.by_name is None:
-            stored = at.checkpoint.get("delimiter") if self._header and at.checkpoint else None
-            if stored:
-                self.delimiter = stored
-            elif at.identity.seekable:
-                head = await asyncio.to_thread(_head, at.path)
-                self.delimiter = sniff_delimiter(head) or ","
+        if self._header:
+            self._resume_delimiter(at.checkpoint)
+        elif self.given_delimiter is None and self.by_name is None and at.identity.seekable:
+            head = await asyncio.to_thread(_head, at.path)
+            self.delimiter = sniff_delimiter(head) or ","
         framing = _Framing()
         todo: deque[Line] = deque()
         async for lines in at.reader.lines():
@@ -172,6 +178,12 @@ class CsvAdapter(LineFileAdapter):
         if done_at is not None:
             batch.position = await self._position(at, done_at)
             yield batch
+
+    def _resume_delimiter(self, checkpoint: Any | None) -> None:
+        """Read on with the delimiter the file was read with (kept in its checkpoint), unless
+        one is given or the name says."""
+        if isinstance(checkpoint, dict) and self.given_delimiter is None and self.by_name is None:
+            self.delimiter = checkpoint.get("delimiter") or self.delimiter
 
     async def _position(self, at: ReadFrom, done_at: Line) -> dict[str, Any] | None:
         pos = await self.position(at, done_at.end, done_at.number)
@@ -265,8 +277,7 @@ class CsvAdapter(LineFileAdapter):
         self, line: Line, identity: FileIdentity, checkpoint: Any | None, batch: Batch
     ) -> None:
         header = checkpoint.get("header") if isinstance(checkpoint, dict) else None
-        if isinstance(checkpoint, dict) and self.given_delimiter is None and self.by_name is None:
-            self.delimiter = checkpoint.get("delimiter") or self.delimiter
+        self._resume_delimiter(checkpoint)
         if header is None:
             batch.dead_letters.append(self.dead(line, "no header known for this file yet"))
             return

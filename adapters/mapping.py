@@ -35,9 +35,6 @@ OPTIONS = {
     "since": "--since",
     "paths": "--path",
 }
-# Options that shape how records are read (not how they are named), passed to the adapter.
-ADAPTER_OPTIONS = ("pattern", "date_order", "tz", "delimiter", "detect_types", "all_refs",
-                   "since", "paths")  # fmt: skip
 _FIELDS = ("stream", "stream_field", "type_field", "key_field", "time_field", "event_type")
 
 
@@ -107,7 +104,7 @@ def build(path: Path, mapping: dict[str, Any], *, final: bool = True) -> Adapter
     fields = FieldMap(
         **{k: mapping.get(k) for k in _FIELDS}, naming=mapping.get("naming", LEGACY_NAMING)
     )
-    options = {k: mapping.get(k) for k in ADAPTER_OPTIONS}
+    options = {k: mapping.get(k) for k in ONLY_FOR}  # what shapes reading, for the adapter
     return make_adapter(
         path, adapter=mapping["adapter"], fields=fields, final=final, options=options
     )

@@ -29,7 +29,7 @@ class SlackAdapter:
         self.path = path
         self.source = f"file:{path.resolve()}"
         # One stream per channel (--stream does not apply: a workspace has many).
-        self.naming = FieldMap(naming=fields.naming if fields else 2)
+        self.fields = FieldMap(naming=fields.naming if fields else 2)
 
     async def batches(self, checkpoint: Any | None) -> AsyncGenerator[Batch, None]:
         digest, days, users, bad = await asyncio.to_thread(self._load)
@@ -132,7 +132,7 @@ class SlackAdapter:
             "channel_join", "channel_leave", "channel_purpose", "channel_topic", "channel_name",
         )  # fmt: skip
         return NewEvent(
-            stream=self.naming.default_stream("slack", channel),
+            stream=self.fields.default_stream("slack", channel),
             type="message" if is_message else "system",
             payload=payload,
             key=f"slack:{channel}:{ts}",

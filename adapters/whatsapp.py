@@ -166,10 +166,9 @@ class WhatsAppAdapter:
     def _utc_ns(self, ts: datetime) -> int:
         if ts.tzinfo is None and self.zone is not None:
             ts = ts.replace(tzinfo=self.zone)
-        if ts.tzinfo is None:
-            return _naive_ns(ts)
-        delta = ts - datetime(1970, 1, 1, tzinfo=UTC)
-        return (delta.days * 86400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
+        if ts.tzinfo is not None:
+            ts = ts.astimezone(UTC).replace(tzinfo=None)
+        return _naive_ns(ts)
 
 
 def time_zone(name: str | None) -> ZoneInfo | None:

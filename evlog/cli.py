@@ -21,6 +21,7 @@ import orjson
 import typer
 
 from evlog.adapters import ADAPTERS, IngestStats, InputError, ingest_source, mapping
+from evlog.adapters.csvfile import delimiter_of
 from evlog.adapters.fields import parse_time_ns
 from evlog.adapters.git import GitAdapter
 from evlog.adapters.registry import UnknownFormat
@@ -366,14 +367,12 @@ def _mapping_options(**options: Any) -> dict[str, Any]:
     try:
         check_date_order(options.get("date_order"))  # also when no file is a WhatsApp export
         time_zone(options.get("tz"))
+        delimiter_of(options.get("delimiter"))
     except InputError as exc:
         raise UsageError(str(exc)) from None
     adapter = options.get("adapter")
     if adapter is not None and adapter not in ADAPTERS:
         raise UsageError(f"unknown adapter {adapter!r}; known: {', '.join(sorted(ADAPTERS))}")
-    delimiter = options.get("delimiter")
-    if delimiter is not None and len(delimiter.replace("\\t", "\t")) != 1:
-        raise UsageError(f"--delimiter {delimiter!r}: one character (\\t for a tab)")
     return mapping.given(**options)
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import duckdb
 
 from .projection import Projection
-from .query import QueryError, check_read_only
+from .query import QueryError, check_read_only, first_line
 
 EXPORT_FORMATS = {
     ".parquet": "parquet",
@@ -65,7 +65,7 @@ def export(con: duckdb.DuckDBPyConnection, what: str, out: Path, fmt: str) -> in
         ).fetchone()
         os.replace(tmp, out)
     except duckdb.Error as exc:
-        raise QueryError(str(exc).splitlines()[0]) from None
+        raise QueryError(first_line(exc)) from None
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
@@ -108,7 +108,7 @@ def snapshot(
             con.execute(f"DETACH {alias}")
         os.replace(tmp, out)
     except duckdb.Error as exc:
-        raise QueryError(f"snapshot failed: {str(exc).splitlines()[0]}") from None
+        raise QueryError(f"snapshot failed: {first_line(exc)}") from None
     finally:
         for leftover in (tmp, Path(f"{tmp}.wal")):
             with contextlib.suppress(FileNotFoundError):

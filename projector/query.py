@@ -21,6 +21,12 @@ class QueryError(Exception):
     """The query is not allowed or DuckDB rejected it; the message is for the user."""
 
 
+def first_line(exc: BaseException) -> str:
+    """DuckDB's message without its multi-line context (the caret drawing, hints)."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
 @dataclass(slots=True)
 class QueryResult:
     """A query's rows as an Arrow table; `truncated` when a `max_rows` cut it short."""
@@ -65,7 +71,7 @@ def check_read_only(con: duckdb.DuckDBPyConnection, sql: str) -> list[Any]:
     try:
         statements = con.extract_statements(sql)
     except duckdb.Error as exc:
-        raise QueryError(str(exc).splitlines()[0]) from None
+        raise QueryError(first_line(exc)) from None
     if not statements:
         raise QueryError("empty query")
     for st in statements:
@@ -97,6 +103,6 @@ def run_query(
             batches.append(rb)
             kept += rb.num_rows
     except duckdb.Error as exc:
-        raise QueryError(str(exc).splitlines()[0]) from None
+        raise QueryError(first_line(exc)) from None
     table = pa.Table.from_batches(batches, schema=reader.schema)
     return QueryResult(table.replace_schema_metadata({TYPES_KEY: json.dumps(types)}), truncated)

@@ -32,6 +32,7 @@ import duckdb
 
 from .batch import EVENT_COLUMN_NAMES, EventBatch
 from .projection import Projection, Table
+from .query import first_line
 
 NAME = re.compile(r"[a-z_][a-z0-9_]*")
 # The batch as SQL sees it: JSON columns typed as JSON, the event time as TIMESTAMP.
@@ -143,7 +144,7 @@ def parse(
         try:
             statements = scratch.extract_statements(text)
         except duckdb.Error as exc:
-            raise ProjectionFileError(f"{where}: {_first_line(exc)}") from None
+            raise ProjectionFileError(f"{where}: {first_line(exc)}") from None
         tables: list[Table] = []
         selects: dict[str, str] = {}
         views: dict[str, str] = {}
@@ -224,7 +225,7 @@ def _check(p: SqlProjection, con: duckdb.DuckDBPyConnection, where: str) -> None
         for macro, sql in p.macros.items():
             con.execute(f"CREATE MACRO {macro} AS TABLE {sql}")
     except duckdb.Error as exc:
-        raise ProjectionFileError(f"{where}: {_first_line(exc)}") from None
+        raise ProjectionFileError(f"{where}: {first_line(exc)}") from None
 
 
 def _without_leading_comments(sql: str) -> str:
@@ -243,12 +244,7 @@ def _statements(con: duckdb.DuckDBPyConnection, sql: str, where: str) -> list[du
     try:
         return list(con.extract_statements(sql))
     except duckdb.Error as exc:
-        raise ProjectionFileError(f"{where}: {_first_line(exc)}") from None
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
+        raise ProjectionFileError(f"{where}: {first_line(exc)}") from None
 
 
 def load_dir(
