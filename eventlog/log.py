@@ -333,9 +333,12 @@ class EventLog:
             for s, p, q, u in rows
         ]
 
-    async def dead_letter_count(self) -> int:
-        """How many dead letters the log holds (resolved ones included)."""
-        async with self._reader.execute("SELECT count(*) FROM dead_letters") as cur:
+    async def dead_letter_count(self, *, open_only: bool = False) -> int:
+        """How many dead letters the log holds (resolved ones included unless `open_only`)."""
+        sql = "SELECT count(*) FROM dead_letters"
+        if open_only:
+            sql += " WHERE resolved_seq IS NULL"
+        async with self._reader.execute(sql) as cur:
             row = await cur.fetchone()
         return int(row[0]) if row else 0
 
@@ -379,6 +382,22 @@ class EventLog:
                     "resolved_seq": resolved_seq,
                 }
             )
+        return out
+
+    async def dead_letter(self, id_: int) -> dict[str, Any] | None:
+        """One dead letter by id (its raw record as bytes), or None."""
+        async with self._reader.execute(
+            "SELECT id, source, position, error, raw, created_ns, key, resolved_seq"
+            " FROM dead_letters WHERE id = ?",
+            (id_,),
+        ) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            return None
+        keys = ("id", "source", "position", "error", "raw", "created_ns", "key", "resolved_seq")
+        out = dict(zip(keys, row, strict=True))
+        if isinstance(out["raw"], str):
+            out["raw"] = out["raw"].encode()
         return out
 
     async def forget_source(self, source: str) -> bool:

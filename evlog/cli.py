@@ -36,7 +36,7 @@ from evlog.projector.registry import Catalog, ProjectionLoadError, load_catalog
 from . import analytics, output, rendering
 from .failures import EXIT_INTERRUPTED, EXIT_USAGE, FILES, USER_ERRORS, explain, is_damaged_duckdb
 from .latency_report import parse_duration_s, report, sparkline
-from .live.exposure import exposed
+from .live.exposure import Exposure, exposed
 from .live.projection_files import ProjectionFiles, follow_projection_files
 from .paths import DEFAULT_DB, duckdb_path_for
 from .runtime import UsageError, UserError, fail, run, until_signalled
@@ -164,6 +164,12 @@ def output_format(fmt: str | None, **flags: bool) -> str:
 MAX_ERROR_LINES = 20
 METRICS_PORT = typer.Option(help="Serve Prometheus metrics on this port (0: any free port).")
 METRICS_HOST = typer.Option(help="Address for --metrics-port (loopback unless you say).")
+UI_PORT = typer.Option(
+    "--ui",
+    help="Serve the live page (pipeline health and analytics charts) on this port (0: any"
+    " free port); its URL, with the token it needs, is printed at start.",
+)
+UI_HOST = typer.Option(help="Address for --ui (loopback unless you say).")
 
 # Options of `ingest` and `watch` (one definition each, so the two commands stay in step).
 O_ADAPTER = typer.Option(
@@ -483,6 +489,8 @@ def watch(
     ] = "1s",
     metrics_port: Annotated[int | None, METRICS_PORT] = None,
     metrics_host: Annotated[str, METRICS_HOST] = "127.0.0.1",
+    ui_port: Annotated[int | None, UI_PORT] = None,
+    ui_host: Annotated[str, UI_HOST] = "127.0.0.1",
 ) -> None:
     """Ingest files as they change and keep DuckDB fresh, live.
 
@@ -516,8 +524,7 @@ def watch(
                 paths,
                 wanted,
                 options,
-                metrics_port,
-                metrics_host,
+                Exposure(metrics_port, metrics_host, ui_port, ui_host),
                 s.projection_files(),
             )
         )
@@ -775,6 +782,8 @@ def project(
     ] = 1.0,
     metrics_port: Annotated[int | None, METRICS_PORT] = None,
     metrics_host: Annotated[str, METRICS_HOST] = "127.0.0.1",
+    ui_port: Annotated[int | None, UI_PORT] = None,
+    ui_host: Annotated[str, UI_HOST] = "127.0.0.1",
 ) -> None:
     """Bring the DuckDB analytics up to date (and keep them so with --follow).
 
@@ -783,14 +792,13 @@ def project(
     s = settings(ctx)
     if analytics.serving(s.duckdb) is not None:
         raise UserError(f"a follower is already projecting into {s.duckdb}; use `evlog query`")
-    if metrics_port is not None and not follow:
-        raise UserError("--metrics-port needs --follow")
-    run(until_signalled(_project(s, follow, flush_every, metrics_port, metrics_host)))
+    if (metrics_port is not None or ui_port is not None) and not follow:
+        raise UsageError("--metrics-port and --ui need --follow (or use `evlog ui`)")
+    exposure = Exposure(metrics_port, metrics_host, ui_port, ui_host)
+    run(until_signalled(_project(s, follow, flush_every, exposure)))
 
 
-async def _project(
-    s: Settings, follow: bool, flush_every: float, metrics_port: int | None, metrics_host: str
-) -> None:
+async def _project(s: Settings, follow: bool, flush_every: float, exposure: Exposure) -> None:
     catalog = await asyncio.to_thread(s.catalog)
     _say_refused(catalog)
     async with (
@@ -809,13 +817,46 @@ async def _project(
                 f"projected {n} events into {s.duckdb}; position {projector.position}"
             )
             return
-        async with exposed(projector, s.duckdb, metrics_port, metrics_host) as where:
-            output.stderr.print(f"following {s.db} into {s.duckdb} ({where}); Ctrl-C to stop")
+        async with exposed(projector, s.duckdb, exposure, s.db) as reach:
+            for line in reach.lines(f"following {s.db} into {s.duckdb}"):
+                output.say(line)
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(projector.follow())
                 tg.create_task(
                     follow_projection_files(projector, s.projections_dir, s.catalog, output.say)
                 )
+
+
+@app.command()
+def ui(
+    ctx: typer.Context,
+    port: Annotated[int, typer.Option(help="Port (0: any free port).")] = 0,
+    host: Annotated[str, UI_HOST] = "127.0.0.1",
+    budget: Annotated[str, typer.Option(help="Latency budget drawn on the charts.")] = "50ms",
+) -> None:
+    """Open the live page over the log and analytics as they are, read-only.
+
+    Nothing is projected: run it beside `evlog project --follow` (whose queries it goes
+    through) or after `evlog project`. A follower started with --ui serves the same page
+    with its live latency. The URL printed at start carries the token the page needs."""
+    s = settings(ctx)
+    budget_ms = parse_duration_s(budget, "ms") * 1000
+    if not s.db.exists():
+        raise UserError(f"{s.db}: no event log yet (run `evlog ingest` first)")
+    run(until_signalled(_ui(s, port, host, budget_ms)))
+
+
+async def _ui(s: Settings, port: int, host: str, budget_ms: float) -> None:
+    from .ui.app import serve_ui
+    from .ui.sources import FileSource
+
+    info = {"mode": "read-only", "log": str(s.db), "duckdb": str(s.duckdb)}
+    async with (
+        await EventLog.open(s.db, writable=False) as log,
+        serve_ui(FileSource(log, s.duckdb), port, host, info=info, budget_ms=budget_ms) as page,
+    ):
+        output.say(f"the live page (read-only): {page.url}  (Ctrl-C to stop)")
+        await asyncio.Event().wait()
 
 
 def _say_refused(catalog: Catalog) -> None:
@@ -1322,6 +1363,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "watch": (
         "evlog watch inbox/ --include '*.jsonl' --key-field id",
         "evlog watch /var/log/app --include '*.log' --read-from end --metrics-port 9464",
+        "evlog watch inbox/ --ui 8765",
     ),
     "tail": ("evlog tail -n 20", "evlog tail --no-follow --json | jq .payload"),
     "status": ("evlog status", "evlog status --json | jq .source_checkpoints"),
@@ -1332,7 +1374,12 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "evlog deadletters purge app.log --older-than 30d",
     ),
     "source reset": ("evlog source reset app.log",),
-    "project": ("evlog project", "evlog project --follow --metrics-port 9464"),
+    "project": (
+        "evlog project",
+        "evlog project --follow --metrics-port 9464",
+        "evlog project --follow --ui 8765",
+    ),
+    "ui": ("evlog ui", "evlog ui --port 8765 --budget 20ms"),
     "rebuild": ("evlog rebuild", "evlog rebuild messages --from 5000"),
     "query": (
         'evlog query "SELECT author, count(*) AS n FROM messages GROUP BY 1 ORDER BY n DESC"',

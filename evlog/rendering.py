@@ -118,6 +118,11 @@ def _rows(result: QueryResult, nested_json: bool) -> Iterator[list[Any]]:
         yield from (list(r) for r in zip(*cols, strict=True))
 
 
+def json_rows(result: QueryResult) -> list[list[Any]]:
+    """Every row as a list of the JSON values `--json` prints (the live page's tables)."""
+    return list(_rows(result, nested_json=True))
+
+
 def write(result: QueryResult, fmt: str, out: TextIO | None = None, title: str = "") -> None:
     """Print `result` as `fmt` (one of FORMATS) on `out` (stdout)."""
     out = out or sys.stdout

@@ -34,7 +34,7 @@ from evlog.eventlog import EventLog
 from evlog.projector import Projector
 
 from .. import output
-from .exposure import exposed
+from .exposure import Exposure, exposed
 from .projection_files import ProjectionFiles, follow_projection_files
 
 RESCAN_S = 2.0
@@ -248,8 +248,7 @@ async def run_watch(
     roots: list[Path],
     wanted: dict[str, Any],
     options: WatchOptions | None = None,
-    metrics_port: int | None = None,
-    metrics_host: str = "127.0.0.1",
+    exposure: Exposure | None = None,
     projection_files: ProjectionFiles | None = None,
 ) -> None:
     def report(path: Path, appended: int, dead: int) -> None:
@@ -265,11 +264,10 @@ async def run_watch(
     async with (
         await EventLog.open(db) as log,
         await Projector.open(log, duckdb, catalog.projections if catalog else None) as projector,
-        exposed(projector, duckdb, metrics_port, metrics_host) as where,
+        exposed(projector, duckdb, exposure or Exposure(), db) as reach,
     ):
-        output.stderr.print(
-            f"watching {', '.join(map(str, roots))} -> {db} -> {duckdb} ({where}); Ctrl-C to stop"
-        )
+        for line in reach.lines(f"watching {', '.join(map(str, roots))} -> {db} -> {duckdb}"):
+            output.say(line)
         watcher = Watcher(log, roots, wanted, on_ingest=report, on_problem=problem, options=options)
         async with asyncio.TaskGroup() as tg:  # runs until cancelled (Ctrl-C, SIGTERM)
             tg.create_task(projector.follow())

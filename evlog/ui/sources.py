@@ -1,0 +1,91 @@
+"""Where the live page reads from: the follower's own projector (`--ui` on `project --follow` and
+`watch`), or the files as they are (`evlog ui`: read-only, through a running follower's socket
+when there is one). Both answer the same few questions."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any, Protocol
+
+from evlog import analytics
+from evlog.eventlog import EventLog
+from evlog.projector import Projector, QueryError, QueryResult
+from evlog.projector.batch import COMMITTED
+
+from ..runtime import UserError
+
+
+class Source(Protocol):
+    log: EventLog
+    live: bool  # whether live batches are observed (a LatencyWindow can subscribe)
+
+    async def query(self, sql: str, max_rows: int | None = None) -> QueryResult:
+        """Trusted SQL (the panels', or a table copy for the sandbox)."""
+        ...
+
+    async def progress(self) -> dict[str, Any]:
+        """log_head, position, lag_events, lag_seconds, projected_total."""
+        ...
+
+
+class FollowerSource:
+    """The projector this process runs."""
+
+    live = True
+
+    def __init__(self, projector: Projector) -> None:
+        self.projector = projector
+        self.log = projector.log
+
+    async def query(self, sql: str, max_rows: int | None = None) -> QueryResult:
+        return await self.projector.query(sql, max_rows=max_rows)
+
+    async def progress(self) -> dict[str, Any]:
+        head, lag_events, lag_s = await self.projector.lag()
+        return {
+            "log_head": head,
+            "position": self.projector.position,
+            "lag_events": lag_events,
+            "lag_seconds": round(lag_s, 3),
+            "projected_total": self.projector.applied_events,
+        }
+
+
+class FileSource:
+    """The analytics file (or the follower serving it) and the log, read-only."""
+
+    live = False
+
+    def __init__(self, log: EventLog, duckdb_path: Path) -> None:
+        self.log = log
+        self.duckdb_path = duckdb_path
+
+    async def query(self, sql: str, max_rows: int | None = None) -> QueryResult:
+        try:
+            return await asyncio.to_thread(
+                analytics.query, self.duckdb_path, sql, max_rows=max_rows
+            )
+        except UserError as exc:
+            raise QueryError(str(exc)) from None
+
+    async def progress(self) -> dict[str, Any]:
+        head = await self.log.head()
+        try:
+            state = await asyncio.to_thread(analytics.projection_state, self.duckdb_path)
+        except (UserError, OSError):
+            state = {}
+        position = min((s["position"] for s in state.values()), default=0)
+        lag_s = 0.0
+        if head > position:
+            oldest = await self.log.read_rows(position, 1)
+            if oldest:
+                lag_s = max(0.0, (time.time_ns() - int(oldest[0][COMMITTED])) / 1e9)
+        return {
+            "log_head": head,
+            "position": position,
+            "lag_events": head - position,
+            "lag_seconds": round(lag_s, 3),
+            "projected_total": None,
+        }
