@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
-import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -77,7 +76,9 @@ class Projector:
         self._executor = executor
         self.live: dict[str, Generation] = {}
         self._apply_lock = asyncio.Lock()
-        self._query_cursors: queue.SimpleQueue[duckdb.DuckDBPyConnection] = queue.SimpleQueue()
+        # Awaited, never waited on: a caller beyond QUERY_THREADS waits its turn on the loop
+        # (a blocking get here once froze the loop with three concurrent queries).
+        self._query_cursors: asyncio.Queue[duckdb.DuckDBPyConnection] = asyncio.Queue()
         self._query_executor = concurrent.futures.ThreadPoolExecutor(
             QUERY_THREADS, thread_name_prefix="evlog-query"
         )
@@ -122,7 +123,7 @@ class Projector:
         )
         try:
             for _ in range(QUERY_THREADS):
-                self._query_cursors.put(await self._duck(store.con.cursor))
+                self._query_cursors.put_nowait(await self._duck(store.con.cursor))
             await self._reconcile(progress)
         except BaseException:
             await self.close()
@@ -153,7 +154,7 @@ class Projector:
             await asyncio.to_thread(self._flusher.join)  # it flushes what is left, then exits
         self._query_executor.shutdown(wait=True)
         while not self._query_cursors.empty():
-            cur = self._query_cursors.get()
+            cur = self._query_cursors.get_nowait()
             await self._duck(cur.close)
         await self._duck(self.store.close)
         self._executor.shutdown(wait=True)
@@ -422,7 +423,7 @@ class Projector:
     async def run_read(self, fn: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
         """`fn(cursor)` in a query thread, on a cursor that sees hot and cold rows. For library
         callers that read; the cursor must not be used to write."""
-        cur = self._query_cursors.get()
+        cur = await self._query_cursors.get()
         version = self._views_version
         gens = list(self.live.values())
         try:
@@ -436,7 +437,7 @@ class Projector:
 
             return await loop.run_in_executor(self._query_executor, go)
         finally:
-            self._query_cursors.put(cur)
+            self._query_cursors.put_nowait(cur)
 
     async def lag(self) -> tuple[int, int, float]:
         """(log head, events committed but not yet applied, age in seconds of the oldest)."""

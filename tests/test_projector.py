@@ -45,6 +45,18 @@ async def test_catch_up_is_exactly_once_and_views_answer(tmp_path: Path) -> None
     assert table_checksums(duck)["events"][0] == 1000
 
 
+async def test_more_concurrent_queries_than_query_threads_all_answer(tmp_path: Path) -> None:
+    """Callers beyond the two query cursors wait their turn without freezing the loop (the
+    live page asks for eight panels at once)."""
+    db, duck = tmp_path / "e.db", tmp_path / "a.duckdb"
+    await fill_log(db, 200)
+    async with await EventLog.open(db) as log, await Projector.open(log, duck) as pj:
+        await pj.catch_up()
+        sql = "SELECT count(*) FROM messages, range(200)"
+        results = await asyncio.wait_for(asyncio.gather(*(pj.query(sql) for _ in range(12))), 60)
+        assert [r.rows for r in results] == [[(40_000,)]] * 12
+
+
 async def test_follow_projects_new_events_live(tmp_path: Path) -> None:
     db, duck = tmp_path / "e.db", tmp_path / "a.duckdb"
     async with await EventLog.open(db) as log, await Projector.open(log, duck) as pj:
