@@ -103,16 +103,17 @@ def _drain(stream: Any, into: list[str]) -> None:
         into.append(line)
 
 
-def make_workspace(root: Path) -> tuple[Path, Path]:
-    """A log holding a git repository's history, and an inbox with the chat sample (and one
-    broken line, so there is a dead letter)."""
+def make_workspace(root: Path, real_repo: str | None = None) -> tuple[Path, Path]:
+    """A log holding a git repository's history (one made here, or `real_repo` too), and an
+    inbox with the chat sample (and one broken line, so there is a dead letter)."""
     db = root / "log" / "events.db"
     repo = Repo(root / "repo")
     _history(repo)
     for i in range(6):
         repo.commit(f"work {i}", {f"pkg/m{i % 3}.py": f"x = {i}\n", "pkg/b.py": f"y = {i}\n"})
-    r = evlog("--db", db, "ingest", repo.path)
-    assert r.returncode == 0, r.stderr
+    for path in (repo.path, *([real_repo] if real_repo else [])):
+        r = evlog("--db", db, "ingest", path, timeout=600)
+        assert r.returncode == 0, r.stderr
     inbox = root / "inbox"
     inbox.mkdir()
     shutil.copy(SAMPLE, inbox / "team-chat.jsonl")
