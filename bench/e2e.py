@@ -4,8 +4,10 @@ A producer process appends at a fixed rate, each event stamped with its intended
 process follows the log into a FILE-backed DuckDB and records, per event, when the DuckDB commit
 that made it visible returned. The same run against an in-memory DuckDB is the baseline, and the
 same run with two user SQL projections added (a latest-per-key one and a per-minute one) shows
-what users' projections cost the live path. Then a rebuild of N events, beside a plain sqlite3
-scan of the same rows.
+what users' projections cost the live path, and the same run with the live page open (served by
+the follower, read by bench/page_client.py in its own process: the pipeline's events each
+second, every panel every --page-every seconds) what an open page costs it. Then a rebuild of N
+events, beside a plain sqlite3 scan of the same rows.
 
     python -m bench.e2e                 # 1k and 10k events/s, 60 s each; rebuild of 1M events
     python -m bench.e2e --quick         # CI: seconds
@@ -15,8 +17,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import json
 import os
 import sqlite3
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -27,6 +32,8 @@ from evlog.loadtest.producer import TEXT, run_producer
 from evlog.projector import EventBatch, Projection, Projector, all_projections
 from evlog.projector.batch import COMMITTED, SOURCE_TIME
 from evlog.projector.sqlfile import parse
+from evlog.ui.app import serve_ui
+from evlog.ui.sources import FollowerSource
 
 from .stats import install_uvloop, percentile
 
@@ -48,6 +55,9 @@ USER_SQL = {
 }
 
 
+VARIANTS = ["file-hot", "file-user", "file-page", "file-direct", "memory"]
+
+
 def with_user_projections() -> list[Projection]:
     """The built-ins and the two user SQL projections."""
     builtins = all_projections()
@@ -62,7 +72,9 @@ async def follow_run(
     warmup: float,
     flush_every: float,
     projections: list[Projection] | None = None,
+    page_every: float | None = None,
 ) -> dict[str, Any]:
+    """With `page_every`, the live page is served and read by a client process meanwhile."""
     latencies: list[int] = []
     to_commit: list[int] = []  # intended send -> committed in the log (producer side)
     skip_before = time.time_ns() + int(warmup * 1e9)
@@ -77,15 +89,28 @@ async def follow_run(
 
     async with await EventLog.open(db):
         pass  # create the file; the producer process appends, we only read
+    page: dict[str, Any] = {}
     async with (
         await EventLog.open(db, writable=False) as log,
         await Projector.open(log, duck, projections, flush_every=flush_every) as pj,
+        contextlib.AsyncExitStack() as stack,
     ):
         await pj.catch_up()
+        client = None
+        if page_every is not None:
+            ui = await stack.enter_async_context(serve_ui(FollowerSource(pj), 0))
+            client = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "bench.page_client", ui.url, "--seconds",
+                str(seconds + warmup), "--every", str(page_every),
+                stdout=asyncio.subprocess.PIPE,
+            )  # fmt: skip
         follower = asyncio.create_task(pj.follow(record))
         achieved = await run_producer(db, rate, seconds + warmup, tag=f"{rate}-{time.time_ns()}")
         head = await log.head()
         await asyncio.wait_for(pj.wait_for(head), 120)
+        if client is not None:
+            out, _ = await asyncio.wait_for(client.communicate(), 120)
+            page = json.loads(out.decode().strip().splitlines()[-1])
         follower.cancel()
         await asyncio.gather(follower, return_exceptions=True)
         flushes = list(pj.flushes)
@@ -101,6 +126,7 @@ async def follow_run(
         "flushes": flushes,
         "commit_p99": percentile(to_commit, 99) / 1e6,
         "commit_max": (to_commit[-1] / 1e6) if to_commit else float("nan"),
+        "page": page,
     }
 
 
@@ -154,21 +180,29 @@ async def main_async(args: argparse.Namespace, workdir: Path) -> None:
         " producer in its own process"
     )
     print("append -> visible in DuckDB, from each event's intended send time:")
+    every = args.page_every
     for rate in args.rates:
-        for label, target, ckpt, projections in (
-            ("file DuckDB, hot tier + flusher (evlog)", "file-hot", args.flush_every, None),
+        hot = base = user = page = {}
+        for label, target, ckpt, projections, page_every in (
+            ("file DuckDB, hot tier + flusher (evlog)", "file-hot", args.flush_every, None, None),
             (
                 "...the same + 2 user SQL projections  ",
                 "file-user",
                 args.flush_every,
                 with_user_projections(),
+                None,
             ),
-            ("file DuckDB, batches straight to file ", "file-direct", 0.0, None),
-            ("baseline :memory: DuckDB              ", ":memory:", 0.0, None),
+            ("...the same + the live page open      ", "file-page", args.flush_every, None, every),
+            ("file DuckDB, batches straight to file ", "file-direct", 0.0, None, None),
+            ("baseline :memory: DuckDB              ", ":memory:", 0.0, None, None),
         ):
+            if target.strip(":") not in args.variants:
+                continue
             db = workdir / f"e2e-{rate}-{target.strip(':')}.db"
             duck: Path | str = target if target == ":memory:" else db.with_suffix(".duckdb")
-            r = await follow_run(db, duck, rate, args.seconds, args.warmup, ckpt, projections)
+            r = await follow_run(
+                db, duck, rate, args.seconds, args.warmup, ckpt, projections, page_every
+            )
             extra = ""
             if r["flushes"]:
                 c = sorted(r["flushes"])
@@ -180,11 +214,25 @@ async def main_async(args: argparse.Namespace, workdir: Path) -> None:
                 hot = r
             elif target == "file-user":
                 user = r
-        print(f"           p99 ratio evlog(file)/memory: {hot['p99'] / base['p99']:.2f}x")
-        print(
-            f"           with 2 user projections / built-ins alone: p50"
-            f" {user['p50'] / hot['p50']:.2f}x, p99 {user['p99'] / hot['p99']:.2f}x"
-        )
+            elif target == "file-page":
+                page = r
+                pg = r["page"]
+                assert pg["points"] > 0 and pg["panel_requests"] > 0 and not pg["errors"], pg
+                print(
+                    f"           the page read {pg['points']} pipeline points and made"
+                    f" {pg['panel_requests']} panel requests (all panels every {every:g} s,"
+                    f" longest round {pg['panel_ms_max']:.0f} ms)"
+                )
+        for what, a, b in (
+            ("evlog(file) / :memory: baseline", hot, base),
+            ("with 2 user projections / built-ins alone", user, hot),
+            ("with the live page open / without", page, hot),
+        ):
+            if a and b:
+                print(
+                    f"           {what}: p50 {a['p50'] / b['p50']:.2f}x,"
+                    f" p99 {a['p99'] / b['p99']:.2f}x"
+                )
     rebuild_s, scan_s = await rebuild_run(workdir, args.rebuild_events)
     n = args.rebuild_events
     print(
@@ -202,6 +250,15 @@ def main() -> None:
     p.add_argument("--warmup", type=float)
     p.add_argument("--flush-every", type=float, default=1.0)
     p.add_argument("--rebuild-events", type=int)
+    p.add_argument(
+        "--variants",
+        type=lambda s: s.split(","),
+        default=VARIANTS,
+        help=f"which runs, of {','.join(VARIANTS)} (default: all)",
+    )
+    p.add_argument(
+        "--page-every", type=float, default=5.0, help="seconds between the open page's refreshes"
+    )
     args = p.parse_args()
     args.rates = args.rates or ([1000] if args.quick else [1000, 10000])
     args.seconds = args.seconds or (2.0 if args.quick else 60.0)

@@ -7,6 +7,7 @@ import csv
 import hashlib
 import io
 import json
+import random
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -15,10 +16,14 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from evlog.live.histogram import Histogram
+from evlog.projector import EventBatch
+from evlog.projector.batch import COMMITTED, EVENT_ROW, READ
 from evlog.ui.panels import PANELS
+from evlog.ui.window import LatencyWindow
 
 from .support import ROOT, eventually, evlog
-from .ui_support import Page, make_workspace, start_page, watch_with_page
+from .ui_support import CHAT_OPTIONS, Page, make_workspace, start_page, watch_with_page
 
 
 @pytest.fixture(scope="module")
@@ -243,3 +248,53 @@ def test_the_vendored_chart_library_is_the_one_pinned() -> None:
     for f in ("index.html", "app.js", "app.css"):
         text = (vendor.parent / f).read_text()
         assert "http://" not in text and "https://" not in text, f
+
+
+def test_evlog_ui_without_a_follower_reads_the_files(tmp_path: Path) -> None:
+    db, inbox = make_workspace(tmp_path)
+    r = evlog("--db", db, "ingest", inbox / "team-chat.jsonl", *CHAT_OPTIONS)
+    assert r.returncode == 0, r.stderr
+    assert evlog("--db", db, "project").returncode == 0
+    page = start_page(["--db", str(db), "ui", "--port", "0"])
+    try:
+        assert page.json("/api/panels/activity_by_hour_of_week")["rows"]
+        assert page.json("/api/panels/git_hotspots")["rows"]
+        point = eventually(lambda: page.json("/api/pipeline")["history"] or None, timeout=20)[-1]
+        assert point["position"] == point["log_head"] > 1199 and point["lag_events"] == 0
+        _, reply = page.sql("SELECT count(*) FROM messages")
+        assert reply["rows"] == [[1199]]
+    finally:
+        page.stop()
+    assert page.proc.returncode == 0
+    # the file is free again once it stops: a follower can open it
+    assert evlog("--db", db, "project").returncode == 0
+
+
+def test_the_latency_window_agrees_with_the_histogram_and_slides() -> None:
+    rng = random.Random(7)
+    window = LatencyWindow(seconds=300)
+    exact = {stage: Histogram() for stage in ("read_to_commit", "read_to_visible")}
+    t0 = 1_800_000_000
+    for second in range(10):
+        for _ in range(20):
+            visible = (t0 + second) * 10**9
+            rows = []
+            for _ in range(rng.randint(1, 50)):
+                read = visible - rng.randint(10_000, 80_000_000)
+                committed = read + rng.randint(5_000, 3_000_000)
+                row = [None] * len(EVENT_ROW)
+                row[READ], row[COMMITTED] = read, committed
+                rows.append(tuple(row))
+                exact["read_to_commit"].record(committed - read)
+                exact["read_to_visible"].record(visible - read)
+            window.observe(EventBatch(rows, projected_ns=visible))
+        window.tick(t0 + second)
+    summary = window.summary()
+    for stage, h in exact.items():
+        assert summary[stage]["events"] == h.total
+        for q in (50.0, 99.0, 99.9):
+            want = h.percentile(q) / 1e6
+            assert abs(summary[stage][f"p{q:g}"] - want) <= want * 0.01, (stage, q)
+    window.tick(t0 + 9 + 300)  # five minutes after the last: every second has left the window
+    assert window.summary()["read_to_visible"]["events"] == 0
+    assert window.window["read_to_visible"] == {}

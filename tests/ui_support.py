@@ -22,6 +22,7 @@ from .test_git import Repo, _history
 CHAT_OPTIONS = ("--stream-field", "channel", "--key-field", "id", "--time-field", "ts")
 CHAT_OPTIONS += ("--type", "message")
 SAMPLE = ROOT / "samples" / "team-chat.jsonl"
+SAMPLE_MESSAGES = 1199  # its 1,200 lines but the one broken on purpose
 URL_LINE = re.compile(r"the live page(?: \(read-only\))?: (http://(\S+?):(\d+)/\?token=(\S+))")
 
 
@@ -123,5 +124,11 @@ def make_workspace(root: Path, real_repo: str | None = None) -> tuple[Path, Path
 
 def watch_with_page(db: Path, inbox: Path) -> Page:
     page = start_page(["--db", str(db), "watch", str(inbox), *CHAT_OPTIONS, "--ui", "0"])
-    eventually(lambda: page.json("/api/panels/messages_per_day")["rows"], timeout=90)
+    # the whole sample is in, as the panels (cached for a few seconds) show it
+    eventually(
+        lambda: (
+            sum(r[2] for r in page.json("/api/panels/messages_per_day")["rows"]) == SAMPLE_MESSAGES
+        ),
+        timeout=90,
+    )
     return page

@@ -36,7 +36,9 @@ SELECT NULL AS sec, count(*) AS n,
 }
 FROM d
 UNION ALL
-SELECT sec, count(*), NULL, NULL, quantile_disc(read_to_visible, [0.5, 0.99]) FROM d GROUP BY sec
+SELECT sec, count(*), NULL, NULL,
+       quantile_disc(read_to_visible, [{", ".join(str(q / 100) for q in QUANTILES)}])
+FROM d GROUP BY sec
 """
 
 
@@ -128,7 +130,7 @@ class PipelineHub:
                     )
                 }
             else:
-                seconds[int(sec)] = {"p50": _ms(r2v[0]), "p99": _ms(r2v[1])}
+                seconds[int(sec)] = {f"p{q:g}": _ms(r2v[i]) for i, q in enumerate(QUANTILES)}
         self._table_seconds = seconds
         for point in self.history:
             if point["t"] in seconds:

@@ -135,12 +135,9 @@ class LatencyWindow:
 
     @staticmethod
     def second_summary(sec: Second) -> dict[str, float | None]:
-        """p50 and p99 (ms) of read_to_visible in one second (None when nothing arrived)."""
+        """p50, p99 and p99.9 (ms) of read_to_visible in one second (None: nothing arrived)."""
         counts = sec.buckets.get("read_to_visible", {})
-        return {
-            "p50": _ms(percentile(counts, sec.events, 50.0)),
-            "p99": _ms(percentile(counts, sec.events, 99.0)),
-        }
+        return {f"p{q:g}": _ms(percentile(counts, sec.events, q)) for q in QUANTILES}
 
 
 def _ms(ns: float | None) -> float | None:

@@ -31,7 +31,7 @@ function width(node) { return Math.max(280, node.clientWidth || node.parentEleme
 
 // -- the pipeline -------------------------------------------------------------------------------
 
-const P = { t: [], appended: [], projected: [], p50: [], p99: [], budget: [] };
+const P = { t: [], appended: [], projected: [], lag: [], p50: [], p99: [], p999: [], budget: [] };
 let budgetMs = 50;
 let rateChart = null;
 let latencyChart = null;
@@ -43,8 +43,10 @@ function pushPoint(p) {
   P.t.push(p.t);
   P.appended.push(p.appended_per_s);
   P.projected.push(p.projected_per_s);
+  P.lag.push(p.lag_events);
   P.p50.push(rtv.p50 ?? null);
   P.p99.push(rtv.p99 ?? null);
+  P.p999.push(rtv["p99.9"] ?? null);
   P.budget.push(budgetMs);
   while (P.t.length && P.t[0] <= p.t - HISTORY_S) for (const k in P) P[k].shift();
 }
@@ -114,16 +116,18 @@ function lineChart(node, title, series, data, opts = {}) {
 }
 
 function drawPipeline() {
-  const rateData = [P.t, P.appended, P.projected];
-  const latData = [P.t, P.p50, P.p99, P.budget];
+  const rateData = [P.t, P.appended, P.projected, P.lag];
+  const latData = [P.t, P.p50, P.p99, P.p999, P.budget];
   if (!rateChart) {
     rateChart = lineChart($("#chart-rate"), "", [
       { label: "appended", stroke: COLORS[0], width: 2 },
       { label: "projected", stroke: COLORS[1], width: 2, dash: [4, 3] },
-    ], rateData);
+      { label: "lag (events)", stroke: COLORS[4], width: 1, scale: "lag" },
+    ], rateData, { extra: { axes: [{}, { size: 60 }, { side: 1, scale: "lag", size: 50, grid: { show: false } }] } });
     latencyChart = lineChart($("#chart-latency"), "", [
       { label: "p50 ms", stroke: COLORS[2], width: 2, spanGaps: false },
       { label: "p99 ms", stroke: COLORS[4], width: 2, spanGaps: false },
+      { label: "p99.9 ms", stroke: COLORS[3], width: 1, spanGaps: false },
       { label: "budget", stroke: "#999", dash: [6, 4] },
     ], latData);
   } else {
@@ -250,7 +254,8 @@ async function refreshPanel(id) {
   } catch (err) {
     res = { error: String(err) };
   }
-  const text = JSON.stringify(res);
+  if (res.as_of) $(".rows", s.node).dataset.asOf = new Date(res.as_of * 1000).toLocaleTimeString();
+  const text = JSON.stringify(res.error ?? res.rows);
   if (text === s.last) return;  // unchanged: leave the chart alone
   s.last = text;
   if (res.error || !res.rows.length) {
@@ -267,7 +272,7 @@ async function refreshPanel(id) {
   else drawTable(s.chart, res);
   s.node.dataset.state = "ready";
   s.node.dataset.rows = String(res.rows.length);
-  $(".rows", s.node).textContent = `${res.rows.length} rows`;
+  $(".rows", s.node).textContent = `${res.rows.length} rows, as of ${$(".rows", s.node).dataset.asOf}`;
 }
 
 async function refreshAll() {
