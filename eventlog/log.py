@@ -76,6 +76,9 @@ class EventLog:
         self._listener = (self._loop, self._on_commit)
         self._followers = 0
         self._writes: WalWrites | None = None  # while following: other processes' WAL writes
+        # Appends submitted in this turn of the event loop, and in the last turn that had any.
+        self._turn_appends = 0
+        self._last_turn_appends = 0
 
     @classmethod
     async def open(
@@ -142,12 +145,22 @@ class EventLog:
         """Append `events` atomically (all or none), with an optional source checkpoint and dead
         letters in the same transaction. Duplicates (known keys) come back with `duplicate=True`.
         Raises ConcurrencyError if `expected_version` is given and the stream is elsewhere."""
-        return await self.submit(
-            events,
-            expected_version=expected_version,
-            checkpoint=checkpoint,
-            dead_letters=dead_letters,
+        return await self._outcome(
+            self.submit(
+                events,
+                expected_version=expected_version,
+                checkpoint=checkpoint,
+                dead_letters=dead_letters,
+            )
         )
+
+    async def _outcome(self, fut: asyncio.Future[AppendResults]) -> AppendResults:
+        if fut.done():
+            # Committed inline: yield once anyway, so that other callers of this turn of the
+            # loop queue up for one group commit (and this caller's next append, in the next
+            # turn, may be inline again).
+            await asyncio.sleep(0)
+        return await fut
 
     def submit(
         self,
@@ -182,18 +195,28 @@ class EventLog:
         if not events.params and checkpoint is None and not dead_letters:
             fut.set_result(NO_RESULTS)
             return fut
-        writer.submit(
-            AppendRequest(
-                events=events,
-                expected_version=expected_version,
-                checkpoint=checkpoint,
-                dead_letters=dead_letters,
-                resolves=resolves,
-                loop=self._loop,
-                future=fut,
-            )
+        request = AppendRequest(
+            events=events,
+            expected_version=expected_version,
+            checkpoint=checkpoint,
+            dead_letters=dead_letters,
+            resolves=resolves,
+            loop=self._loop,
+            future=fut,
         )
+        # Inline only for a caller who appends alone: the first append of this turn of the loop,
+        # after a turn with at most one. Many callers (several appends a turn) are left to the
+        # writer thread's group commit, which serves them better.
+        if not self._turn_appends:
+            self._loop.call_soon(self._next_turn)
+        self._turn_appends += 1
+        alone = self._turn_appends == 1 and self._last_turn_appends <= 1
+        if not (alone and writer.try_inline(request)):
+            writer.submit(request)
         return fut
+
+    def _next_turn(self) -> None:
+        self._last_turn_appends, self._turn_appends = self._turn_appends, 0
 
     async def append_encoded(
         self,
@@ -207,8 +230,10 @@ class EventLog:
         process, so a large import's parsing does not share this process's GIL with the
         writer). `resolves` pairs dead letters (by id) with the event (by index) that replaces
         each: they are marked resolved in the same transaction."""
-        return await self._submit_encoded(
-            self._live_writer(), events, None, checkpoint, dead_letters, resolves
+        return await self._outcome(
+            self._submit_encoded(
+                self._live_writer(), events, None, checkpoint, dead_letters, resolves
+            )
         )
 
     def submit_threadsafe(

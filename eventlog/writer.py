@@ -4,6 +4,11 @@ Producers put requests on a queue and await a future; the thread takes everythin
 writes it in one `BEGIN IMMEDIATE` transaction, commits once, and settles all the futures with one
 wake-up per event loop. While one commit runs, the next batch gathers, so throughput grows with
 load while an idle log commits a single event at once.
+
+An idle writer also takes a small append inline, on the caller's thread (`try_inline`): nothing
+queued or in flight, the write lock free at once, durability normal (no fsync). A caller who
+awaits each append in turn then pays one commit (tens of µs) instead of two thread hand-offs; the
+event loop is held for that one commit, never for a wait.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from .envelope import NO_RESULTS, AppendResult, AppendResults, DeadLetter, Sourc
 from .errors import ConcurrencyError, LogClosedError
 
 MAX_EVENTS_PER_COMMIT = 20_000
+INLINE_MAX_EVENTS = 16  # larger appends go to the writer thread (the loop is held per row)
 LOCK_RETRY_FIRST_S = 50e-6
 LOCK_RETRY_MAX_S = 1e-3
 
@@ -101,6 +107,11 @@ class AppendRequest:
 
 
 _STOP = object()
+_WAKE = object()  # wakes the thread between commits (a WAL checkpoint was asked for)
+
+
+class _Busy(Exception):
+    """Another connection holds the write lock: the inline path steps aside."""
 
 
 def take_queued(
@@ -127,7 +138,7 @@ def take_queued(
 
 
 def _events_in(request: AppendRequest) -> int:
-    return len(request.events)
+    return len(request.events) if isinstance(request, AppendRequest) else 0
 
 
 class GroupCommitWriter:
@@ -144,9 +155,17 @@ class GroupCommitWriter:
         self._listeners_lock = threading.Lock()
         self._closed = False
         self._checkpoint_wanted = False
+        # Held for every use of the connection (the thread's commits, inline commits).
+        self._commit_lock = threading.Lock()
+        # Requests queued or being committed; inline commits wait for it to be 0 so that they
+        # never overtake an earlier append (a source's checkpoints must commit in order).
+        self._pending = 0
+        self._pending_lock = threading.Lock()
+        self._inline_ok = durability is Durability.NORMAL
         self._ready = concurrent.futures.Future[None]()
         self._thread = threading.Thread(target=self._run, name="evlog-writer", daemon=True)
         self.commits = 0
+        self.inline_commits = 0  # of those, taken on the caller's thread
         self.commit_ns_total = 0
         self.events_written = 0
         self._seq: int | None = None  # last sequence committed, valid while data_version holds
@@ -158,7 +177,28 @@ class GroupCommitWriter:
     def submit(self, request: AppendRequest) -> None:
         if self._closed:
             raise LogClosedError("the event log is closed")
+        with self._pending_lock:
+            self._pending += 1
         self._queue.put(request)
+
+    def try_inline(self, request: AppendRequest) -> bool:
+        """Commit `request` now on this thread if the writer is idle and the write lock free
+        (its future is settled before this returns); False: nothing was done, submit it."""
+        if not self._inline_ok or self._closed or len(request.events) > INLINE_MAX_EVENTS:
+            return False
+        with self._pending_lock:
+            if self._pending or not self._commit_lock.acquire(blocking=False):
+                return False
+            self._pending += 1
+        try:
+            self._commit([request], self._begin(wait=False))
+            self.inline_commits += 1
+        except _Busy:
+            self._done(1)
+            return False
+        finally:
+            self._commit_lock.release()
+        return True
 
     def request_wal_checkpoint(self) -> None:
         """Ask for a short checkpoint on the writer's own connection between two commits.
@@ -166,6 +206,8 @@ class GroupCommitWriter:
         The background checkpointer copies most of the WAL; only the writer, between its own
         transactions, can finish it so the next write restarts the WAL from the beginning."""
         self._checkpoint_wanted = True
+        if not self._closed:
+            self._queue.put(_WAKE)  # inline commits may leave the thread asleep
 
     def add_listener(self, listener: CommitListener) -> None:
         with self._listeners_lock:
@@ -187,7 +229,9 @@ class GroupCommitWriter:
 
     def _run(self) -> None:
         try:
-            self._conn = connect(self._path, writer=True, durability=self._durability)
+            self._conn = connect(
+                self._path, writer=True, durability=self._durability, check_same_thread=False
+            )
             # Waiting for another process's write lock is done by _begin, in short steps.
             self._conn.execute("PRAGMA busy_timeout = 0")
             self._chunk = _RowChunks(self._conn)
@@ -199,14 +243,16 @@ class GroupCommitWriter:
             stopping = False
             while not stopping:
                 batch, stopping = take_queued(self._queue, _STOP, _events_in, MAX_EVENTS_PER_COMMIT)
-                if not batch:
-                    continue
-                self._commit(batch)
-                if self._checkpoint_wanted:
-                    self._checkpoint_wanted = False
-                    self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                batch = [r for r in batch if r is not _WAKE]
+                with self._commit_lock:
+                    if batch:
+                        self._commit(batch)
+                    if self._checkpoint_wanted:
+                        self._checkpoint_wanted = False
+                        self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
         finally:
-            self._conn.close()
+            with self._commit_lock:
+                self._conn.close()
             self._fail_pending()
 
     def _fail_pending(self) -> None:
@@ -219,16 +265,18 @@ class GroupCommitWriter:
                 item.outcome = LogClosedError("the event log is closed")
                 self._settle([item], None)
 
-    def _commit(self, batch: list[AppendRequest]) -> None:
+    def _commit(self, batch: list[AppendRequest], begun_ns: int | None = None) -> None:
+        """Write and commit `batch` (under _commit_lock), then settle it. `begun_ns`: the
+        transaction was begun by the caller, at that stamp."""
         conn = self._conn
         started = time.perf_counter_ns()
         try:
-            committed_ns = self._begin()
+            committed_ns = self._begin() if begun_ns is None else begun_ns
             heads = self._fast_path(batch, committed_ns)
             if heads is None:
                 # A duplicate key or a version conflict: start over and go row by row.
                 conn.execute("ROLLBACK")
-                committed_ns = self._begin()
+                committed_ns = self._begin(wait=begun_ns is None)
                 heads = self._slow_path(batch, committed_ns)
             for req in batch:
                 if (req.checkpoint is not None or req.dead_letters or req.resolves) and isinstance(
@@ -236,6 +284,8 @@ class GroupCommitWriter:
                 ):
                     self._write_side_records(req, committed_ns)
             conn.execute("COMMIT")
+        except _Busy:
+            raise  # inline, and the lock was taken between the two tries: nothing was written
         except BaseException as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
@@ -252,9 +302,14 @@ class GroupCommitWriter:
         self.commit_ns_total += time.perf_counter_ns() - started
         self._settle(batch, self._seq)
 
-    def _begin(self) -> int:
+    def _done(self, n: int) -> None:
+        with self._pending_lock:
+            self._pending -= n
+
+    def _begin(self, wait: bool = True) -> int:
         """BEGIN IMMEDIATE; drop cached heads if another connection committed since our last look.
-        Returns the commit stamp (ns): taken once we hold the write lock."""
+        Returns the commit stamp (ns): taken once we hold the write lock. Without `wait`, a
+        write lock held elsewhere raises _Busy at once."""
         conn = self._conn
         delay, deadline = LOCK_RETRY_FIRST_S, time.monotonic() + BUSY_TIMEOUT_MS / 1000
         while True:
@@ -266,6 +321,8 @@ class GroupCommitWriter:
                 # ms into p99 with several processes appending (docs/performance.md).
                 if "locked" not in str(exc) and "busy" not in str(exc):
                     raise
+                if not wait:
+                    raise _Busy from None
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(delay)
@@ -445,7 +502,13 @@ class GroupCommitWriter:
 
     def _settle(self, batch: list[AppendRequest], last_seq: int | None) -> None:
         """Hand each request its outcome: concurrent futures here, asyncio futures (and commit
-        listeners) with one call_soon_threadsafe per event loop."""
+        listeners) with one call_soon_threadsafe per event loop (at once for the loop of this
+        thread: an inline commit)."""
+        self._done(len(batch))
+        try:
+            here: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            here = None
         by_loop: dict[asyncio.AbstractEventLoop, list[AppendRequest]] = {}
         for req in batch:
             if req.loop is None:
@@ -460,6 +523,9 @@ class GroupCommitWriter:
             by_loop.setdefault(loop, [])
         for loop, reqs in by_loop.items():
             callbacks = [cb for lp, cb in listeners if lp is loop]
+            if loop is here:
+                _settle_in_loop(reqs, callbacks, last_seq)
+                continue
             with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
                 loop.call_soon_threadsafe(_settle_in_loop, reqs, callbacks, last_seq)
 

@@ -204,6 +204,71 @@ async def test_concurrent_appends_are_group_committed_in_order(db_path: Path) ->
             assert versions == list(range(1, len(versions) + 1))
 
 
+async def test_one_caller_awaiting_each_append_commits_inline_in_order(db_path: Path) -> None:
+    async with await EventLog.open(db_path) as log:
+        writer = log._live_writer()
+        seqs = [
+            (await log.append(NewEvent("s", "t", {"i": i}, key=f"k{i}"))).seq for i in range(200)
+        ]
+        assert seqs == list(range(1, 201))
+        assert writer.inline_commits >= 100  # the writer thread is left asleep
+        # a re-append of known keys goes the slow way inline too, and appends nothing
+        again = await log.append(NewEvent("s", "t", {"i": 0}, key="k0"))
+        assert again.duplicate and again.seq == 1
+        events = await log.read(0, limit=1000)
+        assert [e.version for e in events] == list(range(1, 201))
+
+
+async def test_many_callers_in_one_turn_still_share_group_commits(db_path: Path) -> None:
+    async with await EventLog.open(db_path) as log:
+        writer = log._live_writer()
+        before = writer.commits
+        await asyncio.gather(
+            *(log.append(NewEvent("s", "t", {"i": i}, key=f"k{i}")) for i in range(300))
+        )
+        assert writer.commits - before < 100  # not one commit each
+
+
+async def test_pipelined_submits_with_checkpoints_commit_in_submit_order(db_path: Path) -> None:
+    """An inline commit never overtakes a queued one: a source's checkpoints stay in order."""
+    async with await EventLog.open(db_path) as log:
+        futures = []
+        for i in range(300):
+            big = [NewEvent("s", "t", {"i": i, "j": j}, key=f"k{i}.{j}") for j in range(i % 40)]
+            futures.append(log.submit(big, checkpoint=SourceCheckpoint("src", {"batch": i})))
+            if i % 7 == 0:
+                await asyncio.sleep(0)  # let some commits land between submits
+        results = await asyncio.gather(*futures)
+        seqs = [r.seq for res in results for r in res]
+        assert seqs == list(range(1, len(seqs) + 1))
+        assert (await log.source_checkpoint("src")) == {"batch": 299}
+
+
+async def test_an_append_while_another_process_holds_the_write_lock_does_not_block_the_loop(
+    db_path: Path,
+) -> None:
+    async with await EventLog.open(db_path) as log:
+        await log.append(NewEvent("s", "t", {}, key="first"))
+        other = sqlite3.connect(db_path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        ticks = 0
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0.005)
+
+        ticker = asyncio.create_task(tick())
+        pending = asyncio.ensure_future(log.append(NewEvent("s", "t", {}, key="second")))
+        await asyncio.sleep(0.3)
+        assert not pending.done() and ticks > 5  # waiting in the writer thread, not on the loop
+        other.execute("COMMIT")
+        other.close()
+        assert (await pending).seq == 2
+        ticker.cancel()
+
+
 async def test_mixed_appends_in_one_group_commit_get_what_they_read_back(db_path: Path) -> None:
     # Appends of 0-12 events, some in one stream and some across several, queued together so
     # they share commits: around the writer's small-statement size (8) and its one-stream path.

@@ -31,9 +31,10 @@ from .sources import Source
 
 SQL_BOX_ROWS = 1_000
 PANEL_ROWS = 5_000
-# Panels are answered from a cache shared by every open page, recomputed one at a time and no
-# sooner than PANEL_DUTY times the query's own last cost (at least PANEL_MIN_AGE_S): however
-# many pages are open, their queries take at most ~1/PANEL_DUTY of a core from the live path.
+# Panels are answered from a cache shared by every open page and recomputed one at a time; after
+# a recomputation that took c seconds the next one waits (PANEL_DUTY - 1) * c: however many pages
+# are open, panel queries take at most 1/PANEL_DUTY of the time from the live path. A panel
+# younger than PANEL_MIN_AGE_S is never recomputed.
 PANEL_MIN_AGE_S = 2.0
 PANEL_DUTY = 20.0
 STATIC_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css"}
@@ -100,8 +101,9 @@ class Handlers:
         self.info = info
         self.files = _static()
         self._public: tuple[float, set[str]] = (0.0, set())
-        self._panels: dict[str, tuple[float, float, bytes]] = {}  # id: (at, cost, JSON body)
+        self._panels: dict[str, tuple[float, bytes]] = {}  # id: (computed at, JSON body)
         self._panel_turn = asyncio.Lock()
+        self._panels_rest_until = 0.0  # loop time before which cached panels are served as they are
 
     async def index(self, request: web.Request) -> web.Response:
         return web.Response(body=self.files["index.html"], content_type="text/html")
@@ -168,9 +170,10 @@ class Handlers:
         loop = asyncio.get_running_loop()
 
         def fresh() -> bytes | None:
-            at, cost, body = self._panels.get(panel_id, (0.0, 0.0, b""))
-            age = loop.time() - at
-            return body if body and age < max(PANEL_MIN_AGE_S, cost * PANEL_DUTY) else None
+            at, body = self._panels.get(panel_id, (0.0, b""))
+            now = loop.time()
+            young = now - at < PANEL_MIN_AGE_S or now < self._panels_rest_until
+            return body if body and young else None
 
         if (body := fresh()) is not None:
             return body
@@ -185,7 +188,8 @@ class Handlers:
                 reply = {"error": str(exc)}
             body = orjson.dumps(reply, default=str)
             now = loop.time()
-            self._panels[panel_id] = (now, now - started, body)
+            self._panels[panel_id] = (now, body)
+            self._panels_rest_until = now + (now - started) * (PANEL_DUTY - 1)
             return body
 
     async def api_sql(self, request: web.Request) -> web.Response:
