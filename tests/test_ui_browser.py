@@ -20,6 +20,7 @@ import pytest
 
 from evlog.ui.panels import PANELS
 
+from .support import eventually
 from .ui_support import Page, make_workspace, watch_with_page
 
 CHROMIUM = os.environ.get("EVLOG_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
@@ -87,6 +88,13 @@ def _produce(inbox: Path, n: int, every_s: float, stop: threading.Event) -> None
             time.sleep(every_s)
 
 
+def wait_js(tab: Any, expression: str, timeout: float) -> None:
+    """Poll `expression` in the page until it is true. Playwright's wait_for_function compiles
+    its predicate with eval inside the page, which the page's own CSP (rightly) refuses;
+    evaluate goes through the debugging protocol instead."""
+    eventually(lambda: bool(tab.evaluate(expression)), timeout=timeout / 1000, every=0.1)
+
+
 def _int(text: str) -> int:
     return int(text.replace(",", "")) if text.strip() not in ("", "–") else -1
 
@@ -95,7 +103,7 @@ def test_the_pipeline_numbers_move_while_a_producer_appends(
     tab: Any, page_server: tuple[Page, Path]
 ) -> None:
     _, inbox = page_server
-    tab.wait_for_function("Number(document.body.dataset.points || 0) >= 1", timeout=20_000)
+    wait_js(tab, "Number(document.body.dataset.points || 0) >= 1", timeout=20_000)
     head0 = _int(tab.inner_text("#stat-head"))
     stop = threading.Event()
     producer = threading.Thread(target=_produce, args=(inbox, 400, 0.01, stop))
@@ -115,7 +123,8 @@ def test_the_pipeline_numbers_move_while_a_producer_appends(
         stop.set()
         producer.join()
     # caught up: visible = head, and the latency table filled from live batches
-    tab.wait_for_function(
+    wait_js(
+        tab,
         "document.querySelector('#stat-position').textContent"
         " === document.querySelector('#stat-head').textContent",
         timeout=30_000,
@@ -132,7 +141,8 @@ def test_every_analytics_panel_renders_with_data(tab: Any) -> None:
     for panel in PANELS:
         node = tab.locator(f"#panel-{panel.id}")
         node.wait_for(timeout=30_000)
-        tab.wait_for_function(
+        wait_js(
+            tab,
             f"document.querySelector('#panel-{panel.id}').dataset.state === 'ready'",
             timeout=30_000,
         )
@@ -166,7 +176,8 @@ def test_the_sql_box_returns_rows_and_draws_a_line_for_a_time_series(tab: Any) -
 
 
 def test_a_screenshot_of_the_whole_page(tab: Any, tmp_path: Path) -> None:
-    tab.wait_for_function(
+    wait_js(
+        tab,
         "[...document.querySelectorAll('.panel')].every(p => p.dataset.state === 'ready')",
         timeout=30_000,
     )
