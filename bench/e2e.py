@@ -35,7 +35,7 @@ from evlog.projector.sqlfile import parse
 from evlog.ui.app import serve_ui
 from evlog.ui.sources import FollowerSource
 
-from .stats import install_uvloop, percentile
+from .stats import cpu_steal_ms, install_uvloop, percentile
 
 # Two user projections as users write them (docs/projections.md): state per key as append-only
 # rows with a latest-per-key view, and a per-minute rollup's rows.
@@ -105,7 +105,9 @@ async def follow_run(
                 stdout=asyncio.subprocess.PIPE,
             )  # fmt: skip
         follower = asyncio.create_task(pj.follow(record))
+        steal0 = cpu_steal_ms()
         achieved = await run_producer(db, rate, seconds + warmup, tag=f"{rate}-{time.time_ns()}")
+        steal1 = cpu_steal_ms()
         head = await log.head()
         await asyncio.wait_for(pj.wait_for(head), 120)
         if client is not None:
@@ -127,6 +129,9 @@ async def follow_run(
         "commit_p99": percentile(to_commit, 99) / 1e6,
         "commit_max": (to_commit[-1] / 1e6) if to_commit else float("nan"),
         "page": page,
+        # CPU time the hypervisor gave to others while the producer ran (both cores): when
+        # it is large, the run measured the host, not evlog.
+        "steal_ms": None if steal0 is None or steal1 is None else steal1 - steal0,
     }
 
 
@@ -135,6 +140,7 @@ def fmt(r: dict[str, Any]) -> str:
         f"achieved {r['achieved']:8.0f}/s  p50 {r['p50']:7.2f} ms  p99 {r['p99']:7.2f} ms"
         f"  p999 {r['p999']:7.2f} ms  max {r['max']:8.2f} ms  (n={r['n']})"
         f"  [of which send->log commit: p99 {r['commit_p99']:.2f} ms, max {r['commit_max']:.2f}]"
+        + (f"  [VM steal {r['steal_ms']:.0f} ms]" if r["steal_ms"] is not None else "")
     )
 
 
