@@ -831,7 +831,9 @@ async def _project(s: Settings, follow: bool, flush_every: float, exposure: Expo
 def ui(
     ctx: typer.Context,
     port: Annotated[int, typer.Option(help="Port (0: any free port).")] = 0,
-    host: Annotated[str, UI_HOST] = "127.0.0.1",
+    host: Annotated[str, typer.Option(help="Address to bind (loopback unless you say).")] = (
+        "127.0.0.1"
+    ),
     budget: Annotated[str, typer.Option(help="Latency budget drawn on the charts.")] = "50ms",
 ) -> None:
     """Open the live page over the log and analytics as they are, read-only.
