@@ -105,11 +105,11 @@ async def follow_run(
                 stdout=asyncio.subprocess.PIPE,
             )  # fmt: skip
         follower = asyncio.create_task(pj.follow(record))
-        steal0 = cpu_steal_ms()
+        steal0, cpu0 = cpu_steal_ms(), time.process_time()
         achieved = await run_producer(db, rate, seconds + warmup, tag=f"{rate}-{time.time_ns()}")
-        steal1 = cpu_steal_ms()
         head = await log.head()
         await asyncio.wait_for(pj.wait_for(head), 120)
+        steal1, cpu1 = cpu_steal_ms(), time.process_time()
         if client is not None:
             out, _ = await asyncio.wait_for(client.communicate(), 120)
             page = json.loads(out.decode().strip().splitlines()[-1])
@@ -132,6 +132,10 @@ async def follow_run(
         # CPU time the hypervisor gave to others while the producer ran (both cores): when
         # it is large, the run measured the host, not evlog.
         "steal_ms": None if steal0 is None or steal1 is None else steal1 - steal0,
+        # CPU of this process (the follower, all its threads, the page's server when open) per
+        # event, from the producer's start until caught up: less moved by a noisy host than
+        # latency is. The log is fresh per run, so its head is this run's events.
+        "cpu_us_per_event": (cpu1 - cpu0) * 1e6 / max(1, head),
     }
 
 
@@ -141,6 +145,7 @@ def fmt(r: dict[str, Any]) -> str:
         f"  p999 {r['p999']:7.2f} ms  max {r['max']:8.2f} ms  (n={r['n']})"
         f"  [of which send->log commit: p99 {r['commit_p99']:.2f} ms, max {r['commit_max']:.2f}]"
         + (f"  [VM steal {r['steal_ms']:.0f} ms]" if r["steal_ms"] is not None else "")
+        + f"  [follower CPU {r['cpu_us_per_event']:.0f} µs/event]"
     )
 
 
@@ -237,7 +242,8 @@ async def main_async(args: argparse.Namespace, workdir: Path) -> None:
             if a and b:
                 print(
                     f"           {what}: p50 {a['p50'] / b['p50']:.2f}x,"
-                    f" p99 {a['p99'] / b['p99']:.2f}x"
+                    f" p99 {a['p99'] / b['p99']:.2f}x, follower CPU per event"
+                    f" {a['cpu_us_per_event'] / b['cpu_us_per_event']:.2f}x"
                 )
     rebuild_s, scan_s = await rebuild_run(workdir, args.rebuild_events)
     n = args.rebuild_events
