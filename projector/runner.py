@@ -20,6 +20,7 @@ from typing import Any, ParamSpec, Self, TypeVar
 import duckdb
 
 from evlog.eventlog import EventLog
+from evlog.eventlog.writeback import lower_this_threads_priority
 
 from .batch import COMMITTED, EventBatch
 from .projection import Projection
@@ -37,6 +38,7 @@ CATCH_UP_BATCH = 20_000
 REBUILD_BATCH = 50_000
 FLUSH_EVERY_S = 1.0
 QUERY_THREADS = 2
+BACKGROUND_NICE = 19
 
 
 class ProjectionError(Exception):
@@ -81,6 +83,11 @@ class Projector:
         self._query_cursors: asyncio.Queue[duckdb.DuckDBPyConnection] = asyncio.Queue()
         self._query_executor = concurrent.futures.ThreadPoolExecutor(
             QUERY_THREADS, thread_name_prefix="evlog-query"
+        )
+        # Reads nobody waits for (the live page's panels): a thread at the lowest priority, so
+        # that on a busy machine they take the CPU the live path leaves.
+        self._background_executor = concurrent.futures.ThreadPoolExecutor(
+            1, "evlog-query-bg", lower_this_threads_priority, (BACKGROUND_NICE,)
         )
         self._flush_every = flush_every
         self._flusher: threading.Thread | None = None
@@ -153,6 +160,7 @@ class Projector:
         if self._flusher is not None:
             await asyncio.to_thread(self._flusher.join)  # it flushes what is left, then exits
         self._query_executor.shutdown(wait=True)
+        self._background_executor.shutdown(wait=True)
         while not self._query_cursors.empty():
             cur = self._query_cursors.get_nowait()
             await self._duck(cur.close)
@@ -416,13 +424,21 @@ class Projector:
         finally:
             cur.close()
 
-    async def query(self, sql: str, *, max_rows: int | None = None) -> QueryResult:
-        """A read-only query on its own cursor (another thread), concurrent with applying."""
-        return await self.run_read(lambda cur: run_query(cur, sql, max_rows=max_rows))
+    async def query(
+        self, sql: str, *, max_rows: int | None = None, background: bool = False
+    ) -> QueryResult:
+        """A read-only query on its own cursor (another thread), concurrent with applying;
+        `background`: on the lowest-priority query thread (see run_read)."""
+        return await self.run_read(
+            lambda cur: run_query(cur, sql, max_rows=max_rows), background=background
+        )
 
-    async def run_read(self, fn: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+    async def run_read(
+        self, fn: Callable[[duckdb.DuckDBPyConnection], T], *, background: bool = False
+    ) -> T:
         """`fn(cursor)` in a query thread, on a cursor that sees hot and cold rows. For library
-        callers that read; the cursor must not be used to write."""
+        callers that read; the cursor must not be used to write. `background`: on a thread at
+        the lowest priority, one at a time (DuckDB's own worker threads keep theirs)."""
         cur = await self._query_cursors.get()
         version = self._views_version
         gens = list(self.live.values())
@@ -435,7 +451,8 @@ class Projector:
                     self._cursor_views[id(cur)] = version
                 return fn(cur)
 
-            return await loop.run_in_executor(self._query_executor, go)
+            executor = self._background_executor if background else self._query_executor
+            return await loop.run_in_executor(executor, go)
         finally:
             self._query_cursors.put_nowait(cur)
 

@@ -182,7 +182,9 @@ class Handlers:
                 return body
             started = loop.time()
             try:
-                result = await self.source.query(BY_ID[panel_id].sql, max_rows=PANEL_ROWS)
+                result = await self.source.query(
+                    BY_ID[panel_id].sql, max_rows=PANEL_ROWS, background=True
+                )
                 reply = {**result_json(result), "as_of": time.time()}
             except QueryError as exc:
                 reply = {"error": str(exc)}

@@ -21,8 +21,11 @@ class Source(Protocol):
     log: EventLog
     live: bool  # whether live batches are observed (a LatencyWindow can subscribe)
 
-    async def query(self, sql: str, max_rows: int | None = None) -> QueryResult:
-        """Trusted SQL (the panels', or a table copy for the sandbox)."""
+    async def query(
+        self, sql: str, max_rows: int | None = None, background: bool = False
+    ) -> QueryResult:
+        """Trusted SQL (the panels', or a table copy for the sandbox); `background`: nobody is
+        waiting on it at once (a panel's refresh), so it may yield to the live path."""
         ...
 
     async def progress(self) -> dict[str, Any]:
@@ -39,8 +42,10 @@ class FollowerSource:
         self.projector = projector
         self.log = projector.log
 
-    async def query(self, sql: str, max_rows: int | None = None) -> QueryResult:
-        return await self.projector.query(sql, max_rows=max_rows)
+    async def query(
+        self, sql: str, max_rows: int | None = None, background: bool = False
+    ) -> QueryResult:
+        return await self.projector.query(sql, max_rows=max_rows, background=background)
 
     async def progress(self) -> dict[str, Any]:
         head, lag_events, lag_s = await self.projector.lag()
@@ -62,7 +67,9 @@ class FileSource:
         self.log = log
         self.duckdb_path = duckdb_path
 
-    async def query(self, sql: str, max_rows: int | None = None) -> QueryResult:
+    async def query(
+        self, sql: str, max_rows: int | None = None, background: bool = False
+    ) -> QueryResult:
         try:
             return await asyncio.to_thread(
                 analytics.query, self.duckdb_path, sql, max_rows=max_rows
