@@ -8,6 +8,7 @@ import hashlib
 import io
 import json
 import random
+import socket
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -22,7 +23,7 @@ from evlog.projector.batch import COMMITTED, EVENT_ROW, READ
 from evlog.ui.panels import PANELS
 from evlog.ui.window import LatencyWindow
 
-from .support import ROOT, eventually, evlog
+from .support import ROOT, eventually, evlog, finished
 from .ui_support import CHAT_OPTIONS, Page, make_workspace, start_page, watch_with_page
 
 
@@ -298,3 +299,19 @@ def test_the_latency_window_agrees_with_the_histogram_and_slides() -> None:
     window.tick(t0 + 9 + 300)  # five minutes after the last: every second has left the window
     assert window.summary()["read_to_visible"]["events"] == 0
     assert window.window["read_to_visible"] == {}
+
+
+def test_a_taken_port_is_a_one_line_error(tmp_path: Path) -> None:
+    src = tmp_path / "a.jsonl"
+    src.write_text('{"text": "hi"}\n')
+    finished(src)
+    db = tmp_path / "e.db"
+    assert evlog("--db", db, "ingest", src).returncode == 0
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        r = evlog("--db", db, "project", "--follow", "--ui", str(port), timeout=60)
+    assert r.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in r.stderr and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1

@@ -23,6 +23,7 @@ from aiohttp import web
 from evlog.projector import QueryError, QueryResult
 
 from ..rendering import json_rows
+from ..runtime import UserError
 from .guard import CSP, Guard, new_token
 from .panels import BY_ID, PANELS
 from .pipeline import PipelineHub
@@ -201,7 +202,7 @@ class Handlers:
         except (ValueError, KeyError, TypeError):
             return json_response({"error": 'send {"sql": "SELECT ..."}'}, status=400)
         try:
-            names = referenced_tables(sql)
+            names = await asyncio.to_thread(referenced_tables, sql)
             public = await self._public_names()
             tables = {}
             for name in sorted(names & public):
@@ -298,14 +299,20 @@ async def serve_ui(
     token = token or new_token()
     hub = PipelineHub(source, budget_ms)
     projector = getattr(source, "projector", None)
-    if hub.window is not None and projector is not None:
-        projector.subscribe(hub.window.observe)
     guard = Guard(token, host)
     app = make_app(source, hub, guard, {"budget_ms": budget_ms, **(info or {})})
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise UserError(
+            f"the live page cannot listen on {host}:{port}: {exc.strerror or exc}"
+            " (choose another port, or 0 for any free one)"
+        ) from None
+    if hub.window is not None and projector is not None:
+        projector.subscribe(hub.window.observe)
     bound = runner.addresses[0]
     bound_host, bound_port = str(bound[0]), int(bound[1])
     guard.bound(bound_port)

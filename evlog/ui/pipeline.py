@@ -69,8 +69,8 @@ class PipelineHub:
             await asyncio.sleep(1 - time.time() % 1 + 0.001)
             try:
                 point = await self.sample()
-            except (QueryError, OSError) as exc:  # a file being replaced; try next second
-                point = {"t": int(time.time()), "error": str(exc)}
+            except Exception as exc:  # the page must outlive a bad second (a file replaced...)
+                point = {"t": int(time.time()), "error": f"{type(exc).__name__}: {exc}"}
             self.history.append(point)
             for q in list(self.listeners):
                 with contextlib.suppress(asyncio.QueueFull):  # a stalled page misses points
