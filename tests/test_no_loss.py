@@ -20,7 +20,7 @@ import pytest
 
 from evlog.eventlog import InvalidEventError, NewEvent, encode_events, encode_valid
 
-from .support import SHARED_DATA, eventually, evlog, finished, proc_env
+from .support import SHARED_DATA, eventually, evlog, finished, just_written, proc_env
 
 SLACK_ZIP = SHARED_DATA / "slack_export" / "testarchive.zip"
 
@@ -121,6 +121,7 @@ def test_a_stray_quote_is_text_and_an_unterminated_one_costs_one_record(tmp_path
     lines = ["id,name,status"] + [f"{i},item {i},ok" for i in range(1, 101)]
     lines[6] = '6,"never closed,ok'
     (tmp_path / "u.csv").write_text("\n".join(lines) + "\n")
+    just_written(tmp_path / "u.csv")
     s = ingest(tmp_path, "u.csv")  # just written: the open quote may still be closed
     assert (s["appended"], s["held_back"]) == (5, 1)
     finished(tmp_path / "u.csv")  # the quote is never closed
