@@ -6,6 +6,7 @@ import asyncio
 import concurrent.futures
 import os
 import sqlite3
+import time
 from collections.abc import AsyncGenerator, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,7 @@ import orjson
 
 from .changes import WalWrites
 from .checkpointer import WalCheckpointer
-from .columns import EVENT_COLUMNS
+from .columns import COMMITTED, EVENT_COLUMNS
 from .connection import BUSY_TIMEOUT_MS, Durability, connect, ensure_parent
 from .encoding import EncodedEvents, encode_events
 from .envelope import (
@@ -338,6 +339,17 @@ class EventLog:
         async with self._reader.execute("SELECT coalesce(max(seq), 0) FROM events") as cur:
             row = await cur.fetchone()
         return int(row[0]) if row else 0
+
+    async def behind(self, position: int) -> tuple[int, int, float]:
+        """How far a reader at `position` is behind: (head, events after it, age in seconds of
+        the oldest of those, from its commit stamp)."""
+        head = await self.head()
+        age_s = 0.0
+        if head > position:
+            oldest = await self.read_rows(position, 1)
+            if oldest:
+                age_s = max(0.0, (time.time_ns() - int(oldest[0][COMMITTED])) / 1e9)
+        return head, head - position, age_s
 
     async def source_checkpoint(self, source: str) -> Any | None:
         """Where `source` was read to (its adapter's position, with its mapping), or None."""

@@ -22,7 +22,7 @@ import duckdb
 from evlog.eventlog import EventLog
 from evlog.eventlog.writeback import lower_this_threads_priority
 
-from .batch import COMMITTED, EventBatch
+from .batch import EventBatch
 from .projection import Projection
 from .query import QueryResult, run_query
 from .registry import all_projections
@@ -458,14 +458,7 @@ class Projector:
 
     async def lag(self) -> tuple[int, int, float]:
         """(log head, events committed but not yet applied, age in seconds of the oldest)."""
-        head = await self.log.head()
-        position = self.position
-        age_s = 0.0
-        if head > position:
-            oldest = await self.log.read_rows(position, 1)
-            if oldest:
-                age_s = max(0.0, (time.time_ns() - int(oldest[0][COMMITTED])) / 1e9)
-        return head, head - position, age_s
+        return await self.log.behind(self.position)
 
     async def status(self) -> dict[str, Any]:
         """Log head, position, lag, and each live projection's generation, version, position

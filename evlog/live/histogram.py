@@ -43,6 +43,21 @@ def sql_bucket(v: str) -> str:
     )
 
 
+def bucket_percentile(counts: dict[int, int], total: int, q: float) -> float | None:
+    """Value (ns) at percentile q (0..100) of bucketed counts: the middle of the bucket holding
+    that rank; None when there are none."""
+    if not total:
+        return None
+    rank = max(1, min(total, int(q / 100 * total + 0.9999999)))
+    seen = 0
+    for b in sorted(counts):
+        seen += counts[b]
+        if seen >= rank:
+            low, high = bucket_bounds(b)
+            return (low + high) / 2
+    return None
+
+
 @dataclass(slots=True)
 class Histogram:
     counts: dict[int, int] = field(default_factory=dict)
@@ -71,16 +86,10 @@ class Histogram:
 
     def percentile(self, q: float) -> float:
         """Value (ns) at percentile q (0..100): the middle of the bucket holding that rank."""
-        if not self.total:
-            return float("nan")
-        rank = max(1, min(self.total, int(q / 100 * self.total + 0.9999999)))
-        seen = 0
-        for b in sorted(self.counts):
-            seen += self.counts[b]
-            if seen >= rank:
-                low, high = bucket_bounds(b)
-                return min((low + high) / 2, float(self.max_ns))
-        return float(self.max_ns)
+        value = bucket_percentile(self.counts, self.total, q)
+        if value is None:
+            return float("nan") if not self.total else float(self.max_ns)
+        return min(value, float(self.max_ns))
 
     def cumulative(self, bounds_ns: Iterable[int]) -> list[int]:
         """Counts <= each bound (Prometheus `le` buckets), assigning a bucket by its high end."""

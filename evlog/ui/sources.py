@@ -5,14 +5,12 @@ when there is one). Both answer the same few questions."""
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 from typing import Any, Protocol
 
 from evlog import analytics
 from evlog.eventlog import EventLog
 from evlog.projector import Projector, QueryError, QueryResult
-from evlog.projector.batch import COMMITTED
 
 from ..runtime import UserError
 
@@ -78,21 +76,16 @@ class FileSource:
             raise QueryError(str(exc)) from None
 
     async def progress(self) -> dict[str, Any]:
-        head = await self.log.head()
         try:
             state = await asyncio.to_thread(analytics.projection_state, self.duckdb_path)
         except (UserError, OSError):
             state = {}
         position = min((s["position"] for s in state.values()), default=0)
-        lag_s = 0.0
-        if head > position:
-            oldest = await self.log.read_rows(position, 1)
-            if oldest:
-                lag_s = max(0.0, (time.time_ns() - int(oldest[0][COMMITTED])) / 1e9)
+        head, lag_events, lag_s = await self.log.behind(position)
         return {
             "log_head": head,
             "position": position,
-            "lag_events": head - position,
+            "lag_events": lag_events,
             "lag_seconds": round(lag_s, 3),
             "projected_total": None,
         }

@@ -4,7 +4,6 @@ evlog/live/histogram.py, and a rolling sum of those seconds gives p50/p99/p99.9 
 
 from __future__ import annotations
 
-import math
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -12,7 +11,7 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from evlog.live.histogram import SUB, SUB_BITS, bucket_bounds
+from evlog.live.histogram import SUB, SUB_BITS, bucket_percentile
 from evlog.live.metrics import STAGES
 from evlog.projector import EventBatch
 from evlog.projector.batch import COMMITTED, READ
@@ -38,20 +37,6 @@ def buckets_of(values: pa.Array) -> dict[int, int]:
             strict=True,
         )
     )
-
-
-def percentile(counts: dict[int, int], total: int, q: float) -> float | None:
-    """Value (ns) at percentile q of bucketed counts: the middle of the bucket holding it."""
-    if not total:
-        return None
-    rank = max(1, min(total, math.ceil(q / 100 * total)))
-    seen = 0
-    for b in sorted(counts):
-        seen += counts[b]
-        if seen >= rank:
-            low, high = bucket_bounds(b)
-            return (low + high) / 2
-    return None
 
 
 @dataclass(slots=True)
@@ -127,7 +112,7 @@ class LatencyWindow:
         for stage in STAGES:
             counts = self.window[stage]
             row: dict[str, float | None] = {
-                f"p{q:g}": _ms(percentile(counts, self.window_total, q)) for q in QUANTILES
+                f"p{q:g}": _ms(bucket_percentile(counts, self.window_total, q)) for q in QUANTILES
             }
             row["events"] = self.window_total
             out[stage] = row
@@ -137,7 +122,7 @@ class LatencyWindow:
     def second_summary(sec: Second) -> dict[str, float | None]:
         """p50, p99 and p99.9 (ms) of read_to_visible in one second (None: nothing arrived)."""
         counts = sec.buckets.get("read_to_visible", {})
-        return {f"p{q:g}": _ms(percentile(counts, sec.events, q)) for q in QUANTILES}
+        return {f"p{q:g}": _ms(bucket_percentile(counts, sec.events, q)) for q in QUANTILES}
 
 
 def _ms(ns: float | None) -> float | None:
