@@ -106,6 +106,11 @@ class EventLog:
         reader = await _open_reader(p)
         return cls(p, reader, writer, checkpointer, poll_interval)
 
+    @property
+    def where(self) -> str:
+        """The log file's path, as given."""
+        return str(self.path)
+
     async def __aenter__(self) -> Self:
         return self
 

@@ -1,0 +1,717 @@
+"""`JetStreamLog`: the log on one JetStream stream, the `LogStore` of a `nats://` URL.
+
+An append is one atomic batch (events, then dead letters, then the source checkpoint), split
+into parts of at most 1,000 messages when larger; only the last part carries the checkpoint.
+The log's sequence is the stream's; a stream's version is assigned here and checked by the server
+(`Nats-Expected-Last-Subject-Sequence` on each event stream's first message of a part), so two
+producers of one stream cannot interleave versions. Idempotency: each event's key is its
+`Nats-Msg-Id` (the server drops a repeat within the stream's duplicate window) and, beyond the
+window, an event stream whose last event carries a key of this append resumes after it."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import logging
+import time
+from collections.abc import AsyncGenerator, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Self
+
+import orjson
+
+from ..columns import COMMITTED
+from ..encoding import KEY, STREAM, VERSION, EncodedEvents, encode_events
+from ..envelope import (
+    NO_RESULTS,
+    AppendResults,
+    DeadLetter,
+    Event,
+    NewEvent,
+    SourceCheckpoint,
+    event_from_row,
+)
+from ..errors import ConcurrencyError, EventLogError
+from ..log import LogStats
+from . import client
+from .client import MAX_BATCH, TRANSIENT, Outgoing, PublishError, Stored, Target
+from .subjects import DEFAULT_STREAM, Layout
+
+log_ = logging.getLogger("evlog.jetstream")
+
+OUTAGE_LIMIT_S = 60.0  # how long an append retries while no stream leader answers
+FOLLOW_BUFFER = 20_000  # messages a follower holds before it stops taking more (backpressure)
+# The event body: the writer's insert parameters up to read_ns (eventlog/encoding.py order).
+BODY_WIDTH = 9
+
+
+@dataclass(slots=True)
+class Head:
+    """An event stream's last message: its log sequence, version and key."""
+
+    seq: int
+    version: int
+    key: str | None
+
+
+@dataclass(slots=True)
+class _Item:
+    """One message of an append: an event (by index) or a trailer (dead letter, resolution,
+    checkpoint) whose body may point back at an event's sequence."""
+
+    kind: str  # "event", "dead", "resolve", "checkpoint"
+    index: int = -1  # event index (events, resolutions, the checkpoint's last event)
+    subject: str = ""
+    body: dict[str, Any] | None = None
+    msg_id: str | None = None
+
+
+class JetStreamLog:
+    """One log on a JetStream stream. Open with `await JetStreamLog.open("nats://...")`."""
+
+    def __init__(self, target: Target, nc: Any, writable: bool) -> None:
+        self.target = target
+        self.layout = Layout(target.stream)
+        self._nc = nc
+        self._js = nc.jetstream()
+        self._writable = writable
+        self._heads: dict[str, Head] = {}
+        self._append_lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, url: str, *, writable: bool = True) -> Self:
+        """Connect to the cluster and make the stream if it is not there (writable)."""
+        target = Target.parse(url, DEFAULT_STREAM)
+        nc = await client.connect(target)
+        try:
+            if writable:
+                await client.ensure_stream(nc, target, Layout(target.stream).all)
+            else:
+                await client.stream_info(nc, target.stream)
+        except TRANSIENT:
+            await nc.close()
+            raise EventLogError(f"{url}: the servers answer but JetStream does not") from None
+        except BaseException:
+            await nc.close()
+            raise
+        return cls(target, nc, writable)
+
+    @property
+    def where(self) -> str:
+        return self.target.url
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Flush what was published and close the connection."""
+        if not self._nc.is_closed:
+            try:
+                await self._nc.drain()
+            except Exception:  # noqa: BLE001 - closing a broken connection: nothing to keep
+                await self._nc.close()
+
+    # -- appending -------------------------------------------------------------------------------
+
+    async def append(self, event: NewEvent, *, expected_version: int | None = None) -> Any:
+        return (await self.append_many([event], expected_version=expected_version))[0]
+
+    async def append_many(
+        self,
+        events: Sequence[NewEvent],
+        *,
+        expected_version: int | None = None,
+        checkpoint: SourceCheckpoint | None = None,
+        dead_letters: Sequence[DeadLetter] = (),
+    ) -> AppendResults:
+        """Append events (one atomic batch with the checkpoint and dead letters). With
+        `expected_version`, all events must be of one stream, at that version now."""
+        encoded = encode_events(events)
+        if expected_version is not None and events:
+            streams = {e.stream for e in events}
+            if len(streams) != 1:
+                raise ValueError("expected_version needs all events in one stream")
+            async with self._append_lock:
+                stream = streams.pop()
+                head = await self._fetch_head(stream)
+                if head.version != expected_version:
+                    raise ConcurrencyError(stream, expected_version, head.version)
+                return await self._append_locked(encoded, checkpoint, dead_letters, ())
+        return await self.append_encoded(encoded, checkpoint=checkpoint, dead_letters=dead_letters)
+
+    async def append_encoded(
+        self,
+        events: EncodedEvents,
+        *,
+        checkpoint: SourceCheckpoint | None = None,
+        dead_letters: Sequence[DeadLetter] = (),
+        resolves: Sequence[tuple[int, int]] = (),
+    ) -> AppendResults:
+        if not len(events) and checkpoint is None and not dead_letters:
+            return NO_RESULTS
+        if not self._writable:
+            raise EventLogError(f"{self.where}: opened for reading only")
+        async with self._append_lock:
+            return await self._append_locked(events, checkpoint, dead_letters, resolves)
+
+    async def _append_locked(
+        self,
+        events: EncodedEvents,
+        checkpoint: SourceCheckpoint | None,
+        dead_letters: Sequence[DeadLetter],
+        resolves: Sequence[tuple[int, int]],
+    ) -> AppendResults:
+        rows = list(events.rows())
+        n = len(rows)
+        seqs = [0] * n
+        versions = [0] * n
+        dup = [False] * n
+        streams = [r[STREAM] for r in rows]
+        await self._ensure_heads(set(streams))
+        done = self._resume(rows, seqs, versions, dup)
+        items = [_Item("event", i) for i in range(n) if not done[i]]
+        items += [self._dead_item(d) for d in dead_letters]
+        items += [
+            _Item("resolve", idx, self.layout.resolution, {"id": dl_id})
+            for dl_id, idx in resolves
+        ]
+        if checkpoint is not None:
+            body = {"source": checkpoint.source, "position": checkpoint.position}
+            items.append(
+                _Item("checkpoint", n - 1, self.layout.checkpoint(checkpoint.source), body)
+            )
+        pos = 0
+        while pos < len(items):
+            part = items[pos : pos + MAX_BATCH]
+            await self._commit_part(part, rows, seqs, versions, dup)
+            pos += len(part)
+        return AppendResults(seqs, streams, versions, dup if any(dup) else None)
+
+    def _dead_item(self, d: DeadLetter) -> _Item:
+        raw, encoding = d.raw, "text"
+        if isinstance(raw, bytes):
+            try:
+                raw, encoding = raw.decode(), "utf-8"
+            except UnicodeDecodeError:
+                raw, encoding = base64.b64encode(raw).decode(), "base64"
+        body = {
+            "source": d.source,
+            "position": d.position,
+            "error": d.error,
+            "raw": raw,
+            "raw_encoding": encoding,
+            "key": d.key,
+            "created_ns": time.time_ns(),
+        }
+        digest = hashlib.blake2b(
+            orjson.dumps([d.source, d.position, d.error, raw]), digest_size=16
+        ).hexdigest()
+        return _Item("dead", -1, self.layout.dead_letter(d.source), body, f"dl-{digest}")
+
+    def _resume(
+        self, rows: list[list[Any]], seqs: list[int], versions: list[int], dup: list[bool]
+    ) -> list[bool]:
+        """Events already in the log past the duplicate window: a stream whose last event has
+        a key of this append took this append's events up to it (an earlier run stopped between
+        parts). Marks them duplicates (sequence: that last event's)."""
+        done = [False] * len(rows)
+        last_keys = {s: h.key for s, h in self._heads.items() if h.key is not None}
+        if not last_keys:
+            return done
+        cut: dict[str, int] = {}
+        for i, r in enumerate(rows):
+            if r[KEY] is not None and last_keys.get(r[STREAM]) == r[KEY]:
+                cut[r[STREAM]] = i
+        for i, r in enumerate(rows):
+            stream = r[STREAM]
+            if stream in cut and i <= cut[stream]:
+                head = self._heads[stream]
+                done[i] = dup[i] = True
+                seqs[i] = head.seq
+                versions[i] = head.version
+        return done
+
+    def _outgoing(
+        self, part: list[_Item], rows: list[list[Any]], seqs: list[int]
+    ) -> tuple[list[Outgoing], dict[str, int]]:
+        """The part's messages with versions from the current heads; also each stream's
+        version after it."""
+        out: list[Outgoing] = []
+        next_version: dict[str, int] = {}
+        for pos, item in enumerate(part):
+            if item.kind == "event":
+                row = rows[item.index]
+                stream = row[STREAM]
+                headers: dict[str, str] = {}
+                if stream not in next_version:
+                    head = self._heads[stream]
+                    next_version[stream] = head.version
+                    headers["Nats-Expected-Last-Subject-Sequence"] = str(head.seq)
+                next_version[stream] += 1
+                body = row[:BODY_WIDTH]
+                body[VERSION] = next_version[stream]
+                if row[KEY] is not None:
+                    headers["Nats-Msg-Id"] = row[KEY]
+                out.append(Outgoing(self.layout.event(stream), orjson.dumps(body), headers))
+                continue
+            body_ = dict(item.body or {})
+            if item.kind in ("resolve", "checkpoint") and item.index >= 0:
+                body_.update(self._ref(part, pos, item.index, seqs))
+            headers = {"Nats-Msg-Id": item.msg_id} if item.msg_id else {}
+            out.append(Outgoing(item.subject, orjson.dumps(body_), headers))
+        return out, next_version
+
+    @staticmethod
+    def _ref(part: list[_Item], pos: int, index: int, seqs: list[int]) -> dict[str, int]:
+        """How a trailer names event `index`'s sequence: known (an earlier part), or how many
+        messages back it is in this part (an atomic batch's sequences are contiguous)."""
+        for back in range(pos, -1, -1):
+            if part[back].kind == "event" and part[back].index == index:
+                return {"back": pos - back}
+        # the event went in an earlier part, or was already in the log
+        return {"seq": seqs[index]} if seqs[index] else {}
+
+    async def _commit_part(
+        self,
+        part: list[_Item],
+        rows: list[list[Any]],
+        seqs: list[int],
+        versions: list[int],
+        dup: list[bool],
+    ) -> None:
+        """Publish one part atomically, retrying through a leader election (bounded) and
+        settling conflicts: another producer moved a stream (re-read heads, re-number), or the
+        part holds a message the server already has (publish one at a time: exact duplicates)."""
+        deadline = time.monotonic() + OUTAGE_LIMIT_S
+        attempt = 0
+        warned = False
+        while True:
+            attempt += 1
+            out, after = self._outgoing(part, rows, seqs)
+            try:
+                last_seq = await client.publish_atomic(self._nc, out)
+            except PublishError as exc:
+                if exc.code == client.WRONG_LAST_SEQUENCE and attempt <= 10:
+                    await self._refresh_heads(part, rows, seqs, versions, dup)
+                    part[:] = [it for it in part if not (it.kind == "event" and dup[it.index])]
+                    if not part:
+                        return
+                    continue
+                if exc.code == client.DUPLICATE_IN_BATCH:
+                    await self._publish_singly(part, rows, seqs, versions, dup)
+                    return
+                raise
+            except TRANSIENT as exc:
+                if time.monotonic() > deadline:
+                    raise EventLogError(
+                        f"{self.where}: no JetStream leader answered for {OUTAGE_LIMIT_S:.0f} s"
+                        f" ({type(exc).__name__}); nothing of this batch is acknowledged"
+                    ) from None
+                if not warned:
+                    log_.warning("%s: no answer from the stream leader; retrying", self.where)
+                    warned = True
+                await asyncio.sleep(min(0.05 * attempt, 1.0))
+                # The part may have been stored before the answer was lost: re-read heads.
+                await self._refresh_heads(part, rows, seqs, versions, dup, quiet=True)
+                part[:] = [it for it in part if not (it.kind == "event" and dup[it.index])]
+                if not part:
+                    return
+                continue
+            first = last_seq - len(part) + 1
+            for pos, item in enumerate(part):
+                if item.kind == "event":
+                    seqs[item.index] = first + pos
+                    versions[item.index] = orjson.loads(out[pos].data)[VERSION]
+            self._advance_heads(part, rows, seqs, after)
+            if warned:
+                log_.warning("%s: the stream answers again", self.where)
+            return
+
+    def _advance_heads(
+        self, part: list[_Item], rows: list[list[Any]], seqs: list[int], after: dict[str, int]
+    ) -> None:
+        for item in part:
+            if item.kind == "event":
+                row = rows[item.index]
+                self._heads[row[STREAM]] = Head(seqs[item.index], 0, row[KEY])
+        for stream, version in after.items():
+            self._heads[stream].version = version
+
+    async def _publish_singly(
+        self,
+        part: list[_Item],
+        rows: list[list[Any]],
+        seqs: list[int],
+        versions: list[int],
+        dup: list[bool],
+    ) -> None:
+        """The part one message at a time, each acknowledged (the server told us some are
+        already stored: their acks say which, with the original's sequence). Events first,
+        trailers (the checkpoint last) after, so a crash in between re-runs harmlessly."""
+        for item in part:
+            if item.kind == "event":
+                row = rows[item.index]
+                stream = row[STREAM]
+                head = self._heads[stream]
+                body = row[:BODY_WIDTH]
+                body[VERSION] = head.version + 1
+                headers = {"Nats-Expected-Last-Subject-Sequence": str(head.seq)}
+                if row[KEY] is not None:
+                    headers["Nats-Msg-Id"] = row[KEY]
+                seq, is_dup = await self._publish_retrying(
+                    Outgoing(self.layout.event(stream), orjson.dumps(body), headers)
+                )
+                seqs[item.index] = seq
+                if is_dup:
+                    dup[item.index] = True
+                else:
+                    versions[item.index] = head.version + 1
+                    self._heads[stream] = Head(seq, head.version + 1, row[KEY])
+            else:
+                body_ = dict(item.body or {})
+                if item.kind in ("resolve", "checkpoint") and item.index >= 0:
+                    body_.update({"seq": seqs[item.index]} if seqs[item.index] else {})
+                headers = {"Nats-Msg-Id": item.msg_id} if item.msg_id else {}
+                await self._publish_retrying(Outgoing(item.subject, orjson.dumps(body_), headers))
+
+    async def _publish_retrying(self, out: Outgoing) -> tuple[int, bool]:
+        deadline = time.monotonic() + OUTAGE_LIMIT_S
+        while True:
+            try:
+                return await client.publish_one(self._nc, out)
+            except TRANSIENT:
+                if time.monotonic() > deadline:
+                    raise EventLogError(f"{self.where}: no JetStream leader answered") from None
+                await asyncio.sleep(0.1)
+
+    async def _ensure_heads(self, streams: set[str]) -> None:
+        missing = [s for s in streams if s not in self._heads]
+        if missing:
+            heads = await asyncio.gather(*(self._fetch_head(s) for s in missing))
+            self._heads.update(zip(missing, heads, strict=True))
+
+    async def _fetch_head(self, stream: str) -> Head:
+        last = await self._retrying(client.direct_last, self._nc, self.target.stream,
+                                    self.layout.event(stream))  # fmt: skip
+        if last is None:
+            return Head(0, 0, None)
+        body = orjson.loads(last.data)
+        return Head(last.seq, int(body[VERSION]), last.headers.get("Nats-Msg-Id"))
+
+    async def _refresh_heads(
+        self,
+        part: list[_Item],
+        rows: list[list[Any]],
+        seqs: list[int],
+        versions: list[int],
+        dup: list[bool],
+        quiet: bool = False,
+    ) -> None:
+        """Heads of the part's streams read again, and events now in the log marked done."""
+        streams = {rows[it.index][STREAM] for it in part if it.kind == "event"}
+        for s in streams:
+            self._heads.pop(s, None)
+        await self._ensure_heads(streams)
+        pending = [it.index for it in part if it.kind == "event"]
+        sub_rows = [rows[i] for i in pending]
+        sub_seqs = [0] * len(pending)
+        sub_versions = [0] * len(pending)
+        sub_dup = [False] * len(pending)
+        self._resume(sub_rows, sub_seqs, sub_versions, sub_dup)
+        for j, i in enumerate(pending):
+            if sub_dup[j]:
+                dup[i], seqs[i], versions[i] = True, sub_seqs[j], sub_versions[j]
+        if not quiet:
+            log_.info("%s: another producer moved a stream; versions re-read", self.where)
+
+    async def _retrying(self, fn: Any, *args: Any) -> Any:
+        deadline = time.monotonic() + OUTAGE_LIMIT_S
+        while True:
+            try:
+                return await fn(*args)
+            except TRANSIENT:
+                if time.monotonic() > deadline:
+                    raise EventLogError(f"{self.where}: no JetStream server answered") from None
+                await asyncio.sleep(0.1)
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def _row(self, seq: int, subject: str, committed_ns: int, data: bytes) -> tuple[Any, ...]:
+        b = orjson.loads(data)
+        # body: stream, version, type, schema_version, key, payload, metadata, source_time, read
+        return (seq, b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], committed_ns)
+
+    async def read(self, after: int = 0, limit: int = 1000) -> list[Event]:
+        return [event_from_row(r) for r in await self.read_rows(after, limit)]
+
+    async def read_rows(self, after: int = 0, limit: int = 1000) -> list[tuple[Any, ...]]:
+        """Events with seq > `after`, in order, at most `limit` (direct gets of ≤ 1,000)."""
+        out: list[tuple[Any, ...]] = []
+        start = after + 1
+        while len(out) < limit:
+            want = min(MAX_BATCH, limit - len(out))
+            got: list[Stored] = await self._retrying(
+                client.direct_batch, self._nc, self.target.stream, self.layout.events, start, want
+            )
+            out += [self._row(m.seq, m.subject, m.time_ns, m.data) for m in got]
+            if len(got) < want:
+                break
+            start = got[-1].seq + 1
+        return out
+
+    async def follow(
+        self, after: int = 0, *, batch_limit: int = 1000
+    ) -> AsyncGenerator[list[Event], None]:
+        async for rows in self.follow_rows(after, batch_limit=batch_limit):
+            yield [event_from_row(r) for r in rows]
+
+    async def follow_rows(
+        self, after: int = 0, *, batch_limit: int = 1000
+    ) -> AsyncGenerator[list[tuple[Any, ...]], None]:
+        """New events forever from `after` on, pushed by an ordered consumer (the client
+        re-creates it after a gap or a failover, from the last sequence it delivered)."""
+        from nats.js.api import ConsumerConfig, DeliverPolicy
+
+        buffered: list[tuple[Any, ...]] = []
+        arrived = asyncio.Event()
+        drained = asyncio.Event()
+        drained.set()
+        row = self._row
+
+        async def on_msg(msg: Any) -> None:
+            t = msg.reply.split(".")
+            seq, ts = (int(t[5]), int(t[7])) if len(t) == 9 else (int(t[7]), int(t[9]))
+            buffered.append(row(seq, msg.subject, ts, msg.data))
+            arrived.set()
+            if len(buffered) >= FOLLOW_BUFFER:
+                drained.clear()
+                await drained.wait()
+
+        if after > 0:
+            config = ConsumerConfig(
+                deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=after + 1
+            )
+        else:
+            config = ConsumerConfig(deliver_policy=DeliverPolicy.ALL)
+        sub = await self._js.subscribe(
+            self.layout.events,
+            stream=self.target.stream,
+            cb=on_msg,
+            ordered_consumer=True,
+            config=config,
+            idle_heartbeat=2.0,
+            pending_msgs_limit=-1,
+            pending_bytes_limit=-1,
+        )
+        try:
+            while True:
+                await arrived.wait()
+                take, buffered[:] = buffered[:batch_limit], buffered[batch_limit:]
+                if not buffered:
+                    arrived.clear()
+                drained.set()
+                if take:
+                    yield take
+        finally:
+            drained.set()
+            try:
+                await sub.unsubscribe()
+            except Exception:  # noqa: BLE001 - the connection may be gone already
+                pass
+
+    async def head(self) -> int:
+        """The last event's sequence (0 for an empty log)."""
+        last = await self._retrying(
+            client.direct_last, self._nc, self.target.stream, self.layout.events
+        )
+        return 0 if last is None else last.seq
+
+    async def behind(self, position: int) -> tuple[int, int, float]:
+        """(head, events after `position` (sequences: the stream also holds checkpoints, so
+        this counts up), age in seconds of the oldest of them)."""
+        head = await self.head()
+        age_s = 0.0
+        if head > position:
+            oldest = await self.read_rows(position, 1)
+            if oldest:
+                age_s = max(0.0, (time.time_ns() - int(oldest[0][COMMITTED])) / 1e9)
+        return head, max(0, head - position), age_s
+
+    # -- checkpoints -----------------------------------------------------------------------------
+
+    async def source_checkpoint(self, source: str) -> Any | None:
+        last = await self._retrying(
+            client.direct_last, self._nc, self.target.stream, self.layout.checkpoint(source)
+        )
+        if last is None:
+            return None
+        return orjson.loads(last.data).get("position")
+
+    async def source_checkpoints(self) -> list[dict[str, Any]]:
+        info = await client.stream_info(self._nc, self.target.stream, self.layout.checkpoints)
+        out = []
+        for subject in sorted(info["state"]["subjects"]):
+            last = await client.direct_last(self._nc, self.target.stream, subject)
+            if last is None:
+                continue
+            body = orjson.loads(last.data)
+            if body.get("position") is None:
+                continue  # forgotten
+            out.append(
+                {
+                    "source": body["source"],
+                    "position": body["position"],
+                    "last_seq": _pointed(last.seq, body),
+                    "updated_ns": last.time_ns,
+                }
+            )
+        return sorted(out, key=lambda c: c["source"])
+
+    async def forget_source(self, source: str) -> bool:
+        """A tombstone checkpoint: the source's next ingest reads it from the start."""
+        had = await self.source_checkpoint(source) is not None
+        if had:
+            body = orjson.dumps({"source": source, "position": None})
+            await self._publish_retrying(Outgoing(self.layout.checkpoint(source), body, {}))
+        return had
+
+    async def known_sources(self) -> set[str]:
+        out = {c["source"] for c in await self.source_checkpoints()}
+        out |= {d["source"] for d in await self.dead_letters(limit=None, resolved=None)}
+        return out
+
+    # -- dead letters ----------------------------------------------------------------------------
+
+    async def _scan(self, subject: str) -> list[Stored]:
+        out: list[Stored] = []
+        start = 1
+        while True:
+            got = await client.direct_batch(
+                self._nc, self.target.stream, subject, start, MAX_BATCH
+            )
+            out += got
+            if len(got) < MAX_BATCH:
+                return out
+            start = got[-1].seq + 1
+
+    async def _all_dead_letters(self) -> list[dict[str, Any]]:
+        resolved: dict[int, int | None] = {}
+        for m in await self._scan(self.layout.resolutions):
+            body = orjson.loads(m.data)
+            resolved[int(body["id"])] = _pointed(m.seq, body)
+        out = []
+        for m in await self._scan(self.layout.dead_letters):
+            out.append(_dead_letter(m, resolved))
+        return out
+
+    async def dead_letters(
+        self,
+        *,
+        source: str | None = None,
+        limit: int | None = 100,
+        resolved: bool | None = False,
+        raw_bytes: bool = False,
+    ) -> list[dict[str, Any]]:
+        rows = await self._all_dead_letters()
+        if source is not None:
+            rows = [d for d in rows if d["source"] == source]
+        if resolved is not None:
+            rows = [d for d in rows if (d["resolved_seq"] is not None) == resolved]
+        if limit is not None:
+            rows = rows[-limit:] if limit else []
+        for d in rows:
+            raw = d["raw"]
+            if raw_bytes and isinstance(raw, str):
+                d["raw"] = raw.encode()
+            elif not raw_bytes and isinstance(raw, bytes):
+                d["raw"] = raw.decode("utf-8", "replace")
+        return rows
+
+    async def dead_letter(self, id_: int) -> dict[str, Any] | None:
+        m = await client.direct_seq(self._nc, self.target.stream, id_)
+        if m is None or not m.subject.startswith(self.layout.dead_letters[:-1]):
+            return None
+        for d in await self._all_dead_letters():
+            if d["id"] == id_:
+                raw = d["raw"]
+                d["raw"] = raw.encode() if isinstance(raw, str) else raw
+                return d
+        return None
+
+    async def dead_letter_count(self, *, open_only: bool = False) -> int:
+        return len(await self.dead_letters(limit=None, resolved=False if open_only else None))
+
+    async def purge_dead_letters(
+        self,
+        *,
+        source: str | None = None,
+        older_than_ns: int | None = None,
+        resolved_only: bool = False,
+    ) -> int:
+        """Delete matching dead letters (each message by its sequence)."""
+        doomed = [
+            d
+            for d in await self.dead_letters(source=source, limit=None, resolved=None)
+            if (older_than_ns is None or d["created_ns"] < older_than_ns)
+            and (not resolved_only or d["resolved_seq"] is not None)
+        ]
+        for d in doomed:
+            reply = await client.api(
+                self._nc,
+                f"$JS.API.STREAM.MSG.DELETE.{self.target.stream}",
+                {"seq": d["id"], "no_erase": True},
+            )
+            if "error" in reply:
+                raise EventLogError(f"{self.where}: {reply['error'].get('description')}")
+        return len(doomed)
+
+    async def stats(self) -> LogStats:
+        info = await client.stream_info(self._nc, self.target.stream, self.layout.events)
+        subjects = info["state"]["subjects"]
+        return LogStats(
+            path=self.where,
+            head_seq=await self.head(),
+            events=sum(subjects.values()),
+            streams=len(subjects),
+            dead_letters=await self.dead_letter_count(open_only=True),
+            sources=len(await self.source_checkpoints()),
+            db_bytes=int(info["state"].get("bytes", 0)),
+            wal_bytes=0,
+        )
+
+
+def _pointed(seq: int, body: dict[str, Any]) -> int | None:
+    """The event sequence a trailer message names (see JetStreamLog._ref)."""
+    if "back" in body:
+        return seq - int(body["back"])
+    return body.get("seq")
+
+
+def _dead_letter(m: Stored, resolved: dict[int, int | None]) -> dict[str, Any]:
+    body = orjson.loads(m.data)
+    raw = body.get("raw")
+    encoding = body.get("raw_encoding")
+    if raw is not None and encoding == "base64":
+        raw = base64.b64decode(raw)
+    elif raw is not None and encoding == "utf-8":
+        raw = raw.encode()
+    return {
+        "id": m.seq,
+        "source": body["source"],
+        "position": body["position"],
+        "error": body["error"],
+        "raw": raw,
+        "created_ns": body.get("created_ns", m.time_ns),
+        "key": body.get("key"),
+        "resolved_seq": resolved.get(m.seq),
+    }
