@@ -14,12 +14,12 @@ import orjson
 
 from evlog.eventlog import (
     DeadLetter,
-    EventLog,
     EventLogError,
     NewEvent,
     SourceCheckpoint,
     encode_valid,
 )
+from evlog.eventlog.store import LogStore
 
 from .base import RAW_LIMIT, Adapter, Batch, InputError
 
@@ -85,7 +85,7 @@ class IngestStats:
 
 
 async def ingest(
-    log: EventLog,
+    log: LogStore,
     adapter: Adapter,
     *,
     mapping: dict[str, Any] | None = None,
@@ -120,7 +120,7 @@ async def ingest(
 
 
 async def _append(
-    log: EventLog,
+    log: LogStore,
     source: str,
     batch: Batch,
     mapping: dict[str, Any] | None,
@@ -173,7 +173,7 @@ def rejected_letter(source: str, event: NewEvent, reason: str) -> DeadLetter:
 
 
 async def ingest_source(
-    log: EventLog,
+    log: LogStore,
     adapter: Adapter,
     *,
     mapping: dict[str, Any] | None = None,

@@ -9,7 +9,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from evlog.eventlog import EventLog
+from evlog.eventlog.store import LogStore
 
 from .base import Adapter, InputError
 from .fields import FieldMap
@@ -138,7 +138,7 @@ def _options(mapping: dict[str, Any]) -> dict[str, Any]:
 
 
 async def plan(
-    log: EventLog,
+    log: LogStore,
     path: Path,
     wanted: dict[str, Any],
     *,

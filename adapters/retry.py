@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evlog.eventlog import EventLog, NewEvent, encode_valid
+from evlog.eventlog import NewEvent, encode_valid
+from evlog.eventlog.store import LogStore
 
 from .linefile import LineFileAdapter
 from .mapping import build
@@ -40,7 +41,7 @@ class RetryStats:
         }
 
 
-async def retry_dead_letters(log: EventLog, source: str | None = None) -> list[RetryStats]:
+async def retry_dead_letters(log: LogStore, source: str | None = None) -> list[RetryStats]:
     """Retry the open dead letters of `source` (None: of every source)."""
     letters = await log.dead_letters(source=source, limit=None, resolved=False, raw_bytes=True)
     by_source: dict[str, list[dict[str, Any]]] = {}
@@ -49,7 +50,7 @@ async def retry_dead_letters(log: EventLog, source: str | None = None) -> list[R
     return [await _retry_source(log, src, found) for src, found in sorted(by_source.items())]
 
 
-async def _retry_source(log: EventLog, source: str, letters: list[dict[str, Any]]) -> RetryStats:
+async def _retry_source(log: LogStore, source: str, letters: list[dict[str, Any]]) -> RetryStats:
     stats = RetryStats(source)
     checkpoint = await log.source_checkpoint(source)
     mapping = checkpoint.get("mapping") if isinstance(checkpoint, dict) else None
@@ -74,7 +75,7 @@ async def _retry_source(log: EventLog, source: str, letters: list[dict[str, Any]
 
 
 async def _retry_batch(
-    log: EventLog,
+    log: LogStore,
     adapter: LineFileAdapter,
     checkpoint: Any,
     letters: list[dict[str, Any]],

@@ -28,7 +28,8 @@ from evlog.adapters.registry import UnknownFormat
 from evlog.adapters.retry import retry_dead_letters
 from evlog.adapters.selection import Selection, files_under
 from evlog.adapters.whatsapp import check_date_order, time_zone
-from evlog.eventlog import Durability, EventLog
+from evlog.eventlog import Durability
+from evlog.eventlog.store import LogStore, is_nats, open_log
 from evlog.projector import Progress, Projector, QueryError, by_name, sqlfile
 from evlog.projector import export as exporting
 from evlog.projector.registry import Catalog, ProjectionLoadError, load_catalog
@@ -38,6 +39,7 @@ from .failures import EXIT_INTERRUPTED, EXIT_USAGE, FILES, USER_ERRORS, explain,
 from .latency_report import parse_duration_s, report, sparkline
 from .live.exposure import Exposure, exposed
 from .live.projection_files import ProjectionFiles, follow_projection_files
+from .nats_cli import nats_app
 from .paths import DEFAULT_DB, duckdb_path_for
 from .runtime import UsageError, UserError, fail, run, until_signalled
 
@@ -57,6 +59,16 @@ class Settings:
     duckdb: Path
     durability: Durability
     projection_specs: list[str]
+    log: str | None = None  # a nats:// URL; None: the SQLite file at `db`
+
+    @property
+    def log_target(self) -> str | Path:
+        """Where the log is: the JetStream URL, or the SQLite file."""
+        return self.log or self.db
+
+    async def open_log(self, *, writable: bool = True) -> LogStore:
+        """The log (either backend), for reading and appending or for reading only."""
+        return await open_log(self.log_target, writable=writable, durability=self.durability)
 
     @property
     def projections_dir(self) -> Path:
@@ -95,6 +107,16 @@ def _root(
     db: Annotated[
         Path, typer.Option(envvar="EVLOG_DB", help="The event log file (SQLite).")
     ] = DEFAULT_DB,
+    log: Annotated[
+        str | None,
+        typer.Option(
+            "--log",
+            envvar="EVLOG_LOG",
+            help="Where the log is: nats://host:4222[,host2:4222...] for a JetStream cluster"
+            " (pip install 'evlog[nats]'; docs/scale-out.md), or a file path (as --db).",
+            show_default=False,
+        ),
+    ] = None,
     duckdb: Annotated[
         Path | None,
         typer.Option(envvar="EVLOG_DUCKDB", help="The analytics file (default: beside --db)."),
@@ -128,11 +150,14 @@ def _root(
         ),
     ] = None,
 ) -> None:
+    if log is not None and not is_nats(log):
+        db, log = Path(log), None
     ctx.obj = Settings(
         db=db,
         duckdb=duckdb_path_for(db, duckdb),
         durability=durability,
         projection_specs=list(projection or []),
+        log=log,
     )
     _DEBUG[0] = debug
     FILES.update(db=str(db), duckdb=str(ctx.obj.duckdb))
@@ -330,7 +355,7 @@ def ingest_cmd(
                 "events_per_second": round(rate),
                 "commit_p50_ms": round(p50 / 1e6, 3),
                 "commit_p99_ms": round(p99 / 1e6, 3),
-                "db": str(s.db),
+                "db": str(s.log_target),
                 "sources": [one.to_json() for one in per_source],
                 "skipped": [{"path": str(p), "reason": why} for p, why in skipped]
                 + [{"path": str(p), "reason": "older than --ignore-older-than"}
@@ -433,7 +458,7 @@ async def _ingest_all(
             bar.update(task, completed=done if done is not None else stats.appended)
             bar.update(task, appended=stats.appended, dead=stats.dead_letters)
 
-    async with await EventLog.open(s.db, durability=s.durability) as log:
+    async with await s.open_log() as log:
         with bar or contextlib.nullcontext():
             for path in paths:
                 try:
@@ -519,7 +544,7 @@ def watch(
     run(
         until_signalled(
             run_watch(
-                s.db,
+                s.log_target,
                 s.duckdb,
                 paths,
                 wanted,
@@ -547,7 +572,7 @@ def tail(
     s = settings(ctx)
 
     async def go() -> None:
-        async with await EventLog.open(s.db, writable=False) as log:
+        async with await s.open_log(writable=False) as log:
             head = await log.head()
             start = max(0, head - last)
             if not follow:
@@ -579,7 +604,7 @@ def status(
     s = settings(ctx)
 
     async def go() -> tuple[Any, list[dict[str, Any]]]:
-        async with await EventLog.open(s.db, writable=False) as log:
+        async with await s.open_log(writable=False) as log:
             return await log.stats(), await log.source_checkpoints()
 
     stats, sources = run(go())
@@ -617,14 +642,14 @@ def _source_name(s: Settings, source: str) -> str:
         candidates.insert(0, mapping.source_of(path))
 
     async def go() -> set[str]:
-        async with await EventLog.open(s.db, writable=False) as log:
+        async with await s.open_log(writable=False) as log:
             return await log.known_sources()
 
-    known = run(go()) if s.db.exists() else set()
+    known = run(go()) if s.log is not None or s.db.exists() else set()
     found = next((c for c in candidates if c in known), None)
     if found is None:
         listed = ", ".join(sorted(known)[:5]) or "none yet"
-        raise UserError(f"{source}: no such source in {s.db} (known: {listed})")
+        raise UserError(f"{source}: no such source in {s.log_target} (known: {listed})")
     return found
 
 
@@ -651,7 +676,7 @@ def deadletters(
     name = _source_name(s, source) if source else None
 
     async def go() -> list[dict[str, Any]]:
-        async with await EventLog.open(s.db, writable=False) as log:
+        async with await s.open_log(writable=False) as log:
             return await log.dead_letters(source=name, limit=limit, resolved=resolved)
 
     fmt = output_format(fmt, json=as_json, nl=as_nl, csv=as_csv, tsv=as_tsv)
@@ -677,7 +702,7 @@ def deadletters_retry(
     name = _source_name(s, source) if source else None
 
     async def go() -> list[Any]:
-        async with await EventLog.open(s.db, durability=s.durability) as log:
+        async with await s.open_log() as log:
             return await retry_dead_letters(log, name)
 
     outcome = run(go())
@@ -729,7 +754,7 @@ def deadletters_purge(
     before = time.time_ns() - int(parse_duration_s(older_than, "s") * 1e9) if older_than else None
 
     async def go() -> int:
-        async with await EventLog.open(s.db, durability=s.durability) as log:
+        async with await s.open_log() as log:
             return await log.purge_dead_letters(
                 source=name, older_than_ns=before, resolved_only=resolved
             )
@@ -756,11 +781,11 @@ def source_reset(
     name = _source_name(s, source)
 
     async def go() -> bool:
-        async with await EventLog.open(s.db, durability=s.durability) as log:
+        async with await s.open_log() as log:
             return await log.forget_source(name)
 
     if not run(go()):
-        raise UserError(f"{name}: no such source in {s.db} (see `evlog status --json`)")
+        raise UserError(f"{name}: no such source in {s.log_target} (see `evlog status --json`)")
     output.stderr.print(f"{name}: reset; the next ingest reads it from the start")
 
 
@@ -802,7 +827,7 @@ async def _project(s: Settings, follow: bool, flush_every: float, exposure: Expo
     catalog = await asyncio.to_thread(s.catalog)
     _say_refused(catalog)
     async with (
-        await EventLog.open(s.db, writable=False) as log,
+        await s.open_log(writable=False) as log,
         await Projector.open(
             log,
             s.duckdb,
@@ -817,8 +842,8 @@ async def _project(s: Settings, follow: bool, flush_every: float, exposure: Expo
                 f"projected {n} events into {s.duckdb}; position {projector.position}"
             )
             return
-        async with exposed(projector, s.duckdb, exposure, s.db) as reach:
-            for line in reach.lines(f"following {s.db} into {s.duckdb}"):
+        async with exposed(projector, s.duckdb, exposure, s.log_target) as reach:
+            for line in reach.lines(f"following {s.log_target} into {s.duckdb}"):
                 output.say(line)
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(projector.follow())
@@ -854,7 +879,7 @@ async def _ui(s: Settings, port: int, host: str, budget_ms: float) -> None:
 
     info = {"mode": "read-only", "log": str(s.db), "duckdb": str(s.duckdb)}
     async with (
-        await EventLog.open(s.db, writable=False) as log,
+        await s.open_log(writable=False) as log,
         serve_ui(FileSource(log, s.duckdb), port, host, info=info, budget_ms=budget_ms) as page,
     ):
         output.say(f"the live page (read-only): {page.url}  (Ctrl-C to stop)")
@@ -919,7 +944,7 @@ def rebuild(
 async def _rebuild(
     s: Settings, projections: list[Any], names: list[str] | None, from_seq: int
 ) -> dict[str, int]:
-    async with await EventLog.open(s.db, writable=False) as log:
+    async with await s.open_log(writable=False) as log:
         try:
             projector = await Projector.open(log, s.duckdb, projections)
         except Exception as exc:
@@ -1004,9 +1029,9 @@ def projections_cmd(
 
 
 async def _log_head(s: Settings) -> int:
-    if not s.db.exists():
+    if s.log is None and not s.db.exists():
         return 0
-    async with await EventLog.open(s.db, writable=False) as log:
+    async with await s.open_log(writable=False) as log:
         return await log.head()
 
 
@@ -1354,6 +1379,38 @@ def demo(
 
 _DEBUG = [bool(os.environ.get("EVLOG_DEBUG"))]
 
+app.add_typer(nats_app, name="nats")
+
+
+@app.command("copy")
+def copy_cmd(
+    source: Annotated[str, typer.Option("--from", help="The log to copy: a file or nats:// URL.")],
+    target: Annotated[str, typer.Option("--to", help="The log to copy into (made if new).")],
+) -> None:
+    """Copy a log into another: SQLite file to a JetStream cluster, or back.
+
+    Every event in order (each stream's versions come out the same), then the sources'
+    checkpoints (an ingest against the copy resumes where one against the original stopped)
+    and the open dead letters. A copy stopped half way goes on where it stopped when run again;
+    events already in the target are not appended twice."""
+    from evlog.eventlog.copy import copy_log
+
+    async def go() -> Any:
+        async with (
+            await open_log(source, writable=False) as src,
+            await open_log(target) as dst,
+        ):
+            return await copy_log(src, dst)
+
+    stats = run(go())
+    resumed = f" (resumed after seq {stats.resumed_after})" if stats.resumed_after else ""
+    output.say(
+        f"copied {stats.events:,} events{resumed}, {stats.duplicates:,} already there,"
+        f" {stats.checkpoints} source checkpoints, {stats.dead_letters} dead letters"
+        f" -> {target}"
+    )
+
+
 # Examples shown at the end of each command's --help (tests/test_help.py runs each one's
 # parsing, and checks every command has some).
 EXAMPLES: dict[str, tuple[str, ...]] = {
@@ -1403,6 +1460,12 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     ),
     "demo": ("evlog demo", "evlog demo --workdir /tmp/evlog-demo"),
     "projections": ("evlog projections", "evlog projections --json"),
+    "nats up": ("evlog nats up --nodes 3 --dir ./nats",),
+    "nats down": ("evlog nats down --dir ./nats",),
+    "copy": (
+        "evlog copy --from .evlog/events.db --to nats://127.0.0.1:4222",
+        "evlog copy --from nats://127.0.0.1:4222 --to backup.db",
+    ),
     "projection add": (
         "evlog projection add last_by_author.sql --check",
         "evlog projection add last_by_author.sql",

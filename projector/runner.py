@@ -19,7 +19,7 @@ from typing import Any, ParamSpec, Self, TypeVar
 
 import duckdb
 
-from evlog.eventlog import EventLog
+from evlog.eventlog.store import LogStore
 from evlog.eventlog.writeback import lower_this_threads_priority
 
 from .batch import EventBatch
@@ -65,7 +65,7 @@ class Projector:
 
     def __init__(
         self,
-        log: EventLog,
+        log: LogStore,
         store: AnalyticsStore,
         projections: list[Projection],
         executor: concurrent.futures.ThreadPoolExecutor,
@@ -105,7 +105,7 @@ class Projector:
     @classmethod
     async def open(
         cls,
-        log: EventLog,
+        log: LogStore,
         path: Path | str,
         projections: list[Projection] | None = None,
         *,

@@ -23,9 +23,7 @@ try:
     from nats.aio.client import Client
     from nats.aio.msg import Msg
 except ImportError as exc:  # pragma: no cover - the extra is not installed
-    raise EventLogError(
-        "a nats:// log needs the nats extra: pip install 'evlog[nats]'"
-    ) from exc
+    raise EventLogError("a nats:// log needs the nats extra: pip install 'evlog[nats]'") from exc
 
 log_ = logging.getLogger("evlog.jetstream")
 
@@ -247,9 +245,7 @@ async def stream_info(
         raise EventLogError(f"stream {stream}: {info['error'].get('description')}")
     subjects = dict(info.get("state", {}).get("subjects") or {})
     while subjects_filter and info.get("total", 0) > len(subjects):
-        page = await api(
-            nc, f"$JS.API.STREAM.INFO.{stream}", {**body, "offset": len(subjects)}
-        )
+        page = await api(nc, f"$JS.API.STREAM.INFO.{stream}", {**body, "offset": len(subjects)})
         more = page.get("state", {}).get("subjects") or {}
         if not more:
             break

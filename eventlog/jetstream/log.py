@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import logging
 import time
@@ -118,7 +119,7 @@ class JetStreamLog:
         if not self._nc.is_closed:
             try:
                 await self._nc.drain()
-            except Exception:  # noqa: BLE001 - closing a broken connection: nothing to keep
+            except Exception:
                 await self._nc.close()
 
     # -- appending -------------------------------------------------------------------------------
@@ -182,8 +183,7 @@ class JetStreamLog:
         items = [_Item("event", i) for i in range(n) if not done[i]]
         items += [self._dead_item(d) for d in dead_letters]
         items += [
-            _Item("resolve", idx, self.layout.resolution, {"id": dl_id})
-            for dl_id, idx in resolves
+            _Item("resolve", idx, self.layout.resolution, {"id": dl_id}) for dl_id, idx in resolves
         ]
         if checkpoint is not None:
             body = {"source": checkpoint.source, "position": checkpoint.position}
@@ -198,12 +198,14 @@ class JetStreamLog:
         return AppendResults(seqs, streams, versions, dup if any(dup) else None)
 
     def _dead_item(self, d: DeadLetter) -> _Item:
-        raw, encoding = d.raw, "text"
-        if isinstance(raw, bytes):
+        raw: str | None
+        if isinstance(d.raw, bytes):
             try:
-                raw, encoding = raw.decode(), "utf-8"
+                raw, encoding = d.raw.decode(), "utf-8"
             except UnicodeDecodeError:
-                raw, encoding = base64.b64encode(raw).decode(), "base64"
+                raw, encoding = base64.b64encode(d.raw).decode(), "base64"
+        else:
+            raw, encoding = d.raw, "text"
         body = {
             "source": d.source,
             "position": d.position,
@@ -524,10 +526,8 @@ class JetStreamLog:
                     yield take
         finally:
             drained.set()
-            try:
+            with contextlib.suppress(Exception):
                 await sub.unsubscribe()
-            except Exception:  # noqa: BLE001 - the connection may be gone already
-                pass
 
     async def head(self) -> int:
         """The last event's sequence (0 for an empty log)."""
@@ -596,9 +596,7 @@ class JetStreamLog:
         out: list[Stored] = []
         start = 1
         while True:
-            got = await client.direct_batch(
-                self._nc, self.target.stream, subject, start, MAX_BATCH
-            )
+            got = await client.direct_batch(self._nc, self.target.stream, subject, start, MAX_BATCH)
             out += got
             if len(got) < MAX_BATCH:
                 return out

@@ -43,7 +43,7 @@ class Exposed:
 
 @contextlib.asynccontextmanager
 async def exposed(
-    projector: Projector, duckdb: Path, exposure: Exposure, log_path: Path | None = None
+    projector: Projector, duckdb: Path, exposure: Exposure, log_path: Path | str | None = None
 ) -> AsyncIterator[Exposed]:
     """Yields where to reach it, for the startup lines."""
     async with serve(projector, duckdb) as sock, contextlib.AsyncExitStack() as stack:

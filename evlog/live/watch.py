@@ -30,7 +30,7 @@ from evlog.adapters import InputError, ingest_source, mapping
 from evlog.adapters.git import is_repository
 from evlog.adapters.registry import UnknownFormat
 from evlog.adapters.selection import Selection, files_under, under_root
-from evlog.eventlog import EventLog
+from evlog.eventlog.store import LogStore, open_log
 from evlog.projector import Projector
 
 from .. import output
@@ -82,7 +82,7 @@ def _scan_all(roots: list[Path], selection: Selection) -> list[tuple[Path, Stamp
 class Watcher:
     def __init__(
         self,
-        log: EventLog,
+        log: LogStore,
         roots: list[Path],
         wanted: dict[str, Any],
         *,
@@ -243,7 +243,7 @@ def _expand(roots: list[Path], paths: list[Path], selection: Selection) -> list[
 
 
 async def run_watch(
-    db: Path,
+    db: Path | str,
     duckdb: Path,
     roots: list[Path],
     wanted: dict[str, Any],
@@ -262,7 +262,7 @@ async def run_watch(
     for line in catalog.problems if catalog else ():
         output.say(f"evlog: projection refused: {line}")
     async with (
-        await EventLog.open(db) as log,
+        await open_log(db) as log,
         await Projector.open(log, duckdb, catalog.projections if catalog else None) as projector,
         exposed(projector, duckdb, exposure or Exposure(), db) as reach,
     ):

@@ -9,14 +9,14 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from evlog import analytics
-from evlog.eventlog import EventLog
+from evlog.eventlog.store import LogStore
 from evlog.projector import Projector, QueryError, QueryResult
 
 from ..runtime import UserError
 
 
 class Source(Protocol):
-    log: EventLog
+    log: LogStore
     live: bool  # whether live batches are observed (a LatencyWindow can subscribe)
 
     async def query(
@@ -61,7 +61,7 @@ class FileSource:
 
     live = False
 
-    def __init__(self, log: EventLog, duckdb_path: Path) -> None:
+    def __init__(self, log: LogStore, duckdb_path: Path) -> None:
         self.log = log
         self.duckdb_path = duckdb_path
 
