@@ -10,3 +10,6 @@ import pytest
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
     return tmp_path / "events.db"
+
+
+from .nats_support import nats_cluster  # noqa: E402, F401 - a real JetStream cluster, per session

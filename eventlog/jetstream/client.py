@@ -30,7 +30,7 @@ log_ = logging.getLogger("evlog.jetstream")
 MAX_BATCH = 1000  # the server's limit on an atomic batch (messages)
 REQUEST_TIMEOUT_S = 5.0
 # Errors the server answers a publish with (err_code).
-WRONG_LAST_SEQUENCE = 10071
+WRONG_LAST_SEQUENCE = (10071, 10164)  # another writer moved the subject first
 DUPLICATE_IN_BATCH = 10201
 STREAM_NOT_FOUND = 10059
 REPLICAS_UNSUPPORTED = (10074, 10023)  # not clustered / not enough servers
@@ -38,13 +38,16 @@ REPLICAS_UNSUPPORTED = (10074, 10023)  # not clustered / not enough servers
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """A `nats://host:port[,host:port...][?stream=NAME&replicas=N&window=SECONDS]` URL."""
+    """A `nats://host:port[,host:port...][?stream=NAME&replicas=N&window=S&outage=S]` URL:
+    the stream (EVLOG), its replicas when made (3, or 1 on a single server), its duplicate
+    window (120 s) and how long an append waits out a cluster without a leader (60 s)."""
 
     url: str
     servers: list[str]
     stream: str
     replicas: int | None
     duplicate_window_s: float
+    outage_s: float = 60.0  # how long an append retries while no stream leader answers
 
     @classmethod
     def parse(cls, url: str, default_stream: str) -> Target:
@@ -65,12 +68,13 @@ class Target:
         try:
             replicas = int(options["replicas"]) if "replicas" in options else None
             window = float(options.get("window", 120))
+            outage = float(options.get("outage", 60))
         except ValueError as exc:
             raise EventLogError(f"{url}: {exc}") from None
         stream = options.get("stream", default_stream)
         if not stream.replace("_", "").replace("-", "").isalnum():
             raise EventLogError(f"{url}: stream name {stream!r}: letters, digits, - and _ only")
-        return cls(url, servers, stream, replicas, window)
+        return cls(url, servers, stream, replicas, window, outage)
 
 
 class PublishError(EventLogError):

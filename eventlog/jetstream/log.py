@@ -15,6 +15,7 @@ import base64
 import contextlib
 import hashlib
 import logging
+import random
 import time
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
@@ -42,7 +43,6 @@ from .subjects import DEFAULT_STREAM, Layout
 
 log_ = logging.getLogger("evlog.jetstream")
 
-OUTAGE_LIMIT_S = 60.0  # how long an append retries while no stream leader answers
 FOLLOW_BUFFER = 20_000  # messages a follower holds before it stops taking more (backpressure)
 # The event body: the writer's insert parameters up to read_ns (eventlog/encoding.py order).
 BODY_WIDTH = 9
@@ -294,7 +294,7 @@ class JetStreamLog:
         """Publish one part atomically, retrying through a leader election (bounded) and
         settling conflicts: another producer moved a stream (re-read heads, re-number), or the
         part holds a message the server already has (publish one at a time: exact duplicates)."""
-        deadline = time.monotonic() + OUTAGE_LIMIT_S
+        deadline = time.monotonic() + self.target.outage_s
         attempt = 0
         warned = False
         while True:
@@ -303,7 +303,8 @@ class JetStreamLog:
             try:
                 last_seq = await client.publish_atomic(self._nc, out)
             except PublishError as exc:
-                if exc.code == client.WRONG_LAST_SEQUENCE and attempt <= 10:
+                if exc.code in client.WRONG_LAST_SEQUENCE and attempt <= 50:
+                    await asyncio.sleep(random.uniform(0, 0.002 * attempt))  # no lockstep
                     await self._refresh_heads(part, rows, seqs, versions, dup)
                     part[:] = [it for it in part if not (it.kind == "event" and dup[it.index])]
                     if not part:
@@ -316,8 +317,9 @@ class JetStreamLog:
             except TRANSIENT as exc:
                 if time.monotonic() > deadline:
                     raise EventLogError(
-                        f"{self.where}: no JetStream leader answered for {OUTAGE_LIMIT_S:.0f} s"
-                        f" ({type(exc).__name__}); nothing of this batch is acknowledged"
+                        f"{self.where}: no JetStream leader answered for"
+                        f" {self.target.outage_s:.0f} s ({type(exc).__name__});"
+                        " nothing of this batch is acknowledged"
                     ) from None
                 if not warned:
                     log_.warning("%s: no answer from the stream leader; retrying", self.where)
@@ -387,7 +389,7 @@ class JetStreamLog:
                 await self._publish_retrying(Outgoing(item.subject, orjson.dumps(body_), headers))
 
     async def _publish_retrying(self, out: Outgoing) -> tuple[int, bool]:
-        deadline = time.monotonic() + OUTAGE_LIMIT_S
+        deadline = time.monotonic() + self.target.outage_s
         while True:
             try:
                 return await client.publish_one(self._nc, out)
@@ -437,7 +439,7 @@ class JetStreamLog:
             log_.info("%s: another producer moved a stream; versions re-read", self.where)
 
     async def _retrying(self, fn: Any, *args: Any) -> Any:
-        deadline = time.monotonic() + OUTAGE_LIMIT_S
+        deadline = time.monotonic() + self.target.outage_s
         while True:
             try:
                 return await fn(*args)
