@@ -102,12 +102,15 @@ async def connect(target: Target) -> Client:
             servers=target.servers,
             connect_timeout=2,
             allow_reconnect=True,
-            max_reconnect_attempts=-1,
+            max_reconnect_attempts=2,  # the first connect: each server twice, then an error
             reconnect_time_wait=0.25,
             error_cb=on_error,
             disconnected_cb=on_disconnect,
             pending_size=64 * 1024 * 1024,
         )
+        # Once connected, reconnect forever (appends wait out an outage up to `outage_s`).
+        # nats-py has one setting for both, and with -1 a first connect never gives up.
+        nc.options["max_reconnect_attempts"] = -1
         return nc
     except (OSError, nats.errors.Error, TimeoutError) as exc:
         why = str(exc) or type(exc).__name__
