@@ -25,7 +25,7 @@ from typing import Any, Self
 import orjson
 
 from ..columns import COMMITTED
-from ..encoding import KEY, STREAM, VERSION, EncodedEvents, encode_events
+from ..encoding import KEY, ROW_WIDTH, STREAM, VERSION, EncodedEvents, encode_events
 from ..envelope import (
     NO_RESULTS,
     AppendResults,
@@ -69,6 +69,26 @@ class _Item:
     msg_id: str | None = None
 
 
+class _Request:
+    """One caller's append, waiting for the group commit."""
+
+    __slots__ = ("checkpoint", "dead_letters", "events", "future", "resolves", "size")
+
+    def __init__(
+        self,
+        events: EncodedEvents,
+        checkpoint: SourceCheckpoint | None,
+        dead_letters: Sequence[DeadLetter],
+        resolves: Sequence[tuple[int, int]],
+    ) -> None:
+        self.events = events
+        self.checkpoint = checkpoint
+        self.dead_letters = dead_letters
+        self.resolves = resolves
+        self.size = len(events) + len(dead_letters) + len(resolves) + (checkpoint is not None)
+        self.future: asyncio.Future[AppendResults] = asyncio.get_running_loop().create_future()
+
+
 class JetStreamLog:
     """One log on a JetStream stream. Open with `await JetStreamLog.open("nats://...")`."""
 
@@ -80,6 +100,8 @@ class JetStreamLog:
         self._writable = writable
         self._heads: dict[str, Head] = {}
         self._append_lock = asyncio.Lock()
+        self._queue: list[_Request] = []
+        self._committer: asyncio.Task[None] | None = None
 
     @classmethod
     async def open(cls, url: str, *, writable: bool = True) -> Self:
@@ -147,7 +169,8 @@ class JetStreamLog:
                 head = await self._fetch_head(stream)
                 if head.version != expected_version:
                     raise ConcurrencyError(stream, expected_version, head.version)
-                return await self._append_locked(encoded, checkpoint, dead_letters, ())
+                cps = [] if checkpoint is None else [(checkpoint, len(encoded) - 1)]
+                return await self._append_locked(encoded, cps, dead_letters, ())
         return await self.append_encoded(encoded, checkpoint=checkpoint, dead_letters=dead_letters)
 
     async def append_encoded(
@@ -162,13 +185,55 @@ class JetStreamLog:
             return NO_RESULTS
         if not self._writable:
             raise EventLogError(f"{self.where}: opened for reading only")
-        async with self._append_lock:
-            return await self._append_locked(events, checkpoint, dead_letters, resolves)
+        request = _Request(events, checkpoint, dead_letters, resolves)
+        self._queue.append(request)
+        if self._committer is None or self._committer.done():
+            self._committer = asyncio.create_task(self._commit_queued())
+        return await request.future
+
+    async def _commit_queued(self) -> None:
+        """Group commit: the appends queued meanwhile go out as one atomic batch (as many as
+        fit in one), so callers that append concurrently share a round trip to the leader."""
+        while self._queue:
+            take: list[_Request] = []
+            size = 0
+            while self._queue and (not take or size + self._queue[0].size <= MAX_BATCH):
+                size += self._queue[0].size
+                take.append(self._queue.pop(0))
+            params: list[Any] = []
+            checkpoints: list[tuple[SourceCheckpoint, int]] = []
+            dead: list[DeadLetter] = []
+            resolves: list[tuple[int, int]] = []
+            bounds = []
+            for r in take:
+                first = len(params) // ROW_WIDTH
+                params += r.events.params
+                last = len(params) // ROW_WIDTH
+                bounds.append((first, last))
+                if r.checkpoint is not None:
+                    checkpoints.append((r.checkpoint, last - 1))
+                dead += r.dead_letters
+                resolves += [(dl_id, first + i) for dl_id, i in r.resolves]
+            try:
+                async with self._append_lock:
+                    results = await self._append_locked(
+                        EncodedEvents(params), checkpoints, dead, resolves
+                    )
+            except BaseException as exc:  # every caller of the batch gets the failure
+                for r in take:
+                    if not r.future.done():
+                        r.future.set_exception(exc)
+                if not isinstance(exc, Exception):
+                    raise
+                continue
+            for r, (first, last) in zip(take, bounds, strict=True):
+                if not r.future.done():
+                    r.future.set_result(results[first:last])
 
     async def _append_locked(
         self,
         events: EncodedEvents,
-        checkpoint: SourceCheckpoint | None,
+        checkpoints: Sequence[tuple[SourceCheckpoint, int]],
         dead_letters: Sequence[DeadLetter],
         resolves: Sequence[tuple[int, int]],
     ) -> AppendResults:
@@ -185,10 +250,10 @@ class JetStreamLog:
         items += [
             _Item("resolve", idx, self.layout.resolution, {"id": dl_id}) for dl_id, idx in resolves
         ]
-        if checkpoint is not None:
+        for checkpoint, last_event in checkpoints:
             body = {"source": checkpoint.source, "position": checkpoint.position}
             items.append(
-                _Item("checkpoint", n - 1, self.layout.checkpoint(checkpoint.source), body)
+                _Item("checkpoint", last_event, self.layout.checkpoint(checkpoint.source), body)
             )
         pos = 0
         while pos < len(items):

@@ -1,0 +1,197 @@
+"""bench/scaleout: the log on a 3-node JetStream cluster (R3) beside the embedded SQLite log, in
+one run, with the same producer and the same projector: append latency at fixed offered rates
+(open loop, from each event's intended send time to its acknowledgement), bulk append rate, and
+append -> visible in a file DuckDB at a fixed rate. The SQLite log is the baseline (ratio).
+
+    python -m bench.scaleout                   # 1k and 10k events/s 20 s each, bulk 200k, e2e 5k/s
+    python -m bench.scaleout --quick           # CI: seconds
+    python -m bench.scaleout --log nats://...  # an existing cluster instead of a local one
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from evlog.eventlog import NewEvent
+from evlog.eventlog.store import LogStore, open_log
+from evlog.projector import EventBatch, Projector
+from evlog.projector.batch import SOURCE_TIME
+
+from .stats import cpu_steal_ms, install_uvloop, percentile
+
+TEXT = "x" * 120
+TICK_S = 0.001
+
+
+def _events(tag: str, start: int, n: int, intended_ns: int) -> list[NewEvent]:
+    return [
+        NewEvent(
+            f"load-{i % 8}", "tick", {"i": i, "text": TEXT},
+            key=f"{tag}:{i}", source_time_ns=intended_ns,
+        )
+        for i in range(start, start + n)
+    ]  # fmt: skip
+
+
+async def open_loop(
+    log: LogStore, rate: int, seconds: float, tag: str, on_ack: Callable[[int, int], None]
+) -> int:
+    """Append at `rate` events/s for `seconds`: each tick, the events now due go in one append
+    stamped with their intended time; appends overlap (a slow ack does not hold back the
+    schedule: open loop). `on_ack(intended_ns, n)` is called as each append is acknowledged."""
+    started = time.time_ns()
+    sent = 0
+    pending: set[asyncio.Task[None]] = set()
+
+    async def one(events: list[NewEvent], intended: int) -> None:
+        await log.append_many(events)
+        on_ack(intended, len(events))
+
+    while True:
+        now = time.time_ns()
+        elapsed = (now - started) / 1e9
+        if elapsed >= seconds:
+            break
+        due = int(elapsed * rate) - sent
+        while due > 0:
+            n = min(due, 500)
+            intended = started + int((sent + n) / rate * 1e9)
+            task = asyncio.create_task(one(_events(tag, sent, n, intended), intended))
+            pending.add(task)
+            task.add_done_callback(pending.discard)
+            sent += n
+            due -= n
+        await asyncio.sleep(TICK_S)
+    if pending:
+        await asyncio.gather(*pending)
+    return sent
+
+
+async def append_latency(log: LogStore, rate: int, seconds: float) -> dict[str, float]:
+    lat: list[int] = []
+
+    def acked(intended: int, n: int) -> None:
+        lat.extend([time.time_ns() - intended] * n)
+
+    sent = await open_loop(log, rate, seconds, f"a{rate}-{time.time_ns()}", acked)
+    lat.sort()
+    return {
+        "sent": sent,
+        "p50": percentile(lat, 50) / 1e6,
+        "p99": percentile(lat, 99) / 1e6,
+        "max": lat[-1] / 1e6 if lat else float("nan"),
+    }
+
+
+async def bulk(log: LogStore, n: int, batch: int) -> float:
+    tag = f"b-{time.time_ns()}"
+    t0 = time.perf_counter()
+    for start in range(0, n, batch):
+        await log.append_many(_events(tag, start, min(batch, n - start), time.time_ns()))
+    return n / (time.perf_counter() - t0)
+
+
+async def visible(log: LogStore, duck: Path, rate: int, seconds: float) -> dict[str, float]:
+    """Append at `rate` while a projector in this process follows into a file DuckDB: intended
+    send -> the DuckDB commit that made the event visible."""
+    lat: list[int] = []
+
+    def record(batch: EventBatch) -> None:
+        vis = batch.visible_ns
+        lat.extend(vis - r[SOURCE_TIME] for r in batch.rows if r[SOURCE_TIME] is not None)
+
+    async with await Projector.open(log, duck) as pj:
+        await pj.catch_up()
+        follower = asyncio.create_task(pj.follow(record))
+        await asyncio.sleep(0.5)  # following before the first event, not catching up on it
+        steal0 = cpu_steal_ms()
+        await open_loop(log, rate, seconds, f"v{rate}-{time.time_ns()}", lambda i, n: None)
+        head = await log.head()
+        await asyncio.wait_for(pj.wait_for(head), 120)
+        steal1 = cpu_steal_ms()
+        follower.cancel()
+        await asyncio.gather(follower, return_exceptions=True)
+    lat.sort()
+    return {
+        "n": len(lat),
+        "p50": percentile(lat, 50) / 1e6,
+        "p99": percentile(lat, 99) / 1e6,
+        "steal_s": (steal1 - steal0) / 1e3 if steal0 is not None and steal1 is not None else -1,
+    }
+
+
+async def main_async(args: argparse.Namespace, workdir: Path) -> None:
+    cluster = None
+    url = args.log
+    if url is None:
+        from evlog.eventlog.jetstream.cluster import LocalCluster
+
+        cluster = LocalCluster(workdir / "nats", 3, args.port)
+        await asyncio.to_thread(cluster.up)
+        url = cluster.url
+    rates = [200, 1000] if args.quick else [1000, 10_000]
+    seconds = 2.0 if args.quick else args.seconds
+    n_bulk = 5_000 if args.quick else 200_000
+    e2e_rate = 500 if args.quick else 5_000
+    print(f"bench/scaleout  quick={args.quick}  cluster={url}")
+    results: dict[str, dict[Any, Any]] = {}
+    try:
+        for name, target, batch in (
+            ("sqlite", str(workdir / "events.db"), 5_000),
+            ("nats-R3", f"{url}?stream=BENCH{time.time_ns()}", 999),
+        ):
+            r: dict[Any, Any] = {}
+            async with await open_log(target) as log:
+                for rate in rates:
+                    r[rate] = await append_latency(log, rate, seconds)
+                r["bulk"] = await bulk(log, n_bulk, batch)
+                r["visible"] = await visible(log, workdir / f"{name}.duckdb", e2e_rate, seconds)
+            results[name] = r
+    finally:
+        if cluster is not None:
+            await asyncio.to_thread(cluster.down)
+    base, js = results["sqlite"], results["nats-R3"]
+    for rate in rates:
+        for name, r in results.items():
+            a = r[rate]
+            print(
+                f"append {rate:>6,}/s offered  {name:8s} p50 {a['p50']:7.2f} ms"
+                f"  p99 {a['p99']:7.2f} ms  max {a['max']:7.1f} ms  ({a['sent']:,} events)"
+            )
+        print(f"  ratio nats/sqlite p99: {js[rate]['p99'] / max(base[rate]['p99'], 1e-9):.1f}x")
+    for name, r in results.items():
+        print(f"bulk append          {name:8s} {r['bulk']:>10,.0f} events/s")
+    print(f"  ratio nats/sqlite: {js['bulk'] / base['bulk']:.2f}x   (target >= 100,000 events/s)")
+    for name, r in results.items():
+        v = r["visible"]
+        print(
+            f"append->visible {e2e_rate:,}/s {name:8s} p50 {v['p50']:7.2f} ms  p99 {v['p99']:7.2f}"
+            f" ms  ({v['n']:,} events, VM steal {v['steal_s']:.1f} s)"
+        )
+    ratio = js["visible"]["p99"] / max(base["visible"]["p99"], 1e-9)
+    note = " (--quick: too short to judge)" if args.quick else ""
+    print(f"  ratio nats/sqlite p99: {ratio:.1f}x   (target p99 < 50 ms at 5k/s){note}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny run for CI")
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--log", help="an existing cluster's nats:// URL (default: start one)")
+    parser.add_argument("--port", type=int, default=34222, help="the local cluster's first port")
+    args = parser.parse_args()
+    install_uvloop()
+    with tempfile.TemporaryDirectory(prefix="evlog-scaleout-") as tmp:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(main_async(args, Path(tmp)))
+
+
+if __name__ == "__main__":
+    main()
