@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
+from functools import lru_cache
 
 DEFAULT_STREAM = "EVLOG"
 
 
+@lru_cache(maxsize=65536)  # one per stream or source name: asked for every event
 def token(name: str) -> str:
     """A subject token for any name: subjects may not hold '.', ' ', '*' or '>' (base64url)."""
     return base64.urlsafe_b64encode(name.encode()).decode().rstrip("=")
