@@ -133,5 +133,7 @@ def test_version_and_every_command_in_the_help() -> None:
         capture_output=True, text=True, env=proc_env(),
     )  # fmt: skip
     assert r.returncode == 0 and re.fullmatch(r"evlog \d+\.\d+\.\d+\n", r.stdout)
-    missing = set(_commands()) - set(EXAMPLES) - {"deadletters", "source", "git", "projection"}
+    missing = (
+        set(_commands()) - set(EXAMPLES) - {"deadletters", "source", "git", "projection", "nats"}
+    )
     assert not missing, f"commands without examples: {sorted(missing)}"
