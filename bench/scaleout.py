@@ -188,9 +188,11 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=34222, help="the local cluster's first port")
     args = parser.parse_args()
     install_uvloop()
-    with tempfile.TemporaryDirectory(prefix="evlog-scaleout-") as tmp:
-        with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(main_async(args, Path(tmp)))
+    with (
+        tempfile.TemporaryDirectory(prefix="evlog-scaleout-") as tmp,
+        contextlib.suppress(KeyboardInterrupt),
+    ):
+        asyncio.run(main_async(args, Path(tmp)))
 
 
 if __name__ == "__main__":
