@@ -6,11 +6,9 @@ import asyncio
 import concurrent.futures
 import os
 import sqlite3
-import time
 from collections.abc import AsyncGenerator, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Self
 
 import aiosqlite
@@ -18,20 +16,18 @@ import orjson
 
 from .changes import WalWrites
 from .checkpointer import WalCheckpointer
-from .columns import COMMITTED, EVENT_COLUMNS
+from .columns import EVENT_COLUMNS
 from .connection import BUSY_TIMEOUT_MS, Durability, connect, ensure_parent
 from .encoding import EncodedEvents, encode_events
 from .envelope import (
     NO_RESULTS,
-    AppendResult,
     AppendResults,
     DeadLetter,
-    Event,
     NewEvent,
     SourceCheckpoint,
-    event_from_row,
 )
 from .errors import EventLogError
+from .logbase import LogBase
 from .schema import migrate
 from .walindex import WalIndex
 from .writer import AppendRequest, GroupCommitWriter
@@ -54,7 +50,7 @@ class LogStats:
     wal_bytes: int
 
 
-class EventLog:
+class EventLog(LogBase):
     """One log file. Open with `await EventLog.open(path)` or `async with EventLog.open(...)`."""
 
     def __init__(
@@ -111,17 +107,6 @@ class EventLog:
         """The log file's path, as given."""
         return str(self.path)
 
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
-
     async def close(self) -> None:
         """Finish queued appends, then stop the writer and checkpointer and close connections."""
         if self._writer is not None:
@@ -134,11 +119,6 @@ class EventLog:
         self._wake.set()
 
     # -- appending -------------------------------------------------------------------------------
-
-    async def append(self, event: NewEvent, *, expected_version: int | None = None) -> AppendResult:
-        """Append one event; see append_many. Returns its AppendResult (duplicate=True, with the
-        original's seq, if its key is already in the log)."""
-        return (await self.append_many([event], expected_version=expected_version))[0]
 
     async def append_many(
         self,
@@ -264,26 +244,9 @@ class EventLog:
 
     # -- reading ---------------------------------------------------------------------------------
 
-    async def read(self, after: int = 0, limit: int = 1000) -> list[Event]:
-        """Events with seq > `after`, in order, at most `limit`: one short read transaction."""
-        return [event_from_row(r) for r in await self.read_rows(after, limit)]
-
     async def read_rows(self, after: int = 0, limit: int = 1000) -> list[tuple[Any, ...]]:
         """Like `read` but raw tuples in EVENT_COLUMNS order: the bulk path for projections."""
         return await _read_rows(self._reader, after, limit)
-
-    async def follow(
-        self, after: int = 0, *, batch_limit: int = 1000
-    ) -> AsyncGenerator[list[Event], None]:
-        """Yield batches of new events forever, starting after `after`.
-
-        Appends in this process wake the follower at once; appends by other processes too on
-        Linux (eventlog/changes.py: inotify on the WAL), else within `poll_interval` while
-        events flow and IDLE_POLL_S after a quiet spell (the poll backs off by a quarter per
-        empty poll).
-        Use with `contextlib.aclosing` to release its connection early."""
-        async for rows in self.follow_rows(after, batch_limit=batch_limit):
-            yield [event_from_row(r) for r in rows]
 
     async def follow_rows(
         self, after: int = 0, *, batch_limit: int = 1000
@@ -344,17 +307,6 @@ class EventLog:
         async with self._reader.execute("SELECT coalesce(max(seq), 0) FROM events") as cur:
             row = await cur.fetchone()
         return int(row[0]) if row else 0
-
-    async def behind(self, position: int) -> tuple[int, int, float]:
-        """How far a reader at `position` is behind: (head, events after it, age in seconds of
-        the oldest of those, from its commit stamp)."""
-        head = await self.head()
-        age_s = 0.0
-        if head > position:
-            oldest = await self.read_rows(position, 1)
-            if oldest:
-                age_s = max(0.0, (time.time_ns() - int(oldest[0][COMMITTED])) / 1e9)
-        return head, head - position, age_s
 
     async def source_checkpoint(self, source: str) -> Any | None:
         """Where `source` was read to (its adapter's position, with its mapping), or None."""

@@ -19,31 +19,28 @@ import random
 import time
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any, Self
 
 import orjson
 
-from ..columns import COMMITTED
 from ..encoding import KEY, ROW_WIDTH, STREAM, VERSION, EncodedEvents, encode_events
 from ..envelope import (
     NO_RESULTS,
     AppendResults,
     DeadLetter,
-    Event,
     NewEvent,
     SourceCheckpoint,
-    event_from_row,
 )
 from ..errors import ConcurrencyError, EventLogError
 from ..log import LogStats
+from ..logbase import LogBase
 from . import client
 from .client import MAX_BATCH, TRANSIENT, Outgoing, PublishError, Stored, Target
 from .subjects import DEFAULT_STREAM, Layout
 
 log_ = logging.getLogger("evlog.jetstream")
 
-FOLLOW_BUFFER = 20_000  # messages a follower holds before it stops taking more (backpressure)
+FOLLOW_HEARTBEAT_S = 5.0  # the server's idle heartbeat to a follower; two missed: re-create
 # The event body: the writer's insert parameters up to read_ns (eventlog/encoding.py order).
 BODY_WIDTH = 9
 
@@ -89,7 +86,7 @@ class _Request:
         self.future: asyncio.Future[AppendResults] = asyncio.get_running_loop().create_future()
 
 
-class JetStreamLog:
+class JetStreamLog(LogBase):
     """One log on a JetStream stream. Open with `await JetStreamLog.open("nats://...")`."""
 
     def __init__(self, target: Target, nc: Any, writable: bool) -> None:
@@ -125,17 +122,6 @@ class JetStreamLog:
     def where(self) -> str:
         return self.target.url
 
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
-
     async def close(self) -> None:
         """Flush what was published and close the connection."""
         if not self._nc.is_closed:
@@ -145,9 +131,6 @@ class JetStreamLog:
                 await self._nc.close()
 
     # -- appending -------------------------------------------------------------------------------
-
-    async def append(self, event: NewEvent, *, expected_version: int | None = None) -> Any:
-        return (await self.append_many([event], expected_version=expected_version))[0]
 
     async def append_many(
         self,
@@ -520,9 +503,6 @@ class JetStreamLog:
         # body: stream, version, type, schema_version, key, payload, metadata, source_time, read
         return (seq, b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], committed_ns)
 
-    async def read(self, after: int = 0, limit: int = 1000) -> list[Event]:
-        return [event_from_row(r) for r in await self.read_rows(after, limit)]
-
     async def read_rows(self, after: int = 0, limit: int = 1000) -> list[tuple[Any, ...]]:
         """Events with seq > `after`, in order, at most `limit` (direct gets of ≤ 1,000)."""
         out: list[tuple[Any, ...]] = []
@@ -538,12 +518,6 @@ class JetStreamLog:
             start = got[-1].seq + 1
         return out
 
-    async def follow(
-        self, after: int = 0, *, batch_limit: int = 1000
-    ) -> AsyncGenerator[list[Event], None]:
-        async for rows in self.follow_rows(after, batch_limit=batch_limit):
-            yield [event_from_row(r) for r in rows]
-
     async def follow_rows(
         self, after: int = 0, *, batch_limit: int = 1000
     ) -> AsyncGenerator[list[tuple[Any, ...]], None]:
@@ -553,18 +527,20 @@ class JetStreamLog:
 
         buffered: list[tuple[Any, ...]] = []
         arrived = asyncio.Event()
-        drained = asyncio.Event()
-        drained.set()
         row = self._row
+        last = [after]  # the highest sequence taken: a re-created consumer may repeat some
 
         async def on_msg(msg: Any) -> None:
+            # Never wait here: nats-py re-creates an ordered consumer whose callback stalls
+            # past two heartbeats, from the last sequence it handled, which repeats what is
+            # still queued (a stall that can loop under load). Rows wait in `buffered` instead.
             t = msg.reply.split(".")
             seq, ts = (int(t[5]), int(t[7])) if len(t) == 9 else (int(t[7]), int(t[9]))
+            if seq <= last[0]:
+                return  # delivered again after a re-creation: taken already
+            last[0] = seq
             buffered.append(row(seq, msg.subject, ts, msg.data))
             arrived.set()
-            if len(buffered) >= FOLLOW_BUFFER:
-                drained.clear()
-                await drained.wait()
 
         if after > 0:
             config = ConsumerConfig(
@@ -578,7 +554,7 @@ class JetStreamLog:
             cb=on_msg,
             ordered_consumer=True,
             config=config,
-            idle_heartbeat=2.0,
+            idle_heartbeat=FOLLOW_HEARTBEAT_S,
             pending_msgs_limit=-1,
             pending_bytes_limit=-1,
         )
@@ -588,11 +564,9 @@ class JetStreamLog:
                 take, buffered[:] = buffered[:batch_limit], buffered[batch_limit:]
                 if not buffered:
                     arrived.clear()
-                drained.set()
                 if take:
                     yield take
         finally:
-            drained.set()
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
 
@@ -602,17 +576,6 @@ class JetStreamLog:
             client.direct_last, self._nc, self.target.stream, self.layout.events
         )
         return 0 if last is None else last.seq
-
-    async def behind(self, position: int) -> tuple[int, int, float]:
-        """(head, events after `position` (sequences: the stream also holds checkpoints, so
-        this counts up), age in seconds of the oldest of them)."""
-        head = await self.head()
-        age_s = 0.0
-        if head > position:
-            oldest = await self.read_rows(position, 1)
-            if oldest:
-                age_s = max(0.0, (time.time_ns() - int(oldest[0][COMMITTED])) / 1e9)
-        return head, max(0, head - position), age_s
 
     # -- checkpoints -----------------------------------------------------------------------------
 
