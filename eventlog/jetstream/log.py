@@ -437,14 +437,7 @@ class JetStreamLog(LogBase):
                 await self._publish_retrying(Outgoing(item.subject, orjson.dumps(body_), headers))
 
     async def _publish_retrying(self, out: Outgoing) -> tuple[int, bool]:
-        deadline = time.monotonic() + self.target.outage_s
-        while True:
-            try:
-                return await client.publish_one(self._nc, out)
-            except TRANSIENT:
-                if time.monotonic() > deadline:
-                    raise EventLogError(f"{self.where}: no JetStream leader answered") from None
-                await asyncio.sleep(0.1)
+        return await self._retrying(client.publish_one, self._nc, out)
 
     async def _ensure_heads(self, streams: set[str]) -> None:
         missing = [s for s in streams if s not in self._heads]
@@ -487,6 +480,7 @@ class JetStreamLog(LogBase):
             log_.info("%s: another producer moved a stream; versions re-read", self.where)
 
     async def _retrying(self, fn: Any, *args: Any) -> Any:
+        """`fn(*args)` again while no server answers, for up to the URL's `outage`."""
         deadline = time.monotonic() + self.target.outage_s
         while True:
             try:
