@@ -26,6 +26,9 @@ from hypothesis import strategies as st
 
 from evlog.adapters import FieldMap, IngestStats, ingest, make_adapter
 from evlog.eventlog import EventLog
+from evlog.eventlog.store import open_log
+
+from .nats_support import fresh_url
 
 settings.register_profile(
     "ci", max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow]
@@ -110,8 +113,8 @@ def checked(stats: IngestStats) -> IngestStats:
     return stats
 
 
-async def run_ingest(db: Path, path: Path, kind: str) -> IngestStats:
-    async with await EventLog.open(db) as log:
+async def run_ingest(db: Path | str, path: Path, kind: str) -> IngestStats:
+    async with await open_log(db) as log:
         adapter = make_adapter(path, adapter=kind, fields=FIELDS if kind == "jsonl" else None)
         return checked(await ingest(log, adapter))
 
@@ -161,6 +164,46 @@ def test_growth_in_random_pieces_equals_one_reading_of_the_whole(kind: str, data
 
         asyncio.run(go())
         assert log_content(work / "pieces.db") == log_content(work / "whole.db")
+
+
+async def jetstream_content(url: str) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """`log_content` of a JetStream log."""
+    async with await open_log(url, writable=False) as log:
+        events = [(r[5], r[3], r[6], r[1]) for r in await log.read_rows(0, 1_000_000)]
+        dead = [(d["position"], d["error"]) for d in await log.dead_letters(limit=None)]
+    return events, dead
+
+
+@settings(max_examples=15, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(kind=st.sampled_from(sorted(contents)), data=st.data())
+def test_growth_in_random_pieces_into_jetstream_equals_the_sqlite_log(
+    nats_cluster: Any, kind: str, data: Any
+) -> None:
+    """The ingest law holds on the JetStream log as on the SQLite one, and a file read in
+    pieces into a stream holds the same events and dead letters as the whole read once into
+    the SQLite file."""
+    content = data.draw(contents[kind], label="content")
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(content)), max_size=4), label="cuts"))
+    url = fresh_url(nats_cluster)
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        path = work / f"input{SUFFIX[kind]}"
+
+        async def go() -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+            written = 0
+            path.write_bytes(b"")
+            for cut in [*cuts, len(content)]:
+                with path.open("ab") as f:
+                    f.write(content[written:cut])
+                written = cut
+                await run_ingest(url, path, kind)
+            finish(path)
+            await run_ingest(url, path, kind)
+            assert (await run_ingest(url, path, kind)).appended == 0
+            await run_ingest(work / "whole.db", path, kind)
+            return await jetstream_content(url)
+
+        assert asyncio.run(go()) == log_content(work / "whole.db")
 
 
 ops = st.lists(
