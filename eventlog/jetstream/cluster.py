@@ -97,8 +97,9 @@ class LocalCluster:
         """Start one node (again, after a kill: it rejoins with its files)."""
         if node.pid is not None and _alive(node.pid):
             return
-        if _port_taken(node.port):
-            raise EventLogError(f"port {node.port} is taken (choose another with --port)")
+        for port in (node.port, node.cluster_port) if len(self.nodes) > 1 else (node.port,):
+            if _port_taken(port):
+                raise EventLogError(f"port {port} is taken (choose another with --port)")
         log = open(self.directory / f"{node.name}.log", "ab")  # noqa: SIM115 - the child owns it
         proc = subprocess.Popen(
             [server_binary(), "-c", str(self._config(node))],
@@ -110,38 +111,57 @@ class LocalCluster:
         node.pid = proc.pid
         self._save()
 
-    def up(self, timeout_s: float = 30.0) -> None:
+    def up(self, timeout_s: float = 60.0) -> None:
         """Start every node and wait until JetStream answers on all of them."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        for node in self.nodes:
-            self.start(node)
-        asyncio.run(self.wait_ready(timeout_s))
+        try:
+            for node in self.nodes:
+                self.start(node)
+            asyncio.run(self.wait_ready(timeout_s))
+        except BaseException:
+            self.down()  # none left running behind an error
+            raise
 
-    async def wait_ready(self, timeout_s: float = 30.0) -> None:
+    async def wait_ready(self, timeout_s: float = 60.0) -> None:
         """Until each node answers a JetStream request (a cluster has elected its meta leader)."""
         import nats
 
         deadline = time.monotonic() + timeout_s
         for node in self.nodes:
+            why = "no answer"
             while True:
                 try:
                     nc = await nats.connect(
-                        f"nats://{node.address}", connect_timeout=1, allow_reconnect=False
+                        f"nats://{node.address}",
+                        connect_timeout=1,
+                        allow_reconnect=False,
+                        error_cb=_quiet,  # nats-py logs a traceback per refused connect
                     )
                     try:
                         reply = await nc.request("$JS.API.INFO", b"", timeout=1)
                         if b'"error"' not in reply.data:
                             break
+                        why = reply.data.decode(errors="replace")
                     finally:
                         await nc.close()
                 except Exception:
                     pass
                 if time.monotonic() > deadline:
                     raise EventLogError(
-                        f"{node.name} ({node.address}) did not become ready in {timeout_s:.0f} s;"
-                        f" see {self.directory / (node.name + '.log')}"
+                        f"{node.name} ({node.address}) did not become ready in {timeout_s:.0f} s"
+                        f" ({why}); its log: {self._last_line(node)}"
                     )
                 await asyncio.sleep(0.2)
+
+    def _last_line(self, node: Node) -> str:
+        """The last line a node logged (why it did not start), naming its log file."""
+        log = self.directory / f"{node.name}.log"
+        try:
+            lines = log.read_text(errors="replace").strip().splitlines()
+        except OSError:
+            lines = []
+        last = lines[-1] if lines else "(nothing logged)"
+        return f"{last} (in {log})"
 
     def kill(self, node: Node, sig: int = signal.SIGKILL) -> None:
         """Stop one node (SIGKILL by default: a crash)."""
@@ -164,6 +184,10 @@ class LocalCluster:
             node.pid = None
         self._save()
         return len(running)
+
+
+async def _quiet(exc: Exception) -> None:
+    """A node not up yet is expected here: wait_ready reports it if it lasts."""
 
 
 def _alive(pid: int) -> bool:
