@@ -270,21 +270,45 @@ class Outgoing:
     headers: dict[str, str]
 
 
+_NEWLINES = str.maketrans({"\r": " ", "\n": " "})  # as nats-py does to header values
+
+
+def hpub_frames(part: Sequence[Outgoing], batch_id: str) -> bytes:
+    """The NATS protocol frames (HPUB) of a batch's messages, its batch headers included: one
+    buffer for the whole batch. nats-py's `publish` costs ~23 µs a message in Python (header
+    checks, one command each); this is the bulk path's largest cost."""
+    out = bytearray()
+    tail = f"Nats-Batch-Id: {batch_id}\r\nNats-Batch-Sequence: ".encode()
+    for i, m in enumerate(part, 1):
+        hdr = bytearray(b"NATS/1.0\r\n")
+        for k, v in m.headers.items():
+            hdr += f"{k}: {v.translate(_NEWLINES)}\r\n".encode()
+        hdr += tail
+        hdr += b"%d\r\n\r\n" % i
+        out += b"HPUB %s %d %d\r\n" % (m.subject.encode(), len(hdr), len(hdr) + len(m.data))
+        out += hdr
+        out += m.data
+        out += b"\r\n"
+    return bytes(out)
+
+
 async def publish_atomic(nc: Client, part: Sequence[Outgoing]) -> int:
     """Publish `part` (≤ MAX_BATCH messages) as one atomic batch; returns the sequence of its
     last message (the others precede it, contiguous). Raises PublishError with the server's
     reason, or the client's timeout/no-responders errors when no leader answered."""
     batch_id = uuid.uuid4().hex
-    last = len(part) - 1
-    for i, out in enumerate(part):
-        headers = {**out.headers, "Nats-Batch-Id": batch_id, "Nats-Batch-Sequence": str(i + 1)}
-        if i < last:
-            await nc.publish(out.subject, out.data, headers=headers)
-        else:
-            headers["Nats-Batch-Commit"] = "1"
-            msg = await nc.request(
-                out.subject, out.data, timeout=REQUEST_TIMEOUT_S, headers=headers
-            )
+    *body, last = part
+    if body:
+        # Written into nats-py's outgoing buffer as one command (what `publish` does per
+        # message), so a reconnect replays it like any publish.
+        await nc._send_command(hpub_frames(body, batch_id))
+    headers = {
+        **last.headers,
+        "Nats-Batch-Id": batch_id,
+        "Nats-Batch-Sequence": str(len(part)),
+        "Nats-Batch-Commit": "1",
+    }
+    msg = await nc.request(last.subject, last.data, timeout=REQUEST_TIMEOUT_S, headers=headers)
     ack = orjson.loads(msg.data)
     error = ack.get("error")
     if error:
