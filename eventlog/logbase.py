@@ -15,6 +15,10 @@ from .envelope import AppendResult, AppendResults, Event, NewEvent, event_from_r
 class LogBase:
     """Mixed into EventLog and JetStreamLog; each supplies the primitives below."""
 
+    # Whether every sequence up to the head is an event (the SQLite log), or sequences skip the
+    # log's other records (JetStream: checkpoints and dead letters take sequences too).
+    contiguous_seqs = True
+
     async def close(self) -> None:
         raise NotImplementedError
 

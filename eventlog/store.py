@@ -28,6 +28,8 @@ class LogStore(Protocol):
     (and a re-run appends nothing twice: keys make it idempotent). Readers get rows in
     eventlog/columns.py's READ_ORDER, in increasing `seq` (not necessarily contiguous)."""
 
+    contiguous_seqs: bool  # every sequence up to the head is an event
+
     @property
     def where(self) -> str:
         """Where the log is, as a user would name it (a path, a nats:// URL)."""

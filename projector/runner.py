@@ -224,7 +224,10 @@ class Projector:
         seqs = [r[0] for r in rows]
         if seqs != sorted(set(seqs)) or first <= after:
             raise ProjectionError(f"log returned events out of order after seq {after}")
-        log_.warning("the log has no events for some seqs in %d..%d; skipping them", after, last)
+        if self.log.contiguous_seqs:  # else holes are the log's own records (JetStream)
+            log_.warning(
+                "the log has no events for some seqs in %d..%d; skipping them", after, last
+            )
 
     async def _apply(
         self, gens: list[Generation], rows: Sequence[tuple[Any, ...]], *, hot: bool, mode: str

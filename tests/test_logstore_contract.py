@@ -212,3 +212,28 @@ async def test_a_copy_there_and_back_keeps_every_event_checkpoint_and_dead_lette
         assert comparable(await a.read_rows(0, 5000)) == comparable(await b.read_rows(0, 5000))
         assert await b.source_checkpoint("a.jsonl") == {"offset": 1}
         assert [d["error"] for d in await b.dead_letters()] == ["bad"]
+
+
+def test_a_projector_over_jetstream_takes_its_skipped_seqs_quietly(
+    nats_cluster: object, tmp_path: Path
+) -> None:
+    """Checkpoints and dead letters take JetStream sequences between events: the projector
+    expects those holes (no warning per batch), and its tables hold every event."""
+    from .support import evlog, finished
+
+    url = fresh_url(nats_cluster)
+    src = tmp_path / "chat.jsonl"
+    src.write_bytes(b"".join(b'{"id": %d, "text": "hi"}\n' % i for i in range(50)) + b"{bad\n")
+    finished(src)
+    assert evlog("--log", url, "ingest", src, "--key-field", "id").returncode == 0
+    with src.open("ab") as f:  # a second batch: its events come after the first's checkpoint
+        f.write(b"".join(b'{"id": %d, "text": "hi"}\n' % i for i in range(50, 60)))
+    finished(src)
+    assert evlog("--log", url, "ingest", src, "--key-field", "id").returncode == 0
+    r = evlog("--log", url, "--duckdb", tmp_path / "a.duckdb", "project")
+    assert r.returncode == 0, r.stderr
+    assert "no events for some seqs" not in r.stderr
+    q = evlog(
+        "--duckdb", tmp_path / "a.duckdb", "query", "--csv", "SELECT count(*) AS n FROM events"
+    )
+    assert q.stdout.split() == ["n", "60"]

@@ -89,6 +89,8 @@ class _Request:
 class JetStreamLog(LogBase):
     """One log on a JetStream stream. Open with `await JetStreamLog.open("nats://...")`."""
 
+    contiguous_seqs = False
+
     def __init__(self, target: Target, nc: Any, writable: bool) -> None:
         self.target = target
         self.layout = Layout(target.stream)
