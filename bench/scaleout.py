@@ -1,7 +1,8 @@
 """bench/scaleout: the log on a 3-node JetStream cluster (R3) beside the embedded SQLite log, in
 one run, with the same producer and the same projector: append latency at fixed offered rates
 (open loop, from each event's intended send time to its acknowledgement), bulk append rate, and
-append -> visible in a file DuckDB at a fixed rate. The SQLite log is the baseline (ratio).
+append -> visible in a file DuckDB at a fixed rate (producer in a process of its own). The
+SQLite log is the baseline (ratio).
 
     python -m bench.scaleout                   # 1k and 10k events/s 20 s each, bulk 200k, e2e 5k/s
     python -m bench.scaleout --quick           # CI: seconds
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -98,9 +100,18 @@ async def bulk(log: LogStore, n: int, batch: int) -> float:
     return n / (time.perf_counter() - t0)
 
 
-async def visible(log: LogStore, duck: Path, rate: int, seconds: float) -> dict[str, float]:
-    """Append at `rate` while a projector in this process follows into a file DuckDB: intended
-    send -> the DuckDB commit that made the event visible."""
+async def produce(target: str, rate: int, seconds: float) -> None:
+    """The producer of the visible phase, in a process of its own (`--produce`)."""
+    async with await open_log(target) as log:
+        await open_loop(log, rate, seconds, f"v{rate}-{time.time_ns()}", lambda i, n: None)
+
+
+async def visible(
+    log: LogStore, target: str, duck: Path, rate: int, seconds: float
+) -> dict[str, float]:
+    """Append at `rate` from a producer process while a projector in this process follows into
+    a file DuckDB (as on separate hosts): intended send -> the DuckDB commit that made the
+    event visible."""
     lat: list[int] = []
 
     def record(batch: EventBatch) -> None:
@@ -112,7 +123,12 @@ async def visible(log: LogStore, duck: Path, rate: int, seconds: float) -> dict[
         follower = asyncio.create_task(pj.follow(record))
         await asyncio.sleep(0.5)  # following before the first event, not catching up on it
         steal0 = cpu_steal_ms()
-        await open_loop(log, rate, seconds, f"v{rate}-{time.time_ns()}", lambda i, n: None)
+        producer = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bench.scaleout", "--produce", target,
+            "--rate", str(rate), "--seconds", str(seconds),
+        )  # fmt: skip
+        if await producer.wait() != 0:
+            raise SystemExit("the producer process failed")
         head = await log.head()
         await asyncio.wait_for(pj.wait_for(head), 120)
         steal1 = cpu_steal_ms()
@@ -152,7 +168,8 @@ async def main_async(args: argparse.Namespace, workdir: Path) -> None:
                 for rate in rates:
                     r[rate] = await append_latency(log, rate, seconds)
                 r["bulk"] = await bulk(log, n_bulk, batch)
-                r["visible"] = await visible(log, workdir / f"{name}.duckdb", e2e_rate, seconds)
+                duck = workdir / f"{name}.duckdb"
+                r["visible"] = await visible(log, target, duck, e2e_rate, seconds)
             results[name] = r
     finally:
         if cluster is not None:
@@ -186,8 +203,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--log", help="an existing cluster's nats:// URL (default: start one)")
     parser.add_argument("--port", type=int, default=34222, help="the local cluster's first port")
+    parser.add_argument("--produce", help=argparse.SUPPRESS)  # the visible phase's producer
+    parser.add_argument("--rate", type=int, default=1000, help=argparse.SUPPRESS)
     args = parser.parse_args()
     install_uvloop()
+    if args.produce:
+        asyncio.run(produce(args.produce, args.rate, args.seconds))
+        return
     with (
         tempfile.TemporaryDirectory(prefix="evlog-scaleout-") as tmp,
         contextlib.suppress(KeyboardInterrupt),

@@ -16,7 +16,7 @@ from .connection import Durability
 from .encoding import EncodedEvents
 from .envelope import AppendResults, DeadLetter, Event, NewEvent, SourceCheckpoint
 
-NATS_SCHEMES = ("nats://", "tls://")
+NATS_SCHEMES = ("nats://",)
 
 
 @runtime_checkable

@@ -36,11 +36,11 @@ from ..log import LogStats
 from ..logbase import LogBase
 from . import client
 from .client import MAX_BATCH, TRANSIENT, Outgoing, PublishError, Stored, Target
+from .feed import Feed
 from .subjects import DEFAULT_STREAM, Layout
 
 log_ = logging.getLogger("evlog.jetstream")
 
-FOLLOW_HEARTBEAT_S = 5.0  # the server's idle heartbeat to a follower; two missed: re-create
 # The event body: the writer's insert parameters up to read_ns (eventlog/encoding.py order).
 BODY_WIDTH = 9
 
@@ -517,54 +517,12 @@ class JetStreamLog(LogBase):
     async def follow_rows(
         self, after: int = 0, *, batch_limit: int = 1000
     ) -> AsyncGenerator[list[tuple[Any, ...]], None]:
-        """New events forever from `after` on, pushed by an ordered consumer (the client
-        re-creates it after a gap or a failover, from the last sequence it delivered)."""
-        from nats.js.api import ConsumerConfig, DeliverPolicy
-
-        buffered: list[tuple[Any, ...]] = []
-        arrived = asyncio.Event()
-        row = self._row
-        last = [after]  # the highest sequence taken: a re-created consumer may repeat some
-
-        async def on_msg(msg: Any) -> None:
-            # Never wait here: nats-py re-creates an ordered consumer whose callback stalls
-            # past two heartbeats, from the last sequence it handled, which repeats what is
-            # still queued (a stall that can loop under load). Rows wait in `buffered` instead.
-            t = msg.reply.split(".")
-            seq, ts = (int(t[5]), int(t[7])) if len(t) == 9 else (int(t[7]), int(t[9]))
-            if seq <= last[0]:
-                return  # delivered again after a re-creation: taken already
-            last[0] = seq
-            buffered.append(row(seq, msg.subject, ts, msg.data))
-            arrived.set()
-
-        if after > 0:
-            config = ConsumerConfig(
-                deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=after + 1
-            )
-        else:
-            config = ConsumerConfig(deliver_policy=DeliverPolicy.ALL)
-        sub = await self._js.subscribe(
-            self.layout.events,
-            stream=self.target.stream,
-            cb=on_msg,
-            ordered_consumer=True,
-            config=config,
-            idle_heartbeat=FOLLOW_HEARTBEAT_S,
-            pending_msgs_limit=-1,
-            pending_bytes_limit=-1,
-        )
-        try:
-            while True:
-                await arrived.wait()
-                take, buffered[:] = buffered[:batch_limit], buffered[batch_limit:]
-                if not buffered:
-                    arrived.clear()
-                if take:
-                    yield take
-        finally:
-            with contextlib.suppress(Exception):
-                await sub.unsubscribe()
+        """New events forever from `after` on, pushed by a consumer that eventlog/jetstream/
+        feed.py reads and re-creates after a gap, a failover or silence."""
+        feed = Feed(self.target, self._nc, self.layout.events, after, self._row)
+        async with contextlib.aclosing(feed.batches(batch_limit)) as batches:
+            async for rows in batches:
+                yield rows
 
     async def head(self) -> int:
         """The last event's sequence (0 for an empty log)."""
