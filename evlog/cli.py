@@ -154,7 +154,7 @@ def _root(
         db, log = Path(log), None
     ctx.obj = Settings(
         db=db,
-        duckdb=duckdb_path_for(db, duckdb),
+        duckdb=duckdb_path_for(db, duckdb, log),
         durability=durability,
         projection_specs=list(projection or []),
         log=log,
@@ -868,7 +868,7 @@ def ui(
     with its live latency. The URL printed at start carries the token the page needs."""
     s = settings(ctx)
     budget_ms = parse_duration_s(budget, "ms") * 1000
-    if not s.db.exists():
+    if s.log is None and not s.db.exists():
         raise UserError(f"{s.db}: no event log yet (run `evlog ingest` first)")
     run(until_signalled(_ui(s, port, host, budget_ms)))
 
@@ -877,7 +877,7 @@ async def _ui(s: Settings, port: int, host: str, budget_ms: float) -> None:
     from .ui.app import serve_ui
     from .ui.sources import FileSource
 
-    info = {"mode": "read-only", "log": str(s.db), "duckdb": str(s.duckdb)}
+    info = {"mode": "read-only", "log": str(s.log_target), "duckdb": str(s.duckdb)}
     async with (
         await s.open_log(writable=False) as log,
         serve_ui(FileSource(log, s.duckdb), port, host, info=info, budget_ms=budget_ms) as page,

@@ -214,11 +214,12 @@ async def test_a_copy_there_and_back_keeps_every_event_checkpoint_and_dead_lette
         assert [d["error"] for d in await b.dead_letters()] == ["bad"]
 
 
-def test_a_projector_over_jetstream_takes_its_skipped_seqs_quietly(
+def test_the_cli_over_jetstream_projects_its_own_file_quietly_and_shows_the_page(
     nats_cluster: object, tmp_path: Path
 ) -> None:
     """Checkpoints and dead letters take JetStream sequences between events: the projector
-    expects those holes (no warning per batch), and its tables hold every event."""
+    expects those holes (no warning per batch), and its tables hold every event. Its DuckDB
+    file is its own by default, and `evlog ui` opens over the stream."""
     from .support import evlog, finished
 
     url = fresh_url(nats_cluster)
