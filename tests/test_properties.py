@@ -138,6 +138,22 @@ def finish(path: Path) -> None:
 # -- properties ---------------------------------------------------------------------------------
 
 
+async def grow_in_pieces(
+    log: Path | str, path: Path, kind: str, content: bytes, cuts: list[int]
+) -> None:
+    """Write `content` to `path` in pieces cut at `cuts`, ingesting into `log` after each; then
+    once more when the file is finished (its last line is taken then)."""
+    written = 0
+    path.write_bytes(b"")
+    for cut in [*cuts, len(content)]:
+        with path.open("ab") as f:
+            f.write(content[written:cut])
+        written = cut
+        await run_ingest(log, path, kind)
+    finish(path)
+    await run_ingest(log, path, kind)
+
+
 @given(
     kind=st.sampled_from(sorted(contents)),
     data=st.data(),
@@ -150,15 +166,7 @@ def test_growth_in_random_pieces_equals_one_reading_of_the_whole(kind: str, data
         path = work / f"input{SUFFIX[kind]}"
 
         async def go() -> None:
-            written = 0
-            path.write_bytes(b"")
-            for cut in [*cuts, len(content)]:
-                with path.open("ab") as f:
-                    f.write(content[written:cut])
-                written = cut
-                await run_ingest(work / "pieces.db", path, kind)
-            finish(path)
-            await run_ingest(work / "pieces.db", path, kind)
+            await grow_in_pieces(work / "pieces.db", path, kind, content, cuts)
             await run_ingest(work / "whole.db", path, kind)
             assert (await run_ingest(work / "whole.db", path, kind)).appended == 0
 
@@ -190,15 +198,7 @@ def test_growth_in_random_pieces_into_jetstream_equals_the_sqlite_log(
         path = work / f"input{SUFFIX[kind]}"
 
         async def go() -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-            written = 0
-            path.write_bytes(b"")
-            for cut in [*cuts, len(content)]:
-                with path.open("ab") as f:
-                    f.write(content[written:cut])
-                written = cut
-                await run_ingest(url, path, kind)
-            finish(path)
-            await run_ingest(url, path, kind)
+            await grow_in_pieces(url, path, kind, content, cuts)
             assert (await run_ingest(url, path, kind)).appended == 0
             await run_ingest(work / "whole.db", path, kind)
             return await jetstream_content(url)
