@@ -302,6 +302,16 @@ class EventLog(LogBase):
                     self._writes = None
             await conn.close()
 
+    async def log_id(self) -> str | None:
+        """This log's identity (made once, kept in the file); None for a file of an older
+        schema opened for reading only."""
+        try:
+            async with self._reader.execute("SELECT value FROM log_meta WHERE key = 'id'") as cur:
+                row = await cur.fetchone()
+        except sqlite3.OperationalError:  # no such table: not migrated yet
+            return None
+        return None if row is None else f"sqlite:{row[0]}"
+
     async def head(self) -> int:
         """The log's last sequence (0 for an empty log)."""
         async with self._reader.execute("SELECT coalesce(max(seq), 0) FROM events") as cur:

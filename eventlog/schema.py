@@ -89,6 +89,12 @@ MIGRATIONS: tuple[str, ...] = (
         GROUP BY source, position, error, raw);
     CREATE INDEX dead_letters_by_position ON dead_letters (source, position)
     """,
+    # 5: the log's identity, random, made once: an analytics file records the log it was
+    # projected from, and refuses to follow another (projector/runner.py).
+    """
+    CREATE TABLE log_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    INSERT INTO log_meta VALUES ('id', lower(hex(randomblob(16))))
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

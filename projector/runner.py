@@ -129,6 +129,13 @@ class Projector:
             flush_every=flush_every,
         )
         try:
+            log_id = await log.log_id()
+            recorded = await self._duck(store.source_log, log_id)
+            if log_id is not None and recorded != log_id:
+                raise ProjectionError(
+                    f"{path}: its tables were projected from another log ({recorded}, not"
+                    f" {log.where}); give this log its own --duckdb, or move the file aside"
+                )
             for _ in range(QUERY_THREADS):
                 self._query_cursors.put_nowait(await self._duck(store.con.cursor))
             await self._reconcile(progress)

@@ -31,6 +31,8 @@ CATALOG = (
         name VARCHAR, version INTEGER, generation INTEGER, status VARCHAR, changed_ns BIGINT)""",
     """CREATE TABLE IF NOT EXISTS evlog_progress (
         name VARCHAR, generation INTEGER, last_seq BIGINT, events INTEGER, projected_ns BIGINT)""",
+    # The log these tables were projected from (LogStore.log_id).
+    "CREATE TABLE IF NOT EXISTS evlog_source_log (log_id VARCHAR)",
 )
 
 
@@ -116,6 +118,15 @@ class AnalyticsStore:
         self.con.close()
 
     # -- state -----------------------------------------------------------------------------------
+
+    def source_log(self, log_id: str | None) -> str | None:
+        """The log these tables come from; a file that records none yet takes `log_id`."""
+        row = self.con.execute("SELECT log_id FROM evlog_source_log LIMIT 1").fetchone()
+        if row is not None:
+            return str(row[0])
+        if log_id is not None:
+            self.con.execute("INSERT INTO evlog_source_log VALUES (?)", [log_id])
+        return log_id
 
     def live_state(self, name: str) -> tuple[int, int] | None:
         """(version, generation) of the live generation of `name`, if any."""

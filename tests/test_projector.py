@@ -257,3 +257,20 @@ def test_kill_9_mid_batch_then_restart_equals_a_rebuild(tmp_path: Path) -> None:
     r = evlog("--db", db, "--duckdb", tmp_path / "clean.duckdb", "rebuild")
     assert r.returncode == 0, r.stderr
     assert after_restart == table_checksums(tmp_path / "clean.duckdb")
+
+
+def test_an_analytics_file_refuses_the_tables_of_another_log(tmp_path: Path) -> None:
+    """One DuckDB file is the projection of one log: following a second log into it would mix
+    two logs' sequences. It says so in one line; the first log goes on as before."""
+    duck = tmp_path / "shared.duckdb"
+    asyncio.run(fill_log(tmp_path / "a.db", 100))
+    asyncio.run(fill_log(tmp_path / "b.db", 100))
+    assert evlog("--db", tmp_path / "a.db", "--duckdb", duck, "project").returncode == 0
+    r = evlog("--db", tmp_path / "b.db", "--duckdb", duck, "project")
+    assert r.returncode == 1
+    (line,) = r.stderr.strip().splitlines()
+    assert "projected from another log" in line and str(duck) in line
+    assert evlog("--db", tmp_path / "a.db", "--duckdb", duck, "project").returncode == 0
+    # a copy of the log file is the same log
+    (tmp_path / "c.db").write_bytes((tmp_path / "a.db").read_bytes())
+    assert evlog("--db", tmp_path / "c.db", "--duckdb", duck, "project").returncode == 0

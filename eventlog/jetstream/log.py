@@ -524,6 +524,12 @@ class JetStreamLog(LogBase):
             async for rows in batches:
                 yield rows
 
+    async def log_id(self) -> str | None:
+        """The stream's name and the time it was made: a stream deleted and made again under
+        the same name is another log."""
+        info = await client.stream_info(self._nc, self.target.stream)
+        return f"nats:{self.target.stream}:{info.get('created', '')}"
+
     async def head(self) -> int:
         """The last event's sequence (0 for an empty log)."""
         last = await self._retrying(
