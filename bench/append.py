@@ -4,6 +4,8 @@ ends with the log's targets (issue 2), met or not in this run.
 
     python -m bench.append            # full: 1k, 10k, 50k events/s for 10 s each
     python -m bench.append --quick   # what CI runs: seconds
+    python -m bench.append --log nats://127.0.0.1:4222  # that log beside the SQLite log instead
+                                     # (asyncio producers, open loop; bulk; `evlog nats up` first)
 """
 
 from __future__ import annotations
@@ -374,6 +376,7 @@ def main() -> None:
     parser.add_argument("--producers", type=int, default=2)
     parser.add_argument("--warmup", type=float)
     parser.add_argument("--batch", type=int, default=5000)
+    parser.add_argument("--log", help="measure this log (e.g. nats://...) beside the SQLite log")
     args = parser.parse_args()
     if args.rates is None:
         args.rates = [1000, 10000] if args.quick else [1000, 10000, 50000]
@@ -383,6 +386,16 @@ def main() -> None:
         args.warmup = 0.2 if args.quick else 2.0
     args.loop_name = install_uvloop()
     with tempfile.TemporaryDirectory(prefix="evlog-bench-") as d:
+        if args.log:
+            from .scaleout import compare_with
+
+            rates = [r for r in args.rates if r <= 10_000]
+            compare = compare_with(
+                args.log, Path(d), phases=("append", "bulk"), rates=rates, seconds=args.seconds,
+                n_bulk=5_000 if args.quick else 200_000, quick=args.quick,
+            )  # fmt: skip
+            asyncio.run(compare)
+            return
         asyncio.run(main_async(args, Path(d)))
 
 

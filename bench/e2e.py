@@ -11,6 +11,8 @@ events, beside a plain sqlite3 scan of the same rows.
 
     python -m bench.e2e                 # 1k and 10k events/s, 60 s each; rebuild of 1M events
     python -m bench.e2e --quick         # CI: seconds
+    python -m bench.e2e --log nats://127.0.0.1:4222   # that log beside the SQLite log instead
+                                        # (1k and 5k events/s, 20 s; `evlog nats up` first)
 """
 
 from __future__ import annotations
@@ -271,7 +273,22 @@ def main() -> None:
     p.add_argument(
         "--page-every", type=float, default=5.0, help="seconds between the open page's refreshes"
     )
+    p.add_argument(
+        "--log", help="append -> visible with this log (e.g. nats://...) beside the SQLite log"
+    )
     args = p.parse_args()
+    if args.log:
+        from .scaleout import compare_with
+
+        rates = args.rates or ([500] if args.quick else [1000, 5000])
+        seconds = args.seconds or (2.0 if args.quick else 20.0)
+        with tempfile.TemporaryDirectory(prefix="evlog-e2e-") as d:
+            compare = compare_with(
+                args.log, Path(d), phases=("visible",), rates=[], seconds=seconds,
+                e2e_rates=tuple(rates), quick=args.quick,
+            )  # fmt: skip
+            asyncio.run(compare)
+        return
     args.rates = args.rates or ([1000] if args.quick else [1000, 10000])
     args.seconds = args.seconds or (2.0 if args.quick else 60.0)
     args.warmup = args.warmup if args.warmup is not None else (0.5 if args.quick else 2.0)

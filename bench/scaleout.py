@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from evlog.eventlog import NewEvent
-from evlog.eventlog.store import LogStore, open_log
+from evlog.eventlog.store import LogStore, is_nats, open_log
 from evlog.projector import EventBatch, Projector
 from evlog.projector.batch import COMMITTED, SOURCE_TIME
 
@@ -148,6 +148,102 @@ async def visible(
     }
 
 
+PHASES = ("append", "bulk", "visible")
+
+
+async def measure(
+    targets: list[tuple[str, str, int]],
+    workdir: Path,
+    *,
+    rates: list[int],
+    seconds: float,
+    n_bulk: int,
+    e2e_rates: list[int],
+    phases: tuple[str, ...] = PHASES,
+) -> dict[str, dict[Any, Any]]:
+    """Each phase against each (name, log target, bulk batch size), one log after the other."""
+    results: dict[str, dict[Any, Any]] = {}
+    for name, target, batch in targets:
+        r: dict[Any, Any] = {}
+        async with await open_log(target) as log:
+            if "append" in phases:
+                for rate in rates:
+                    r[rate] = await append_latency(log, rate, seconds)
+            if "bulk" in phases:
+                r["bulk"] = await bulk(log, n_bulk, batch)
+            if "visible" in phases:
+                for rate in e2e_rates:
+                    duck = workdir / f"{name}-{rate}.duckdb"
+                    r[("visible", rate)] = await visible(log, target, duck, rate, seconds)
+        results[name] = r
+    return results
+
+
+def report(
+    results: dict[str, dict[Any, Any]], *, rates: list[int], e2e_rates: list[int], quick: bool
+) -> None:
+    """Print each phase's figures per log, and the ratio of the second log to the first."""
+    (base_name, base), (other_name, other) = list(results.items())[:2]
+    ratio_name = f"{other_name}/{base_name}"
+    for rate in rates:
+        if rate not in base:
+            continue
+        for name, r in results.items():
+            a = r[rate]
+            print(
+                f"append {rate:>6,}/s offered  {name:8s} p50 {a['p50']:7.2f} ms"
+                f"  p99 {a['p99']:7.2f} ms  max {a['max']:7.1f} ms  ({a['sent']:,} events)"
+            )
+        print(f"  ratio {ratio_name} p99: {other[rate]['p99'] / max(base[rate]['p99'], 1e-9):.1f}x")
+    if "bulk" in base:
+        for name, r in results.items():
+            print(f"bulk append          {name:8s} {r['bulk']:>10,.0f} events/s")
+        print(
+            f"  ratio {ratio_name}: {other['bulk'] / base['bulk']:.2f}x"
+            "   (target >= 100,000 events/s into R3)"
+        )
+    note = " (--quick: too short to judge)" if quick else ""
+    for rate in e2e_rates:
+        key = ("visible", rate)
+        if key not in base:
+            continue
+        for name, r in results.items():
+            v = r[key]
+            print(
+                f"append->visible {rate:,}/s {name:8s} p50 {v['p50']:7.2f} ms  p99 {v['p99']:7.2f}"
+                f" ms  (of which send -> stored p99 {v['commit_p99']:.1f} ms; {v['n']:,} events,"
+                f" VM steal {v['steal_s']:.1f} s)"
+            )
+        ratio = other[key]["p99"] / max(base[key]["p99"], 1e-9)
+        print(f"  ratio {ratio_name} p99: {ratio:.1f}x   (target p99 < 50 ms at 5k/s){note}")
+
+
+async def compare_with(
+    url: str,
+    workdir: Path,
+    *,
+    phases: tuple[str, ...],
+    rates: list[int],
+    seconds: float,
+    n_bulk: int = 200_000,
+    e2e_rates: tuple[int, ...] = (),
+    quick: bool = False,
+) -> None:
+    """The SQLite log beside the log at `url`, same run (bench/append and bench/e2e `--log`)."""
+    name = "nats" if is_nats(url) else "other"
+    print(f"the SQLite log beside {url}  quick={quick}")
+    results = await measure(
+        [("sqlite", str(workdir / "events.db"), 5_000), (name, url, 999)],
+        workdir,
+        rates=rates,
+        seconds=seconds,
+        n_bulk=n_bulk,
+        e2e_rates=list(e2e_rates),
+        phases=phases,
+    )
+    report(results, rates=rates, e2e_rates=list(e2e_rates), quick=quick)
+
+
 async def main_async(args: argparse.Namespace, workdir: Path) -> None:
     cluster = None
     url = args.log
@@ -160,47 +256,20 @@ async def main_async(args: argparse.Namespace, workdir: Path) -> None:
     rates = [200, 1000] if args.quick else [1000, 10_000]
     seconds = 2.0 if args.quick else args.seconds
     n_bulk = 5_000 if args.quick else 200_000
-    e2e_rate = 500 if args.quick else 5_000
+    e2e_rates = [500] if args.quick else [5_000]
     print(f"bench/scaleout  quick={args.quick}  cluster={url}")
-    results: dict[str, dict[Any, Any]] = {}
     try:
-        for name, target, batch in (
-            ("sqlite", str(workdir / "events.db"), 5_000),
-            ("nats-R3", f"{url}?stream=BENCH{time.time_ns()}", 999),
-        ):
-            r: dict[Any, Any] = {}
-            async with await open_log(target) as log:
-                for rate in rates:
-                    r[rate] = await append_latency(log, rate, seconds)
-                r["bulk"] = await bulk(log, n_bulk, batch)
-                duck = workdir / f"{name}.duckdb"
-                r["visible"] = await visible(log, target, duck, e2e_rate, seconds)
-            results[name] = r
+        results = await measure(
+            [
+                ("sqlite", str(workdir / "events.db"), 5_000),
+                ("nats-R3", f"{url}?stream=BENCH{time.time_ns()}", 999),
+            ],
+            workdir, rates=rates, seconds=seconds, n_bulk=n_bulk, e2e_rates=e2e_rates,
+        )  # fmt: skip
     finally:
         if cluster is not None:
             await asyncio.to_thread(cluster.down)
-    base, js = results["sqlite"], results["nats-R3"]
-    for rate in rates:
-        for name, r in results.items():
-            a = r[rate]
-            print(
-                f"append {rate:>6,}/s offered  {name:8s} p50 {a['p50']:7.2f} ms"
-                f"  p99 {a['p99']:7.2f} ms  max {a['max']:7.1f} ms  ({a['sent']:,} events)"
-            )
-        print(f"  ratio nats/sqlite p99: {js[rate]['p99'] / max(base[rate]['p99'], 1e-9):.1f}x")
-    for name, r in results.items():
-        print(f"bulk append          {name:8s} {r['bulk']:>10,.0f} events/s")
-    print(f"  ratio nats/sqlite: {js['bulk'] / base['bulk']:.2f}x   (target >= 100,000 events/s)")
-    for name, r in results.items():
-        v = r["visible"]
-        print(
-            f"append->visible {e2e_rate:,}/s {name:8s} p50 {v['p50']:7.2f} ms  p99 {v['p99']:7.2f}"
-            f" ms  (of which send -> stored p99 {v['commit_p99']:.1f} ms; {v['n']:,} events,"
-            f" VM steal {v['steal_s']:.1f} s)"
-        )
-    ratio = js["visible"]["p99"] / max(base["visible"]["p99"], 1e-9)
-    note = " (--quick: too short to judge)" if args.quick else ""
-    print(f"  ratio nats/sqlite p99: {ratio:.1f}x   (target p99 < 50 ms at 5k/s){note}")
+    report(results, rates=rates, e2e_rates=e2e_rates, quick=args.quick)
 
 
 def main() -> None:

@@ -51,6 +51,13 @@ class Projection:
         """New rows per table for this batch (only events of `event_types`)."""
         raise NotImplementedError
 
+    def live_rows(self, con: duckdb.DuckDBPyConnection, batch: EventBatch) -> dict[str, pa.Table]:
+        """This batch's rows per table for the live (in-memory) tier, as Arrow. By default
+        `rows()`; a projection that writes with SQL in `apply` gives the same rows here (it may
+        run a SELECT on `con`, never write)."""
+        mine = batch.of_types(self.event_types)
+        return self.rows(mine) if len(mine) else {}
+
     def apply(
         self, con: duckdb.DuckDBPyConnection, target: Callable[[str], str], batch: EventBatch
     ) -> int:

@@ -26,7 +26,7 @@ from .batch import EventBatch
 from .projection import Projection
 from .query import QueryResult, run_query
 from .registry import all_projections
-from .store import AnalyticsStore, Generation
+from .store import AnalyticsStore, Generation, register_hot
 
 log_ = logging.getLogger("evlog.projector")
 
@@ -456,6 +456,7 @@ class Projector:
             loop = asyncio.get_running_loop()
 
             def go() -> T:
+                register_hot(cur, gens, self.store.hot_lock)  # the hot rows as of now
                 if self._cursor_views.get(id(cur)) != version:
                     self.store.union_views(cur, gens)
                     self._cursor_views[id(cur)] = version

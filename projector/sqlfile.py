@@ -29,7 +29,9 @@ from pathlib import Path
 from typing import ClassVar
 
 import duckdb
+import pyarrow as pa
 
+from .arrow import query_arrow
 from .batch import EVENT_COLUMN_NAMES, EventBatch
 from .projection import Projection, Table
 from .query import first_line
@@ -97,11 +99,23 @@ class SqlProjection(Projection):
         self._batch_view_on: weakref.WeakSet[duckdb.DuckDBPyConnection] = weakref.WeakSet()
         self.description = f"SQL: {path}" if path else "SQL"  # type: ignore[misc]
 
+    def live_rows(self, con: duckdb.DuckDBPyConnection, batch: EventBatch) -> dict[str, pa.Table]:
+        if not len(batch):
+            return {}
+        self._prepare(con, batch)
+        return {table: query_arrow(con, select) for table, select in self.selects.items()}
+
     def apply(
         self, con: duckdb.DuckDBPyConnection, target: Callable[[str], str], batch: EventBatch
     ) -> int:
         if not len(batch):
             return 0
+        self._prepare(con, batch)
+        for table, select in self.selects.items():
+            con.execute(f"INSERT INTO {target(table)} {select}")
+        return len(batch)
+
+    def _prepare(self, con: duckdb.DuckDBPyConnection, batch: EventBatch) -> None:
         # One registration per batch and connection, shared by every SQL projection (each
         # DuckDB call has a fixed cost of ~0.5-1 ms here: docs/projections.md#cost); it stays
         # registered until the next batch replaces it.
@@ -111,9 +125,6 @@ class SqlProjection(Projection):
         if con not in self._batch_view_on:
             con.execute(f"CREATE OR REPLACE TEMP VIEW batch AS {BATCH_VIEW}")
             self._batch_view_on.add(con)
-        for table, select in self.selects.items():
-            con.execute(f"INSERT INTO {target(table)} {select}")
-        return len(batch)
 
 
 def version_of(text: str) -> int:

@@ -4,28 +4,33 @@ Every projection's tables live in a schema per generation (`evlog_<name>_g<N>`);
 (`events`, `messages`, ...) are views onto the live generation. A rebuild fills generation N+1
 beside the live one and swaps the views in one transaction, so readers never see empty tables.
 
-Live batches go to a *hot* copy of each table in an attached in-memory database; a flusher
-moves them to the file (the *cold* tables) every second, together with the progress row that
-makes them durable, in one transaction of the file. DuckDB checkpoints stall commits to the
-database they checkpoint (docs/performance.md#duckdb), and only the flusher commits
-to the file, so the live path never waits for a checkpoint. A crash loses only hot rows, which
-are re-read from the log after the durable progress: exactly once."""
+Live batches go to a *hot* tier: per generation and table, a list of Arrow tables in memory
+(appending one costs microseconds, where a DuckDB statement per table per batch cost ~1 ms each
+here: docs/performance.md#hot-tier). Query cursors see them through the Arrow tables registered
+per query (cold UNION ALL hot). A flusher moves them to the file (the *cold* tables) every
+second, together with the progress row that makes them durable, in one transaction of the file.
+DuckDB checkpoints stall commits to the database they checkpoint (docs/performance.md#duckdb),
+and only the flusher commits to the file, so the live path never waits for a checkpoint. A crash
+loses only hot rows, which are re-read from the log after the durable progress: exactly once."""
 
 from __future__ import annotations
 
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
 
+from .arrow import cast_like_duckdb, finish_pending, query_arrow
 from .batch import EventBatch
 from .projection import Projection
 
-HOT = "evlog_hot"
+HOT_PREFIX = "evlog_hot_"  # names under which hot Arrow tables are registered on a cursor
 CATALOG = (
     """CREATE TABLE IF NOT EXISTS evlog_projection_state (
         name VARCHAR, version INTEGER, generation INTEGER, status VARCHAR, changed_ns BIGINT)""",
@@ -49,6 +54,14 @@ class Generation:
     position: int  # last seq applied (hot or cold)
     durable: int = -1  # last seq in the file; -1: same as position
     _positions: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    # Hot rows, per table: (last seq of the batch, its rows), oldest first. Chunks up to the
+    # durable position stay until the next flush (a query may still need them: see flush).
+    hot_chunks: dict[str, list[tuple[int, pa.Table]]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
+    hot_schemas: dict[str, pa.Schema] = field(default_factory=dict, repr=False, compare=False)
+    # Each table's columns as `CAST("c" AS <its SQL type>)`: the hot rows in the union views.
+    hot_select: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.durable < 0:
@@ -75,7 +88,15 @@ class Generation:
         return f'"{self.schema}"."{table}"'
 
     def hot(self, table: str) -> str:
-        return f'{HOT}.main."{self.schema}__{table}"'
+        """The name a cursor knows this table's hot rows by (registered per query)."""
+        return f'"{HOT_PREFIX}{self.schema}__{table}"'
+
+    def hot_rows(self, table: str, after: int = -1) -> pa.Table:
+        """The hot rows of `table` from batches after seq `after`, as one Arrow table."""
+        with self._positions:
+            chunks = [t for last, t in self.hot_chunks.get(table, ()) if last > after]
+        schema = self.hot_schemas[table]
+        return pa.concat_tables(chunks) if chunks else schema.empty_table()
 
 
 @contextlib.contextmanager
@@ -108,10 +129,10 @@ class AnalyticsStore:
         self.con = duckdb.connect(str(path))
         if checkpoint_threshold:
             self.con.execute(f"SET checkpoint_threshold = '{checkpoint_threshold}'")
-        self.con.execute(f"ATTACH ':memory:' AS {HOT}")
         for ddl in CATALOG:
             self.con.execute(ddl)
         self.lock = threading.Lock()
+        self.hot_lock = threading.Lock()  # orders hot appends against query registrations
 
     def close(self) -> None:
         """Close the DuckDB connection (the file stays as it is: committed rows are durable)."""
@@ -186,10 +207,20 @@ class AnalyticsStore:
         return Generation(projection, generation, projection.version, 0)
 
     def open_hot(self, gen: Generation) -> None:
-        """Create the (empty) hot tables of a live generation."""
+        """Start the (empty) hot tier of a live generation: the Arrow schema of each table, as
+        DuckDB exports its columns."""
         for table in gen.projection.tables:
-            self.con.execute(f"DROP TABLE IF EXISTS {gen.hot(table.name)}")
-            self.con.execute(f"CREATE TABLE {gen.hot(table.name)} ({table.columns})")
+            schema = query_arrow(self.con, f"SELECT * FROM {gen.cold(table.name)} LIMIT 0")
+            types = self.con.execute(
+                "SELECT column_name, data_type FROM duckdb_columns()"
+                " WHERE schema_name = ? AND table_name = ? ORDER BY column_index",
+                [gen.schema, table.name],
+            ).fetchall()
+            select = ", ".join(f'CAST("{c}" AS {t})' for c, t in types)
+            with gen._positions:
+                gen.hot_schemas[table.name] = schema.schema
+                gen.hot_select[table.name] = select
+                gen.hot_chunks[table.name] = []
 
     def publish(self, gen: Generation) -> None:
         """Point the public views at `gen` and mark it live; drop the generation it replaces."""
@@ -220,12 +251,6 @@ class AnalyticsStore:
 
     def _drop_generation(self, name: str, generation: int) -> None:
         schema = schema_name(name, generation)
-        hot_tables = self.con.execute(
-            "SELECT table_name FROM duckdb_tables() WHERE database_name = ?", [HOT]
-        ).fetchall()
-        for (table,) in hot_tables:
-            if table.startswith(f"{schema}__"):
-                self.con.execute(f'DROP TABLE IF EXISTS {HOT}.main."{table}"')
         self.con.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         self.con.execute(
             "DELETE FROM evlog_projection_state WHERE name = ? AND generation = ?",
@@ -239,10 +264,12 @@ class AnalyticsStore:
         """Start a rebuild from `upto_seq`: copy the rows of events up to it from `source`."""
         with transaction(self.con):
             for table in target.projection.tables:
+                evlog_copy_hot = source.hot_rows(table.name, source.durable)  # noqa: F841
                 self.con.execute(
                     f"INSERT INTO {target.cold(table.name)} SELECT * FROM ("
                     f" SELECT * FROM {source.cold(table.name)} UNION ALL"
-                    f" SELECT * FROM {source.hot(table.name)} WHERE seq > {source.durable}"
+                    f" SELECT {source.hot_select[table.name]} FROM evlog_copy_hot"
+                    f" WHERE seq > {source.durable}"
                     f") WHERE seq <= ?",
                     [upto_seq],
                 )
@@ -252,18 +279,49 @@ class AnalyticsStore:
     # -- applying --------------------------------------------------------------------------------
 
     def apply(self, gens: list[Generation], batch: EventBatch, *, hot: bool = False) -> None:
-        """Rows of `batch` for every generation in `gens`, one transaction. Cold: into the file,
-        with progress rows (the bulk path). Hot: into the in-memory tier (the live path)."""
+        """Rows of `batch` for every generation in `gens`. Cold: into the file, with progress
+        rows, one transaction (the bulk path). Hot: each projection's rows as Arrow, appended
+        to the in-memory tier of every generation at once (the live path: no DuckDB write)."""
         batch.projected_ns = time.time_ns()
+        if hot:
+            rows = [
+                (gen, {t: self._conformed(gen, t, r) for t, r in live.items()})
+                for gen in gens
+                for live in (gen.projection.live_rows(self.con, batch),)
+            ]
+            with self.hot_lock:  # every generation's rows become visible together
+                for gen, tables in rows:
+                    with gen._positions:
+                        for name, tbl in tables.items():
+                            if tbl.num_rows:
+                                gen.hot_chunks[name].append((batch.last_seq, tbl))
+                    gen.advance(batch.last_seq)
+            batch.visible_ns = time.time_ns()
+            return
         with transaction(self.con):
             for gen in gens:
-                target: Callable[[str], str] = gen.hot if hot else gen.cold
-                gen.projection.apply(self.con, target, batch)
-            if not hot:
-                self._progress(gens, batch.last_seq, len(batch), batch.projected_ns)
+                gen.projection.apply(self.con, gen.cold, batch)
+            self._progress(gens, batch.last_seq, len(batch), batch.projected_ns)
         batch.visible_ns = time.time_ns()
         for gen in gens:
-            gen.advance(batch.last_seq, None if hot else batch.last_seq)
+            gen.advance(batch.last_seq, batch.last_seq)
+
+    def _conformed(self, gen: Generation, table: str, rows: pa.Table) -> pa.Table:
+        """A projection's rows in the generation's hot schema (its columns by position, its
+        types), so a table's chunks concatenate and union with the file's rows. Arrow casts
+        what it can; DuckDB casts the rest, as an INSERT would."""
+        schema = gen.hot_schemas[table]
+        if rows.schema.equals(schema):
+            return rows
+        if rows.column_names != schema.names and rows.num_columns == len(schema.names):
+            rows = rows.rename_columns(schema.names)
+        try:
+            return cast_like_duckdb(rows, schema)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, KeyError):
+            evlog_conform = rows  # noqa: F841 - DuckDB's replacement scan finds it
+            finish_pending(self.con)
+            out = self.con.sql(f"SELECT {gen.hot_select[table]} FROM evlog_conform")
+            return out.to_arrow_table().rename_columns(schema.names).cast(schema)
 
     def flush(self, gen: Generation, cur: duckdb.DuckDBPyConnection) -> int:
         """Move hot rows up to the generation's position into the file, with their progress,
@@ -274,20 +332,22 @@ class AnalyticsStore:
         moved = 0
         with transaction(cur):
             for table in gen.projection.tables:
-                cur.execute(
-                    f"INSERT INTO {gen.cold(table.name)} SELECT * FROM {gen.hot(table.name)}"
-                    f" WHERE seq > {done} AND seq <= {upto}"
-                )
-                moved += int((cur.fetchone() or (0,))[0])
+                evlog_flush = gen.hot_rows(table.name, done)
+                evlog_flush = evlog_flush.filter(pc.less_equal(evlog_flush["seq"], upto))
+                if evlog_flush.num_rows:
+                    cur.execute(f"INSERT INTO {gen.cold(table.name)} SELECT * FROM evlog_flush")
+                moved += evlog_flush.num_rows
             cur.execute(
                 "INSERT INTO evlog_progress VALUES (?, ?, ?, ?, ?)",
                 [gen.projection.name, gen.generation, upto, upto - done, time.time_ns()],
             )
         gen.advance(durable=upto)
-        # Hot rows stay until the next flush: a query joining the two tiers can never miss rows
-        # that moved between its two snapshots.
-        for table in gen.projection.tables:
-            cur.execute(f"DELETE FROM {gen.hot(table.name)} WHERE seq <= {done}")
+        # Hot rows stay until the next flush: a query that registered them before this commit
+        # and reads the file after it filters them out by the durable position it sees (so no
+        # duplicate), and one that registered them earlier can never miss them.
+        with gen._positions:
+            for name, chunks in gen.hot_chunks.items():
+                gen.hot_chunks[name] = [(last, t) for last, t in chunks if last > done]
         return moved
 
     def _progress(
@@ -325,7 +385,7 @@ class AnalyticsStore:
                 cur.execute(
                     f'CREATE OR REPLACE TEMP VIEW "{table.name}" AS'
                     f" SELECT * FROM {db}.{gen.cold(table.name)} UNION ALL"
-                    f" SELECT * FROM {gen.hot(table.name)} WHERE seq > ("
+                    f" SELECT {gen.hot_select[table.name]} FROM {gen.hot(table.name)} WHERE seq > ("
                     f"SELECT coalesce(max(last_seq), 0) FROM {db}.main.evlog_progress"
                     f" WHERE name = '{p.name}' AND generation = {gen.generation})"
                 )
@@ -334,3 +394,19 @@ class AnalyticsStore:
                 cur.execute(f'CREATE OR REPLACE TEMP VIEW "{view}" AS {sql}')
             for macro, sql in gen.projection.macros.items():
                 cur.execute(f"CREATE OR REPLACE TEMP MACRO {macro} AS TABLE {sql}")
+
+
+def register_hot(
+    cur: duckdb.DuckDBPyConnection, gens: list[Generation], lock: threading.Lock
+) -> None:
+    """Register every live generation's hot rows on a query cursor, as they are now (all
+    generations read under `lock`, so a query sees a batch in every projection or in none)."""
+    finish_pending(cur)  # the previous call's result
+    with lock:
+        tables = [
+            (g.hot(t.name).strip('"'), g.hot_rows(t.name))
+            for g in gens
+            for t in g.projection.tables
+        ]
+    for name, rows in tables:
+        cur.register(name, rows)

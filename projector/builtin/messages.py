@@ -9,7 +9,7 @@ from typing import ClassVar
 import duckdb
 import pyarrow as pa
 
-from ..arrow import ints, strings, times_ns
+from ..arrow import finish_pending, ints, strings, times_ns
 from ..batch import COMMITTED, PAYLOAD, SEQ, SOURCE_TIME, STREAM, EventBatch
 from ..projection import Projection, Table
 
@@ -63,31 +63,46 @@ class MessagesProjection(Projection):
             FROM responses GROUP BY ALL""",
     }
 
+    # The payload JSON is taken apart by DuckDB (in C++), not row by row in Python; the same
+    # SELECT feeds the file (INSERT, bulk path) and the live tier (its rows as Arrow).
+    # Explicit casts to the table's types: the live tier's Arrow rows then need no conversion.
+    _SELECT = """SELECT seq, stream, ts::TIMESTAMP, p->>'author', p->>'text', p->>'media',
+                   p->>'reply_to',
+                   CASE WHEN json_type(p->'mentions') = 'ARRAY'
+                        THEN from_json(p->'mentions', '["VARCHAR"]') END,
+                   p->>'id', coalesce(length(p->>'text'), 0)::INTEGER
+            FROM (SELECT seq, stream, ts, CAST(payload AS JSON) AS p FROM evlog_staged)"""
+
     def apply(
         self, con: duckdb.DuckDBPyConnection, target: Callable[[str], str], batch: EventBatch
     ) -> int:
-        """The payload JSON is taken apart by DuckDB (in C++), not row by row in Python."""
         b = batch.of_types(self.event_types)
         if not len(b):
             return 0
-        c = b.columns
-        ts = [s if s is not None else t for s, t in zip(c[SOURCE_TIME], c[COMMITTED], strict=True)]
-        evlog_staged = pa.table(
-            {
-                "seq": ints(c[SEQ]),
-                "stream": strings(c[STREAM]),
-                "ts": times_ns(ts),
-                "payload": strings(c[PAYLOAD]),
-            }
-        )
-        # `evlog_staged` is found by DuckDB's replacement scan of this frame's locals.
-        con.execute(
-            f"""INSERT INTO {target("messages")}
-            SELECT seq, stream, ts, p->>'author', p->>'text', p->>'media', p->>'reply_to',
-                   CASE WHEN json_type(p->'mentions') = 'ARRAY'
-                        THEN from_json(p->'mentions', '["VARCHAR"]') END,
-                   p->>'id', coalesce(length(p->>'text'), 0)
-            FROM (SELECT seq, stream, ts, CAST(payload AS JSON) AS p FROM evlog_staged)"""
-        )
+        evlog_staged = _staged(b)
+        con.execute(f"INSERT INTO {target('messages')} {self._SELECT}")
         del evlog_staged
         return len(b)
+
+    def live_rows(self, con: duckdb.DuckDBPyConnection, batch: EventBatch) -> dict[str, pa.Table]:
+        b = batch.of_types(self.event_types)
+        if not len(b):
+            return {}
+        evlog_staged = _staged(b)
+        finish_pending(con)
+        rows = con.sql(self._SELECT).to_arrow_table()
+        del evlog_staged
+        return {"messages": rows.rename_columns(self.tables[0].column_names)}
+
+
+def _staged(b: EventBatch) -> pa.Table:
+    c = b.columns
+    ts = [s if s is not None else t for s, t in zip(c[SOURCE_TIME], c[COMMITTED], strict=True)]
+    return pa.table(
+        {
+            "seq": ints(c[SEQ]),
+            "stream": strings(c[STREAM]),
+            "ts": times_ns(ts),
+            "payload": strings(c[PAYLOAD]),
+        }
+    )
