@@ -18,6 +18,7 @@ import pytest
 from evlog.eventlog import EventLog, NewEvent
 from evlog.live.server import socket_path
 from evlog.projector import EventBatch, Projection, Projector, Table
+from evlog.projector.arrow import cast_like_duckdb
 from evlog.projector.batch import SEQ, STREAM
 
 from .support import eventually, evlog, fill_log, proc_env, table_checksums
@@ -274,3 +275,19 @@ def test_an_analytics_file_refuses_the_tables_of_another_log(tmp_path: Path) -> 
     # a copy of the log file is the same log
     (tmp_path / "c.db").write_bytes((tmp_path / "a.db").read_bytes())
     assert evlog("--db", tmp_path / "c.db", "--duckdb", duck, "project").returncode == 0
+
+
+def test_hot_rows_are_cast_as_duckdb_inserts_them(tmp_path: Path) -> None:
+    """The live tier casts rows in Arrow; a timestamp made coarser must come out as DuckDB's
+    own INSERT stores it (rounded half away from zero), or live rows and a rebuild differ."""
+    ns = [1796572969802423155, 1796572969802423999, 1796572969802423500, -1500, -1499, 1499, 0]
+    rows = pa.table({"t": pa.array(ns, pa.timestamp("ns")), "n": pa.array([1] * 7, pa.int32())})
+    con = duckdb.connect(str(tmp_path / "cast.duckdb"))
+    con.execute("CREATE TABLE t (t TIMESTAMP, n BIGINT)")
+    con.execute("INSERT INTO t SELECT * FROM rows")
+    stored = con.execute("SELECT epoch_us(t), n FROM t").fetchall()
+    schema = pa.schema([("t", pa.timestamp("us")), ("n", pa.int64())])
+    cast = cast_like_duckdb(rows, schema)
+    assert cast.schema == schema
+    got = zip(cast["t"].cast(pa.int64()).to_pylist(), cast["n"].to_pylist(), strict=True)
+    assert list(got) == stored
