@@ -101,6 +101,7 @@ class JetStreamLog(LogBase):
         self._append_lock = asyncio.Lock()
         self._queue: list[_Request] = []
         self._committer: asyncio.Task[None] | None = None
+        self._last_batch = float("-inf")  # loop time the last group commit started
 
     @classmethod
     async def open(cls, url: str, *, writable: bool = True) -> Self:
@@ -178,8 +179,17 @@ class JetStreamLog(LogBase):
 
     async def _commit_queued(self) -> None:
         """Group commit: the appends queued meanwhile go out as one atomic batch (as many as
-        fit in one), so callers that append concurrently share a round trip to the leader."""
+        fit in one), so callers that append concurrently share a round trip to the leader.
+        While appends keep coming, a batch starts no sooner than `linger` after the one before
+        (unless a full batch waits): each batch costs the servers far more than a message
+        (docs/scale-out.md), as Kafka's producer lingers (linger.ms, 5 ms by default). An
+        append to an idle log goes out at once."""
+        loop = asyncio.get_running_loop()
         while self._queue:
+            wait = self._last_batch + self.target.linger_s - loop.time()
+            if wait > 0 and sum(r.size for r in self._queue) < MAX_BATCH:
+                await asyncio.sleep(wait)
+            self._last_batch = loop.time()
             take: list[_Request] = []
             size = 0
             while self._queue and (not take or size + self._queue[0].size <= MAX_BATCH):
