@@ -305,33 +305,40 @@ class JetStreamLog(LogBase):
 
     def _outgoing(
         self, part: list[_Item], rows: list[list[Any]], seqs: list[int]
-    ) -> tuple[list[Outgoing], dict[str, int]]:
-        """The part's messages with versions from the current heads; also each stream's
-        version after it."""
+    ) -> tuple[list[Outgoing], list[int], dict[str, int]]:
+        """The part's messages with versions from the current heads, each message's version
+        (0 for trailers), and each stream's version after the part."""
         out: list[Outgoing] = []
+        versions = [0] * len(part)
         next_version: dict[str, int] = {}
+        subjects: dict[str, str] = {}
         for pos, item in enumerate(part):
             if item.kind == "event":
                 row = rows[item.index]
                 stream = row[STREAM]
-                headers: dict[str, str] = {}
-                if stream not in next_version:
+                version = next_version.get(stream)
+                headers: dict[str, str]
+                if version is None:
                     head = self._heads[stream]
-                    next_version[stream] = head.version
-                    headers["Nats-Expected-Last-Subject-Sequence"] = str(head.seq)
-                next_version[stream] += 1
+                    version = head.version
+                    headers = {"Nats-Expected-Last-Subject-Sequence": str(head.seq)}
+                    subjects[stream] = self.layout.event(stream)
+                else:
+                    headers = {}
+                version += 1
+                next_version[stream] = versions[pos] = version
                 body = row[:BODY_WIDTH]
-                body[VERSION] = next_version[stream]
+                body[VERSION] = version
                 if row[KEY] is not None:
                     headers["Nats-Msg-Id"] = row[KEY]
-                out.append(Outgoing(self.layout.event(stream), orjson.dumps(body), headers))
+                out.append(Outgoing(subjects[stream], orjson.dumps(body), headers))
                 continue
             body_ = dict(item.body or {})
             if item.kind in ("resolve", "checkpoint") and item.index >= 0:
                 body_.update(self._ref(part, pos, item.index, seqs))
             headers = {"Nats-Msg-Id": item.msg_id} if item.msg_id else {}
             out.append(Outgoing(item.subject, orjson.dumps(body_), headers))
-        return out, next_version
+        return out, versions, next_version
 
     @staticmethod
     def _ref(part: list[_Item], pos: int, index: int, seqs: list[int]) -> dict[str, int]:
@@ -359,7 +366,7 @@ class JetStreamLog(LogBase):
         warned = False
         while True:
             attempt += 1
-            out, after = self._outgoing(part, rows, seqs)
+            out, part_versions, after = self._outgoing(part, rows, seqs)
             try:
                 last_seq = await client.publish_atomic(self._nc, out)
             except PublishError as exc:
@@ -395,7 +402,7 @@ class JetStreamLog(LogBase):
             for pos, item in enumerate(part):
                 if item.kind == "event":
                     seqs[item.index] = first + pos
-                    versions[item.index] = orjson.loads(out[pos].data)[VERSION]
+                    versions[item.index] = part_versions[pos]
             self._advance_heads(part, rows, seqs, after)
             if warned:
                 log_.warning("%s: the stream answers again", self.where)
@@ -404,12 +411,12 @@ class JetStreamLog(LogBase):
     def _advance_heads(
         self, part: list[_Item], rows: list[list[Any]], seqs: list[int], after: dict[str, int]
     ) -> None:
+        last: dict[str, int] = {}  # each stream's last event in the part
         for item in part:
             if item.kind == "event":
-                row = rows[item.index]
-                self._heads[row[STREAM]] = Head(seqs[item.index], 0, row[KEY])
-        for stream, version in after.items():
-            self._heads[stream].version = version
+                last[rows[item.index][STREAM]] = item.index
+        for stream, index in last.items():
+            self._heads[stream] = Head(seqs[index], after[stream], rows[index][KEY])
 
     async def _publish_singly(
         self,
