@@ -291,3 +291,54 @@ def test_hot_rows_are_cast_as_duckdb_inserts_them(tmp_path: Path) -> None:
     assert cast.schema == schema
     got = zip(cast["t"].cast(pa.int64()).to_pylist(), cast["n"].to_pylist(), strict=True)
     assert list(got) == stored
+
+
+MESSAGE_PAYLOADS = [
+    {"author": "ana", "text": "héllo 👍", "reply_to": "m1", "id": "m2"},
+    {"author": "bo", "text": "", "media": "photo.jpg", "mentions": ["ana", "cy"]},
+    {"author": "cy", "text": None, "mentions": []},
+    {"author": "dee", "mentions": "not a list"},
+    {"text": "no author at all", "n": 5},
+    {"author": 5, "text": "a number as author: DuckDB prints it"},
+    {"author": 1.50, "text": "DuckDB prints 1.5"},
+    {"author": True},
+    {"author": {"x": 1}, "text": "an object"},
+    {"author": "ed", "mentions": ["a", 1]},
+    '{"author": "first", "author": "second"}',  # a key twice: DuckDB takes the first
+    '{"\\u0061uthor": "escaped key", "author": "plain"}',
+    '{"author": "fay", "text": "caf\\u00e9"}',
+    '{"author": "gus", "text": "\\"author\\" in the text"}',
+    '["not", "an", "object"]',
+    '"a string"',
+    None,
+]
+
+
+@pytest.mark.parametrize("size", [1, len(MESSAGE_PAYLOADS)])
+def test_live_message_rows_equal_duckdbs_reading_of_the_payload(tmp_path: Path, size: int) -> None:
+    """Small live batches of messages are taken apart in Python, larger ones and rebuilds by
+    DuckDB: the two must give the same rows for every payload, or live tables and a rebuild
+    differ."""
+    from evlog.projector.builtin import messages
+
+    rows = []
+    for i, p in enumerate(MESSAGE_PAYLOADS, 1):
+        payload = p if p is None or isinstance(p, str) else json.dumps(p, ensure_ascii=False)
+        t = 1_796_572_969_802_423_500 + i * 1_001_001
+        rows.append((i, f"chat-{i % 2}", i, "message", 1, f"k{i}", payload, None, t, t, t + 7))
+    con = duckdb.connect(str(tmp_path / "m.duckdb"))
+    con.execute(f"CREATE TABLE messages ({messages.MessagesProjection.tables[0].columns})")
+    schema = con.sql("SELECT * FROM messages LIMIT 0").to_arrow_table().schema
+    projection = messages.MessagesProjection()
+
+    def read(batch_rows: list[tuple[object, ...]], python_max: int) -> list[dict[str, object]]:
+        old, messages.PYTHON_ROWS_MAX = messages.PYTHON_ROWS_MAX, python_max
+        try:
+            got = projection.live_rows(con, EventBatch(batch_rows))["messages"]
+        finally:
+            messages.PYTHON_ROWS_MAX = old
+        return cast_like_duckdb(got.rename_columns(schema.names), schema).to_pylist()
+
+    fast = [r for i in range(0, len(rows), size) for r in read(rows[i : i + size], 10_000)]
+    assert fast == read(rows, 0)
+    assert messages._python_rows(EventBatch(rows[:2])) is not None  # the fast path was taken
