@@ -5,7 +5,7 @@ while a checkpoint runs, which keeps the live path free of checkpoint stalls."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -13,6 +13,9 @@ import duckdb
 import pyarrow as pa
 
 from .batch import EventBatch
+
+# A table's rows of one batch as Python values, a sequence per column, with their Arrow schema.
+LiveColumns = tuple[pa.Schema, Sequence[Sequence[Any]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +60,13 @@ class Projection:
         run a SELECT on `con`, never write)."""
         mine = batch.of_types(self.event_types)
         return self.rows(mine) if len(mine) else {}
+
+    def live_columns(self, batch: EventBatch) -> dict[str, LiveColumns] | None:
+        """This batch's rows per table as Python columns with their Arrow schema (one schema
+        object per table, the same every batch), for the live tier to make Arrow many batches
+        at a time; None: use `live_rows`. The built-in projections give them; the rows must
+        equal those `rows()`/`apply` write."""
+        return None
 
     def apply(
         self, con: duckdb.DuckDBPyConnection, target: Callable[[str], str], batch: EventBatch

@@ -18,9 +18,10 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -28,7 +29,7 @@ import pyarrow.compute as pc
 
 from .arrow import cast_like_duckdb, finish_pending, query_arrow
 from .batch import EventBatch
-from .projection import Projection
+from .projection import LiveColumns, Projection
 
 HOT_PREFIX = "evlog_hot_"  # names under which hot Arrow tables are registered on a cursor
 CATALOG = (
@@ -54,9 +55,9 @@ class Generation:
     position: int  # last seq applied (hot or cold)
     durable: int = -1  # last seq in the file; -1: same as position
     _positions: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
-    # Hot rows, per table: (last seq of the batch, its rows), oldest first. Chunks up to the
+    # Hot rows, per table: (last seq in the chunk, its rows), oldest first. Chunks up to the
     # durable position stay until the next flush (a query may still need them: see flush).
-    hot_chunks: dict[str, list[tuple[int, pa.Table]]] = field(
+    hot_chunks: dict[str, list[tuple[int, pa.Table | PyRows]]] = field(
         default_factory=dict, repr=False, compare=False
     )
     hot_schemas: dict[str, pa.Schema] = field(default_factory=dict, repr=False, compare=False)
@@ -92,15 +93,50 @@ class Generation:
         return f'"{HOT_PREFIX}{self.schema}__{table}"'
 
     def hot_rows(self, table: str, after: int = -1) -> pa.Table:
-        """The hot rows of `table` from batches after seq `after`, as one Arrow table."""
+        """The hot rows of `table` in chunks that reach past seq `after`, as one Arrow table
+        (a chunk may also hold rows at or before `after`: callers filter by seq). Rows still
+        held as Python lists are made Arrow here, once, outside the lock."""
         with self._positions:
             chunks = [t for last, t in self.hot_chunks.get(table, ()) if last > after]
+            for t in chunks:
+                if isinstance(t, PyRows):
+                    t.sealed = True  # later batches start a chunk of their own
         schema = self.hot_schemas[table]
         if not chunks:
             return schema.empty_table()
+        made = {id(t): t.to_arrow(schema) for t in chunks if isinstance(t, PyRows)}
+        if made:
+            with self._positions:
+                self.hot_chunks[table] = [
+                    (last, made.get(id(t), t)) for last, t in self.hot_chunks[table]
+                ]
+            chunks = [made.get(id(t), t) for t in chunks]
         # One chunk: DuckDB scans an Arrow table of many small chunks 4-6x slower (5,000 rows
         # in 200 chunks: 55-80 ms against 12-15 ms combined; docs/performance.md#hot-tier).
         return pa.concat_tables(chunks).combine_chunks()
+
+
+class PyRows:
+    """Hot rows of one table not yet made Arrow: a column list per column, with the Arrow
+    schema of those Python values. Live batches extend the open chunk (a list extend per
+    column, where making Arrow costs ~10-20 µs a call and ~40 calls a batch); the flusher or
+    a query makes it Arrow once, for many batches (docs/performance.md#hot-tier)."""
+
+    __slots__ = ("columns", "schema", "sealed")
+
+    def __init__(self, schema: pa.Schema, columns: Sequence[Sequence[Any]]) -> None:
+        self.schema = schema
+        self.columns: list[list[Any]] = [list(c) for c in columns]
+        self.sealed = False
+
+    def extend(self, columns: Sequence[Sequence[Any]]) -> None:
+        for mine, more in zip(self.columns, columns, strict=True):
+            mine.extend(more)
+
+    def to_arrow(self, schema: pa.Schema) -> pa.Table:
+        """The rows in the table's hot `schema`, cast as DuckDB's INSERT would."""
+        arrays = [pa.array(c, f.type) for c, f in zip(self.columns, self.schema, strict=True)]
+        return cast_like_duckdb(pa.Table.from_arrays(arrays, names=schema.names), schema)
 
 
 @contextlib.contextmanager
@@ -288,17 +324,19 @@ class AnalyticsStore:
         to the in-memory tier of every generation at once (the live path: no DuckDB write)."""
         batch.projected_ns = time.time_ns()
         if hot:
-            rows = [
-                (gen, {t: self._conformed(gen, t, r) for t, r in live.items()})
-                for gen in gens
-                for live in (gen.projection.live_rows(self.con, batch),)
-            ]
+            made: list[tuple[Generation, dict[str, pa.Table | LiveColumns]]] = []
+            for gen in gens:
+                columns = gen.projection.live_columns(batch)
+                if columns is not None:
+                    made.append((gen, dict(columns)))
+                else:
+                    live = gen.projection.live_rows(self.con, batch)
+                    made.append((gen, {t: self._conformed(gen, t, r) for t, r in live.items()}))
             with self.hot_lock:  # every generation's rows become visible together
-                for gen, tables in rows:
+                for gen, tables in made:
                     with gen._positions:
-                        for name, tbl in tables.items():
-                            if tbl.num_rows:
-                                gen.hot_chunks[name].append((batch.last_seq, tbl))
+                        for name, rows in tables.items():
+                            _add_hot(gen.hot_chunks[name], batch.last_seq, rows)
                     gen.advance(batch.last_seq)
             batch.visible_ns = time.time_ns()
             return
@@ -337,7 +375,10 @@ class AnalyticsStore:
         with transaction(cur):
             for table in gen.projection.tables:
                 evlog_flush = gen.hot_rows(table.name, done)
-                evlog_flush = evlog_flush.filter(pc.less_equal(evlog_flush["seq"], upto))
+                seq = evlog_flush["seq"]
+                evlog_flush = evlog_flush.filter(
+                    pc.and_(pc.greater(seq, done), pc.less_equal(seq, upto))
+                )
                 if evlog_flush.num_rows:
                     cur.execute(f"INSERT INTO {gen.cold(table.name)} SELECT * FROM evlog_flush")
                 moved += evlog_flush.num_rows
@@ -414,3 +455,24 @@ def register_hot(
         ]
     for name, rows in tables:
         cur.register(name, rows)
+
+
+def _add_hot(
+    chunks: list[tuple[int, pa.Table | PyRows]], last_seq: int, rows: pa.Table | LiveColumns
+) -> None:
+    """Add a batch's rows of one table to its hot chunks (the caller holds the positions
+    lock): Arrow rows as a chunk of their own, Python columns into the open chunk."""
+    if isinstance(rows, pa.Table):
+        if rows.num_rows:
+            chunks.append((last_seq, rows))
+        return
+    schema, columns = rows
+    if not columns or not len(columns[0]):
+        return
+    if chunks:
+        open_ = chunks[-1][1]
+        if isinstance(open_, PyRows) and not open_.sealed and open_.schema is schema:
+            open_.extend(columns)
+            chunks[-1] = (last_seq, open_)
+            return
+    chunks.append((last_seq, PyRows(schema, columns)))

@@ -6,8 +6,10 @@ from typing import ClassVar
 
 import pyarrow as pa
 
-from ..batch import EventBatch
-from ..projection import Projection, Table
+from ..batch import ARROW_TYPES, EVENT_COLUMN_NAMES, EventBatch
+from ..projection import LiveColumns, Projection, Table
+
+EVENT_SCHEMA = pa.schema(list(zip(EVENT_COLUMN_NAMES, ARROW_TYPES, strict=True)))
 
 
 class EventsProjection(Projection):
@@ -34,3 +36,6 @@ class EventsProjection(Projection):
 
     def rows(self, batch: EventBatch) -> dict[str, pa.Table]:
         return {"events": batch.arrow}
+
+    def live_columns(self, batch: EventBatch) -> dict[str, LiveColumns]:
+        return {"events": (EVENT_SCHEMA, batch.columns)}

@@ -7,9 +7,20 @@ from typing import ClassVar
 
 import pyarrow as pa
 
-from ..arrow import ints, strings
 from ..batch import COMMITTED, READ, SEQ, STREAM, TYPE, EventBatch
-from ..projection import Projection, Table
+from ..projection import LiveColumns, Projection, Table
+
+LATENCY_SCHEMA = pa.schema(
+    [
+        ("seq", pa.int64()),
+        ("stream", pa.string()),
+        ("type", pa.string()),
+        ("read_ns", pa.int64()),
+        ("committed_ns", pa.int64()),
+        ("projected_ns", pa.int64()),
+        ("mode", pa.string()),
+    ]
+)
 
 
 class LatencyProjection(Projection):
@@ -36,18 +47,12 @@ class LatencyProjection(Projection):
     }
 
     def rows(self, batch: EventBatch) -> dict[str, pa.Table]:
+        schema, columns = self.live_columns(batch)["latency"]
+        arrays = [pa.array(c, f.type) for c, f in zip(columns, schema, strict=True)]
+        return {"latency": pa.Table.from_arrays(arrays, schema=schema)}
+
+    def live_columns(self, batch: EventBatch) -> dict[str, LiveColumns]:
         c = batch.columns
         n = len(batch)
-        return {
-            "latency": pa.table(
-                {
-                    "seq": ints(c[SEQ]),
-                    "stream": strings(c[STREAM]),
-                    "type": strings(c[TYPE]),
-                    "read_ns": ints(c[READ]),
-                    "committed_ns": ints(c[COMMITTED]),
-                    "projected_ns": ints([batch.projected_ns] * n),
-                    "mode": pa.array([batch.mode] * n, pa.string()),
-                }
-            )
-        }
+        columns = [c[SEQ], c[STREAM], c[TYPE], c[READ], c[COMMITTED]]
+        return {"latency": (LATENCY_SCHEMA, [*columns, [batch.projected_ns] * n, [batch.mode] * n])}

@@ -3,7 +3,7 @@ response-time views. Adapters for chats emit type "message" with author/text/med
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import duckdb
@@ -12,7 +12,7 @@ import pyarrow as pa
 
 from ..arrow import finish_pending, ints, strings, times_ns
 from ..batch import COMMITTED, PAYLOAD, SEQ, SOURCE_TIME, STREAM, EventBatch
-from ..projection import Projection, Table
+from ..projection import LiveColumns, Projection, Table
 
 MESSAGE_TYPES = frozenset({"message"})
 # Live batches up to this many messages are taken apart in Python (~3 µs a row) rather than by
@@ -104,6 +104,15 @@ class MessagesProjection(Projection):
         del evlog_staged
         return len(b)
 
+    def live_columns(self, batch: EventBatch) -> dict[str, LiveColumns] | None:
+        b = batch.of_types(self.event_types)
+        if not len(b):
+            return {}
+        if len(b) > PYTHON_ROWS_MAX:
+            return None
+        columns = _python_columns(b)
+        return None if columns is None else {"messages": (_MESSAGE_SCHEMA, columns)}
+
     def live_rows(self, con: duckdb.DuckDBPyConnection, batch: EventBatch) -> dict[str, pa.Table]:
         b = batch.of_types(self.event_types)
         if not len(b):
@@ -131,6 +140,17 @@ def _staged(b: EventBatch) -> pa.Table:
 
 
 def _python_rows(b: EventBatch) -> pa.Table | None:
+    """`_python_columns` as an Arrow table."""
+    columns = _python_columns(b)
+    if columns is None:
+        return None
+    return pa.Table.from_arrays(
+        [pa.array(a, f.type) for a, f in zip(columns, _MESSAGE_SCHEMA, strict=True)],
+        schema=_MESSAGE_SCHEMA,
+    )
+
+
+def _python_columns(b: EventBatch) -> list[Sequence[Any]] | None:
     """The rows `_SELECT` makes, taken apart in Python, or None when a payload is one whose
     reading by DuckDB this does not copy exactly (then the batch goes through DuckDB): a field
     that is not a string (DuckDB prints numbers its own way), a key written twice or escaped
@@ -165,8 +185,4 @@ def _python_rows(b: EventBatch) -> pa.Table | None:
         cols[6].append(len(values[1]) if values[1] is not None else 0)
     author, text_, media, reply_to, message_id, mentions, chars = cols
     ts = [s if s is not None else t for s, t in zip(c[SOURCE_TIME], c[COMMITTED], strict=True)]
-    arrays = [c[SEQ], c[STREAM], ts, author, text_, media, reply_to, mentions, message_id, chars]
-    return pa.Table.from_arrays(
-        [pa.array(a, f.type) for a, f in zip(arrays, _MESSAGE_SCHEMA, strict=True)],
-        schema=_MESSAGE_SCHEMA,
-    )
+    return [c[SEQ], c[STREAM], ts, author, text_, media, reply_to, mentions, message_id, chars]
