@@ -14,12 +14,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from evlog.eventlog import NewEvent
 from evlog.eventlog.store import LogStore, is_nats, open_log
@@ -151,6 +154,53 @@ async def visible(
 PHASES = ("append", "bulk", "visible")
 
 
+def _cpu_s(pids: list[int]) -> float:
+    """User + system CPU seconds of these processes so far (Linux /proc; 0 elsewhere)."""
+    total = 0.0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+async def raw_ceiling(
+    url: str, n: int, in_flight: int, server_pids: list[int]
+) -> tuple[float, float]:
+    """The cluster's own ceiling, with no evlog code in the way: `n` messages of the bench's
+    size, each with its Nats-Msg-Id, as atomic batches of 1,000 prebuilt protocol frames with
+    `in_flight` batches outstanding. Returns (messages/s, cores the servers used meanwhile)."""
+    from evlog.eventlog.jetstream import client
+
+    target = client.Target.parse(f"{url}?stream=CEIL{time.time_ns()}", "CEIL")
+    nc = await client.connect(target)
+    try:
+        await client.ensure_stream(nc, target, f"{target.stream}.>")
+        body = orjson.dumps(["load-0", 1, "tick", 1, "k", {"i": 1, "text": TEXT}, None, 1, 1])
+        subject = f"{target.stream}.e.bG9hZC0w"
+        parts = []
+        for b in range(0, n, client.MAX_BATCH):
+            size = min(client.MAX_BATCH, n - b)
+            tag = f"c{time.time_ns()}-{b}"
+            parts.append([client.Outgoing(subject, body, {"Nats-Msg-Id": f"{tag}-{i}"})
+                          for i in range(size)])  # fmt: skip
+        gate = asyncio.Semaphore(in_flight)
+
+        async def one(part: list[client.Outgoing]) -> None:
+            async with gate:
+                await client.publish_atomic(nc, part)
+
+        cpu0, t0 = _cpu_s(server_pids), time.perf_counter()
+        await asyncio.gather(*(one(p) for p in parts))
+        wall = time.perf_counter() - t0
+        return n / wall, (_cpu_s(server_pids) - cpu0) / wall
+    finally:
+        await nc.close()
+
+
 async def measure(
     targets: list[tuple[str, str, int]],
     workdir: Path,
@@ -258,6 +308,8 @@ async def main_async(args: argparse.Namespace, workdir: Path) -> None:
     n_bulk = 5_000 if args.quick else 200_000
     e2e_rates = [500] if args.quick else [5_000]
     print(f"bench/scaleout  quick={args.quick}  cluster={url}")
+    pids = [n.pid for n in cluster.nodes if n.pid] if cluster is not None else []
+    ceilings = []
     try:
         results = await measure(
             [
@@ -266,10 +318,19 @@ async def main_async(args: argparse.Namespace, workdir: Path) -> None:
             ],
             workdir, rates=rates, seconds=seconds, n_bulk=n_bulk, e2e_rates=e2e_rates,
         )  # fmt: skip
+        for in_flight in (1, 4):
+            ceilings.append((in_flight, *await raw_ceiling(url, n_bulk, in_flight, pids)))
     finally:
         if cluster is not None:
             await asyncio.to_thread(cluster.down)
     report(results, rates=rates, e2e_rates=e2e_rates, quick=args.quick)
+    for in_flight, rate, cores in ceilings:
+        used = f", servers {cores:.2f} cores of {os.cpu_count()}" if pids else ""
+        print(
+            f"  the cluster's ceiling: {rate:>10,.0f} msg/s  (prebuilt frames with message ids,"
+            f" {in_flight} atomic batch(es) in flight{used}); nats-R3 bulk / ceiling"
+            f" {results['nats-R3']['bulk'] / rate:.2f}x"
+        )
 
 
 def main() -> None:
