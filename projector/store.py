@@ -116,6 +116,9 @@ class Generation:
         return pa.concat_tables(chunks).combine_chunks()
 
 
+PY_CHUNK_ROWS = 1024  # an open chunk of Python columns is made Arrow at this many rows
+
+
 class PyRows:
     """Hot rows of one table not yet made Arrow: a column list per column, with the Arrow
     schema of those Python values. Live batches extend the open chunk (a list extend per
@@ -336,7 +339,7 @@ class AnalyticsStore:
                 for gen, tables in made:
                     with gen._positions:
                         for name, rows in tables.items():
-                            _add_hot(gen.hot_chunks[name], batch.last_seq, rows)
+                            _add_hot(gen, name, batch.last_seq, rows)
                     gen.advance(batch.last_seq)
             batch.visible_ns = time.time_ns()
             return
@@ -457,11 +460,11 @@ def register_hot(
         cur.register(name, rows)
 
 
-def _add_hot(
-    chunks: list[tuple[int, pa.Table | PyRows]], last_seq: int, rows: pa.Table | LiveColumns
-) -> None:
+def _add_hot(gen: Generation, table: str, last_seq: int, rows: pa.Table | LiveColumns) -> None:
     """Add a batch's rows of one table to its hot chunks (the caller holds the positions
-    lock): Arrow rows as a chunk of their own, Python columns into the open chunk."""
+    lock): Arrow rows as a chunk of their own, Python columns into the open chunk, which is
+    made Arrow here once it holds PY_CHUNK_ROWS rows."""
+    chunks = gen.hot_chunks[table]
     if isinstance(rows, pa.Table):
         if rows.num_rows:
             chunks.append((last_seq, rows))
@@ -469,10 +472,15 @@ def _add_hot(
     schema, columns = rows
     if not columns or not len(columns[0]):
         return
-    if chunks:
-        open_ = chunks[-1][1]
-        if isinstance(open_, PyRows) and not open_.sealed and open_.schema is schema:
-            open_.extend(columns)
-            chunks[-1] = (last_seq, open_)
-            return
-    chunks.append((last_seq, PyRows(schema, columns)))
+    open_ = chunks[-1][1] if chunks else None
+    if isinstance(open_, PyRows) and not open_.sealed and open_.schema is schema:
+        open_.extend(columns)
+    else:
+        open_ = PyRows(schema, columns)
+        chunks.append((last_seq, open_))
+    if len(open_.columns[0]) >= PY_CHUNK_ROWS:
+        # Made Arrow a piece at a time on this thread: a second's rows at 10-20k events/s
+        # made Arrow at once held the GIL for tens of ms, and the event loop with it.
+        chunks[-1] = (last_seq, open_.to_arrow(gen.hot_schemas[table]))
+    else:
+        chunks[-1] = (last_seq, open_)
