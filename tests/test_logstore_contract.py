@@ -15,7 +15,7 @@ from evlog.eventlog import ConcurrencyError, DeadLetter, NewEvent, SourceCheckpo
 from evlog.eventlog.copy import copy_log
 from evlog.eventlog.store import LogStore, open_log
 
-from .nats_support import fresh_url
+from .nats_support import fresh_url, need_nats
 
 
 @pytest.fixture(params=["sqlite", "nats"])
@@ -238,3 +238,19 @@ def test_the_cli_over_jetstream_projects_its_own_file_quietly_and_shows_the_page
         "--duckdb", tmp_path / "a.duckdb", "query", "--csv", "SELECT count(*) AS n FROM events"
     )
     assert q.stdout.split() == ["n", "60"]
+
+
+def test_a_nats_url_names_its_servers_and_its_options() -> None:
+    need_nats()
+    from evlog.eventlog.errors import EventLogError
+    from evlog.eventlog.jetstream.client import Target
+
+    t = Target.parse("nats://a,b:4223?stream=LOG&replicas=1&window=30&outage=3&linger=0", "X")
+    assert t.servers == ["nats://a:4222", "nats://b:4223"]
+    assert (t.stream, t.replicas, t.duplicate_window_s, t.outage_s, t.linger_s) == (
+        "LOG", 1, 30.0, 3.0, 0.0
+    )
+    default = Target.parse("nats://a", "EVLOG")
+    assert (default.stream, default.replicas, default.linger_s) == ("EVLOG", None, 0.005)
+    with pytest.raises(EventLogError, match="linger"):
+        Target.parse("nats://a?linger=soon", "X")
