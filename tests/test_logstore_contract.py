@@ -248,7 +248,11 @@ def test_a_nats_url_names_its_servers_and_its_options() -> None:
     t = Target.parse("nats://a,b:4223?stream=LOG&replicas=1&window=30&outage=3&linger=0", "X")
     assert t.servers == ["nats://a:4222", "nats://b:4223"]
     assert (t.stream, t.replicas, t.duplicate_window_s, t.outage_s, t.linger_s) == (
-        "LOG", 1, 30.0, 3.0, 0.0
+        "LOG",
+        1,
+        30.0,
+        3.0,
+        0.0,
     )
     default = Target.parse("nats://a", "EVLOG")
     assert (default.stream, default.replicas, default.linger_s) == ("EVLOG", None, 0.005)
