@@ -1,7 +1,8 @@
-"""Being told when any process writes the log, instead of polling for it: on Linux an inotify
-watch on the log's directory, read by the event loop, fires when the `-wal` file is written
-(every commit writes it). Elsewhere, or when inotify cannot be had, `WalWrites.open` returns
-None and followers poll, backing off while nothing arrives.
+"""Being told when a file is written instead of polling for it: on Linux an inotify watch on its
+directory, read by the event loop. The log's followers learn of other processes' commits from
+writes to the `-wal` file (every commit writes it); `evlog watch` learns of lines appended to the
+files it follows. Elsewhere, or when inotify cannot be had, `open` returns None and callers
+poll, backing off while nothing arrives.
 
 Why not poll: every timer wake-up of an event loop costs CPU (on this project's VMs, enough that
 a 10 ms poll kept an idle follower at ~2% of a core: docs/performance.md#follower-wakeups); a
@@ -37,19 +38,29 @@ def _libc() -> ctypes.CDLL | None:
         return None
 
 
-class WalWrites:
-    """Calls `on_write()` on the event loop whenever the log's `-wal` file is written."""
+class DirectoryWrites:
+    """Calls `on_write(paths)` on the event loop with the files written, made or moved into
+    the watched directories (each path is the directory as added, joined with the name)."""
 
-    def __init__(self, fd: int, names: set[bytes], loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self,
+        fd: int,
+        libc: ctypes.CDLL,
+        loop: asyncio.AbstractEventLoop,
+        on_write: Callable[[set[Path]], None],
+    ) -> None:
         self._fd = fd
-        self._names = names
+        self._libc = libc
         self._loop = loop
-        self._callbacks: list[Callable[[], None]] = []
+        self._on_write = on_write
+        self._dirs: dict[int, Path] = {}  # watch descriptor -> the directory as added
         loop.add_reader(fd, self._readable)
 
     @classmethod
-    def open(cls, db: Path, loop: asyncio.AbstractEventLoop) -> WalWrites | None:
-        """A watch on `db`'s directory, or None where inotify is not available."""
+    def open(
+        cls, loop: asyncio.AbstractEventLoop, on_write: Callable[[set[Path]], None]
+    ) -> DirectoryWrites | None:
+        """An inotify instance with no watch yet, or None where inotify is not available."""
         if not SUPPORTED:
             return None
         libc = _libc()
@@ -58,22 +69,20 @@ class WalWrites:
         fd = libc.inotify_init1(_IN_NONBLOCK | _IN_CLOEXEC)
         if fd < 0:
             return None
-        directory = os.fsencode(db.resolve().parent)
-        if libc.inotify_add_watch(fd, directory, _IN_MODIFY | _IN_CREATE | _IN_MOVED_TO) < 0:
-            os.close(fd)
-            return None
-        name = os.fsencode(db.name)
-        return cls(fd, {name + b"-wal", name}, loop)
+        return cls(fd, libc, loop, on_write)
 
-    def subscribe(self, callback: Callable[[], None]) -> None:
-        self._callbacks.append(callback)
-
-    def unsubscribe(self, callback: Callable[[], None]) -> None:
-        with contextlib.suppress(ValueError):
-            self._callbacks.remove(callback)
+    def add(self, directory: Path) -> bool:
+        """Watch `directory` too (again: no change); False if the kernel refused."""
+        wd = self._libc.inotify_add_watch(
+            self._fd, os.fsencode(directory), _IN_MODIFY | _IN_CREATE | _IN_MOVED_TO
+        )
+        if wd < 0:
+            return False
+        self._dirs.setdefault(wd, directory)
+        return True
 
     def _readable(self) -> None:
-        written = False
+        written: set[Path] = set()
         while True:
             try:
                 data = os.read(self._fd, 65536)
@@ -85,16 +94,55 @@ class WalWrites:
                 break
             offset = 0
             while offset + _EVENT.size <= len(data):
-                _wd, _mask, _cookie, length = _EVENT.unpack_from(data, offset)
+                wd, _mask, _cookie, length = _EVENT.unpack_from(data, offset)
                 name = data[offset + _EVENT.size : offset + _EVENT.size + length].rstrip(b"\0")
                 offset += _EVENT.size + length
-                written = written or name in self._names
+                directory = self._dirs.get(wd)
+                if directory is not None and name:
+                    written.add(directory / os.fsdecode(name))
         if written:
-            for callback in list(self._callbacks):
-                callback()
+            self._on_write(written)
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self._loop.remove_reader(self._fd)
         with contextlib.suppress(OSError):
             os.close(self._fd)
+
+
+class WalWrites:
+    """Calls `on_write()` on the event loop whenever the log's `-wal` file is written."""
+
+    def __init__(self, db: Path) -> None:
+        self._names = {db.name + "-wal", db.name}
+        self._callbacks: list[Callable[[], None]] = []
+        self._writes: DirectoryWrites | None = None
+
+    @classmethod
+    def open(cls, db: Path, loop: asyncio.AbstractEventLoop) -> WalWrites | None:
+        """A watch on `db`'s directory, or None where inotify is not available."""
+        watch = cls(db)
+        writes = DirectoryWrites.open(loop, watch._written)
+        if writes is None:
+            return None
+        if not writes.add(db.resolve().parent):
+            writes.close()
+            return None
+        watch._writes = writes
+        return watch
+
+    def subscribe(self, callback: Callable[[], None]) -> None:
+        self._callbacks.append(callback)
+
+    def unsubscribe(self, callback: Callable[[], None]) -> None:
+        with contextlib.suppress(ValueError):
+            self._callbacks.remove(callback)
+
+    def _written(self, paths: set[Path]) -> None:
+        if any(p.name in self._names for p in paths):
+            for callback in list(self._callbacks):
+                callback()
+
+    def close(self) -> None:
+        if self._writes is not None:
+            self._writes.close()

@@ -10,6 +10,8 @@ import time
 import zipfile
 from pathlib import Path
 
+import pytest
+
 from evlog.live.server import socket_path
 
 from .support import SHARED_DATA, eventually, evlog, proc_env
@@ -163,3 +165,72 @@ def test_watch_keeps_going_past_a_bad_time(tmp_path: Path) -> None:
         eventually(lambda: w.events() == 1)
         (inbox / "b.jsonl").write_text('{"ts": "2024-01-02T00:00:00Z"}\n')
         eventually(lambda: w.events() == 2)
+
+
+def test_the_kernel_says_when_a_known_file_is_written(tmp_path: Path) -> None:
+    """A directory watch reports the files written in it, by the name they were added under."""
+    import asyncio
+
+    from evlog.eventlog import changes
+
+    async def main() -> set[Path]:
+        got: set[Path] = set()
+        written = asyncio.Event()
+
+        def on_write(paths: set[Path]) -> None:
+            got.update(paths)
+            written.set()
+
+        writes = changes.DirectoryWrites.open(asyncio.get_running_loop(), on_write)
+        if writes is None:
+            return {tmp_path / "a.jsonl"}  # no inotify here: nothing to test
+        try:
+            assert writes.add(tmp_path)
+            with (tmp_path / "a.jsonl").open("a") as f:
+                f.write("{}\n")
+            await asyncio.wait_for(written.wait(), 10)
+        finally:
+            writes.close()
+        return got
+
+    assert tmp_path / "a.jsonl" in asyncio.run(main())
+
+
+def test_a_line_appended_to_a_read_file_is_taken_without_waiting_for_a_rescan(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With watchfiles' wake-ups and the rescans made minutes apart, a line appended to a file
+    already read still arrives: the kernel's word on the file (an inotify watch) wakes it."""
+    import asyncio
+
+    from evlog.eventlog import changes
+    from evlog.eventlog.store import open_log
+    from evlog.live import watch
+
+    if not changes.SUPPORTED:
+        pytest.skip("no inotify here: watchfiles' wake-ups are the only ones")
+    monkeypatch.setattr(watch, "WATCH_STEP_MS", 600_000)
+    monkeypatch.setattr(watch, "RESCAN_S", 600.0)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    chat = inbox / "chat.jsonl"
+    chat.write_text('{"author": "a", "text": "first"}\n')
+
+    async def main() -> int:
+        async with await open_log(str(tmp_path / "e.db")) as log:
+            watcher = watch.Watcher(log, [inbox], {"type": "message"})
+            stop = asyncio.Event()
+            task = asyncio.create_task(watcher.run(stop))
+            await asyncio.sleep(0.5)
+            with chat.open("a") as f:
+                f.write('{"author": "b", "text": "second"}\n')
+            for _ in range(200):  # 20 s at most; a rescan would come after 600 s
+                if await log.head() >= 2:
+                    break
+                await asyncio.sleep(0.1)
+            stop.set()
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            return await log.head()
+
+    assert asyncio.run(main()) == 2

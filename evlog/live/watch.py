@@ -30,6 +30,7 @@ from evlog.adapters import InputError, ingest_source, mapping
 from evlog.adapters.git import is_repository
 from evlog.adapters.registry import UnknownFormat
 from evlog.adapters.selection import Selection, files_under, under_root
+from evlog.eventlog.changes import DirectoryWrites
 from evlog.eventlog.store import LogStore, open_log
 from evlog.projector import Projector
 
@@ -44,6 +45,9 @@ WATCH_SETTLE_S = 5.0
 # A full rescan may use at most this share of a core: with many files it runs less often.
 RESCAN_SHARE = 0.005
 MULTILINE_TIMEOUT_S = 1.0
+# How long watchfiles waits for more changes before it wakes us (its default, 50 ms), and how
+# often its thread looks while idle: the floor of a watched line's wait (bench/watch.py).
+WATCH_STEP_MS = 50
 Stamp = tuple[int, int, int]
 
 
@@ -105,6 +109,10 @@ class Watcher:
         self._failed: dict[Path, Stamp] = {}  # as last failed: retried once it changes
         self._held: set[Path] = set()  # ingested with a record held back: looked at again
         self._next_full = 0.0
+        self._writes: DirectoryWrites | None = None  # the kernel's word on files already read
+        self._watched_dirs: set[Path] = set()
+        self._written: set[Path] = set()  # files written since they were last taken
+        self._written_now = asyncio.Event()
 
     async def scan(self) -> int:
         """Look at every watched file; ingest those that changed since last read. Returns the
@@ -160,6 +168,8 @@ class Watcher:
         stats = await ingest_source(self.log, adapter, mapping=chosen)
         if stats.error:
             return self._fail(path, stamp, stats.error)
+        if path not in self._seen:
+            self._watch_directory(path.parent)
         self._seen[path] = stamp
         self._failed.pop(path, None)
         if stats.held_back:
@@ -179,13 +189,16 @@ class Watcher:
         return 0
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
+        self._writes = DirectoryWrites.open(asyncio.get_running_loop(), self._on_written)
         await self.scan()
         stop = stop or asyncio.Event()
         async with asyncio.TaskGroup() as tg:
             timer = tg.create_task(self._take_held_when_due())
+            written = tg.create_task(self._take_written())
             try:
                 async for changes in watchfiles.awatch(
                     *self.roots,
+                    step=WATCH_STEP_MS,
                     stop_event=stop,
                     rust_timeout=int(RESCAN_S * 1000),
                     yield_on_timeout=True,
@@ -196,6 +209,33 @@ class Watcher:
                         await self.look_at([Path(p) for _, p in changes])
             finally:
                 timer.cancel()
+                written.cancel()
+                if self._writes is not None:
+                    self._writes.close()
+
+    def _watch_directory(self, directory: Path) -> None:
+        """Have the kernel say when a file already read is written (an inotify watch on its
+        directory): a line appended is read at once, where watchfiles' wake-up came after
+        its step (50 ms) and more. Files not yet read are found by watchfiles and the scans."""
+        if self._writes is None or directory in self._watched_dirs:
+            return
+        if self._writes.add(directory):
+            self._watched_dirs.add(directory)
+
+    def _on_written(self, paths: set[Path]) -> None:
+        known = {p for p in paths if p in self._seen}  # not the log's own files, say
+        if known:
+            self._written |= known
+            self._written_now.set()
+
+    async def _take_written(self) -> None:
+        """Ingest the known files the kernel says were written; writes that land meanwhile
+        are taken together on the next round."""
+        while True:
+            await self._written_now.wait()
+            self._written_now.clear()
+            paths, self._written = self._written, set()
+            await self.look_at(sorted(paths))
 
     async def _take_held_when_due(self) -> None:
         """Wake when a held record's file has been quiet long enough, and take it: without
