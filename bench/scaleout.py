@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -29,7 +27,7 @@ from evlog.eventlog.store import LogStore, is_nats, open_log
 from evlog.projector import EventBatch, Projector
 from evlog.projector.batch import COMMITTED, SOURCE_TIME
 
-from .stats import cpu_steal_ms, install_uvloop, percentile
+from .stats import cpu_steal_ms, install_uvloop, percentile, run_in_tempdir
 
 TEXT = "x" * 120
 TICK_S = 0.001
@@ -347,11 +345,7 @@ def main() -> None:
     if args.produce:
         asyncio.run(produce(args.produce, args.rate, args.seconds))
         return
-    with (
-        tempfile.TemporaryDirectory(prefix="evlog-scaleout-") as tmp,
-        contextlib.suppress(KeyboardInterrupt),
-    ):
-        asyncio.run(main_async(args, Path(tmp)))
+    run_in_tempdir("evlog-scaleout-", lambda workdir: main_async(args, workdir))
 
 
 if __name__ == "__main__":

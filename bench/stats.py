@@ -4,7 +4,12 @@ evlog/loadtest/machine.py and are re-exported here."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import contextlib
+import tempfile
+from collections.abc import Callable, Coroutine, Sequence
+from pathlib import Path
+from typing import Any
 
 from evlog.loadtest.machine import cpu_steal_ms, install_uvloop, precise_sleeps, proc_stat_cpu
 
@@ -16,6 +21,7 @@ __all__ = [
     "percentile",
     "precise_sleeps",
     "proc_stat_cpu",
+    "run_in_tempdir",
 ]
 
 
@@ -43,3 +49,13 @@ def fmt_latency(summary: dict[str, float]) -> str:
         f"p50 {summary['p50_us']:8.1f} µs  p99 {summary['p99_us']:8.1f} µs  "
         f"p999 {summary['p999_us']:8.1f} µs  max {summary['max_us']:9.1f} µs"
     )
+
+
+def run_in_tempdir(prefix: str, main: Callable[[Path], Coroutine[Any, Any, None]]) -> None:
+    """`asyncio.run(main(a fresh temporary directory))`, removed afterwards; Ctrl-C ends it
+    quietly (a benchmark stopped by hand is not an error)."""
+    with (
+        tempfile.TemporaryDirectory(prefix=prefix) as tmp,
+        contextlib.suppress(KeyboardInterrupt),
+    ):
+        asyncio.run(main(Path(tmp)))

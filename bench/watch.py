@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -27,7 +26,7 @@ from evlog.live import watch
 from evlog.projector import EventBatch, Projector
 from evlog.projector.batch import PAYLOAD
 
-from .stats import install_uvloop, percentile
+from .stats import install_uvloop, percentile, run_in_tempdir
 
 TARGET_P99_MS = 20.0  # issue 19: a watched line visible within 20 ms (goal 5)
 
@@ -173,11 +172,7 @@ def main() -> None:
     if args.step:
         watch.WATCH_STEP_MS = args.step
     install_uvloop()
-    with (
-        tempfile.TemporaryDirectory(prefix="evlog-watch-") as tmp,
-        contextlib.suppress(KeyboardInterrupt),
-    ):
-        asyncio.run(main_async(args, Path(tmp)))
+    run_in_tempdir("evlog-watch-", lambda workdir: main_async(args, workdir))
 
 
 if __name__ == "__main__":
