@@ -117,8 +117,6 @@ class MessagesProjection(Projection):
         b = batch.of_types(self.event_types)
         if not len(b):
             return {}
-        if len(b) <= PYTHON_ROWS_MAX and (fast := _python_rows(b)) is not None:
-            return {"messages": fast}
         evlog_staged = _staged(b)
         finish_pending(con)
         rows = con.sql(self._SELECT).to_arrow_table()
@@ -136,17 +134,6 @@ def _staged(b: EventBatch) -> pa.Table:
             "ts": times_ns(ts),
             "payload": strings(c[PAYLOAD]),
         }
-    )
-
-
-def _python_rows(b: EventBatch) -> pa.Table | None:
-    """`_python_columns` as an Arrow table."""
-    columns = _python_columns(b)
-    if columns is None:
-        return None
-    return pa.Table.from_arrays(
-        [pa.array(a, f.type) for a, f in zip(columns, _MESSAGE_SCHEMA, strict=True)],
-        schema=_MESSAGE_SCHEMA,
     )
 
 
