@@ -233,16 +233,18 @@ def report(
     """Print each phase's figures per log, and the ratio of the second log to the first."""
     (base_name, base), (other_name, other) = list(results.items())[:2]
     ratio_name = f"{other_name}/{base_name}"
-    for rate in rates:
-        if rate not in base:
-            continue
+
+    def side_by_side(key: Any, rate: int, line: Callable[..., str], after: str) -> None:
+        """Each log's line for phase `key`, then the ratio of their p99s."""
+        if key not in base:
+            return
         for name, r in results.items():
-            a = r[rate]
-            print(
-                f"append {rate:>6,}/s offered  {name:8s} p50 {a['p50']:7.2f} ms"
-                f"  p99 {a['p99']:7.2f} ms  max {a['max']:7.1f} ms  ({a['sent']:,} events)"
-            )
-        print(f"  ratio {ratio_name} p99: {other[rate]['p99'] / max(base[rate]['p99'], 1e-9):.1f}x")
+            print(line(name, r[key], rate))
+        ratio = other[key]["p99"] / max(base[key]["p99"], 1e-9)
+        print(f"  ratio {ratio_name} p99: {ratio:.1f}x{after}")
+
+    for rate in rates:
+        side_by_side(rate, rate, _append_line, "")
     if "bulk" in base:
         for name, r in results.items():
             print(f"bulk append          {name:8s} {r['bulk']:>10,.0f} events/s")
@@ -252,19 +254,23 @@ def report(
         )
     note = " (--quick: too short to judge)" if quick else ""
     for rate in e2e_rates:
-        key = ("visible", rate)
-        if key not in base:
-            continue
-        for name, r in results.items():
-            v = r[key]
-            print(
-                f"append->visible {rate:,}/s {name:8s} p50 {v['p50']:7.2f} ms  p99 {v['p99']:7.2f}"
-                f" ms  (of which send -> stored p99 {v['commit_p99']:.1f} ms; {v['n']:,} events,"
-                f" VM steal {v['steal_s']:.1f} s)"
-            )
-        ratio = other[key]["p99"] / max(base[key]["p99"], 1e-9)
         target = "   (target p99 < 50 ms at 5k/s)" if rate == 5_000 else ""
-        print(f"  ratio {ratio_name} p99: {ratio:.1f}x{target}{note}")
+        side_by_side(("visible", rate), rate, _visible_line, target + note)
+
+
+def _append_line(name: str, a: dict[str, float], rate: int) -> str:
+    return (
+        f"append {rate:>6,}/s offered  {name:8s} p50 {a['p50']:7.2f} ms"
+        f"  p99 {a['p99']:7.2f} ms  max {a['max']:7.1f} ms  ({a['sent']:,} events)"
+    )
+
+
+def _visible_line(name: str, v: dict[str, float], rate: int) -> str:
+    return (
+        f"append->visible {rate:,}/s {name:8s} p50 {v['p50']:7.2f} ms  p99 {v['p99']:7.2f}"
+        f" ms  (of which send -> stored p99 {v['commit_p99']:.1f} ms; {v['n']:,} events,"
+        f" VM steal {v['steal_s']:.1f} s)"
+    )
 
 
 async def compare_with(

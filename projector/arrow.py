@@ -25,6 +25,13 @@ def times_ns(values: Sequence[Any]) -> pa.Array:
     return pa.array(values, TIMESTAMP_NS)
 
 
+def from_columns(columns: Sequence[Sequence[Any]], schema: pa.Schema) -> pa.Table:
+    """Python values, a sequence per column, as an Arrow table of `schema` (one `pa.array` a
+    column: its cost is per call, so callers hand many rows at once)."""
+    arrays = [pa.array(c, f.type) for c, f in zip(columns, schema, strict=True)]
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
 def finish_pending(con: Any) -> None:
     """DuckDB (2.x) refuses a new relation (`con.sql`) while an earlier execute()'s result is
     unfinished (e.g. after a fetchone()): run that result to its end (older DuckDB has no

@@ -29,7 +29,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .arrow import cast_like_duckdb, finish_pending, query_arrow
+from .arrow import cast_like_duckdb, finish_pending, from_columns, query_arrow
 from .batch import EventBatch
 from .projection import LiveColumns, Projection
 
@@ -140,8 +140,8 @@ class PyRows:
 
     def to_arrow(self, schema: pa.Schema) -> pa.Table:
         """The rows in the table's hot `schema`, cast as DuckDB's INSERT would."""
-        arrays = [pa.array(c, f.type) for c, f in zip(self.columns, self.schema, strict=True)]
-        return cast_like_duckdb(pa.Table.from_arrays(arrays, names=schema.names), schema)
+        rows = from_columns(self.columns, self.schema).rename_columns(schema.names)
+        return cast_like_duckdb(rows, schema)
 
 
 @contextlib.contextmanager

@@ -18,7 +18,7 @@ import pytest
 from evlog.eventlog import EventLog, NewEvent
 from evlog.live.server import socket_path
 from evlog.projector import EventBatch, Projection, Projector, Table
-from evlog.projector.arrow import cast_like_duckdb
+from evlog.projector.arrow import cast_like_duckdb, from_columns
 from evlog.projector.batch import SEQ, STREAM
 
 from .support import eventually, evlog, fill_log, proc_env, table_checksums
@@ -339,8 +339,7 @@ def test_live_message_rows_equal_duckdbs_reading_of_the_payload(tmp_path: Path, 
             got = projection.live_rows(con, batch)["messages"]
         else:
             py_schema, values = columns["messages"]
-            arrays = [pa.array(v, f.type) for v, f in zip(values, py_schema, strict=True)]
-            got = pa.Table.from_arrays(arrays, schema=py_schema)
+            got = from_columns(values, py_schema)
         rows_ = cast_like_duckdb(got.rename_columns(schema.names), schema).to_pylist()
         return rows_, columns is not None
 

@@ -7,6 +7,7 @@ from typing import ClassVar
 
 import pyarrow as pa
 
+from ..arrow import from_columns
 from ..batch import COMMITTED, READ, SEQ, STREAM, TYPE, EventBatch
 from ..projection import LiveColumns, Projection, Table
 
@@ -48,8 +49,7 @@ class LatencyProjection(Projection):
 
     def rows(self, batch: EventBatch) -> dict[str, pa.Table]:
         schema, columns = self.live_columns(batch)["latency"]
-        arrays = [pa.array(c, f.type) for c, f in zip(columns, schema, strict=True)]
-        return {"latency": pa.Table.from_arrays(arrays, schema=schema)}
+        return {"latency": from_columns(columns, schema)}
 
     def live_columns(self, batch: EventBatch) -> dict[str, LiveColumns]:
         c = batch.columns
