@@ -23,6 +23,9 @@ from evlog.eventlog.store import LogStore
 
 from .base import RAW_LIMIT, Adapter, Batch, InputError
 
+# A batch's read stamp -> when its records were written (see `ingest`).
+WrittenClock = Callable[[int], int]
+
 
 @dataclass(slots=True)
 class IngestStats:
@@ -41,6 +44,7 @@ class IngestStats:
     commit_latencies_ns: list[int] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     error: str | None = None  # the source could not be read (to its end): why
+    read_until_ns: int = 0  # the read stamp of the last event read (0: none)
 
     @property
     def unaccounted(self) -> int:
@@ -90,11 +94,14 @@ async def ingest(
     *,
     mapping: dict[str, Any] | None = None,
     on_batch: Callable[[Batch, IngestStats], None] | None = None,
+    written: WrittenClock | None = None,
 ) -> IngestStats:
     """Read `adapter` from its stored checkpoint to its end, appending as it goes.
 
     `mapping` (how the source's records become events) is stored with every checkpoint, so a
-    later run can tell whether it reads the source the same way.
+    later run can tell whether it reads the source the same way. `written`, if the caller can
+    tell when records were written (`evlog watch`): called with each batch's read stamp, it
+    gives the written stamp of the batch's events.
 
     One batch at a time: read, then commit (with its checkpoint), then read the next. Reading
     ahead while a commit runs was slower: the adapter's Python holds the GIL that the writer
@@ -106,6 +113,8 @@ async def ingest(
     stored_mapping = checkpoint.get("mapping") if isinstance(checkpoint, dict) else None
     async with aclosing(_batches(adapter, checkpoint)) as batches:
         async for batch in batches:
+            if written is not None and (read_ns := _read_stamp(batch)) is not None:
+                _stamp_written(batch, written(read_ns))
             if await _append(log, adapter.source, batch, mapping, stats):
                 stored_mapping = mapping
             if on_batch is not None:
@@ -117,6 +126,20 @@ async def ingest(
         await log.append_many([], checkpoint=changed)
     stats.seconds = time.perf_counter() - started
     return stats
+
+
+def _read_stamp(batch: Batch) -> int | None:
+    """The batch's read stamp (its last event's; None: no events)."""
+    if batch.encoded is not None:
+        return batch.encoded.last_read_ns()
+    return batch.events[-1].read_ns if batch.events else None
+
+
+def _stamp_written(batch: Batch, written_ns: int) -> None:
+    if batch.encoded is not None:
+        batch.encoded.stamp_written(written_ns)
+    for event in batch.events:
+        event.written_ns = written_ns
 
 
 async def _append(
@@ -146,6 +169,7 @@ async def _append(
             encoded, checkpoint=read_to, dead_letters=batch.dead_letters
         )
     stats.commit_latencies_ns.append(time.perf_counter_ns() - t0)
+    stats.read_until_ns = max(stats.read_until_ns, _read_stamp(batch) or 0)
     stats.batches += 1
     stats.read += batch.records + batch.held_back
     stats.held_back += batch.held_back
@@ -178,6 +202,7 @@ async def ingest_source(
     *,
     mapping: dict[str, Any] | None = None,
     on_batch: Callable[[Batch, IngestStats], None] | None = None,
+    written: WrittenClock | None = None,
 ) -> IngestStats:
     """`ingest`, except that a failure to read the source is returned in `stats.error` (one
     line) instead of raised, so the other sources of a run go on. Errors of the log itself
@@ -191,7 +216,7 @@ async def ingest_source(
             on_batch(batch, now)
 
     try:
-        return await ingest(log, adapter, mapping=mapping, on_batch=progress)
+        return await ingest(log, adapter, mapping=mapping, on_batch=progress, written=written)
     except (EventLogError, sqlite3.Error):
         raise
     except Exception as exc:

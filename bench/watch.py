@@ -1,7 +1,9 @@
 """bench/watch: a line appended to a watched JSONL file -> visible in DuckDB, measured from the
 time the line was written (carried in the line), at 10 and 1,000 lines/s, the writer in a
 process of its own. Beside it, in the same run, the floor: the same lines read by a plain
-inotify reader the moment the kernel says the file was written (what `tail -F` does).
+inotify reader the moment the kernel says the file was written (what `tail -F` does). And how
+well evlog's own written stamp (the `written_to_*` stages of `evlog latency`) tells the write
+time: its error against the time the line carries.
 
     python -m bench.watch                # 10 and 1,000 lines/s, 20 s each
     python -m bench.watch --quick        # CI: seconds
@@ -24,7 +26,7 @@ from evlog.eventlog.changes import WalWrites
 from evlog.eventlog.store import open_log
 from evlog.live import watch
 from evlog.projector import EventBatch, Projector
-from evlog.projector.batch import PAYLOAD
+from evlog.projector.batch import PAYLOAD, WRITTEN
 
 from .stats import install_uvloop, percentile, run_in_tempdir
 
@@ -98,20 +100,29 @@ async def floor(workdir: Path, rate: float, seconds: float) -> dict[str, float]:
     return summary(lat, int(rate * seconds))
 
 
-async def evlog_watch(workdir: Path, rate: float, seconds: float) -> dict[str, float]:
+async def evlog_watch(
+    workdir: Path, rate: float, seconds: float
+) -> tuple[dict[str, float], dict[str, float], list[int]]:
     """`evlog watch` of a directory (watcher, log and projector in one process, as the CLI
-    runs them): written -> the DuckDB commit that made the line visible."""
+    runs them): written -> the DuckDB commit that made the line visible; the same as evlog's
+    own stamps tell it (written_to_visible); and its written stamp's error, per line (ns)."""
     root = workdir / f"watched-{int(rate)}"
     root.mkdir()
     path = root / "chat.jsonl"
     path.touch()
     lat: list[int] = []
+    told: list[int] = []  # written_to_visible from evlog's stamps
+    errors: list[int] = []  # evlog's written stamp minus the true write time
 
     all_seen = asyncio.Event()
 
     def record(batch: EventBatch) -> None:
         for r in batch.rows:
-            lat.append(batch.visible_ns - orjson.loads(r[PAYLOAD])["written_ns"])
+            truth = orjson.loads(r[PAYLOAD])["written_ns"]
+            lat.append(batch.visible_ns - truth)
+            if r[WRITTEN] is not None:
+                told.append(batch.projected_ns - r[WRITTEN])
+                errors.append(r[WRITTEN] - truth)
         if len(lat) >= int(rate * seconds):
             all_seen.set()
 
@@ -130,7 +141,7 @@ async def evlog_watch(workdir: Path, rate: float, seconds: float) -> dict[str, f
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-    return summary(lat, int(rate * seconds))
+    return summary(lat, int(rate * seconds)), summary(told, int(rate * seconds)), errors
 
 
 async def main_async(args: argparse.Namespace, workdir: Path) -> None:
@@ -141,17 +152,33 @@ async def main_async(args: argparse.Namespace, workdir: Path) -> None:
         f" {watch.WATCH_STEP_MS} ms: a line written -> visible in DuckDB"
     )
     results: dict[float, dict[str, dict[str, float]]] = {}
+    stamp_errors: dict[float, list[int]] = {}
     for rate in rates:
+        measured, told, stamp_errors[rate] = await evlog_watch(workdir, rate, seconds)
         results[rate] = {
             "floor": await floor(workdir, rate, seconds),
-            "evlog": await evlog_watch(workdir, rate, seconds),
+            "evlog": measured,
+            "told": told,
         }
+    labels = (
+        ("floor", "inotify reader (floor)"),
+        ("evlog", "evlog watch"),
+        ("told", "evlog's written_to_vis"),
+    )
     for rate, r in results.items():
-        for name, label in (("floor", "inotify reader (floor)"), ("evlog", "evlog watch")):
+        errors = sorted(stamp_errors[rate])
+        for name, label in labels:
             s = r[name]
             print(
                 f"{rate:>6,.0f} lines/s  {label:23s} p50 {s['p50']:7.2f} ms  p99 {s['p99']:7.2f} ms"
                 f"  max {s['max']:7.1f} ms  ({s['n']:,} lines, {s['lost']:,} not seen)"
+            )
+        if errors:
+            print(
+                f"  evlog's written stamp - the write: p50 {percentile(errors, 50) / 1e6:+.3f} ms"
+                f"  min {errors[0] / 1e6:+.3f}  max {errors[-1] / 1e6:+.3f} ms"
+                ""
+                " (negative: before the write: a later line of a batch, or a coarse file clock)"
             )
         ratio = r["evlog"]["p99"] / max(r["floor"]["p99"], 1e-9)
         met = "met" if r["evlog"]["p99"] <= TARGET_P99_MS else "NOT met"

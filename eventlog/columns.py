@@ -28,12 +28,14 @@ EVENT_ROW: tuple[Column, ...] = (
     Column("source_time_ns", "INTEGER", "timestamp[ns]"),
     Column("read_ns", "INTEGER", "int64"),
     Column("committed_ns", "INTEGER", "int64"),
+    # When the source says the record was written, if it can (`evlog watch`: the earliest word
+    # of a write not yet read); NULL otherwise. Added by migration 6, hence last.
+    Column("written_ns", "INTEGER", "int64"),
 )
 READ_ORDER: tuple[str, ...] = tuple(c.name for c in EVENT_ROW)
 EVENT_COLUMNS = ", ".join(READ_ORDER)  # for SELECT: rows come in READ_ORDER
 # Indexes into a row as read (EventLog.read_rows, the projector's batches).
-SEQ, STREAM, VERSION, TYPE, SCHEMA_VERSION, KEY, PAYLOAD, METADATA, SOURCE_TIME, READ, COMMITTED = (
-    range(len(EVENT_ROW))
-)
+(SEQ, STREAM, VERSION, TYPE, SCHEMA_VERSION, KEY, PAYLOAD, METADATA, SOURCE_TIME, READ, COMMITTED,
+ WRITTEN) = range(len(EVENT_ROW))  # fmt: skip
 # The writer inserts with seq last (it is the last value it knows).
 INSERT_ORDER: tuple[str, ...] = (*READ_ORDER[1:], READ_ORDER[0])

@@ -8,7 +8,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .columns import KEY, METADATA, PAYLOAD, READ, SCHEMA_VERSION, SEQ, SOURCE_TIME, STREAM, TYPE
+from .columns import (
+    KEY,
+    METADATA,
+    PAYLOAD,
+    READ,
+    SCHEMA_VERSION,
+    SEQ,
+    SOURCE_TIME,
+    STREAM,
+    TYPE,
+    WRITTEN,
+)
 from .encoding import EncodedEvents
 from .envelope import DeadLetter, SourceCheckpoint
 from .store import LogStore
@@ -30,7 +41,7 @@ def _encoded(rows: list[tuple[Any, ...]]) -> EncodedEvents:
     for r in rows:
         params += (
             r[STREAM], 0, r[TYPE], r[SCHEMA_VERSION], r[KEY], r[PAYLOAD], r[METADATA],
-            r[SOURCE_TIME], r[READ], 0, 0,
+            r[SOURCE_TIME], r[READ], 0, r[WRITTEN], 0,
         )  # fmt: skip
     return EncodedEvents(params)
 

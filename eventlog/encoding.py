@@ -20,8 +20,9 @@ from .errors import InvalidEventError
 # The parameters of one event, in the writer's INSERT column order (eventlog/columns.py).
 COLUMNS = INSERT_ORDER
 ROW_WIDTH = len(COLUMNS)
-STREAM, VERSION, KEY, COMMITTED_NS, SEQ = (
-    COLUMNS.index(c) for c in ("stream", "version", "key", "committed_ns", "seq")
+STREAM, VERSION, KEY, READ_NS, COMMITTED_NS, WRITTEN_NS, SEQ = (
+    COLUMNS.index(c)
+    for c in ("stream", "version", "key", "read_ns", "committed_ns", "written_ns", "seq")
 )
 
 
@@ -38,6 +39,14 @@ class EncodedEvents:
     def row(self, i: int) -> list[Any]:
         """A copy of event i's parameters."""
         return self.params[i * ROW_WIDTH : (i + 1) * ROW_WIDTH]
+
+    def last_read_ns(self) -> int | None:
+        """The read stamp of the last event (None: no events)."""
+        return self.params[READ_NS - ROW_WIDTH] if self.params else None
+
+    def stamp_written(self, written_ns: int) -> None:
+        """Give every event this written stamp (when its source says it was written)."""
+        self.params[WRITTEN_NS::ROW_WIDTH] = [written_ns] * len(self)
 
     def rows(self) -> Iterator[list[Any]]:
         """Each event's parameters, in order (copies)."""
@@ -59,8 +68,8 @@ def encode_events(events: Sequence[NewEvent]) -> EncodedEvents:
     i = 0
     try:
         for i, ev in enumerate(events):  # noqa: B007 - i names the bad event in the error
-            payload, metadata, source_time, stream = (
-                ev.payload, ev.metadata, ev.source_time_ns, ev.stream
+            payload, metadata, source_time, stream, written = (
+                ev.payload, ev.metadata, ev.source_time_ns, ev.stream, ev.written_ns
             )  # fmt: skip
             if type(stream) is not str or not stream:
                 raise ValueError("an event's stream name must be a non-empty string")
@@ -68,12 +77,14 @@ def encode_events(events: Sequence[NewEvent]) -> EncodedEvents:
                 type(source_time) is int and MIN_NS <= source_time <= MAX_NS
             ):
                 raise ValueError(f"source time {source_time!r} is not an int64 of ns")
+            if written is not None and not (type(written) is int and MIN_NS <= written <= MAX_NS):
+                raise ValueError(f"written time {written!r} is not an int64 of ns")
             # version, committed_ns and seq (the zeros) are filled in by the writer at commit
             extend((
                 stream, 0, ev.type, ev.schema_version, ev.key,
                 dumps(payload).decode() if type(payload) is dict else _json_text(payload),
                 None if metadata is None else _json_text(metadata),
-                source_time, ev.read_ns, 0, 0,
+                source_time, ev.read_ns, 0, written, 0,
             ))  # fmt: skip
     except (ValueError, TypeError, UnicodeError) as exc:  # orjson's errors are TypeErrors
         raise InvalidEventError(i, str(exc)) from exc

@@ -17,7 +17,8 @@ class NewEvent:
     `payload` is any JSON-serialisable value; `bytes` are taken as already-encoded JSON (and the
     same for `metadata`, a dict or encoded JSON bytes).
     `key` is the idempotency key: an event whose key is already in the log is never appended again.
-    `read_ns` is the wall-clock time (ns) the adapter read it; it starts the latency clock.
+    `read_ns` is the wall-clock time (ns) the adapter read it; `written_ns`, if the source can
+    tell, when the record was written (it then starts the latency clock: docs/latency.md).
     """
 
     stream: str
@@ -28,6 +29,7 @@ class NewEvent:
     metadata: dict[str, Any] | bytes | None = None
     schema_version: int = 1
     read_ns: int = field(default_factory=time.time_ns)
+    written_ns: int | None = None
 
 
 @dataclass(slots=True, frozen=True)
@@ -45,6 +47,7 @@ class Event:
     source_time_ns: int | None
     read_ns: int
     committed_ns: int
+    written_ns: int | None = None
 
     @property
     def payload(self) -> Any:
@@ -70,6 +73,7 @@ class Event:
             "source_time_ns": self.source_time_ns,
             "read_ns": self.read_ns,
             "committed_ns": self.committed_ns,
+            "written_ns": self.written_ns,
         }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import os
 import sqlite3
 from collections.abc import AsyncGenerator, Iterable, Sequence
@@ -16,7 +17,7 @@ import orjson
 
 from .changes import WalWrites
 from .checkpointer import WalCheckpointer
-from .columns import EVENT_COLUMNS
+from .columns import EVENT_COLUMNS, READ_ORDER
 from .connection import BUSY_TIMEOUT_MS, Durability, connect, ensure_parent
 from .encoding import EncodedEvents, encode_events
 from .envelope import (
@@ -76,6 +77,7 @@ class EventLog(LogBase):
         # Appends submitted in this turn of the event loop, and in the last turn that had any.
         self._turn_appends = 0
         self._last_turn_appends = 0
+        self._read_sql = _READ_ROWS
 
     @classmethod
     async def open(
@@ -95,12 +97,15 @@ class EventLog(LogBase):
             await asyncio.to_thread(_prepare_file, p)
         elif not await asyncio.to_thread(p.exists):
             raise EventLogError(f"{p}: no event log here (run `evlog ingest` first)")
+        read_sql = await asyncio.to_thread(_up_to_date_for_reading, p, writable)
         writer = checkpointer = None
         if writable:
             writer = await asyncio.to_thread(GroupCommitWriter, p, durability)
             checkpointer = WalCheckpointer(p, writer)
         reader = await _open_reader(p)
-        return cls(p, reader, writer, checkpointer, poll_interval)
+        log = cls(p, reader, writer, checkpointer, poll_interval)
+        log._read_sql = read_sql
+        return log
 
     @property
     def where(self) -> str:
@@ -246,7 +251,7 @@ class EventLog(LogBase):
 
     async def read_rows(self, after: int = 0, limit: int = 1000) -> list[tuple[Any, ...]]:
         """Like `read` but raw tuples in EVENT_COLUMNS order: the bulk path for projections."""
-        return await _read_rows(self._reader, after, limit)
+        return await _read_rows(self._reader, after, limit, self._read_sql)
 
     async def follow_rows(
         self, after: int = 0, *, batch_limit: int = 1000
@@ -273,7 +278,7 @@ class EventLog(LogBase):
                 # A pread of a local file's header, not a query: an idle poll costs microseconds.
                 header = index.header()
                 if header is None or header != quiet:
-                    rows = await _read_rows(conn, position, batch_limit)
+                    rows = await _read_rows(conn, position, batch_limit, self._read_sql)
                     if rows:
                         position = rows[-1][0]
                         wait = self._poll_interval
@@ -500,8 +505,29 @@ async def _open_reader(path: Path) -> aiosqlite.Connection:
 _READ_ROWS = f"SELECT {EVENT_COLUMNS} FROM events WHERE seq > ? ORDER BY seq LIMIT ?"
 
 
-async def _read_rows(conn: aiosqlite.Connection, after: int, limit: int) -> list[tuple[Any, ...]]:
+def _up_to_date_for_reading(path: Path, writable: bool) -> str:
+    """The SELECT that reads events from `path`. A file of an older schema opened for reading
+    is migrated if it can be (as any writable open would); if it cannot (a read-only file),
+    the columns it lacks read as NULL."""
+    if writable:
+        return _READ_ROWS
+    conn = connect(path)
+    try:
+        with contextlib.suppress(sqlite3.OperationalError, sqlite3.DatabaseError):
+            migrate(conn)
+        have = {row[1] for row in conn.execute("PRAGMA table_info(events)")}
+    finally:
+        conn.close()
+    if not have or have.issuperset(READ_ORDER):
+        return _READ_ROWS
+    columns = ", ".join(c if c in have else f"NULL AS {c}" for c in READ_ORDER)
+    return f"SELECT {columns} FROM events WHERE seq > ? ORDER BY seq LIMIT ?"
+
+
+async def _read_rows(
+    conn: aiosqlite.Connection, after: int, limit: int, sql: str = _READ_ROWS
+) -> list[tuple[Any, ...]]:
     # One trip to aiosqlite's thread (execute, fetch and close there), not three: each trip is
     # two thread wake-ups, which were most of an idle follower's CPU.
-    rows: Iterable[sqlite3.Row] = await conn.execute_fetchall(_READ_ROWS, (after, limit))
+    rows: Iterable[sqlite3.Row] = await conn.execute_fetchall(sql, (after, limit))
     return [tuple(r) for r in rows]

@@ -95,6 +95,11 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE log_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     INSERT INTO log_meta VALUES ('id', lower(hex(randomblob(16))))
     """,
+    # 6: when the source says a record was written (`evlog watch`), so latency can start where
+    # the user's clock starts (docs/latency.md). NULL for earlier events and other sources.
+    """
+    ALTER TABLE events ADD COLUMN written_ns INTEGER
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

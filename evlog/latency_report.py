@@ -15,12 +15,22 @@ from evlog.live.histogram import Histogram, sql_bucket
 from . import analytics
 from .runtime import UsageError
 
-STAGES = ("read_to_commit", "commit_to_visible", "read_to_visible")
+STAGES = (
+    "written_to_read", "read_to_commit", "commit_to_visible", "read_to_visible",
+    "written_to_visible",
+)  # fmt: skip
 STAGE_SQL = {
+    "written_to_read": "read_ns - written_ns",
     "read_to_commit": "committed_ns - read_ns",
     "commit_to_visible": "projected_ns - committed_ns",
     "read_to_visible": "projected_ns - read_ns",
+    "written_to_visible": "projected_ns - written_ns",
 }
+# Only events whose source said when they were written (`evlog watch`) have these; they are
+# reported when some do.
+WRITTEN_STAGES = ("written_to_read", "written_to_visible")
+# The whole way, to which the budget applies: from the write where it is known.
+BUDGETED = ("read_to_visible", "written_to_visible")
 MODES = ("live", "catch-up", "rebuild", "all")
 GROUPS = {"stream": "stream", "type": "type"}
 QUANTILES = (50, 90, 99, 99.9)
@@ -62,7 +72,15 @@ class Report:
     by_mode: dict[str, int] = field(default_factory=dict)  # events in the window, per mode
 
     def overall(self, stage: str) -> StageStats:
-        return next(s for s in self.stages if s.stage == stage and s.group is None)
+        """The stage over every group (with no events if none had it)."""
+        return next(
+            (s for s in self.stages if s.stage == stage and s.group is None),
+            StageStats(stage, None, 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0),
+        )
+
+    def over_budget(self, budget_ms: float) -> list[StageStats]:
+        """The budgeted stages (BUDGETED) with events whose p99 is over `budget_ms`."""
+        return [s for st in BUDGETED if (s := self.overall(st)).count and s.p99_ms > budget_ms]
 
 
 def _source(since_s: float | None, last: int | None, mode: str = "all") -> str:
@@ -97,9 +115,13 @@ def report(
     src = _source(since_s, last, mode)
     budget_ns = int(budget_ms * 1e6)
     group = GROUPS[by] if by else "NULL"
+    # A file not yet upgraded to the written stamp (a projector run does it) has no such column.
+    columns = analytics.query(duckdb_path, "SELECT * FROM latency LIMIT 0").columns
     values = " UNION ALL ".join(
         f"SELECT '{stage}' AS stage, {group} AS grp, CAST({expr} AS BIGINT) AS v FROM src"
+        + (" WHERE written_ns IS NOT NULL" if stage in WRITTEN_STAGES else "")
         for stage, expr in STAGE_SQL.items()
+        if stage not in WRITTEN_STAGES or "written_ns" in columns
     )
     rows = analytics.query(
         duckdb_path,
@@ -119,7 +141,8 @@ def report(
             maxes[key] = max(maxes.get(key, 0), int(max_v))
             over[key] = over.get(key, 0) + int(n_over)
     stats = []
-    keys = {(stage, None) for stage in STAGES} | hists.keys()  # every stage, even with no rows
+    # every stage, even with no rows (but those of the written stamp only where some have it)
+    keys = {(stage, None) for stage in STAGES if stage not in WRITTEN_STAGES} | hists.keys()
     for stage, grp in sorted(
         keys, key=lambda k: (k[1] is not None, k[1] or "", STAGES.index(k[0]))
     ):

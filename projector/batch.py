@@ -22,6 +22,7 @@ from evlog.eventlog.columns import (  # noqa: F401 - the row's indexes, re-expor
     STREAM,
     TYPE,
     VERSION,
+    WRITTEN,
 )
 
 # The events table's columns (the log's row, in read order: eventlog/columns.py).

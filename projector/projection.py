@@ -48,7 +48,24 @@ class Projection:
     # Event types this projection reads; None means every event.
     event_types: ClassVar[frozenset[str] | None] = None
     description: ClassVar[str] = ""
+    # Upgrades in place: version -> the statements that bring the tables of the version before
+    # it to this one without a rebuild, for changes the events already projected need not be
+    # read again for (a column they have no value for, say); `{table}` names a table of this
+    # projection. A version bump without a path of upgrades is rebuilt from the log.
+    upgrades: ClassVar[dict[int, tuple[str, ...]]] = {}
     options: dict[str, Any] = field(default_factory=dict)
+
+    def upgrade_steps(self, from_version: int) -> list[str] | None:
+        """The statements that bring `from_version`'s tables to this version, or None if some
+        step has none (then it must be rebuilt)."""
+        if from_version >= self.version:
+            return None
+        steps: list[str] = []
+        for version in range(from_version + 1, self.version + 1):
+            if version not in self.upgrades:
+                return None
+            steps += self.upgrades[version]
+        return steps
 
     def rows(self, batch: EventBatch) -> dict[str, pa.Table]:
         """New rows per table for this batch (only events of `event_types`)."""

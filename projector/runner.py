@@ -212,8 +212,15 @@ class Projector:
             gen = Generation(p, generation, version, position)
             await self._duck(self.store.open_hot, gen)
             self.live[p.name] = gen
-            if version != p.version:
+            if version == p.version:
+                continue
+            steps = p.upgrade_steps(version)
+            if steps is None:
                 stale.append(p)
+                continue
+            log_.info("projection %s: upgraded in place from version %d", p.name, version)
+            await self._duck(self.store.upgrade, gen, steps)
+            self._views_version += 1
         if stale:
             log_.warning("projection version changed, rebuilding: %s", [p.name for p in stale])
             await self.rebuild([p.name for p in stale], progress=progress)

@@ -267,6 +267,16 @@ class AnalyticsStore:
                 gen.hot_select[table.name] = select
                 gen.hot_chunks[table.name] = []
 
+    def upgrade(self, gen: Generation, statements: list[str]) -> None:
+        """Bring a live generation's tables to its projection's version in place (`upgrades`),
+        then publish it again with that version's views."""
+        names = {t.name: gen.cold(t.name) for t in gen.projection.tables}
+        with transaction(self.con):
+            for statement in statements:
+                self.con.execute(statement.format(**names))
+        gen.version = gen.projection.version
+        self.publish(gen)
+
     def publish(self, gen: Generation) -> None:
         """Point the public views at `gen` and mark it live; drop the generation it replaces."""
         name = gen.projection.name

@@ -105,7 +105,7 @@ def test_row_chunks_follow_the_connections_parameter_limit(db_path: Path) -> Non
     migrate(conn)
     conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)
     chunks = _RowChunks(conn)
-    assert chunks.rows == 90  # 999 // 11
+    assert chunks.rows == 999 // ROW_WIDTH
     params = encode_events([NewEvent("s", "t", {"i": i}, key=f"k{i}") for i in range(500)]).params
     for i in range(500):
         params[i * ROW_WIDTH + VERSION] = params[i * ROW_WIDTH + SEQ] = i + 1
@@ -151,6 +151,63 @@ async def test_sequence_is_never_reused_after_deleting_the_last_row(db_path: Pat
         assert (await log.append(NewEvent("s", "t", {}))).version == 4
         seqs = [e.seq for e in await log.read(0)]
         assert seqs == sorted(seqs) == [1, 2, 4, 5]
+
+
+async def test_a_file_of_an_older_schema_opened_for_reading_reads_every_column(
+    db_path: Path,
+) -> None:
+    """`evlog project` or `query` on a log an older evlog wrote: the file is brought up to date
+    (as any writable open would), or where it cannot be written the new columns read as NULL."""
+    from evlog.eventlog.schema import MIGRATIONS, _statements
+
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    for migration in MIGRATIONS[:5]:
+        for statement in _statements(migration):
+            conn.execute(statement)
+    conn.execute("PRAGMA user_version = 5")
+    conn.execute(
+        "INSERT INTO events (seq, stream, version, type, key, payload, read_ns, committed_ns)"
+        " VALUES (1, 's', 1, 't', 'k', '{}', 1, 2)"
+    )
+    columns = {r[1] for r in conn.execute("PRAGMA table_info(events)")}
+    conn.close()
+    assert "written_ns" not in columns
+    async with await EventLog.open(db_path, writable=False) as log:
+        (event,) = await log.read(0)
+        assert (event.seq, event.key, event.written_ns) == (1, "k", None)
+    conn = sqlite3.connect(db_path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    conn.close()
+
+
+def test_a_read_only_file_of_an_older_schema_reads_missing_columns_as_null(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from evlog.eventlog import log as log_module
+    from evlog.eventlog.schema import MIGRATIONS, _statements
+
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    for migration in MIGRATIONS[:5]:
+        for statement in _statements(migration):
+            conn.execute(statement)
+    conn.execute("PRAGMA user_version = 5")
+    conn.execute(
+        "INSERT INTO events (seq, stream, version, type, key, payload, read_ns, committed_ns)"
+        " VALUES (1, 's', 1, 't', 'k', '{}', 1, 2)"
+    )
+    conn.close()
+
+    def cannot_write(_conn: sqlite3.Connection) -> int:
+        raise sqlite3.OperationalError("attempt to write a readonly database")
+
+    monkeypatch.setattr(log_module, "migrate", cannot_write)
+    sql = log_module._up_to_date_for_reading(db_path, writable=False)
+    assert "NULL AS written_ns" in sql
+    conn = sqlite3.connect(db_path)
+    row = conn.execute(sql, (0, 10)).fetchone()
+    conn.close()
+    assert row[0] == 1 and row[-1] is None and len(row) == len(log_module.READ_ORDER)
 
 
 async def test_a_version_1_file_is_migrated_with_its_heads(db_path: Path) -> None:

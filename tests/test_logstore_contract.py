@@ -34,6 +34,7 @@ def _events(n: int, *, start: int = 0, streams: int = 3) -> list[NewEvent]:
             key=f"k{i}",
             source_time_ns=1_700_000_000_000_000_000 + i,
             metadata={"line": i},
+            written_ns=1_700_000_000_500_000_000 + i if i % 2 else None,  # some sources tell
         )
         for i in range(start, start + n)
     ]
@@ -57,6 +58,7 @@ async def test_appends_get_increasing_seqs_and_per_stream_versions(target: str) 
         assert e.payload == {"i": 3, "text": "message 3"} and e.metadata == {"line": 3}
         assert e.source_time_ns == 1_700_000_000_000_000_003
         assert e.committed_ns >= e.read_ns > 0
+        assert e.written_ns == 1_700_000_000_500_000_003 and events[2].written_ns is None
         assert await log.head() == seqs[-1]
         assert [r[0] for r in await log.read_rows(seqs[9], 3)] == seqs[10:13]
         head, behind, age = await log.behind(seqs[9])

@@ -168,6 +168,34 @@ async def test_a_version_bump_rebuilds_the_projection(tmp_path: Path) -> None:
     assert "evlog_shape_g2" in schemas and "evlog_shape_g1" not in schemas
 
 
+class _V2InPlace(_V2):
+    upgrades: ClassVar[dict[int, tuple[str, ...]]] = {
+        2: ("ALTER TABLE {shape} ADD COLUMN stream VARCHAR",)
+    }
+
+
+async def test_a_version_bump_with_an_upgrade_keeps_the_rows_and_goes_on(tmp_path: Path) -> None:
+    """A projection that says how to upgrade its tables in place is not rebuilt: the rows
+    already there stay (as the latency table's live stamps must), new events get the new
+    column, and the new version's views answer."""
+    db, duck = tmp_path / "e.db", tmp_path / "a.duckdb"
+    await fill_log(db, 300)
+    async with await EventLog.open(db) as log:
+        async with await Projector.open(log, duck, [_V1()]) as pj:
+            await pj.catch_up()
+        await log.append_many([NewEvent("late", "t", {"i": i}) for i in range(20)])
+        async with await Projector.open(log, duck, [_V2InPlace()]) as pj:
+            assert pj.live["shape"].version == 2 and pj.live["shape"].generation == 1
+            assert pj.position == 300  # nothing replayed
+            await pj.catch_up()
+            r = await pj.query("SELECT count(*), count(stream), min(seq) FROM shape")
+            assert r.rows == [(320, 20, 1)]
+            r = await pj.query("SELECT * FROM shape_streams ORDER BY 1 NULLS FIRST")
+            assert r.rows == [(None,), ("late",)]
+        async with await Projector.open(log, duck, [_V2InPlace()]) as pj:
+            assert pj.live["shape"].version == 2 and pj.position == 320  # upgraded once
+
+
 async def test_rebuild_from_a_sequence_keeps_the_prefix(tmp_path: Path) -> None:
     db, duck = tmp_path / "e.db", tmp_path / "a.duckdb"
     await fill_log(db, 1000)

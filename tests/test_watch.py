@@ -240,3 +240,66 @@ def test_a_line_appended_to_a_read_file_is_taken_without_waiting_for_a_rescan(
             return await log.head()
 
     assert asyncio.run(main()) == 2
+
+
+def test_a_watched_line_carries_when_it_was_written(tmp_path: Path) -> None:
+    """Lines written while the watch runs carry a written stamp (never after their read, never
+    before the write, bar a coarse file clock); files there at the start carry none. The
+    latency report and table then show the wait before the read as a stage of its own."""
+    import asyncio
+
+    from evlog.eventlog.store import open_log
+    from evlog.latency_report import report
+    from evlog.live import watch
+    from evlog.projector import Projector
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    chat = inbox / "chat.jsonl"
+    chat.write_text('{"author": "a", "text": "there before"}\n')
+    db, duck = tmp_path / "e.db", tmp_path / "a.duckdb"
+    coarse_clock_ns = 20_000_000  # a file's mtime may come from a clock a tick behind
+
+    async def main() -> list[tuple[Any, ...]]:
+        async with await open_log(str(db)) as log:
+            watcher = watch.Watcher(log, [inbox], {"type": "message"})
+            stop = asyncio.Event()
+            task = asyncio.create_task(watcher.run(stop))
+            await asyncio.sleep(0.5)
+            before_append = time.time_ns()
+            with chat.open("a") as f:
+                f.write('{"author": "b", "text": "appended"}\n')
+            await asyncio.sleep(0.3)
+            before_new = time.time_ns()
+            (inbox / "new.jsonl").write_text('{"author": "c", "text": "a new file"}\n')
+            for _ in range(200):  # 20 s at most
+                if await log.head() >= 3:
+                    break
+                await asyncio.sleep(0.1)
+            stop.set()
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            rows = await log.read_rows(0, 10)
+            async with await Projector.open(log, duck) as pj:
+                await pj.catch_up()
+            return [(before_append, before_new), *rows]
+
+    (before_append, before_new), *rows = asyncio.run(main())
+    assert len(rows) == 3
+    by_text = {r[6]: r for r in rows}  # payload -> row
+    written = {text: r[-1] for text, r in by_text.items()}
+    read = {text: r[9] for text, r in by_text.items()}
+    first, appended, new = (
+        next(t for t in written if word in t) for word in ("before", "appended", "new")
+    )
+    assert written[first] is None
+    assert before_append - coarse_clock_ns <= written[appended] <= read[appended]
+    assert before_new - coarse_clock_ns <= written[new] <= read[new]
+
+    rep = report(duck, since_s=None, last=None, budget_ms=50, mode="all")
+    assert rep.overall("written_to_read").count == 2
+    assert rep.overall("written_to_visible").count == 2
+    assert rep.overall("read_to_visible").count == 3
+    sql = "SELECT count(*) FROM latency_stages WHERE written_to_read_us >= 0"
+    waits = evlog("--db", db, "--duckdb", duck, "query", sql, "--csv")
+    assert waits.stdout.splitlines()[1] == "2"

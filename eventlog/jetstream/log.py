@@ -23,7 +23,15 @@ from typing import Any, Self
 
 import orjson
 
-from ..encoding import KEY, ROW_WIDTH, STREAM, VERSION, EncodedEvents, encode_events
+from ..encoding import (
+    KEY,
+    ROW_WIDTH,
+    STREAM,
+    VERSION,
+    WRITTEN_NS,
+    EncodedEvents,
+    encode_events,
+)
 from ..envelope import (
     NO_RESULTS,
     AppendResults,
@@ -41,8 +49,17 @@ from .subjects import DEFAULT_STREAM, Layout
 
 log_ = logging.getLogger("evlog.jetstream")
 
-# The event body: the writer's insert parameters up to read_ns (eventlog/encoding.py order).
+# The event body: the writer's insert parameters up to read_ns (eventlog/encoding.py order),
+# then written_ns where the source gave one (bodies written before it have 9 values).
 BODY_WIDTH = 9
+
+
+def _body(row: list[Any], version: int) -> bytes:
+    body = row[:BODY_WIDTH]
+    body[VERSION] = version
+    if row[WRITTEN_NS] is not None:
+        body.append(row[WRITTEN_NS])
+    return orjson.dumps(body)
 
 
 @dataclass(slots=True)
@@ -327,11 +344,9 @@ class JetStreamLog(LogBase):
                     headers = {}
                 version += 1
                 next_version[stream] = versions[pos] = version
-                body = row[:BODY_WIDTH]
-                body[VERSION] = version
                 if row[KEY] is not None:
                     headers["Nats-Msg-Id"] = row[KEY]
-                out.append(Outgoing(subjects[stream], orjson.dumps(body), headers))
+                out.append(Outgoing(subjects[stream], _body(row, version), headers))
                 continue
             body_ = dict(item.body or {})
             if item.kind in ("resolve", "checkpoint") and item.index >= 0:
@@ -434,13 +449,11 @@ class JetStreamLog(LogBase):
                 row = rows[item.index]
                 stream = row[STREAM]
                 head = self._heads[stream]
-                body = row[:BODY_WIDTH]
-                body[VERSION] = head.version + 1
                 headers = {"Nats-Expected-Last-Subject-Sequence": str(head.seq)}
                 if row[KEY] is not None:
                     headers["Nats-Msg-Id"] = row[KEY]
                 seq, is_dup = await self._publish_retrying(
-                    Outgoing(self.layout.event(stream), orjson.dumps(body), headers)
+                    Outgoing(self.layout.event(stream), _body(row, head.version + 1), headers)
                 )
                 seqs[item.index] = seq
                 if is_dup:
@@ -514,7 +527,9 @@ class JetStreamLog(LogBase):
     def _row(self, seq: int, subject: str, committed_ns: int, data: bytes) -> tuple[Any, ...]:
         b = orjson.loads(data)
         # body: stream, version, type, schema_version, key, payload, metadata, source_time, read
-        return (seq, b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], committed_ns)
+        # [, written]
+        written = b[BODY_WIDTH] if len(b) > BODY_WIDTH else None
+        return (seq, b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], committed_ns, written)
 
     async def read_rows(self, after: int = 0, limit: int = 1000) -> list[tuple[Any, ...]]:
         """Events with seq > `after`, in order, at most `limit` (direct gets of ≤ 1,000)."""

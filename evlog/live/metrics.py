@@ -3,7 +3,9 @@ latency histograms (buckets, not summaries, from 50 µs to 60 s), events appende
 projector lag in events and seconds, dead letters.
 
 Stages, per event, as docs/latency.md defines them (the same as `evlog latency` and the latency
-table): read_to_commit, commit_to_visible, read_to_visible; live batches only. The DuckDB
+table): read_to_commit, commit_to_visible, read_to_visible, and for events whose source said
+when they were written (`evlog watch`) written_to_read and written_to_visible; live batches
+only. The DuckDB
 transaction that makes a batch visible is timed per batch as evlog_apply_seconds."""
 
 from __future__ import annotations
@@ -14,12 +16,13 @@ import time
 from collections.abc import AsyncIterator
 
 from evlog.projector import EventBatch, Projector
-from evlog.projector.batch import COMMITTED, READ
+from evlog.projector.batch import COMMITTED, READ, WRITTEN
 
 from .histogram import Histogram
 from .looplag import LoopLag
 
 STAGES = ("read_to_commit", "commit_to_visible", "read_to_visible")
+WRITTEN_STAGES = ("written_to_read", "written_to_visible")  # events with a written stamp
 # `le` bounds in seconds: fine enough for µs-ms latencies, wide enough for a stalled minute.
 BOUNDS_S = (
     0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5,
@@ -33,7 +36,7 @@ class LiveMetrics:
     Events read before `since_ns` are not recorded (a load test's warm-up)."""
 
     def __init__(self, since_ns: int = 0) -> None:
-        self.histograms = {stage: Histogram() for stage in STAGES}
+        self.histograms = {stage: Histogram() for stage in (*STAGES, *WRITTEN_STAGES)}
         self.apply = Histogram()  # per batch: the DuckDB transaction that made it visible
         # How late the event loop ran a heartbeat timer (looplag.py): 10 ms beats while batches
         # flow (within the last second), 1 s beats when idle.
@@ -46,15 +49,18 @@ class LiveMetrics:
     def observe(self, batch: EventBatch) -> None:
         # The batch's visible stamp is the one the latency table keeps (docs/latency.md).
         visible, since = batch.projected_ns, self.since_ns
-        r2c, c2v, r2v = (self.histograms[s].record for s in STAGES)
+        r2c, c2v, r2v, w2r, w2v = (self.histograms[s].record for s in (*STAGES, *WRITTEN_STAGES))
         self.apply.record(max(0, batch.visible_ns - batch.projected_ns))
         for row in batch.rows:
-            read, committed = row[READ], row[COMMITTED]
+            read, committed, written = row[READ], row[COMMITTED], row[WRITTEN]
             if read < since:
                 continue
             r2c(committed - read)
             c2v(visible - committed)
             r2v(visible - read)
+            if written is not None:
+                w2r(read - written)
+                w2v(visible - written)
         self.events += len(batch)
         self.batches += 1
         self.last_batch_mono = time.monotonic()
@@ -79,10 +85,11 @@ async def render(projector: Projector, m: LiveMetrics) -> str:
     head, lag_events, lag_s = await projector.lag()
     dead = await projector.log.dead_letter_count()
     out = [
-        "# HELP evlog_latency_seconds Per-event latency by stage, from the adapter's read stamp.",
+        "# HELP evlog_latency_seconds Per-event latency by stage, from the adapter's read stamp"
+        " (written_to_*: from the source's written stamp, where it has one).",
         "# TYPE evlog_latency_seconds histogram",
     ]
-    for stage in STAGES:
+    for stage in (*STAGES, *WRITTEN_STAGES):
         out += _histogram_lines("evlog_latency_seconds", stage, m.histograms[stage])
     out += [
         "# HELP evlog_apply_seconds Per live batch: the DuckDB transaction making it visible.",

@@ -6,6 +6,12 @@ than a small share of a core) compares every file's size and mtime with what was
 the adapters' checkpoints (stored with the events) decide what is new. A watched git repository
 is asked for its branch tips on every wake-up (a change under .git/refs or packed-refs wakes it).
 
+Each batch read from a file is stamped `written_ns`, the first word of a write not read before
+it: the kernel's first notification after the previous read (of this take, or the last take's
+last), or else the file's mtime, and never before that read (a file moved in keeps an old
+mtime). Files there at the start get no stamp: they were not waited for. docs/latency.md has
+the stage this starts.
+
 A watcher never dies from one file: a file that fails (vanished, half-copied, unreadable, read
 with other options before) is reported once, retried when it changes, and the rest keep flowing.
 A file's last record waits while the file may still grow (a line without its newline, a log
@@ -28,6 +34,7 @@ import watchfiles
 
 from evlog.adapters import InputError, ingest_source, mapping
 from evlog.adapters.git import is_repository
+from evlog.adapters.ingest import WrittenClock
 from evlog.adapters.registry import UnknownFormat
 from evlog.adapters.selection import Selection, files_under, under_root
 from evlog.eventlog.changes import DirectoryWrites
@@ -49,6 +56,9 @@ MULTILINE_TIMEOUT_S = 1.0
 # often its thread looks while idle: the floor of a watched line's wait (bench/watch.py).
 WATCH_STEP_MS = 50
 Stamp = tuple[int, int, int]
+# How early a file's mtime may be (Linux stamps it from a clock that moves once a tick, 4 ms at
+# HZ=250, unless the file was looked at since its last change).
+FILE_CLOCK_TICK_NS = 4_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,15 +123,26 @@ class Watcher:
         self._watched_dirs: set[Path] = set()
         self._written: set[Path] = set()  # files written since they were last taken
         self._written_now = asyncio.Event()
+        # The kernel's notifications (wall clock, ns) of writes to a known file since its
+        # written stamp was last taken; those before the last take's last read were read then.
+        self._notices: dict[Path, list[int]] = {}
+        # When each file was last read to its end (the last take's last read stamp), and when
+        # the last full scan began: what is written later is new, so its written stamp is never
+        # earlier than that.
+        self._read_until: dict[Path, int] = {}
+        self._scan_began = 0
+        self._held_since: dict[Path, int] = {}  # mtime at the take that first held a record
 
     async def scan(self) -> int:
         """Look at every watched file; ingest those that changed since last read. Returns the
         number of events appended."""
         started = time.monotonic()
+        looked = time.time_ns()
         entries = await asyncio.to_thread(_scan_all, self.roots, self.options.selection)
         async with self._busy:
-            appended = await self._ingest_changed(entries)
+            appended = await self._ingest_changed(entries, looked)
         self._scanned_once = True
+        self._scan_began = looked
         cost = time.monotonic() - started
         self._next_full = time.monotonic() + max(RESCAN_S, cost / RESCAN_SHARE)
         return appended
@@ -132,10 +153,13 @@ class Watcher:
         selection = self.options.selection
         found = await asyncio.to_thread(_expand, self.roots, paths, selection)
         files = sorted({*found, *self._held})
+        looked = time.time_ns()
         async with self._busy:
-            return await self._ingest_changed(await asyncio.to_thread(_stamps, files))
+            return await self._ingest_changed(await asyncio.to_thread(_stamps, files), looked)
 
-    async def _ingest_changed(self, entries: list[tuple[Path, Stamp | None, bool]]) -> int:
+    async def _ingest_changed(
+        self, entries: list[tuple[Path, Stamp | None, bool]], looked: int
+    ) -> int:
         appended = 0
         for path, stamp, is_dir in entries:
             if stamp is None:
@@ -145,10 +169,39 @@ class Watcher:
                 continue
             if self._failed.get(path) == stamp:
                 continue
-            appended += await self._ingest_one(path, stamp)
+            appended += await self._ingest_one(path, stamp, is_dir, looked)
         return appended
 
-    async def _ingest_one(self, path: Path, stamp: Stamp) -> int:
+    def _written_clock(self, path: Path, stamp: Stamp) -> WrittenClock | None:
+        """When each batch read from `path` now was written, as far as the watcher can tell
+        (see the module's docstring); None for the files there when it started."""
+        if not self._scanned_once:
+            self._notices.pop(path, None)
+            return None
+        notices = self._notices.setdefault(path, [])  # still growing while the file is read
+        read_until = self._read_until.get(path, self._scan_began)
+        mtime: int | None = stamp[2]  # the last write before this take looked
+        held = self._held_since.get(path)  # a record held back at the last take waited since
+
+        def written(read_ns: int) -> int:
+            nonlocal read_until, mtime, held
+            first = min((n for n in notices if read_until < n <= read_ns), default=None)
+            # A notice is stamped when the event loop reads it: within a fraction of a ms of
+            # the write when the loop is free, later when it is busy. An mtime may be up to a
+            # clock tick early (a coarse file clock) and is the last write's, not the first's.
+            # So the notice, unless the mtime shows it late; the mtime if there is no notice
+            # (a file found by a scan or watchfiles); else the last read (a later batch).
+            if first is None or (mtime is not None and first - mtime > FILE_CLOCK_TICK_NS):
+                first = mtime if mtime is not None else read_until
+            stamp_ns = min(max(first, read_until), read_ns)
+            if held is not None:
+                stamp_ns, held = min(stamp_ns, held), None
+            read_until, mtime = read_ns, None
+            return stamp_ns
+
+        return written
+
+    async def _ingest_one(self, path: Path, stamp: Stamp, is_dir: bool, looked: int) -> int:
         try:
             adapter, chosen, _note = await mapping.plan(self.log, path, self.wanted)
         except UnknownFormat:
@@ -165,7 +218,12 @@ class Watcher:
             self._settle[path] = adapter.settle_s
         if not self._scanned_once and self.options.start_at_end:
             adapter.start_at_end = True  # type: ignore[attr-defined]
-        stats = await ingest_source(self.log, adapter, mapping=chosen)
+        written = None if is_dir else self._written_clock(path, stamp)
+        stats = await ingest_source(self.log, adapter, mapping=chosen, written=written)
+        # Nothing read (nothing new, or held back): it was read to its end before it was looked at.
+        read_until = self._read_until[path] = stats.read_until_ns or looked
+        if path in self._notices:  # the notices of writes read by now are spent
+            self._notices[path] = [n for n in self._notices[path] if n > read_until]
         if stats.error:
             return self._fail(path, stamp, stats.error)
         if path not in self._seen:
@@ -175,8 +233,11 @@ class Watcher:
         if stats.held_back:
             self._held.add(path)
             self._newly_held.set()
+            if written is not None:
+                self._held_since.setdefault(path, stamp[2])
         else:
             self._held.discard(path)
+            self._held_since.pop(path, None)
         if self.on_ingest is not None and (stats.appended or stats.dead_letters):
             self.on_ingest(path, stats.appended, stats.dead_letters)
         return stats.appended
@@ -225,6 +286,9 @@ class Watcher:
     def _on_written(self, paths: set[Path]) -> None:
         known = {p for p in paths if p in self._seen}  # not the log's own files, say
         if known:
+            now = time.time_ns()
+            for path in known:
+                self._notices.setdefault(path, []).append(now)
             self._written |= known
             self._written_now.set()
 

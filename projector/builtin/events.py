@@ -14,16 +14,20 @@ EVENT_SCHEMA = pa.schema(list(zip(EVENT_COLUMN_NAMES, ARROW_TYPES, strict=True))
 
 class EventsProjection(Projection):
     name = "events"
-    version = 1
+    version = 2
     description = "every event, payload as JSON"
     tables = (
         Table(
             "events",
             "seq BIGINT, stream VARCHAR, version BIGINT, type VARCHAR, schema_version INTEGER,"
             " key VARCHAR, payload JSON, metadata JSON, source_time TIMESTAMP,"
-            " read_ns BIGINT, committed_ns BIGINT",
+            " read_ns BIGINT, committed_ns BIGINT, written_ns BIGINT",
         ),
     )
+    # 2: the log's written_ns (events before it have none).
+    upgrades: ClassVar[dict[int, tuple[str, ...]]] = {
+        2: ("ALTER TABLE {events} ADD COLUMN written_ns BIGINT",),
+    }
     views: ClassVar[dict[str, str]] = {
         "events_per_stream": """
             SELECT stream, count(*) AS events, min(seq) AS first_seq, max(seq) AS last_seq,

@@ -1,5 +1,6 @@
-"""`latency`: per event, its read, commit and visible stamps and how it was projected, so
-latency is plain SQL. The stages and their definitions: docs/latency.md."""
+"""`latency`: per event, its written (where the source tells), read, commit and visible stamps
+and how it was projected, so latency is plain SQL. The stages and their definitions:
+docs/latency.md."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import ClassVar
 import pyarrow as pa
 
 from ..arrow import from_columns
-from ..batch import COMMITTED, READ, SEQ, STREAM, TYPE, EventBatch
+from ..batch import COMMITTED, READ, SEQ, STREAM, TYPE, WRITTEN, EventBatch
 from ..projection import LiveColumns, Projection, Table
 
 LATENCY_SCHEMA = pa.schema(
@@ -20,21 +21,26 @@ LATENCY_SCHEMA = pa.schema(
         ("committed_ns", pa.int64()),
         ("projected_ns", pa.int64()),
         ("mode", pa.string()),
+        ("written_ns", pa.int64()),
     ]
 )
 
 
 class LatencyProjection(Projection):
     name = "latency"
-    version = 2
-    description = "read/commit/visible stamps per event, and whether it was projected live"
+    version = 3
+    description = "written/read/commit/visible stamps per event, and whether it was live"
     tables = (
         Table(
             "latency",
             "seq BIGINT, stream VARCHAR, type VARCHAR, read_ns BIGINT, committed_ns BIGINT,"
-            " projected_ns BIGINT, mode VARCHAR",
+            " projected_ns BIGINT, mode VARCHAR, written_ns BIGINT",
         ),
     )
+    # 3: written_ns, in place: a rebuild would stamp every earlier event visible again.
+    upgrades: ClassVar[dict[int, tuple[str, ...]]] = {
+        3: ("ALTER TABLE {latency} ADD COLUMN written_ns BIGINT",),
+    }
     views: ClassVar[dict[str, str]] = {
         # Stage durations in microseconds (docs/latency.md); `mode` says whether the event was
         # projected live, by a catch-up run or by a rebuild.
@@ -43,7 +49,9 @@ class LatencyProjection(Projection):
                    make_timestamp(committed_ns // 1000) AS committed_at,
                    (committed_ns - read_ns) / 1e3 AS read_to_commit_us,
                    (projected_ns - committed_ns) / 1e3 AS commit_to_visible_us,
-                   (projected_ns - read_ns) / 1e3 AS read_to_visible_us
+                   (projected_ns - read_ns) / 1e3 AS read_to_visible_us,
+                   (read_ns - written_ns) / 1e3 AS written_to_read_us,
+                   (projected_ns - written_ns) / 1e3 AS written_to_visible_us
             FROM latency""",
     }
 
@@ -54,5 +62,6 @@ class LatencyProjection(Projection):
     def live_columns(self, batch: EventBatch) -> dict[str, LiveColumns]:
         c = batch.columns
         n = len(batch)
-        columns = [c[SEQ], c[STREAM], c[TYPE], c[READ], c[COMMITTED]]
-        return {"latency": (LATENCY_SCHEMA, [*columns, [batch.projected_ns] * n, [batch.mode] * n])}
+        stamps = [batch.projected_ns] * n, [batch.mode] * n
+        columns = [c[SEQ], c[STREAM], c[TYPE], c[READ], c[COMMITTED], *stamps, c[WRITTEN]]
+        return {"latency": (LATENCY_SCHEMA, columns)}
