@@ -16,6 +16,7 @@ import asyncio
 import csv
 import io
 import re
+import zlib
 from collections import deque
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
@@ -310,6 +311,13 @@ class CsvAdapter(LineFileAdapter):
 
 
 def _head(path: Path) -> bytes:
-    """The first bytes of a (possibly gzipped) file, for sniffing its delimiter."""
-    with open_binary(path) as f:
-        return f.read(SNIFF_BYTES)
+    """The first bytes of a (possibly gzipped) file, for sniffing its delimiter. A gzip stream
+    that breaks before them gives what came before the break (the reader then reports where)."""
+    head = bytearray()
+    try:
+        with open_binary(path) as f:
+            while len(head) < SNIFF_BYTES and (chunk := f.read(SNIFF_BYTES - len(head))):
+                head += chunk
+    except (EOFError, OSError, zlib.error):
+        pass
+    return bytes(head)

@@ -29,7 +29,7 @@ from .envelope import (
 )
 from .errors import EventLogError
 from .logbase import LogBase
-from .schema import migrate
+from .schema import SCHEMA_VERSION, migrate
 from .walindex import WalIndex
 from .writer import AppendRequest, GroupCommitWriter
 
@@ -511,13 +511,14 @@ def _up_to_date_for_reading(path: Path, writable: bool) -> str:
     the columns it lacks read as NULL."""
     if writable:
         return _READ_ROWS
-    conn = connect(path)
     try:
-        with contextlib.suppress(sqlite3.OperationalError, sqlite3.DatabaseError):
-            migrate(conn)
-        have = {row[1] for row in conn.execute("PRAGMA table_info(events)")}
-    finally:
-        conn.close()
+        with contextlib.closing(sqlite3.connect(path)) as conn:
+            if conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+                with contextlib.suppress(sqlite3.Error), contextlib.closing(connect(path)) as w:
+                    migrate(w)
+            have = {row[1] for row in conn.execute("PRAGMA table_info(events)")}
+    except sqlite3.Error:
+        return _READ_ROWS  # the file cannot be read now: the reads will say why, as they would
     if not have or have.issuperset(READ_ORDER):
         return _READ_ROWS
     columns = ", ".join(c if c in have else f"NULL AS {c}" for c in READ_ORDER)
