@@ -54,6 +54,7 @@ class DirectoryWrites:
         self._loop = loop
         self._on_write = on_write
         self._dirs: dict[int, Path] = {}  # watch descriptor -> the directory as added
+        self._reading = True
         loop.add_reader(fd, self._readable)
 
     @classmethod
@@ -81,8 +82,20 @@ class DirectoryWrites:
         self._dirs.setdefault(wd, directory)
         return True
 
+    def pause(self) -> None:
+        """Stop waking the event loop for writes. The kernel keeps queueing them (a run of
+        writes to one file as one), so `resume` wakes the loop at once if any came meanwhile."""
+        if self._reading:
+            self._loop.remove_reader(self._fd)
+            self._reading = False
+
+    def resume(self) -> None:
+        if not self._reading:
+            self._loop.add_reader(self._fd, self._readable)
+            self._reading = True
+
     def _readable(self) -> None:
-        written: set[Path] = set()
+        named: set[tuple[int, bytes]] = set()
         while True:
             try:
                 data = os.read(self._fd, 65536)
@@ -97,9 +110,15 @@ class DirectoryWrites:
                 wd, _mask, _cookie, length = _EVENT.unpack_from(data, offset)
                 name = data[offset + _EVENT.size : offset + _EVENT.size + length].rstrip(b"\0")
                 offset += _EVENT.size + length
-                directory = self._dirs.get(wd)
-                if directory is not None and name:
-                    written.add(directory / os.fsdecode(name))
+                if name:
+                    named.add((wd, name))
+        # Paths made once per file, not per event: a busy log's WAL is written thousands of
+        # times a second.
+        written = {
+            directory / os.fsdecode(name)
+            for wd, name in named
+            if (directory := self._dirs.get(wd)) is not None
+        }
         if written:
             self._on_write(written)
 
@@ -137,6 +156,15 @@ class WalWrites:
     def unsubscribe(self, callback: Callable[[], None]) -> None:
         with contextlib.suppress(ValueError):
             self._callbacks.remove(callback)
+
+    def pause(self) -> None:
+        """While nobody waits for a commit: writes stop waking the loop (DirectoryWrites.pause)."""
+        if self._writes is not None:
+            self._writes.pause()
+
+    def resume(self) -> None:
+        if self._writes is not None:
+            self._writes.resume()
 
     def _written(self, paths: set[Path]) -> None:
         if any(p.name in self._names for p in paths):

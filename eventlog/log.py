@@ -73,6 +73,7 @@ class EventLog(LogBase):
         # call per commit, which a log that only appends should not pay (bench/append p99).
         self._listener = (self._loop, self._on_commit)
         self._followers = 0
+        self._waiting = 0  # followers waiting for a commit (each is told: _begin_wait)
         self._writes: WalWrites | None = None  # while following: other processes' WAL writes
         # Appends submitted in this turn of the event loop, and in the last turn that had any.
         self._turn_appends = 0
@@ -240,6 +241,25 @@ class EventLog(LogBase):
         )
         return fut
 
+    def _begin_wait(self) -> None:
+        """A follower waits for a commit: be told of them (this process's writer, and writes
+        to the WAL by any process). Only while one waits: at thousands of commits a second,
+        each notice is a wake-up of the loop, which a follower busy applying does not need."""
+        self._waiting += 1
+        if self._waiting == 1:
+            if self._writer is not None:
+                self._writer.add_listener(self._listener)
+            if self._writes is not None:
+                self._writes.resume()
+
+    def _end_wait(self) -> None:
+        self._waiting -= 1
+        if self._waiting == 0:
+            if self._writer is not None:
+                self._writer.remove_listener(self._listener)
+            if self._writes is not None:
+                self._writes.pause()
+
     def _on_write(self) -> None:
         self._on_commit(0)
 
@@ -261,11 +281,10 @@ class EventLog(LogBase):
         conn = await _open_reader(self.path)
         self._followers += 1
         if self._followers == 1:
-            if self._writer is not None:
-                self._writer.add_listener(self._listener)
             self._writes = WalWrites.open(self.path, self._loop)  # None: poll instead
             if self._writes is not None:
                 self._writes.subscribe(self._on_write)
+                self._writes.pause()  # until a follower waits
         # Told of other processes' commits (inotify), an idle follower need hardly poll at all.
         idle_poll = SAFETY_POLL_S if self._writes is not None else IDLE_POLL_S
         index = WalIndex(self.path)
@@ -286,7 +305,10 @@ class EventLog(LogBase):
                         yield rows
                         continue
                     quiet = header  # taken before the read: a commit after it changes it
+                self._begin_wait()
                 try:
+                    if header is not None and index.header() != header:
+                        continue  # committed while the wake-ups were being switched on
                     async with asyncio.timeout(wait):
                         await wake.wait()
                     # Woken by a commit here, or a write to the WAL by another process: that
@@ -296,15 +318,14 @@ class EventLog(LogBase):
                     # Nothing arrived: poll less and less often, so an idle follower costs
                     # next to nothing (every timer wake-up has a price).
                     wait = min(wait * 1.25, max(idle_poll, self._poll_interval))
+                finally:
+                    self._end_wait()
         finally:
             index.close()
             self._followers -= 1
-            if self._followers == 0:
-                if self._writer is not None:
-                    self._writer.remove_listener(self._listener)
-                if self._writes is not None:
-                    self._writes.close()
-                    self._writes = None
+            if self._followers == 0 and self._writes is not None:
+                self._writes.close()
+                self._writes = None
             await conn.close()
 
     async def log_id(self) -> str | None:

@@ -15,9 +15,10 @@ from ..batch import COMMITTED, PAYLOAD, SEQ, SOURCE_TIME, STREAM, EventBatch
 from ..projection import LiveColumns, Projection, Table
 
 MESSAGE_TYPES = frozenset({"message"})
-# Live batches up to this many messages are taken apart in Python (~3 µs a row) rather than by
-# one DuckDB SELECT (~0.5 ms a statement here): a live batch is often one event.
-PYTHON_ROWS_MAX = 128
+# Live batches up to this many messages are taken apart in Python (~4 µs a row) rather than by
+# one DuckDB SELECT (~3 ms for the first rows here, 2 µs a row after): they break even near
+# 1,000 rows, and a batch in Python holds the GIL the event loop needs (2 ms at 512).
+PYTHON_ROWS_MAX = 512
 _FIELDS = ("author", "text", "media", "reply_to", "id", "mentions")
 _KEY_TEXT = tuple(f'"{k}"' for k in _FIELDS)
 _MESSAGE_SCHEMA = pa.schema(
