@@ -43,7 +43,7 @@ FOLLOW_GAP_S = 0.001
 # ...longer as batches grow (by this much per event in the last batch, up to the most): under
 # load a batch's fixed costs are shared by more events, while a trickle keeps the least gap.
 FOLLOW_GAP_PER_EVENT_S = 0.0001
-FOLLOW_GAP_MAX_S = 0.004
+FOLLOW_GAP_MAX_S = 0.003
 FLUSH_NICE = 10  # the flusher's nice value (background queries: BACKGROUND_NICE)
 QUERY_THREADS = 2
 BACKGROUND_NICE = 19
