@@ -244,7 +244,8 @@ class EventLog(LogBase):
     def _begin_wait(self) -> None:
         """A follower waits for a commit: be told of them (this process's writer, and writes
         to the WAL by any process). Only while one waits: at thousands of commits a second,
-        each notice is a wake-up of the loop, which a follower busy applying does not need."""
+        each notice is a wake-up of the loop, which a follower busy applying does not need
+        (docs/performance.md#follower-notices)."""
         self._waiting += 1
         if self._waiting == 1:
             if self._writer is not None:

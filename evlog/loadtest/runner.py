@@ -35,6 +35,7 @@ from evlog.live.histogram import Histogram
 from evlog.live.looplag import LOADTEST_INTERVAL_S
 from evlog.live.metrics import STAGES, LiveMetrics
 from evlog.projector import Projector
+from evlog.runtime import settle_in
 
 from .chart import Series, line_chart_svg
 from .machine import install_uvloop, proc_stat_cpu
@@ -108,6 +109,7 @@ async def run_step(
         metrics.loop.interval_s = LOADTEST_INTERVAL_S
         pj.subscribe(metrics.observe)
         step.histograms = metrics.histograms
+        settle_in()  # as `evlog project --follow` and `evlog watch` do
         follower = asyncio.create_task(pj.follow())
         heartbeat = asyncio.create_task(metrics.loop.beat())
         busy0, total0 = _cpu_times()
