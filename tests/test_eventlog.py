@@ -153,11 +153,8 @@ async def test_sequence_is_never_reused_after_deleting_the_last_row(db_path: Pat
         assert seqs == sorted(seqs) == [1, 2, 4, 5]
 
 
-async def test_a_file_of_an_older_schema_opened_for_reading_reads_every_column(
-    db_path: Path,
-) -> None:
-    """`evlog project` or `query` on a log an older evlog wrote: the file is brought up to date
-    (as any writable open would), or where it cannot be written the new columns read as NULL."""
+def _a_version_5_file(db_path: Path) -> None:
+    """A log as evlog wrote it before the written stamp (schema 5), with one event."""
     from evlog.eventlog.schema import MIGRATIONS, _statements
 
     conn = sqlite3.connect(db_path, isolation_level=None)
@@ -170,9 +167,16 @@ async def test_a_file_of_an_older_schema_opened_for_reading_reads_every_column(
         "INSERT INTO events (seq, stream, version, type, key, payload, read_ns, committed_ns)"
         " VALUES (1, 's', 1, 't', 'k', '{}', 1, 2)"
     )
-    columns = {r[1] for r in conn.execute("PRAGMA table_info(events)")}
+    assert "written_ns" not in {r[1] for r in conn.execute("PRAGMA table_info(events)")}
     conn.close()
-    assert "written_ns" not in columns
+
+
+async def test_a_file_of_an_older_schema_opened_for_reading_reads_every_column(
+    db_path: Path,
+) -> None:
+    """`evlog project` or `query` on a log an older evlog wrote: the file is brought up to date
+    (as any writable open would), or where it cannot be written the new columns read as NULL."""
+    _a_version_5_file(db_path)
     async with await EventLog.open(db_path, writable=False) as log:
         (event,) = await log.read(0)
         assert (event.seq, event.key, event.written_ns) == (1, "k", None)
@@ -185,18 +189,8 @@ def test_a_read_only_file_of_an_older_schema_reads_missing_columns_as_null(
     db_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from evlog.eventlog import log as log_module
-    from evlog.eventlog.schema import MIGRATIONS, _statements
 
-    conn = sqlite3.connect(db_path, isolation_level=None)
-    for migration in MIGRATIONS[:5]:
-        for statement in _statements(migration):
-            conn.execute(statement)
-    conn.execute("PRAGMA user_version = 5")
-    conn.execute(
-        "INSERT INTO events (seq, stream, version, type, key, payload, read_ns, committed_ns)"
-        " VALUES (1, 's', 1, 't', 'k', '{}', 1, 2)"
-    )
-    conn.close()
+    _a_version_5_file(db_path)
 
     def cannot_write(_conn: sqlite3.Connection) -> int:
         raise sqlite3.OperationalError("attempt to write a readonly database")

@@ -197,6 +197,24 @@ def test_the_kernel_says_when_a_known_file_is_written(tmp_path: Path) -> None:
     assert tmp_path / "a.jsonl" in asyncio.run(main())
 
 
+async def _watch_until(log: Any, watcher: Any, head: int, write: Any) -> None:
+    """Run `watcher`, `await write()` once it watches, stop once the log reaches `head`
+    (20 s at most)."""
+    import asyncio
+
+    stop = asyncio.Event()
+    task = asyncio.create_task(watcher.run(stop))
+    await asyncio.sleep(0.5)
+    await write()
+    for _ in range(200):
+        if await log.head() >= head:
+            break
+        await asyncio.sleep(0.1)
+    stop.set()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
 def test_a_line_appended_to_a_read_file_is_taken_without_waiting_for_a_rescan(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -222,21 +240,14 @@ def test_a_line_appended_to_a_read_file_is_taken_without_waiting_for_a_rescan(
     chat = inbox / "chat.jsonl"
     chat.write_text('{"author": "a", "text": "first"}\n')
 
+    async def append() -> None:
+        with chat.open("a") as f:
+            f.write('{"author": "b", "text": "second"}\n')
+
     async def main() -> int:
         async with await open_log(str(tmp_path / "e.db")) as log:
             watcher = watch.Watcher(log, [inbox], {"type": "message"})
-            stop = asyncio.Event()
-            task = asyncio.create_task(watcher.run(stop))
-            await asyncio.sleep(0.5)
-            with chat.open("a") as f:
-                f.write('{"author": "b", "text": "second"}\n')
-            for _ in range(200):  # 20 s at most
-                if await log.head() >= 2:
-                    break
-                await asyncio.sleep(0.1)
-            stop.set()
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+            await _watch_until(log, watcher, 2, append)
             return await log.head()
 
     assert asyncio.run(main()) == 2
@@ -260,31 +271,27 @@ def test_a_watched_line_carries_when_it_was_written(tmp_path: Path) -> None:
     db, duck = tmp_path / "e.db", tmp_path / "a.duckdb"
     coarse_clock_ns = 20_000_000  # a file's mtime may come from a clock a tick behind
 
+    async def write() -> None:
+        nonlocal before_append, before_new
+        before_append = time.time_ns()
+        with chat.open("a") as f:
+            f.write('{"author": "b", "text": "appended"}\n')
+        await asyncio.sleep(0.3)
+        before_new = time.time_ns()
+        (inbox / "new.jsonl").write_text('{"author": "c", "text": "a new file"}\n')
+
+    before_append = before_new = 0
+
     async def main() -> list[tuple[Any, ...]]:
         async with await open_log(str(db)) as log:
             watcher = watch.Watcher(log, [inbox], {"type": "message"})
-            stop = asyncio.Event()
-            task = asyncio.create_task(watcher.run(stop))
-            await asyncio.sleep(0.5)
-            before_append = time.time_ns()
-            with chat.open("a") as f:
-                f.write('{"author": "b", "text": "appended"}\n')
-            await asyncio.sleep(0.3)
-            before_new = time.time_ns()
-            (inbox / "new.jsonl").write_text('{"author": "c", "text": "a new file"}\n')
-            for _ in range(200):  # 20 s at most
-                if await log.head() >= 3:
-                    break
-                await asyncio.sleep(0.1)
-            stop.set()
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+            await _watch_until(log, watcher, 3, write)
             rows = await log.read_rows(0, 10)
             async with await Projector.open(log, duck) as pj:
                 await pj.catch_up()
-            return [(before_append, before_new), *rows]
+            return rows
 
-    (before_append, before_new), *rows = asyncio.run(main())
+    rows = asyncio.run(main())
     assert len(rows) == 3
     by_text = {r[6]: r for r in rows}  # payload -> row
     written = {text: r[-1] for text, r in by_text.items()}
