@@ -113,10 +113,12 @@ async def ingest(
     stored_mapping = checkpoint.get("mapping") if isinstance(checkpoint, dict) else None
     async with aclosing(_batches(adapter, checkpoint)) as batches:
         async for batch in batches:
-            if written is not None and (read_ns := _read_stamp(batch)) is not None:
+            read_ns = _read_stamp(batch)
+            if written is not None and read_ns is not None:
                 _stamp_written(batch, written(read_ns))
             if await _append(log, adapter.source, batch, mapping, stats):
                 stored_mapping = mapping
+            stats.read_until_ns = max(stats.read_until_ns, read_ns or 0)
             if on_batch is not None:
                 on_batch(batch, stats)
     if mapping is not None and stored_mapping != mapping and isinstance(checkpoint, dict):
@@ -169,7 +171,6 @@ async def _append(
             encoded, checkpoint=read_to, dead_letters=batch.dead_letters
         )
     stats.commit_latencies_ns.append(time.perf_counter_ns() - t0)
-    stats.read_until_ns = max(stats.read_until_ns, _read_stamp(batch) or 0)
     stats.batches += 1
     stats.read += batch.records + batch.held_back
     stats.held_back += batch.held_back
