@@ -179,6 +179,13 @@ class AnalyticsStore:
         self.lock = threading.Lock()
         self.hot_lock = threading.Lock()  # orders hot appends against query registrations
 
+    def checkpoint_threshold(self, value: str) -> str:
+        """Set the database's checkpoint threshold (DuckDB checkpoints once its WAL is past
+        it); returns the one before."""
+        before = self.con.execute("SELECT current_setting('checkpoint_threshold')").fetchone()
+        self.con.execute(f"SET checkpoint_threshold = '{value}'")
+        return str(before[0]) if before else value
+
     def close(self) -> None:
         """Close the DuckDB connection (the file stays as it is: committed rows are durable)."""
         self.con.close()
