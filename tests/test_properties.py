@@ -25,6 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from evlog.adapters import FieldMap, IngestStats, ingest, make_adapter
+from evlog.adapters.ingest import WrittenClock
 from evlog.eventlog import EventLog
 from evlog.eventlog.store import open_log
 
@@ -113,10 +114,17 @@ def checked(stats: IngestStats) -> IngestStats:
     return stats
 
 
-async def run_ingest(db: Path | str, path: Path, kind: str) -> IngestStats:
+async def run_ingest(
+    db: Path | str, path: Path, kind: str, written: WrittenClock | None = None
+) -> IngestStats:
     async with await open_log(db) as log:
         adapter = make_adapter(path, adapter=kind, fields=FIELDS if kind == "jsonl" else None)
-        return checked(await ingest(log, adapter))
+        return checked(await ingest(log, adapter, written=written))
+
+
+def just_before(read_ns: int) -> int:
+    """A written clock as `evlog watch` gives one: each batch written just before its read."""
+    return read_ns - 1
 
 
 def log_content(db: Path) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
@@ -141,17 +149,18 @@ def finish(path: Path) -> None:
 async def grow_in_pieces(
     log: Path | str, path: Path, kind: str, content: bytes, cuts: list[int]
 ) -> None:
-    """Write `content` to `path` in pieces cut at `cuts`, ingesting into `log` after each; then
-    once more when the file is finished (its last line is taken then)."""
+    """Write `content` to `path` in pieces cut at `cuts`, ingesting into `log` after each with
+    a written clock, as `evlog watch` does; then once more when the file is finished (its last
+    line is taken then)."""
     written = 0
     path.write_bytes(b"")
     for cut in [*cuts, len(content)]:
         with path.open("ab") as f:
             f.write(content[written:cut])
         written = cut
-        await run_ingest(log, path, kind)
+        await run_ingest(log, path, kind, just_before)
     finish(path)
-    await run_ingest(log, path, kind)
+    await run_ingest(log, path, kind, just_before)
 
 
 @given(
@@ -172,6 +181,10 @@ def test_growth_in_random_pieces_equals_one_reading_of_the_whole(kind: str, data
 
         asyncio.run(go())
         assert log_content(work / "pieces.db") == log_content(work / "whole.db")
+        conn = sqlite3.connect(work / "pieces.db")
+        stamps = conn.execute("SELECT read_ns - written_ns FROM events").fetchall()
+        conn.close()
+        assert all(gap == (1,) for gap in stamps), stamps  # every event has its batch's stamp
 
 
 async def jetstream_content(url: str) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
