@@ -44,7 +44,7 @@ class IngestStats:
     commit_latencies_ns: list[int] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     error: str | None = None  # the source could not be read (to its end): why
-    read_until_ns: int = 0  # the read stamp of the last event read (0: none)
+    read_until_ns: int = 0  # the read stamp of the last batch read (0: none)
 
     @property
     def unaccounted(self) -> int:
@@ -131,10 +131,12 @@ async def ingest(
 
 
 def _read_stamp(batch: Batch) -> int | None:
-    """The batch's read stamp (its last event's; None: no events)."""
+    """The batch's read stamp: its first event's, the earliest (some adapters stamp each event
+    as they make it), so a written stamp before it is before every event's read. None: no
+    events."""
     if batch.encoded is not None:
-        return batch.encoded.last_read_ns()
-    return batch.events[-1].read_ns if batch.events else None
+        return batch.encoded.first_read_ns()
+    return batch.events[0].read_ns if batch.events else None
 
 
 def _stamp_written(batch: Batch, written_ns: int) -> None:

@@ -40,9 +40,9 @@ class EncodedEvents:
         """A copy of event i's parameters."""
         return self.params[i * ROW_WIDTH : (i + 1) * ROW_WIDTH]
 
-    def last_read_ns(self) -> int | None:
-        """The read stamp of the last event (None: no events)."""
-        return self.params[READ_NS - ROW_WIDTH] if self.params else None
+    def first_read_ns(self) -> int | None:
+        """The read stamp of the first event (None: no events)."""
+        return self.params[READ_NS] if self.params else None
 
     def stamp_written(self, written_ns: int) -> None:
         """Give every event this written stamp (when its source says it was written)."""

@@ -184,7 +184,8 @@ def test_growth_in_random_pieces_equals_one_reading_of_the_whole(kind: str, data
         conn = sqlite3.connect(work / "pieces.db")
         stamps = conn.execute("SELECT read_ns - written_ns FROM events").fetchall()
         conn.close()
-        assert all(gap == (1,) for gap in stamps), stamps  # every event has its batch's stamp
+        # every event has its batch's stamp, from before its own read
+        assert all(gap is not None and gap >= 1 for (gap,) in stamps), stamps
 
 
 async def jetstream_content(url: str) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
