@@ -288,6 +288,14 @@ def ingest_cmd(
     ] = False,
     verbose: Annotated[bool, O_VERBOSE] = False,
     as_json: Annotated[bool, typer.Option("--json", help="The summary as JSON on stdout.")] = False,
+    project_too: Annotated[
+        bool,
+        typer.Option(
+            "--project",
+            help="Also bring the DuckDB analytics up to date, while reading (as `evlog project`"
+            " after it would, in less time: projecting overlaps the reading).",
+        ),
+    ] = False,
 ) -> None:
     """Append the records of PATHS to the log (a re-run appends only what is new).
 
@@ -320,8 +328,11 @@ def ingest_cmd(
     sources += found.files
     empty = [d for d in walked if d.is_dir() and not any(_within(f, d) for f in found.files)]
     empty = [d for d in empty if not any(_within(f, d) for f in found.too_old)]
+    if project_too and analytics.serving(s.duckdb) is not None:
+        output.say(f"a follower is projecting into {s.duckdb}: it brings the analytics up to date")
+        project_too = False
     per_source, skipped = run(
-        _ingest_all(s, sources, named, wanted, remap, read_from is ReadFrom.end)
+        _ingest_all(s, sources, named, wanted, remap, read_from is ReadFrom.end, project_too)
     )
     per_source += [
         IngestStats(
@@ -437,16 +448,22 @@ async def _ingest_all(
     wanted: dict[str, Any],
     remap: bool,
     start_at_end: bool,
+    project_too: bool = False,
 ) -> tuple[list[IngestStats], list[tuple[Path, str]]]:
     """Each source in turn; one that cannot be read is reported in its stats, the rest go on.
-    A file found in a directory whose format is unknown is skipped (and returned), not failed."""
+    A file found in a directory whose format is unknown is skipped (and returned), not failed.
+    With `project_too`, a projector in this process applies each batch soon after it is
+    appended, and is up to date with everything appended when this returns."""
     results: list[IngestStats] = []
     skipped: list[tuple[Path, str]] = []
     shown = 0
     bar = output.ingest_progress() if sys.stderr.isatty() else None
 
+    appended = asyncio.Event()
+
     def report(batch: Any, stats: IngestStats) -> None:
         nonlocal shown
+        appended.set()
         for dl in batch.dead_letters:
             if shown < MAX_ERROR_LINES:
                 text = f"{dl.position}: {dl.error}"
@@ -458,7 +475,14 @@ async def _ingest_all(
             bar.update(task, completed=done if done is not None else stats.appended)
             bar.update(task, appended=stats.appended, dead=stats.dead_letters)
 
-    async with await s.open_log() as log:
+    async with await s.open_log() as log, contextlib.AsyncExitStack() as stack:
+        if project_too:
+            catalog = await asyncio.to_thread(s.catalog)
+            _say_refused(catalog)
+            projector = await stack.enter_async_context(
+                await Projector.open(log, s.duckdb, catalog.projections, flush_every=0)
+            )
+            await stack.enter_async_context(projector.keeping_up(appended))
         with bar or contextlib.nullcontext():
             for path in paths:
                 try:
@@ -483,6 +507,8 @@ async def _ingest_all(
                 results.append(stats)
     if shown > MAX_ERROR_LINES:
         output.say(f"... and {shown - MAX_ERROR_LINES} more bad records: see `evlog deadletters`")
+    if project_too:
+        output.say(f"projected into {s.duckdb}; position {projector.position}")
     return results, skipped
 
 

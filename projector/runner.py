@@ -322,6 +322,35 @@ class Projector:
                 progress(Progress("catch-up", self.position - start, max(head - start, 1)))
         return applied
 
+    @contextlib.asynccontextmanager
+    async def keeping_up(self, appended: asyncio.Event) -> AsyncIterator[None]:
+        """For a producer in this process (`evlog ingest --project`): while the body appends
+        to the log, apply what the log gains in catch-up batches, woken by `appended` (set it
+        after each append); on a clean exit, return once everything appended is applied. The
+        projection overlaps the reading instead of following it."""
+        done = asyncio.Event()
+
+        async def keep_up() -> None:
+            while not done.is_set():
+                appended.clear()
+                await self.catch_up()
+                wakers = [asyncio.ensure_future(e.wait()) for e in (appended, done)]
+                _, pending = await asyncio.wait(wakers, return_when=asyncio.FIRST_COMPLETED)
+                for w in pending:
+                    w.cancel()
+            await self.catch_up()
+
+        task = asyncio.create_task(keep_up())
+        try:
+            yield
+        except BaseException:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            raise
+        done.set()
+        await task
+
     def subscribe(self, callback: Callable[[EventBatch], None]) -> None:
         """Have `callback(batch)` called on the event loop with every batch `follow` makes
         visible (not catch-up or rebuild batches). It must be quick and must not raise."""

@@ -183,6 +183,38 @@ def test_incremental_updates_and_force_push_equal_a_rebuild(tmp_path: Path) -> N
     assert table_checksums(db.with_suffix(".duckdb"), GIT_TABLES) == incremental
 
 
+def test_ingest_with_project_equals_ingest_then_project(tmp_path: Path) -> None:
+    """`evlog ingest --project` projects while it reads; the tables are those of the two
+    commands, also for a second run that appends a little and a source with a bad record."""
+    repo = Repo(tmp_path / "proj")
+    _history(repo)
+    chat = tmp_path / "chat.jsonl"
+    chat.write_text('{"id": "a", "text": "hi"}\nnot json\n{"id": "b", "text": "yo"}\n')
+    both, apart = tmp_path / "both" / "e.db", tmp_path / "apart" / "e.db"
+    for round_ in range(2):
+        r = evlog("--db", both, "ingest", repo.path, chat, "--project", "--json")
+        assert r.returncode == 0, r.stderr
+        summary = json.loads(r.stdout)
+        law = summary["appended"] + summary["duplicates"] + summary["dead_letters"]
+        assert summary["read"] == law and summary["dead_letters"] == (round_ == 0)
+        assert "projected into" in r.stderr
+        # the same as projecting that log afresh, table by table
+        fresh = tmp_path / f"fresh{round_}.duckdb"
+        assert evlog("--db", both, "--duckdb", fresh, "project").returncode == 0
+        tables = GIT_TABLES  # and events, latency, messages
+        projected = table_checksums(both.with_suffix(".duckdb"), tables)
+        assert projected == table_checksums(fresh, tables)
+        # and the git tables are those of the two commands on a log of their own
+        assert evlog("--db", apart, "ingest", repo.path, chat).returncode == 0
+        assert evlog("--db", apart, "project").returncode == 0
+        separate = table_checksums(apart.with_suffix(".duckdb"), GIT_TABLES)
+        assert {t: projected[t] for t in GIT_TABLES} == {t: separate[t] for t in GIT_TABLES}
+        # nothing left to apply: the analytics are at the log's head
+        again = evlog("--db", both, "project")
+        assert "projected 0 events" in again.stderr, again.stderr
+        repo.commit("later", {"late.py": "x\n"})
+
+
 def test_bare_repository_and_not_a_repository(tmp_path: Path) -> None:
     repo = Repo(tmp_path / "proj")
     _history(repo)

@@ -195,60 +195,61 @@ class GitProjection(Projection):
     macros: ClassVar[dict[str, str]] = MACROS
 
     def rows(self, batch: EventBatch) -> dict[str, pa.Table]:
-        out: dict[str, dict[str, list[Any]]] = {
-            t.name: {c: [] for c in t.column_names} for t in self.tables
-        }
+        # Rows are gathered as tuples and transposed once per table (in C, by zip): appending
+        # value by value to column lists cost 4x as much on pytest's history.
+        out: dict[str, list[tuple[Any, ...]]] = {t.name: [] for t in self.tables}
+        refs, chain, mailmap = out["git_refs"], out["git_chain"], out["git_mailmap"]
         c = batch.columns
         for seq, repo, type_, payload in zip(c[SEQ], c[STREAM], c[TYPE], c[PAYLOAD], strict=True):
             p = orjson.loads(payload)
             if type_ == "git.commit":
                 self._commit(out, seq, repo, p)
             elif type_ == "git.ref":
-                _add(out["git_refs"], seq, repo, p["ref"], p["old"], p["new"], p["forced"])
+                refs.append((seq, repo, p["ref"], p["old"], p["new"], p["forced"]))
             elif type_ == "git.chain":
-                rows = out["git_chain"]
                 base, ref, epoch = p["base_pos"], p["ref"], p["epoch"]
-                for i, (sha, t) in enumerate(zip(p["shas"], p["times"], strict=True)):
-                    _add(rows, seq, repo, ref, epoch, base + i, sha, t)
+                chain.extend(
+                    (seq, repo, ref, epoch, base + i, sha, t)
+                    for i, (sha, t) in enumerate(zip(p["shas"], p["times"], strict=True))
+                )
             elif type_ == "git.mailmap":
-                rows = out["git_mailmap"]
                 full = bool(p.get("full", True))
-                _add(rows, seq, repo, full, None, None, None, None)  # marks the answer's seq
-                for raw_name, raw_email, name, email in p.get("identities") or ():
-                    _add(rows, seq, repo, full, raw_name, raw_email, name, email)
-        return {name: _arrow(t, out[name]) for name, t in ((t.name, t) for t in self.tables)}
+                mailmap.append((seq, repo, full, None, None, None, None))  # marks the answer's seq
+                mailmap.extend(
+                    (seq, repo, full, raw_name, raw_email, name, email)
+                    for raw_name, raw_email, name, email in p.get("identities") or ()
+                )
+        return {t.name: _arrow(t, out[t.name]) for t in self.tables}
 
-    def _commit(self, out: dict[str, dict[str, list[Any]]], seq: int, repo: str, p: Any) -> None:
-        a, cm, files = p["author"], p["committer"], p["files"]
+    def _commit(self, out: dict[str, list[tuple[Any, ...]]], seq: int, repo: str, p: Any) -> None:
+        a, cm, files, sha = p["author"], p["committer"], p["files"], p["sha"]
         merge = len(p["parents"]) > 1
         added = sum(f["added"] for f in files)
         deleted = sum(f["deleted"] for f in files)
         message = p["message"]
-        _add(
-            out["git_commits"], seq, repo, p["sha"], p["parents"], merge, a["name"], a["email"],
-            a["time"], a["tz"], cm["name"], cm["email"], cm["time"], cm["tz"],
-            message.split("\n", 1)[0], message, len(files), added, deleted,
-        )  # fmt: skip
-        rows = out["git_file_changes"]
+        out["git_commits"].append((
+            seq, repo, sha, p["parents"], merge, a["name"], a["email"], a["time"], a["tz"],
+            cm["name"], cm["email"], cm["time"], cm["tz"], message.split("\n", 1)[0], message,
+            len(files), added, deleted,
+        ))  # fmt: skip
+        committed, authored, name, email = cm["time"], a["time"], a["name"], a["email"]
+        changes = out["git_file_changes"]
         for f in files:
-            _add(
-                rows, seq, repo, p["sha"], cm["time"], a["time"], a["name"], a["email"], merge,
-                f["path"], f["old_path"], f["status"], f["added"], f["deleted"], f["binary"],
-            )  # fmt: skip
+            changes.append((
+                seq, repo, sha, committed, authored, name, email, merge, f["path"], f["old_path"],
+                f["status"], f["added"], f["deleted"], f["binary"],
+            ))  # fmt: skip
         if not merge and 1 < len(files) <= COUPLING_MAX_FILES:
-            pairs = out["git_cochanges"]
-            for x, y in combinations(sorted(f["path"] for f in files), 2):
-                _add(pairs, seq, repo, p["sha"], cm["time"], x, y)
+            out["git_cochanges"].extend(
+                (seq, repo, sha, committed, x, y)
+                for x, y in combinations(sorted(f["path"] for f in files), 2)
+            )
 
 
-def _add(columns: dict[str, list[Any]], *values: Any) -> None:
-    for col, value in zip(columns.values(), values, strict=True):
-        col.append(value)
-
-
-def _arrow(table: Table, columns: dict[str, list[Any]]) -> pa.Table:
-    types = {"TIMESTAMP": TS}
-    arrays = {}
-    for name, decl in zip(table.column_names, table.column_types, strict=True):
-        arrays[name] = pa.array(columns[name], types.get(decl))
+def _arrow(table: Table, rows: list[tuple[Any, ...]]) -> pa.Table:
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in table.column_names]
+    arrays = {
+        name: pa.array(values, TS if decl == "TIMESTAMP" else None)
+        for name, decl, values in zip(table.column_names, table.column_types, columns, strict=True)
+    }
     return pa.table(arrays)
