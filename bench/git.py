@@ -5,7 +5,10 @@ For each repository (a path; pass clones of pallets/click, pytest-dev/pytest, gi
   - baseline: `git log -z --numstat -M` over the same branches, output discarded;
   - evlog: ingest (both git log streams, parse, append) and projection, timed separately;
   - incremental: 1 new commit, then 100 new commits (made with plumbing, no checkout);
-  - commit-at-time from the projection vs `git rev-list -1 --first-parent --before`.
+  - commit-at-time from the projection vs `git rev-list -1 --first-parent --before`;
+  - from the CLI, as a user runs it (each command a process of its own, start-up included):
+    `evlog ingest` then `evlog project`, and `evlog ingest --project`, against `git log` timed
+    before and after them; and the time until the first commit is queryable in DuckDB.
 Per-commit cost across sizes shows whether the work is linear in history size.
 
     python -m bench.git /work/.mirror/pallets+click/repo /work/.mirror/git+git/repo ...
@@ -18,6 +21,7 @@ import argparse
 import asyncio
 import os
 import subprocess
+import sys
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -191,6 +195,72 @@ async def time_travel(pj: Projector, repo: Path) -> dict[str, float]:
     }
 
 
+def _timed(argv: list[str], cwd: Path) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    return time.perf_counter() - t0
+
+
+def cli_run(src: Path, work: Path) -> dict[str, Any]:
+    """The CLI on a clone of `src`: two commands, then one (`ingest --project`) on a new log;
+    `git log` timed before and after (its mean is the baseline, its spread the noise)."""
+    clone = work / "cli-clone"
+    git(work, "clone", "-q", "--shared", "--no-checkout", str(src), str(clone))
+    evlog = [sys.executable, "-m", "evlog"]
+    baseline = [*BASELINE[:1], "-C", str(clone), *BASELINE[1:]]
+    before = _timed(baseline, work)
+    two = work / "two"
+    two.mkdir()
+    ingest_s = _timed([*evlog, "--db", "e.db", "ingest", str(clone)], two)
+    project_s = _timed([*evlog, "--db", "e.db", "project"], two)
+    one = work / "one"
+    one.mkdir()
+    together_s = _timed([*evlog, "--db", "e.db", "ingest", str(clone), "--project"], one)
+    after = _timed(baseline, work)
+    git_log_s = (before + after) / 2
+    startup_s = min(_timed([*evlog, "--db", "e.db", "status"], one) for _ in range(3))
+    return {
+        "git_log_s": git_log_s,
+        "git_log_spread": abs(before - after) / git_log_s,
+        "ingest_s": ingest_s,
+        "project_s": project_s,
+        "two_ratio": (ingest_s + project_s) / git_log_s,
+        "together_s": together_s,
+        "together_ratio": together_s / git_log_s,
+        "startup_s": startup_s,
+    }
+
+
+async def first_queryable(src: Path, work: Path) -> dict[str, float]:
+    """Seconds from the start of an ingest with a projector alongside (as `ingest --project`)
+    until the first commit can be queried in DuckDB, and until the last."""
+    clone = work / "first-clone"
+    git(work, "clone", "-q", "--shared", "--no-checkout", str(src), str(clone))
+    t0 = time.perf_counter()
+    first: float | None = None
+    async with (
+        await EventLog.open(work / "first.db") as log,
+        await Projector.open(log, work / "first.duckdb", by_name(["git"]), flush_every=0) as pj,
+    ):
+        appended = asyncio.Event()
+
+        def on_batch(batch: Any, stats: Any) -> None:
+            appended.set()
+
+        async with pj.keeping_up(appended):
+            reading = asyncio.create_task(ingest(log, GitAdapter(clone), on_batch=on_batch))
+            while first is None and not reading.done():
+                moved = asyncio.create_task(pj.wait_for(pj.position + 1))
+                await asyncio.wait([moved, reading], return_when=asyncio.FIRST_COMPLETED)
+                moved.cancel()
+                res = await pj.query("SELECT count(*) FROM git_commits")
+                if res.rows[0][0]:
+                    first = time.perf_counter() - t0
+            await reading
+        last = time.perf_counter() - t0
+    return {"first_queryable_s": first if first is not None else last, "all_queryable_s": last}
+
+
 def _fetch(cur: Any) -> Any:
     return lambda sql, params: cur.execute(sql, params).fetchall()
 
@@ -232,6 +302,27 @@ def report(rows: list[dict[str, Any]]) -> None:
         _spread("git log's cost per commit", [r["git_log_s"] / r["commits"] * 1e6 for r in rows])
 
 
+def report_cli(rows: list[dict[str, Any]]) -> None:
+    print(
+        "\nfrom the CLI (each command a process, start-up included; git log = mean of before"
+        " and after):"
+    )
+    print(
+        f"{'repository':42} {'git log':>8} {'ingest':>8} {'project':>8} {'two cmds':>9}"
+        f" {'ratio':>6} {'--project':>9} {'ratio':>6} {'start-up':>8} {'first commit':>12}"
+    )
+    for r in rows:
+        c = r["cli"]
+        print(
+            f"{r['repo'][-42:]:42} {c['git_log_s']:7.2f}s {c['ingest_s']:7.2f}s"
+            f" {c['project_s']:7.2f}s {c['ingest_s'] + c['project_s']:8.2f}s"
+            f" {c['two_ratio']:5.2f}x {c['together_s']:8.2f}s {c['together_ratio']:5.2f}x"
+            f" {c['startup_s']:7.2f}s {r['first_queryable_s']:11.2f}s"
+        )
+        if c["git_log_spread"] > 0.1:
+            print(f"  !! git log before and after differ by {c['git_log_spread']:.0%}: a busy run")
+
+
 def _spread(label: str, per: list[float]) -> None:
     mean = sum(per) / len(per)
     spread = max(abs(p - mean) / mean for p in per)
@@ -252,8 +343,11 @@ async def main() -> None:
             work = Path(tmp) / f"r{i}"
             work.mkdir()
             rows.append(await bench_repo(repo.resolve(), work))
+            rows[-1]["cli"] = await asyncio.to_thread(cli_run, repo.resolve(), work)
+            rows[-1].update(await first_queryable(repo.resolve(), work))
             print(f"done {repo}: {rows[-1]['commits']} commits", flush=True)
     report(rows)
+    report_cli(rows)
 
 
 if __name__ == "__main__":
