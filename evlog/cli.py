@@ -15,33 +15,31 @@ from contextlib import aclosing
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 import typer
 
-from evlog.adapters import ADAPTERS, IngestStats, InputError, ingest_source, mapping
-from evlog.adapters.csvfile import delimiter_of
-from evlog.adapters.fields import parse_time_ns
-from evlog.adapters.git import GitAdapter
-from evlog.adapters.registry import UnknownFormat
-from evlog.adapters.retry import retry_dead_letters
-from evlog.adapters.selection import Selection, files_under
-from evlog.adapters.whatsapp import check_date_order, time_zone
 from evlog.eventlog import Durability
 from evlog.eventlog.store import LogStore, is_nats, open_log
-from evlog.projector import Progress, Projection, Projector, QueryError, by_name, sqlfile
-from evlog.projector import export as exporting
-from evlog.projector.registry import Catalog, ProjectionLoadError, load_catalog
 
-from . import analytics, output, rendering
+from . import output
 from .failures import EXIT_INTERRUPTED, EXIT_USAGE, FILES, USER_ERRORS, explain, is_damaged_duckdb
 from .latency_report import BUDGETED, parse_duration_s, report, sparkline
-from .live.exposure import Exposure, exposed
-from .live.projection_files import ProjectionFiles, follow_projection_files
 from .nats_cli import nats_app
 from .paths import DEFAULT_DB, duckdb_path_for
 from .runtime import UsageError, UserError, fail, run, until_signalled
+
+# Adapters, the projector (DuckDB, Arrow) and the live servers are imported by the commands that
+# use them, not here: every command would otherwise pay ~0.3 s to start (`import evlog.cli`).
+if TYPE_CHECKING:
+    from evlog.adapters import IngestStats
+    from evlog.adapters.selection import Selection
+    from evlog.projector import Progress, Projection, Projector
+    from evlog.projector.registry import Catalog
+
+    from .live.exposure import Exposure
+    from .live.projection_files import ProjectionFiles
 
 app = typer.Typer(
     name="evlog",
@@ -78,12 +76,16 @@ class Settings:
     def catalog(self) -> Catalog:
         """Every projection to maintain (built-in, Python, SQL files); errors in a module path
         the user gave are usage errors, a refused SQL file is reported by the caller."""
+        from evlog.projector.registry import ProjectionLoadError, load_catalog
+
         try:
             return load_catalog(self.projections_dir, self.projection_specs)
         except ProjectionLoadError as exc:
             raise UsageError(str(exc)) from None
 
     def projection_files(self) -> ProjectionFiles:
+        from .live.projection_files import ProjectionFiles
+
         return ProjectionFiles(self.projections_dir, self.catalog)
 
 
@@ -174,6 +176,8 @@ AS_TSV = typer.Option("--tsv", help="Tab-separated with a header row (--format t
 def output_format(fmt: str | None, **flags: bool) -> str:
     """The one format asked for by --format and the --json/--nl/--csv/--tsv flags; asking for
     two different ones is a usage error (exit 2), as is an unknown name."""
+    from evlog import rendering
+
     chosen = {name for name, on in flags.items() if on}
     if fmt is not None:
         if fmt not in rendering.FORMATS:
@@ -309,6 +313,10 @@ def ingest_cmd(
     before; a re-run with other options is refused unless --remap. Every record read ends as an
     event, a duplicate or a dead letter (or is held back: a last line still being written), and
     the summary shows the sum. A source that fails is reported and the others go on (exit 1)."""
+    from evlog import analytics
+    from evlog.adapters import IngestStats
+    from evlog.adapters.selection import files_under
+
     s = settings(ctx)
     wanted = _mapping_options(
         adapter=adapter, stream=stream, stream_field=stream_field, type_field=type_field,
@@ -400,6 +408,10 @@ def _within(path: Path, directory: Path) -> bool:
 
 def _mapping_options(**options: Any) -> dict[str, Any]:
     """The mapping options a command was given, checked (bad values are usage errors)."""
+    from evlog.adapters import ADAPTERS, InputError, mapping
+    from evlog.adapters.csvfile import delimiter_of
+    from evlog.adapters.whatsapp import check_date_order, time_zone
+
     pattern = options.get("pattern")
     if pattern is not None:
         try:
@@ -421,6 +433,8 @@ def _mapping_options(**options: Any) -> dict[str, Any]:
 def _selection(
     include: list[str] | None, exclude: list[str] | None, ignore_older_than: str | None
 ) -> Selection:
+    from evlog.adapters.selection import Selection
+
     older = parse_duration_s(ignore_older_than, "s") if ignore_older_than else None
     return Selection(tuple(include or ()), tuple(exclude or ()), older)
 
@@ -454,6 +468,10 @@ async def _ingest_all(
     A file found in a directory whose format is unknown is skipped (and returned), not failed.
     With `project_too`, a projector in this process applies each batch soon after it is
     appended, and is up to date with everything appended when this returns."""
+    from evlog.adapters import IngestStats, InputError, ingest_source, mapping
+    from evlog.adapters.registry import UnknownFormat
+    from evlog.projector import Projector
+
     results: list[IngestStats] = []
     skipped: list[tuple[Path, str]] = []
     shown = 0
@@ -549,6 +567,10 @@ def watch(
     keeps the options it was read with; one that fails is reported and retried when it
     changes, and the others keep flowing. With --read-from end, files present at the start are
     read from their end; files that appear later are read whole."""
+    from evlog import analytics
+
+    from .live.exposure import Exposure
+
     s = settings(ctx)
     for p in paths:
         if not p.exists():
@@ -662,6 +684,8 @@ app.add_typer(deadletters_app, name="deadletters")
 def _source_name(s: Settings, source: str) -> str:
     """A source as the user typed it (a relative or absolute path, of a file that may be gone
     by now, or of a repository; or the stored name) -> its stored name. Unknown: an error."""
+    from evlog.adapters import mapping
+
     path = Path(source).expanduser()
     candidates = [source, f"file:{path.resolve()}", f"git:{path.resolve()}"]
     if path.exists():
@@ -724,6 +748,8 @@ def deadletters_retry(
     Change a source's options first with `evlog ingest PATH --remap ...`. A record that now
     reads is appended once, under the key it would have had, and its dead letter is marked
     resolved in the same transaction."""
+    from evlog.adapters.retry import retry_dead_letters
+
     s = settings(ctx)
     name = _source_name(s, source) if source else None
 
@@ -840,6 +866,10 @@ def project(
 
     While following, other processes can run `evlog query` and `evlog rebuild`: they are served
     through a local socket, as DuckDB lets only one process write the file."""
+    from evlog import analytics
+
+    from .live.exposure import Exposure
+
     s = settings(ctx)
     if analytics.serving(s.duckdb) is not None:
         raise UserError(f"a follower is already projecting into {s.duckdb}; use `evlog query`")
@@ -850,6 +880,11 @@ def project(
 
 
 async def _project(s: Settings, follow: bool, flush_every: float, exposure: Exposure) -> None:
+    from evlog.projector import Projector
+
+    from .live.exposure import exposed
+    from .live.projection_files import follow_projection_files
+
     catalog = await asyncio.to_thread(s.catalog)
     _say_refused(catalog)
     async with (
@@ -950,6 +985,9 @@ def rebuild(
 
     Queries keep answering from the old tables until the swap; prints the events replayed
     per projection. A damaged analytics file is moved aside and rebuilt whole."""
+    from evlog import analytics
+    from evlog.projector import by_name
+
     s = settings(ctx)
     catalog = s.catalog()
     _say_refused(catalog)
@@ -970,6 +1008,8 @@ def rebuild(
 async def _rebuild(
     s: Settings, projections: list[Any], names: list[str] | None, from_seq: int
 ) -> dict[str, int]:
+    from evlog.projector import Projector
+
     async with await s.open_log(writable=False) as log:
         try:
             projector = await Projector.open(log, s.duckdb, projections)
@@ -1024,6 +1064,8 @@ def projections_cmd(
 
     Kinds: builtin, python (--projection or an installed package's entry point), sql (files in
     projections/ beside the log). Figures come from a running follower when there is one."""
+    from evlog import analytics
+
     s = settings(ctx)
     fmt = output_format(fmt, json=as_json, nl=as_nl, csv=as_csv, tsv=as_tsv)
     catalog = s.catalog()
@@ -1082,6 +1124,9 @@ def projection_add(
     answering from the old tables until the swap); otherwise the next `evlog project` does.
     A file that does not check out (bad SQL, unknown columns, a statement that writes) is
     refused with one line and nothing changes. Format: docs/projections.md."""
+    from evlog import analytics
+    from evlog.projector import sqlfile
+
     s = settings(ctx)
     if not file.is_file():
         raise UserError(f"{file}: no such file")
@@ -1120,7 +1165,7 @@ def query(
     max_rows: Annotated[
         int | None,
         typer.Option(
-            help=f"Print at most this many rows (default: all, or {rendering.TABLE_ROWS:,} in"
+            help=f"Print at most this many rows (default: all, or {output.TABLE_ROWS:,} in"
             " the table view, which says when it stopped).",
             show_default=False,
         ),
@@ -1131,11 +1176,13 @@ def query(
     The same query prints the same bytes with or without a follower. Times are ISO 8601 (UTC
     for evlog's own columns), lists and structs are JSON, and JSON columns (payload, metadata)
     are nested objects in --json and --nl."""
+    from evlog import analytics, rendering
+
     s = settings(ctx)
     fmt = output_format(fmt, json=as_json, nl=as_nl, csv=as_csv, tsv=as_tsv)
     if max_rows is not None and max_rows < 0:
         raise UsageError("--max-rows must be 0 or more")
-    cap = max_rows if max_rows is not None else (rendering.TABLE_ROWS if fmt == "table" else None)
+    cap = max_rows if max_rows is not None else (output.TABLE_ROWS if fmt == "table" else None)
     result = analytics.query(s.duckdb, sql, max_rows=cap)
     rendering.write(result, fmt)
     if result.truncated:
@@ -1158,6 +1205,10 @@ def export(
 
     DuckDB's COPY writes it (types kept in Parquet; JSON columns nested in JSON lines). Works
     while a follower runs: the follower writes the file."""
+    from evlog import analytics
+    from evlog.projector import QueryError
+    from evlog.projector import export as exporting
+
     s = settings(ctx)
     try:
         chosen = exporting.export_format(out, fmt)
@@ -1179,6 +1230,8 @@ def snapshot(
     For the duckdb CLI, a notebook or a BI tool while a follower holds the live file (DuckDB
     lets one process have it). Run it again to refresh; it includes rows the follower has not
     flushed yet. From Python, evlog.analytics.query() reaches a follower directly."""
+    from evlog import analytics
+
     s = settings(ctx)
     if not out.parent.is_dir():
         raise UserError(f"{out.parent}: no such directory")
@@ -1307,6 +1360,10 @@ def git_at(
     The tip of the default branch's first-parent history at WHEN (what
     `git rev-list -1 --first-parent --before=WHEN` says), and whether PATH existed in it:
     exit 0 if it did, 1 if it did not (as `test -e`). Times are ISO 8601, UTC."""
+    from evlog import analytics, rendering
+    from evlog.adapters.fields import parse_time_ns
+    from evlog.adapters.git import GitAdapter
+
     s = settings(ctx)
     stream = repo
     if Path(repo).is_dir():

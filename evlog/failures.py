@@ -9,12 +9,11 @@ from __future__ import annotations
 import errno
 import re
 import sqlite3
+import sys
 
-import duckdb
-
-from evlog.adapters import InputError
+from evlog.adapters.base import InputError
 from evlog.eventlog import EventLogError
-from evlog.projector import ProjectionError
+from evlog.projector.errors import ProjectionError
 
 from .runtime import UserError
 
@@ -48,7 +47,7 @@ def explain(exc: BaseException) -> str:
         if "readonly" in low or "read-only" in low or "unable to open" in low:
             return f"cannot write {db} ({text}): check the path and its permissions"
         return f"{db}: {text}"
-    if isinstance(exc, duckdb.Error):
+    if _is_duckdb_error(exc):
         if "no space left" in low or "disk is full" in low:
             return f"{_DISK_FULL} ({duck}: {text})"
         if is_lock_conflict(exc):
@@ -72,9 +71,15 @@ def is_lock_conflict(exc: BaseException) -> bool:
     return re.search(r"\block\b", str(exc).lower()) is not None
 
 
+def _is_duckdb_error(exc: BaseException) -> bool:
+    # DuckDB is imported only by the commands that use it; if it is not loaded, it raised nothing.
+    duckdb = sys.modules.get("duckdb")
+    return duckdb is not None and isinstance(exc, duckdb.Error)
+
+
 def is_damaged_duckdb(exc: BaseException) -> bool:
     """An error opening a DuckDB file that says the file itself is broken (not locked)."""
-    if not isinstance(exc, duckdb.Error):
+    if not _is_duckdb_error(exc):
         return False
     low = str(exc).lower()
     if is_lock_conflict(exc):

@@ -12,7 +12,6 @@ from typing import Any
 
 from evlog.live.histogram import Histogram, sql_bucket
 
-from . import analytics
 from .runtime import UsageError
 
 STAGES = (
@@ -109,6 +108,8 @@ def report(
         raise UsageError(f"--by {by!r}: one of {', '.join(GROUPS)}")
     if mode not in MODES:
         raise UsageError(f"--mode {mode!r}: one of {', '.join(MODES)}")
+    from . import analytics  # DuckDB, only for the commands that read the report
+
     counted = analytics.query(
         duckdb_path, f"SELECT mode, count(*) FROM {_source(since_s, last)} GROUP BY mode"
     ).rows
@@ -162,6 +163,8 @@ def report(
 def _p99_over_time(
     duckdb_path: Path, src: str, windows: int
 ) -> tuple[list[tuple[int, float]], float]:
+    from . import analytics
+
     bounds = analytics.query(
         duckdb_path, f"SELECT min(committed_ns), max(committed_ns) FROM {src}"
     ).rows[0]

@@ -22,7 +22,6 @@ from evlog.projector import QueryResult
 
 FORMATS = ("table", "plain", "json", "nl", "csv", "tsv")
 MACHINE_FORMATS = frozenset({"json", "nl", "csv", "tsv"})
-TABLE_ROWS = 1_000  # the table views' cap (machine formats are never capped)
 PLAIN_WIDTH_ROWS = 1_000  # plain text aligns its columns to the widths of its first rows
 ROW_CHUNK = 4_096
 

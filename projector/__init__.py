@@ -1,11 +1,36 @@
-"""The projector: streams the event log into DuckDB analytics tables, exactly once, rebuildable."""
+"""The projector: streams the event log into DuckDB analytics tables, exactly once, rebuildable.
 
-from .batch import EventBatch
-from .projection import Projection, Table
-from .query import QueryError, QueryResult
-from .registry import PROJECTIONS, all_projections, by_name
-from .runner import Progress, ProjectionError, Projector
-from .store import AnalyticsStore
+Names are loaded on first use (PEP 562), so `from evlog.projector.errors import ...` and commands
+that never project do not pay for importing DuckDB and Arrow."""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .batch import EventBatch
+    from .errors import ProjectionError, QueryError
+    from .projection import Projection, Table
+    from .query import QueryResult
+    from .registry import PROJECTIONS, all_projections, by_name
+    from .runner import Progress, Projector
+    from .store import AnalyticsStore
+
+_WHERE = {
+    "EventBatch": ".batch",
+    "ProjectionError": ".errors",
+    "QueryError": ".errors",
+    "Projection": ".projection",
+    "Table": ".projection",
+    "QueryResult": ".query",
+    "PROJECTIONS": ".registry",
+    "all_projections": ".registry",
+    "by_name": ".registry",
+    "Progress": ".runner",
+    "Projector": ".runner",
+    "AnalyticsStore": ".store",
+}
 
 __all__ = [
     "PROJECTIONS",
@@ -21,3 +46,16 @@ __all__ = [
     "all_projections",
     "by_name",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    where = _WHERE.get(name)
+    if where is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(where, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -10,15 +10,13 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from .errors import QueryError
+
 ALLOWED = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
 # Schema metadata key under which a result carries DuckDB's type of each column (e.g. "JSON",
 # which Arrow sees as a plain string): a result read back from IPC still knows it.
 TYPES_KEY = b"evlog.duckdb_types"
 FETCH_BATCH = 8_192
-
-
-class QueryError(Exception):
-    """The query is not allowed or DuckDB rejected it; the message is for the user."""
 
 
 def first_line(exc: BaseException) -> str:

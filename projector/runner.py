@@ -24,6 +24,7 @@ from evlog.eventlog.store import LogStore
 from evlog.eventlog.writeback import lower_this_threads_priority
 
 from .batch import EventBatch
+from .errors import ProjectionError
 from .projection import Projection
 from .query import QueryResult, run_query
 from .registry import all_projections
@@ -51,10 +52,6 @@ FOLLOW_GAP_MAX_S = 0.003
 FLUSH_NICE = 10  # the flusher's nice value (background queries: BACKGROUND_NICE)
 QUERY_THREADS = 2
 BACKGROUND_NICE = 19
-
-
-class ProjectionError(Exception):
-    """The analytics cannot be brought in line with the log (e.g. events missing)."""
 
 
 @dataclass(slots=True)
