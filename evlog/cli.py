@@ -313,7 +313,6 @@ def ingest_cmd(
     before; a re-run with other options is refused unless --remap. Every record read ends as an
     event, a duplicate or a dead letter (or is held back: a last line still being written), and
     the summary shows the sum. A source that fails is reported and the others go on (exit 1)."""
-    from evlog import analytics
     from evlog.adapters import IngestStats
     from evlog.adapters.selection import files_under
 
@@ -336,7 +335,7 @@ def ingest_cmd(
     sources += found.files
     empty = [d for d in walked if d.is_dir() and not any(_within(f, d) for f in found.files)]
     empty = [d for d in empty if not any(_within(f, d) for f in found.too_old)]
-    if project_too and analytics.serving(s.duckdb) is not None:
+    if project_too and _served(s.duckdb):
         output.say(f"a follower is projecting into {s.duckdb}: it brings the analytics up to date")
         project_too = False
     per_source, skipped = run(
@@ -400,6 +399,13 @@ def ingest_cmd(
         )
     if failed or lost:
         raise typer.Exit(1)
+
+
+def _served(duckdb: Path) -> bool:
+    """A follower serves (and projects into) this DuckDB file."""
+    from evlog import analytics
+
+    return analytics.serving(duckdb) is not None
 
 
 def _within(path: Path, directory: Path) -> bool:
@@ -470,7 +476,6 @@ async def _ingest_all(
     appended, and is up to date with everything appended when this returns."""
     from evlog.adapters import IngestStats, InputError, ingest_source, mapping
     from evlog.adapters.registry import UnknownFormat
-    from evlog.projector import Projector
 
     results: list[IngestStats] = []
     skipped: list[tuple[Path, str]] = []
@@ -495,6 +500,8 @@ async def _ingest_all(
 
     async with await s.open_log() as log, contextlib.AsyncExitStack() as stack:
         if project_too:
+            from evlog.projector import Projector
+
             catalog = await asyncio.to_thread(s.catalog)
             _say_refused(catalog)
             projector = await stack.enter_async_context(

@@ -27,7 +27,8 @@ def _imports(path: Path) -> set[str]:
 
 def test_the_cli_loads_each_module_once_under_its_evlog_name() -> None:
     code = (
-        "import json, sys, evlog.cli;"
+        "import json, sys, evlog.cli, evlog.adapters.registry, evlog.projector.runner,"
+        " evlog.live.watch, evlog.live.exposure, evlog.ui.app;"
         " print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))"
     )
     out = subprocess.run(
@@ -36,6 +37,33 @@ def test_the_cli_loads_each_module_once_under_its_evlog_name() -> None:
     loaded = set(json.loads(out))
     assert not loaded & set(PACKAGES), f"top-level copies loaded: {loaded & set(PACKAGES)}"
     assert "bench" not in loaded
+
+
+def test_commands_that_do_not_project_start_without_duckdb(tmp_path: Path) -> None:
+    """DuckDB and Arrow take a third of a second to import: `evlog ingest` and `evlog status`
+    never load them (evlog/cli.py imports per command), and `evlog project` loads no adapter."""
+    src = tmp_path / "a.jsonl"
+    src.write_text('{"id": 1}\n')
+    db = tmp_path / "e.db"
+    code = (
+        "import json, sys\n"
+        "from evlog.cli import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "heavy = ('duckdb', 'pyarrow', 'evlog.adapters.registry', 'evlog.live.server')\n"
+        "print(json.dumps([m for m in heavy if m in sys.modules]), file=sys.stderr)\n"
+    )
+
+    def loaded(*args: str) -> list[str]:
+        out = subprocess.run(
+            [sys.executable, "-c", code, *args], capture_output=True, text=True, env=proc_env()
+        )
+        assert out.returncode == 0, out.stderr
+        return list(json.loads(out.stderr.strip().splitlines()[-1]))
+
+    assert loaded("--db", str(db), "ingest", str(src)) == ["evlog.adapters.registry"]
+    assert loaded("--db", str(db), "status") == []
+    projecting = loaded("--db", str(db), "project")
+    assert "duckdb" in projecting and "evlog.adapters.registry" not in projecting
 
 
 def test_no_module_imports_by_the_old_names_and_the_product_never_imports_bench() -> None:
