@@ -25,6 +25,9 @@ from .fields import FieldMap
 from .gitlog import FORMAT, GitLogParser
 
 BATCH = 2000
+# The first batches are smaller (doubling up to BATCH), so the newest commits are in the log
+# (and, with `ingest --project`, queryable) a fraction of a second after git starts talking.
+FIRST_BATCH = 64
 RESOLVER = "check-mailmap"  # how identities were resolved (kept in the checkpoint)
 IDENTITY = re.compile(r"^(.*?)\s*<([^<>]*)>$")  # "Name <email>", as git check-mailmap prints
 CHAIN_CHUNK = 10_000
@@ -228,6 +231,7 @@ class GitAdapter:
             # 1. Commits new since the last run, both git logs side by side.
             new_tips = sorted(set(refs.values()) - set(old_refs.values()))
             batch = Batch()
+            size = FIRST_BATCH
             authors: set[tuple[str, str]] = set()
             if new_tips:
                 async with contextlib.aclosing(
@@ -239,10 +243,11 @@ class GitAdapter:
                         batch.events.append(
                             self._event("git.commit", commit, f"git:{commit['sha']}", c)
                         )
-                        if len(batch.events) >= BATCH:
+                        if len(batch.events) >= size:
                             batch.records = len(batch.events)  # each git object is one event
                             yield batch
                             batch = Batch()
+                            size = min(size * 2, BATCH)
 
             # 2. Branch moves, with force pushes told apart from fast-forwards.
             for ref, was_forced in zip(changed, await forced, strict=True):

@@ -328,14 +328,16 @@ class Projector:
         done = asyncio.Event()
 
         async def keep_up() -> None:
+            # Not in bulk mode (catch_up's raised checkpoint threshold): DuckDB checkpoints as
+            # it goes, while the reading still runs, instead of all at once at the end.
             while not done.is_set():
                 appended.clear()
-                await self.catch_up()
+                await self._catch_up(None)
                 wakers = [asyncio.ensure_future(e.wait()) for e in (appended, done)]
                 _, pending = await asyncio.wait(wakers, return_when=asyncio.FIRST_COMPLETED)
                 for w in pending:
                     w.cancel()
-            await self.catch_up()
+            await self._catch_up(None)
 
         task = asyncio.create_task(keep_up())
         try:
