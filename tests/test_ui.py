@@ -19,7 +19,7 @@ import pytest
 
 from evlog.live.histogram import Histogram
 from evlog.projector import EventBatch
-from evlog.projector.batch import COMMITTED, EVENT_ROW, READ
+from evlog.projector.batch import COMMITTED, EVENT_ROW, READ, WRITTEN
 from evlog.ui.panels import PANELS
 from evlog.ui.window import LatencyWindow
 
@@ -274,8 +274,11 @@ def test_evlog_ui_without_a_follower_reads_the_files(tmp_path: Path) -> None:
 def test_the_latency_window_agrees_with_the_histogram_and_slides() -> None:
     rng = random.Random(7)
     window = LatencyWindow(seconds=300)
-    exact = {stage: Histogram() for stage in ("read_to_commit", "read_to_visible")}
+    stages = ("read_to_commit", "read_to_visible", "written_to_read", "written_to_visible")
+    exact = {stage: Histogram() for stage in stages}
     t0 = 1_800_000_000
+    window.tick(t0 - 1)
+    assert "written_to_read" not in window.summary()  # no event said when it was written
     for second in range(10):
         for _ in range(20):
             visible = (t0 + second) * 10**9
@@ -285,12 +288,17 @@ def test_the_latency_window_agrees_with_the_histogram_and_slides() -> None:
                 committed = read + rng.randint(5_000, 3_000_000)
                 row = [None] * len(EVENT_ROW)
                 row[READ], row[COMMITTED] = read, committed
+                if rng.random() < 0.3:  # some sources say when a record was written
+                    row[WRITTEN] = read - rng.randint(100_000, 20_000_000)
+                    exact["written_to_read"].record(read - row[WRITTEN])
+                    exact["written_to_visible"].record(visible - row[WRITTEN])
                 rows.append(tuple(row))
                 exact["read_to_commit"].record(committed - read)
                 exact["read_to_visible"].record(visible - read)
             window.observe(EventBatch(rows, projected_ns=visible))
         window.tick(t0 + second)
     summary = window.summary()
+    assert summary["written_to_read"]["events"] < summary["read_to_visible"]["events"]
     for stage, h in exact.items():
         assert summary[stage]["events"] == h.total
         for q in (50.0, 99.0, 99.9):
@@ -298,7 +306,8 @@ def test_the_latency_window_agrees_with_the_histogram_and_slides() -> None:
             assert abs(summary[stage][f"p{q:g}"] - want) <= want * 0.01, (stage, q)
     window.tick(t0 + 9 + 300)  # five minutes after the last: every second has left the window
     assert window.summary()["read_to_visible"]["events"] == 0
-    assert window.window["read_to_visible"] == {}
+    assert window.window["read_to_visible"] == {} and window.window["written_to_read"] == {}
+    assert "written_to_visible" not in window.summary()
 
 
 def test_a_taken_port_is_a_one_line_error(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ import time
 from collections import deque
 from typing import Any
 
+from evlog.live.metrics import STAGES, WRITTEN_STAGES
 from evlog.projector import QueryError
 
 from .sources import Source
@@ -19,25 +20,33 @@ from .window import QUANTILES, LatencyWindow
 HISTORY_S = 300
 SOURCES_EVERY = 5  # ticks between re-reads of the source checkpoints
 
+
 # Without a follower in this process, latency comes from the `latency` table's live rows.
-TABLE_LATENCY_SQL = f"""
+def _table_latency_sql(written: bool) -> str:
+    """Per stage quantiles over the window (the row with sec NULL), and read_to_visible's per
+    second; `written`: the table has written_ns (latency v3), so the written_* stages too."""
+    stages = [*STAGES, *(WRITTEN_STAGES if written else ())]
+    quantiles = ", ".join(str(q / 100) for q in QUANTILES)
+    extra = (
+        ", read_ns - written_ns AS written_to_read, projected_ns - written_ns AS written_to_visible"
+        if written
+        else ""
+    )
+    per_second = [
+        f"quantile_disc({s}, [{quantiles}])" if s == "read_to_visible" else "NULL" for s in stages
+    ]
+    return f"""
 WITH d AS (
     SELECT projected_ns // 1000000000 AS sec, committed_ns - read_ns AS read_to_commit,
            projected_ns - committed_ns AS commit_to_visible,
-           projected_ns - read_ns AS read_to_visible
+           projected_ns - read_ns AS read_to_visible{extra}
     FROM latency WHERE mode = 'live' AND projected_ns > epoch_ns(now()) - {HISTORY_S}000000000
 )
-SELECT NULL AS sec, count(*) AS n,
-       {
-    ", ".join(
-        f"quantile_disc({s}, [{', '.join(str(q / 100) for q in QUANTILES)}]) AS {s}"
-        for s in ("read_to_commit", "commit_to_visible", "read_to_visible")
-    )
-}
+SELECT NULL AS sec, {", ".join(f"count({s})" for s in stages)},
+       {", ".join(f"quantile_disc({s}, [{quantiles}]) AS {s}" for s in stages)}
 FROM d
 UNION ALL
-SELECT sec, count(*), NULL, NULL,
-       quantile_disc(read_to_visible, [{", ".join(str(q / 100) for q in QUANTILES)}])
+SELECT sec, {", ".join("count(*)" for _ in stages)}, {", ".join(per_second)}
 FROM d GROUP BY sec
 """
 
@@ -112,24 +121,28 @@ class PipelineHub:
 
     async def _latency_from_table(self) -> None:
         try:
-            rows = (await self.source.query(TABLE_LATENCY_SQL)).rows
-        except QueryError:
-            return
+            rows = (await self.source.query(_table_latency_sql(written=True))).rows
+            stages = [*STAGES, *WRITTEN_STAGES]
+        except QueryError:  # a latency table from before written_ns (not upgraded yet)
+            try:
+                rows = (await self.source.query(_table_latency_sql(written=False))).rows
+            except QueryError:
+                return
+            stages = list(STAGES)
         seconds: dict[int, dict[str, float | None]] = {}
-        for sec, n, r2c, c2v, r2v in rows:
+        for sec, *rest in rows:
+            counts, values = rest[: len(stages)], rest[len(stages) :]
             if sec is None:
                 self.latency = {
                     stage: {
                         **{f"p{q:g}": _ms(v[i] if v else None) for i, q in enumerate(QUANTILES)},
                         "events": n,
                     }
-                    for stage, v in (
-                        ("read_to_commit", r2c),
-                        ("commit_to_visible", c2v),
-                        ("read_to_visible", r2v),
-                    )
+                    for stage, n, v in zip(stages, counts, values, strict=True)
+                    if n or stage not in WRITTEN_STAGES
                 }
             else:
+                r2v = values[stages.index("read_to_visible")]
                 seconds[int(sec)] = {f"p{q:g}": _ms(r2v[i]) for i, q in enumerate(QUANTILES)}
         self._table_seconds = seconds
         for point in self.history:

@@ -1,6 +1,7 @@
 """Per-stage latency over the last minutes, for the live page: each second's batches are bucketed
 at once (Arrow compute, no Python per event) into the same log-linear buckets as
-evlog/live/histogram.py, and a rolling sum of those seconds gives p50/p99/p99.9 of the window."""
+evlog/live/histogram.py, and a rolling sum of those seconds gives p50/p99/p99.9 of the window.
+The written_* stages count only the events whose source stamped when they were written."""
 
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from evlog.live.histogram import SUB, SUB_BITS, bucket_percentile
-from evlog.live.metrics import STAGES
+from evlog.live.metrics import STAGES, WRITTEN_STAGES
 from evlog.projector import EventBatch
-from evlog.projector.batch import COMMITTED, READ
+from evlog.projector.batch import COMMITTED, READ, WRITTEN
 
 QUANTILES = (50.0, 99.0, 99.9)
 
@@ -45,6 +46,7 @@ class Second:
 
     at: int
     events: int = 0
+    counts: dict[str, int] = field(default_factory=dict)  # events per stage
     buckets: dict[str, dict[int, int]] = field(default_factory=dict)
     max_ns: dict[str, int] = field(default_factory=dict)
 
@@ -55,15 +57,25 @@ class LatencyWindow:
 
     def __init__(self, seconds: int = 300) -> None:
         self.seconds = seconds
-        self.pending: list[tuple[pa.Array, pa.Array, int]] = []
+        self.pending: list[tuple[pa.Array, pa.Array, pa.Array, int]] = []
         self.history: deque[Second] = deque()
-        self.window: dict[str, dict[int, int]] = {s: {} for s in STAGES}
-        self.window_total = 0
+        self.window: dict[str, dict[int, int]] = {s: {} for s in (*STAGES, *WRITTEN_STAGES)}
+        self.window_counts: dict[str, int] = dict.fromkeys((*STAGES, *WRITTEN_STAGES), 0)
+
+    @property
+    def window_total(self) -> int:
+        """Events in the window."""
+        return self.window_counts[STAGES[0]]
 
     def observe(self, batch: EventBatch) -> None:
         c = batch.columns
         self.pending.append(
-            (pa.array(c[READ], pa.int64()), pa.array(c[COMMITTED], pa.int64()), batch.projected_ns)
+            (
+                pa.array(c[READ], pa.int64()),
+                pa.array(c[COMMITTED], pa.int64()),
+                pa.array(c[WRITTEN], pa.int64()),
+                batch.projected_ns,
+            )
         )
 
     def tick(self, now_s: int | None = None) -> Second:
@@ -71,19 +83,29 @@ class LatencyWindow:
         now_s = int(time.time()) if now_s is None else now_s
         sec = Second(at=now_s)
         if self.pending:
-            read = pa.concat_arrays([p[0] for p in self.pending])
-            committed = pa.concat_arrays([p[1] for p in self.pending])
+            read, committed, written = (
+                pa.concat_arrays([p[i] for p in self.pending]) for i in range(3)
+            )
             visible = pa.concat_arrays(
-                [pa.repeat(pa.scalar(p[2], pa.int64()), len(p[0])) for p in self.pending]
+                [pa.repeat(pa.scalar(p[3], pa.int64()), len(p[0])) for p in self.pending]
             )
             self.pending.clear()
             sec.events = len(read)
-            for stage, later, earlier in (
+            stages = [
                 ("read_to_commit", committed, read),
                 ("commit_to_visible", visible, committed),
                 ("read_to_visible", visible, read),
-            ):
+            ]
+            if written.null_count < len(written):
+                stamped = pc.is_valid(written)
+                w = written.filter(stamped)
+                stages += [
+                    ("written_to_read", read.filter(stamped), w),
+                    ("written_to_visible", visible.filter(stamped), w),
+                ]
+            for stage, later, earlier in stages:
                 d = pc.subtract(later, earlier)
+                sec.counts[stage] = len(d)
                 sec.buckets[stage] = buckets_of(d)
                 sec.max_ns[stage] = int(pc.max(d).as_py())
         self._slide(sec)
@@ -96,7 +118,8 @@ class LatencyWindow:
             self._add(self.history.popleft(), -1)
 
     def _add(self, sec: Second, sign: int) -> None:
-        self.window_total += sign * sec.events
+        for stage, n in sec.counts.items():
+            self.window_counts[stage] += sign * n
         for stage, buckets in sec.buckets.items():
             w = self.window[stage]
             for b, n in buckets.items():
@@ -107,14 +130,18 @@ class LatencyWindow:
                     w.pop(b, None)
 
     def summary(self) -> dict[str, dict[str, float | None]]:
-        """Per stage: p50, p99, p99.9 (ms) and the event count over the window."""
+        """Per stage: p50, p99, p99.9 (ms) and the event count over the window; the written_*
+        stages only while some event in the window has a written stamp."""
         out: dict[str, dict[str, float | None]] = {}
-        for stage in STAGES:
+        for stage in (*STAGES, *WRITTEN_STAGES):
+            total = self.window_counts[stage]
+            if stage in WRITTEN_STAGES and not total:
+                continue
             counts = self.window[stage]
             row: dict[str, float | None] = {
-                f"p{q:g}": _ms(bucket_percentile(counts, self.window_total, q)) for q in QUANTILES
+                f"p{q:g}": _ms(bucket_percentile(counts, total, q)) for q in QUANTILES
             }
-            row["events"] = self.window_total
+            row["events"] = total
             out[stage] = row
         return out
 
