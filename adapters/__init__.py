@@ -5,8 +5,9 @@ use (PEP 562): commands that read no source do not import every adapter."""
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from evlog.eventlog.lazy import lazy_names
 
 from .base import Adapter, Batch, InputError
 from .ingest import IngestStats, ingest, ingest_source
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     from .registry import ADAPTERS, detect, make_adapter
 
 _WHERE = {
+    "mapping": "",
     "FieldMap": ".fields",
     "ADAPTERS": ".registry",
     "detect": ".registry",
@@ -38,16 +40,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name == "mapping":
-        return importlib.import_module(".mapping", __name__)
-    where = _WHERE.get(name)
-    if where is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(where, __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__getattr__, __dir__ = lazy_names(__name__, _WHERE, __all__)
