@@ -10,7 +10,7 @@ import re
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
 from enum import StrEnum
@@ -338,7 +338,7 @@ def ingest_cmd(
     if project_too and _served(s.duckdb):
         output.say(f"a follower is projecting into {s.duckdb}: it brings the analytics up to date")
         project_too = False
-    per_source, skipped = run(
+    per_source, skipped, projecting_failed = run(
         _ingest_all(s, sources, named, wanted, remap, read_from is ReadFrom.end, project_too)
     )
     per_source += [
@@ -397,8 +397,42 @@ def ingest_cmd(
             f"evlog: error: {one.unaccounted} records of {one.source} are unaccounted for"
             f" ({one.law()}): this is a bug in evlog, please report it"
         )
-    if failed or lost:
+    if projecting_failed is not None:
+        output.say(f"evlog: error: {projecting_failed}")
+    if failed or lost or projecting_failed is not None:
         raise typer.Exit(1)
+
+
+async def _read_while_projecting(
+    s: Settings,
+    log: LogStore,
+    read: Callable[[LogStore], Awaitable[None]],
+    appended: asyncio.Event,
+) -> str | None:
+    """`read(log)` with a projector keeping up alongside (`ingest --project`). Returns why the
+    projecting failed if it did once everything was read (the events are appended, only the
+    analytics are behind: said after the summary), else None."""
+    from evlog.projector import Projector
+
+    catalog = await asyncio.to_thread(s.catalog)
+    _say_refused(catalog)
+    read_all = False
+    try:
+        async with (
+            await Projector.open(log, s.duckdb, catalog.projections, flush_every=0) as projector,
+            projector.keeping_up(appended),
+        ):
+            await read(log)
+            read_all = True
+    except Exception as exc:
+        if not read_all or _DEBUG[0]:
+            raise
+        return (
+            f"{s.duckdb} was not brought up to date: {explain(exc)}. Every event read is in"
+            " the log: `evlog project` applies them"
+        )
+    output.say(f"projected into {s.duckdb}; position {projector.position}")
+    return None
 
 
 def _served(duckdb: Path) -> bool:
@@ -469,11 +503,12 @@ async def _ingest_all(
     remap: bool,
     start_at_end: bool,
     project_too: bool = False,
-) -> tuple[list[IngestStats], list[tuple[Path, str]]]:
+) -> tuple[list[IngestStats], list[tuple[Path, str]], str | None]:
     """Each source in turn; one that cannot be read is reported in its stats, the rest go on.
     A file found in a directory whose format is unknown is skipped (and returned), not failed.
     With `project_too`, a projector in this process applies each batch soon after it is
-    appended, and is up to date with everything appended when this returns."""
+    appended, and is up to date with everything appended when this returns; if projecting
+    failed, the reason is returned (what was appended stays appended)."""
     from evlog.adapters import IngestStats, InputError, ingest_source, mapping
     from evlog.adapters.registry import UnknownFormat
 
@@ -482,6 +517,7 @@ async def _ingest_all(
     shown = 0
     bar = output.ingest_progress() if sys.stderr.isatty() else None
 
+    task: Any = None  # the progress bar's row of the source being read
     appended = asyncio.Event()
 
     def report(batch: Any, stats: IngestStats) -> None:
@@ -498,16 +534,8 @@ async def _ingest_all(
             bar.update(task, completed=done if done is not None else stats.appended)
             bar.update(task, appended=stats.appended, dead=stats.dead_letters)
 
-    async with await s.open_log() as log, contextlib.AsyncExitStack() as stack:
-        if project_too:
-            from evlog.projector import Projector
-
-            catalog = await asyncio.to_thread(s.catalog)
-            _say_refused(catalog)
-            projector = await stack.enter_async_context(
-                await Projector.open(log, s.duckdb, catalog.projections, flush_every=0)
-            )
-            await stack.enter_async_context(projector.keeping_up(appended))
+    async def read_sources(log: LogStore) -> None:
+        nonlocal task
         with bar or contextlib.nullcontext():
             for path in paths:
                 try:
@@ -530,11 +558,16 @@ async def _ingest_all(
                 if note:
                     stats.notes.insert(0, note)
                 results.append(stats)
+
+    projecting_failed = None
+    async with await s.open_log() as log:
+        if project_too:
+            projecting_failed = await _read_while_projecting(s, log, read_sources, appended)
+        else:
+            await read_sources(log)
     if shown > MAX_ERROR_LINES:
         output.say(f"... and {shown - MAX_ERROR_LINES} more bad records: see `evlog deadletters`")
-    if project_too:
-        output.say(f"projected into {s.duckdb}; position {projector.position}")
-    return results, skipped
+    return results, skipped, projecting_failed
 
 
 @app.command()

@@ -233,3 +233,47 @@ def test_python_projections_by_module_path_and_by_entry_point(tmp_path: Path) ->
     assert kinds["stream_counts"] == "python" and kinds["type_counts"] == "python"
     r = evlog_with("--projection", "myproj:Nope", "project")
     assert r.returncode == 2 and "myproj has no Nope" in r.stderr
+
+
+FAILING_PROJECTION = """
+import pyarrow as pa
+from evlog.projector import EventBatch, Projection, Table
+
+
+class Refuses(Projection):
+    name = "refuses"
+    version = 1
+    tables = (Table("refused", "seq BIGINT"),)
+
+    def rows(self, batch: EventBatch) -> dict[str, pa.Table]:
+        raise ValueError("this projection refuses every batch")
+"""
+
+
+def test_ingest_with_project_reports_a_failing_projection_after_the_summary(
+    tmp_path: Path,
+) -> None:
+    """The reading goes on to the end and the summary is printed; the projection's failure is
+    one line after it (exit 1), and every event read is in the log."""
+    (tmp_path / "failing.py").write_text(FAILING_PROJECTION)
+    env = proc_env()
+    env["PYTHONPATH"] = f"{tmp_path}{os.pathsep}{env['PYTHONPATH']}"
+    src = tmp_path / "a.jsonl"
+    src.write_text("".join(f'{{"id": {i}}}\n' for i in range(500)) + "not json\n")
+    db = tmp_path / "e.db"
+    r = subprocess.run(
+        [sys.executable, "-m", "evlog", "--db", str(db), "--projection", "failing:Refuses",
+         "ingest", str(src), "--project"],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert r.returncode == 1, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert "read 501 = appended 500 + duplicates 0 + dead-lettered 1" in r.stderr
+    assert lines[-1].startswith(f"evlog: error: {db.with_suffix('.duckdb')} was not brought up")
+    assert "this projection refuses every batch" in lines[-1] and "Traceback" not in r.stderr
+    assert "evlog project" in lines[-1]
+    status = subprocess.run(
+        [sys.executable, "-m", "evlog", "--db", str(db), "status", "--json"],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert json.loads(status.stdout)["events"] == 500, status.stdout
