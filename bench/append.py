@@ -75,6 +75,29 @@ def raw_sqlite_bulk(path: Path, n: int, batch: int) -> float:
     return rate
 
 
+def bytes_written() -> int | None:
+    """Bytes this process has handed to write() so far (Linux /proc/self/io `wchar`: WAL frames,
+    checkpoints, everything), or None where there is no such file."""
+    try:
+        with open("/proc/self/io") as f:
+            for line in f:
+                if line.startswith("wchar:"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+WRITTEN: dict[str, float] = {}  # bytes written per append, by what appended (filled as it runs)
+
+
+def _written(what: str) -> str:
+    """ "; 13.3 KB written per append" (each commit's WAL frames and its share of checkpoints:
+    the pages a commit changes, docs/performance.md#one-caller), or "" without /proc."""
+    per = WRITTEN.get(what)
+    return "" if per is None else f"; {per / 1024:.1f} KB written per append"
+
+
 def eventsourcing_recorder(path: Path, n: int, synchronous: str) -> float | None:
     """Single-event appends through eventsourcing's SQLite aggregate recorder, if installed.
     It opens WAL with SQLite's default synchronous=FULL; `synchronous` sets it like-for-like."""
@@ -100,7 +123,7 @@ def eventsourcing_recorder(path: Path, n: int, synchronous: str) -> float | None
         datastore = es_sqlite.SQLiteDatastore(str(path))
         recorder = es_sqlite.SQLiteAggregateRecorder(datastore, events_table_name="stored_events")
         recorder.create_table()
-        start = time.perf_counter()
+        start, before = time.perf_counter(), bytes_written()
         for _ in range(n):
             recorder.insert_events(
                 [
@@ -112,7 +135,11 @@ def eventsourcing_recorder(path: Path, n: int, synchronous: str) -> float | None
                     )
                 ]
             )
-        return n / (time.perf_counter() - start)
+        rate = n / (time.perf_counter() - start)
+        after = bytes_written()
+        if before is not None and after is not None:
+            WRITTEN[f"eventsourcing {synchronous}"] = (after - before) / n
+        return rate
     finally:
         es_sqlite.sqlite3 = saved
 
@@ -265,14 +292,22 @@ async def main_async(args: argparse.Namespace, workdir: Path) -> None:
         print("eventsourcing recorder        : not installed (pip install eventsourcing)")
     for sync, es_rate in es_rates.items():
         if es_rate is not None:
-            print(f"eventsourcing recorder {sync:6s}: {es_rate:10.0f} appends/s (one event each)")
+            print(
+                f"eventsourcing recorder {sync:6s}: {es_rate:10.0f} appends/s (one event each)"
+                + _written(f"eventsourcing {sync}")
+            )
 
     for durability in (Durability.FULL, Durability.NORMAL):
         path = workdir / f"single-{durability.value}.db"
         async with await EventLog.open(path, durability=durability) as log:
             es_rate = es_rates[durability.value.upper()]
             for tasks in (1, 16, 64):
+                before = bytes_written()
                 rate, lat = await single_appends(log, single_n, tasks, f"t{tasks}")
+                after = bytes_written()
+                what = f"evlog {durability.value} {tasks}"
+                if before is not None and after is not None:
+                    WRITTEN[what] = (after - before) / single_n
                 ratio = f"  {rate / es_rate:5.2f}x eventsourcing" if es_rate else ""
                 if es_rate and tasks == 1 and durability is Durability.NORMAL:
                     p50 = latency_summary_us(lat)["p50_us"]
@@ -290,7 +325,7 @@ async def main_async(args: argparse.Namespace, workdir: Path) -> None:
                 print(
                     f"evlog {durability.value:6s} append, {tasks:2d} task(s):"
                     f" {rate:10.0f} appends/s"
-                    f"  {fmt_latency(latency_summary_us(lat))}{ratio}"
+                    f"  {fmt_latency(latency_summary_us(lat))}{ratio}{_written(what)}"
                 )
 
     async with await EventLog.open(workdir / "events.db") as log:
