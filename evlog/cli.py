@@ -607,7 +607,6 @@ def watch(
     keeps the options it was read with; one that fails is reported and retried when it
     changes, and the others keep flowing. With --read-from end, files present at the start are
     read from their end; files that appear later are read whole."""
-    from evlog import analytics
 
     from .live.exposure import Exposure
 
@@ -615,7 +614,7 @@ def watch(
     for p in paths:
         if not p.exists():
             raise UserError(f"{p}: no such file or directory")
-    if analytics.serving(s.duckdb) is not None:
+    if _served(s.duckdb):
         raise UserError(f"a follower is already projecting into {s.duckdb}")
     wanted = _mapping_options(
         adapter=adapter, stream=stream, stream_field=stream_field, type_field=type_field,
@@ -906,12 +905,11 @@ def project(
 
     While following, other processes can run `evlog query` and `evlog rebuild`: they are served
     through a local socket, as DuckDB lets only one process write the file."""
-    from evlog import analytics
 
     from .live.exposure import Exposure
 
     s = settings(ctx)
-    if analytics.serving(s.duckdb) is not None:
+    if _served(s.duckdb):
         raise UserError(f"a follower is already projecting into {s.duckdb}; use `evlog query`")
     if (metrics_port is not None or ui_port is not None) and not follow:
         raise UsageError("--metrics-port and --ui need --follow (or use `evlog ui`)")
@@ -1164,7 +1162,6 @@ def projection_add(
     answering from the old tables until the swap); otherwise the next `evlog project` does.
     A file that does not check out (bad SQL, unknown columns, a statement that writes) is
     refused with one line and nothing changes. Format: docs/projections.md."""
-    from evlog import analytics
     from evlog.projector import sqlfile
 
     s = settings(ctx)
@@ -1187,7 +1184,7 @@ def projection_add(
     tmp = target.with_name(f".{target.name}.tmp")
     tmp.write_bytes(file.read_bytes())
     tmp.replace(target)
-    serving = analytics.serving(s.duckdb) is not None
+    serving = _served(s.duckdb)
     when = "the running follower builds it now" if serving else "`evlog project` builds it"
     verb = "replaced" if replaced else "added"
     output.say(f"projection {name} {verb} ({tables}) as {target}; {when}")

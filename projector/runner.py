@@ -344,8 +344,8 @@ class Projector:
             yield
         except BaseException:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            # The body's failure is the one raised, not the projector's (if it had one too).
+            await asyncio.gather(task, return_exceptions=True)
             raise
         done.set()
         await task
