@@ -27,6 +27,7 @@ from evlog.eventlog import NewEvent
 
 from .base import Batch, InputError
 from .fields import FieldMap, get_field, parse_time_ns, scalar_text
+from .lineage import Placement
 from .linefile import LineFileAdapter, ReadFrom
 from .lines import FileIdentity, Line, line_key, open_binary
 
@@ -144,8 +145,9 @@ class CsvAdapter(LineFileAdapter):
         final: bool = True,
         delimiter: str | None = None,
         detect_types: bool = False,
+        placement: Placement | None = None,
     ) -> None:
-        super().__init__(path, fields, final=final)
+        super().__init__(path, fields, final=final, placement=placement)
         self.given_delimiter = delimiter_of(delimiter)
         name = path.name.lower().removesuffix(".gz")
         self.by_name = "\t" if name.endswith((".tsv", ".tab")) else None
@@ -187,11 +189,9 @@ class CsvAdapter(LineFileAdapter):
             self.delimiter = checkpoint.get("delimiter") or self.delimiter
 
     async def _position(self, at: ReadFrom, done_at: Line) -> dict[str, Any] | None:
-        pos = await self.position(at, done_at.end, done_at.number)
-        if pos is not None:
-            pos["header"] = self._header
-            pos["delimiter"] = self.delimiter
-        return pos
+        return await self.position(
+            at, done_at.end, done_at.number, header=self._header, delimiter=self.delimiter
+        )
 
     def _frame(
         self, todo: deque[Line], framing: _Framing, identity: FileIdentity, batch: Batch
@@ -305,7 +305,7 @@ class CsvAdapter(LineFileAdapter):
                 payload=record,
                 key=f"{stream}:{custom_key}" if custom_key else line_key(identity, line),
                 source_time_ns=source_time,
-                metadata={"source": str(self.path), "line": line.number},
+                metadata={"source": str(self._reading), "line": line.number},
             )
         )
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import os
 import re
 import subprocess
 from collections.abc import AsyncGenerator
@@ -51,6 +52,63 @@ def is_repository(path: Path) -> bool:
     if (path / ".git").exists():
         return True
     return (path / "HEAD").is_file() and (path / "objects").is_dir() and (path / "refs").is_dir()
+
+
+def git_dirs(repo: Path) -> tuple[Path, Path] | None:
+    """(the git directory holding HEAD, the common directory holding refs/ and packed-refs)
+    of a repository: `.git`, the directory a `.git` file names (a worktree, a submodule),
+    or a bare repository itself; None if it is none of these."""
+    dot = repo / ".git"
+    if dot.is_dir():
+        gitdir = dot
+    elif dot.is_file():
+        try:
+            text = dot.read_text(errors="replace").strip()
+        except OSError:
+            return None
+        if not text.startswith("gitdir:"):
+            return None
+        gitdir = (repo / text.removeprefix("gitdir:").strip()).resolve()
+    elif is_repository(repo):
+        gitdir = repo
+    else:
+        return None
+    common = gitdir
+    try:
+        named = (gitdir / "commondir").read_text().strip()
+    except OSError:
+        named = ""
+    if named:
+        common = (gitdir / named).resolve()
+    return gitdir, common
+
+
+def refs_stamp(repo: Path) -> tuple[int, ...] | None:
+    """A cheap summary of where a repository's refs point (HEAD, packed-refs and every loose
+    ref's size and mtime): it changes when a commit, reset, fetch or new branch moves them.
+    None if it is not a repository any more."""
+    dirs = git_dirs(repo)
+    if dirs is None:
+        return None
+    gitdir, common = dirs
+    stamp: list[int] = []
+    for f in (gitdir / "HEAD", common / "packed-refs"):
+        try:
+            st = f.stat()
+            stamp += [st.st_ino, st.st_size, st.st_mtime_ns]
+        except OSError:
+            stamp += [0, 0, 0]
+    count = newest = total = 0
+    for dirpath, _dirs, names in os.walk(common / "refs"):
+        for name in names:
+            try:
+                st = os.stat(os.path.join(dirpath, name))
+            except OSError:
+                continue
+            count += 1
+            total += st.st_size
+            newest = max(newest, st.st_mtime_ns)
+    return (*stamp, count, total, newest)
 
 
 class GitError(InputError):

@@ -45,6 +45,7 @@ class IngestStats:
     notes: list[str] = field(default_factory=list)
     error: str | None = None  # the source could not be read (to its end): why
     read_until_ns: int = 0  # the read stamp of the last batch read (0: none)
+    checkpoint: Any = None  # the last checkpoint stored for the source (None: none this run)
 
     @property
     def unaccounted(self) -> int:
@@ -173,6 +174,8 @@ async def _append(
             encoded, checkpoint=read_to, dead_letters=batch.dead_letters
         )
     stats.commit_latencies_ns.append(time.perf_counter_ns() - t0)
+    if position is not None:
+        stats.checkpoint = position
     stats.batches += 1
     stats.read += batch.records + batch.held_back
     stats.held_back += batch.held_back

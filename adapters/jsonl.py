@@ -14,6 +14,7 @@ from evlog.eventlog import NewEvent
 
 from .base import Batch
 from .fields import FieldMap, get_field, parse_time_ns, scalar_text
+from .lineage import Placement
 from .linefile import LineFileAdapter, ReadFrom
 from .lines import FileIdentity, Line, is_gzip, is_stream, line_key
 from .offload import offload_threshold, offloaded
@@ -29,23 +30,31 @@ class JsonlAdapter(LineFileAdapter):
         *,
         final: bool = True,
         offload: bool = True,
+        placement: Placement | None = None,
     ) -> None:
-        super().__init__(path, fields, final=final)
+        super().__init__(path, fields, final=final, placement=placement)
         self.offload = offload
         f = self.fields
         self._stream, self._type = _getter(f.stream_field), _getter(f.type_field)
         self._key, self._time = _getter(f.key_field), _getter(f.time_field)
-        self._meta = b'{"source":' + orjson.dumps(str(path)) + b',"line":%d}'
 
     def batches(self, checkpoint: Any | None) -> AsyncGenerator[Batch, None]:
         """A large finished file is parsed in a child process (adapters/offload.py)."""
         if self.offload and self.final and _offloadable(self.path):
-            make = partial(JsonlAdapter, self.path, self.fields, final=True, offload=False)
+            make = partial(
+                JsonlAdapter,
+                self.path,
+                self.fields,
+                final=True,
+                offload=False,
+                placement=self.placement,
+            )
             return offloaded(make, checkpoint)
         return super().batches(checkpoint)
 
     async def read_file(self, at: ReadFrom) -> AsyncGenerator[Batch, None]:
         identity = at.identity
+        self._meta = b'{"source":' + orjson.dumps(str(at.path)) + b',"line":%d}'
         async for lines in at.reader.lines():
             last = lines[-1]
             batch = Batch(position=await self.position(at, last.end, last.number))
@@ -63,6 +72,7 @@ class JsonlAdapter(LineFileAdapter):
     def convert_again(
         self, line: Line, identity: FileIdentity, checkpoint: Any | None, batch: Batch
     ) -> None:
+        self._meta = b'{"source":' + orjson.dumps(str(self.path)) + b',"line":%d}'
         self._convert(line, identity, batch, time.time_ns())
 
     def _convert(self, line: Line, identity: FileIdentity, batch: Batch, read_ns: int) -> None:

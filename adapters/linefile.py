@@ -1,10 +1,17 @@
-"""Common ground of the adapters that read a file as lines (JSONL, CSV, plain logs): the source
-name, resuming from a stored position, finishing a rotated file before its successor, reading
-pipes and stdin once as a stream, and counting what was held back."""
+"""Common ground of the adapters that read a file as lines (JSONL, CSV, plain logs): the source a
+file belongs to (adapters/lineage.py), resuming from a stored position, finishing a generation
+that moved away before the next one, reading pipes and stdin once as a stream, and counting
+what was held back.
+
+A position this adapter yields is the source's whole checkpoint: the generation being read at
+its top level (or, reading a rotated file, that generation's entry in `rotated`), the earlier
+generations, and the stem its default stream is named after (`name`)."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import time
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from dataclasses import dataclass
@@ -15,6 +22,16 @@ from evlog.eventlog import DeadLetter
 
 from .base import RAW_LIMIT, Batch
 from .fields import FieldMap
+from .lineage import (
+    GENERATION_FIELDS,
+    Placement,
+    facts,
+    generation_record,
+    rotated_entry,
+    same_content,
+    source_name,
+    with_rotated,
+)
 from .lines import (
     CHUNK_BYTES,
     SETTLE_S,
@@ -28,15 +45,17 @@ from .lines import (
     line_key,
     open_binary,
     open_stream,
-    position,
     resume_at,
     settled,
     stream_identity,
     tail_digest,
-    with_rotation,
 )
 
 RETRY_NAMESPACE = "retry"
+# A one-shot read of a file changed in the last SETTLE_S waits this long at most for it to be
+# quiet before it takes a last record that may still grow (else it is held back, said so).
+QUIET_WAIT_MAX_S = 1.5
+QUIET_POLL_S = 0.05
 
 _SUFFIXES = (".gz", ".jsonl", ".ndjson", ".json", ".csv", ".tsv", ".tab", ".log", ".txt")
 
@@ -53,7 +72,8 @@ def stem(path: Path) -> str:
 
 
 def file_source(path: Path) -> str:
-    """The stable name of a file source (checkpoints and dead letters are filed under it)."""
+    """The name of the source first read at `path` (checkpoints and dead letters are filed
+    under it; a file renamed later keeps its source: adapters/lineage.py)."""
     if path == STDIN:
         return "stdin"
     try:
@@ -69,22 +89,15 @@ class ReadFrom:
     path: Path
     identity: FileIdentity
     line_no: int
-    checkpoint: Any | None
+    checkpoint: Any | None  # the record of the generation being read
     reader: LineReader
+    slot: int | None = None  # which generation's record positions replace (None: the current)
 
     @property
     def final(self) -> bool:
-        """The input has ended for good (a one-shot read of a file unchanged for SETTLE_S, a
-        rotated file, a stream at its end): even a record without its end is taken."""
+        """The input has ended for good (a one-shot read of a quiet file, a file rotated away,
+        a stream at its end): even a record without its end is taken."""
         return self.reader.take_tail
-
-
-def _moved(checkpoint: Any | None, identity: FileIdentity, offset: int) -> bool:
-    """Whether a checkpoint does not already say: this file, this generation, this offset."""
-    if not isinstance(checkpoint, dict):
-        return True
-    same = (checkpoint.get("ino"), checkpoint.get("gen", 0), checkpoint.get("offset"))
-    return same != (identity.ino, identity.generation, offset)
 
 
 def end_of_last_line(path: Path) -> tuple[int, int]:
@@ -100,21 +113,109 @@ def end_of_last_line(path: Path) -> tuple[int, int]:
     return offset, lines
 
 
+def wait_quiet(path: Path, settle_s: float, most_s: float) -> float | None:
+    """Wait (blocking) until the file has not changed for `settle_s`, at most `most_s`;
+    returns the seconds waited, or None if it was still changing then."""
+    started = time.monotonic()
+    while True:
+        if settled(path, settle_s):
+            return time.monotonic() - started
+        waited = time.monotonic() - started
+        if waited >= most_s:
+            return None
+        try:
+            age = time.time() - os.stat(path).st_mtime
+        except OSError:
+            return None
+        time.sleep(min(max(settle_s - age, QUIET_POLL_S), most_s - waited))
+
+
+def rotation_of(candidate: Path, path: Path) -> bool:
+    """Whether `candidate` is named as a rotation of `path` is (`app.log.1`, `app-20240101.log`,
+    `app.1.log`): with the same inode, the file rewritten and then rotated away. An inode alone
+    is no proof: another log's new file in the same directory may have taken a freed one."""
+    base = path.name.split(".", 1)[0]
+    return candidate.name != path.name and candidate.name.startswith(
+        (f"{base}.", f"{base}-", f"{base}_")
+    )
+
+
+def where_current_went(path: Path, current: dict[str, Any]) -> tuple[bool, Path | None]:
+    """(whether `path` still holds the generation `current` was read from, and if not, where
+    that generation's file is now, if it can be found).
+
+    The path's own inode, grown: still here. Another inode at the path: the old one, if it is
+    still there (where it was last read, or beside `path`), is a rotation, finished first;
+    if it is gone, the same content in the new inode is the same file (an editor's rename over
+    it). A path whose inode is the same but whose content is not (truncated, rewritten) is
+    searched for by content (a copytruncate's copy, a compressed rotation); if the content is
+    nowhere, the path's own read says why it starts over."""
+    path = path.absolute()
+    f = facts(path)
+    if f is None:
+        return True, None
+    ident = (current.get("dev"), current.get("ino"))
+    same_inode = (f.dev, f.ino) == ident
+    if same_inode and same_content(f, current):
+        return True, None
+    try:
+        entries = sorted(os.scandir(path.parent), key=lambda e: e.name)
+    except OSError:
+        entries = []
+    recorded = [Path(current["path"])] if current.get("path") else []
+    others = [Path(e.path) for e in entries]
+    found = [(c, g) for c in [*recorded, *others] if (g := facts(c)) is not None]
+    found = [(c, g) for c, g in found if (g.dev, g.ino) != (f.dev, f.ino)]  # not the path's file
+    if not same_inode:
+        for candidate, g in found:
+            first_line = g.fingerprint == current.get("fingerprint") or not current.get("offset")
+            if (g.dev, g.ino) == ident and (first_line or rotation_of(candidate, path)):
+                return False, candidate
+        if same_content(f, current):
+            return True, None
+    for candidate, g in found:
+        if same_content(g, current):
+            return False, candidate
+    return same_inode, None
+
+
 class LineFileAdapter:
     name: str
     # Whether `--read-from end` can skip what a new file holds (a CSV needs its header).
     can_start_at_end = True
 
-    def __init__(self, path: Path, fields: FieldMap | None = None, *, final: bool = True) -> None:
+    def __init__(
+        self,
+        path: Path,
+        fields: FieldMap | None = None,
+        *,
+        final: bool = True,
+        placement: Placement | None = None,
+    ) -> None:
         self.path = path
         self.fields = fields or FieldMap()
         self.final = final
-        self.source = file_source(path)
-        self.default_stream = self.fields.default_stream(self.name, stem(path))
-        # How long the file must be unchanged before its last record counts as finished.
+        self.placement = placement or Placement(file_source(path))
+        self.source = self.placement.source
+        # The stem the source's stream is named after: the name it was first read under.
+        self.stem = self.placement.name or stem(
+            path
+            if self.placement.kind in ("new", "own") or not source_name(self.source)
+            else Path(source_name(self.source) or "")
+        )
+        self.default_stream = self.fields.default_stream(self.name, self.stem)
+        # How long the file must be unchanged before its last record counts as finished, and
+        # how long a read waits at most for that (0 under `evlog watch`, which comes back).
         self.settle_s = SETTLE_S
+        self.quiet_wait_s = QUIET_WAIT_MAX_S
+        # The watcher saw the file shorter than what was read since (a copytruncate).
+        self.shrunk = False
         self._reading = path  # the file being read: the old one while finishing a rotated file
         self._identity: FileIdentity | None = None  # of the read under way
+        self._state: dict[str, Any] = {}  # the source's checkpoint as of the last position
+        # Remarks for the user, handed out with the next batch.
+        note = self.placement.note
+        self._pending_notes: list[str] = [f"{path}: {note}"] if note else []
         # `--read-from end`: a file never read before starts at its end (a live log's past is
         # not wanted); its checkpoint then says so, and later runs go on from there.
         self.start_at_end = False
@@ -159,55 +260,147 @@ class LineFileAdapter:
     def batches(self, checkpoint: Any | None) -> AsyncGenerator[Batch, None]:
         if is_stream(self.path):
             return self._read_stream()
-        return with_rotation(self.path, checkpoint, self._read)
+        self._state = dict(checkpoint) if isinstance(checkpoint, dict) else {}
+        if self.placement.kind == "rotated" and self.placement.generation is not None:
+            return self._read_rotated(self.placement.generation)
+        return self._read_lineage()
+
+    async def _read_lineage(self) -> AsyncGenerator[Batch, None]:
+        """The path's own lineage: when the path holds another file than the generation being
+        read, that generation is finished first where it went (when it can be found), and
+        remembered among the rotated ones; the path is then read as the next generation."""
+        current = generation_record(self._state) if "offset" in self._state else None
+        if current is not None:
+            here, went = await asyncio.to_thread(where_current_went, self.path, current)
+            if not here:
+                if went is not None:
+                    async with aclosing(self._read(went, None, rotated=True)) as batches:
+                        async for batch in batches:
+                            yield batch
+                self._next_generation()
+        async with aclosing(self._read(self.path, None, rotated=False)) as batches:
+            async for batch in batches:
+                yield batch
+
+    async def _read_rotated(self, generation: int) -> AsyncGenerator[Batch, None]:
+        """An earlier generation found again (`app.log.1`, `app.log.1.gz`): read on from where
+        it stopped."""
+        async with aclosing(self._read(self.path, generation, rotated=False)) as batches:
+            async for batch in batches:
+                yield batch
+
+    def _next_generation(self, record: dict[str, Any] | None = None) -> None:
+        """The current generation moves to `rotated` (its file may turn up again, perhaps
+        compressed, with a tail not yet read); the next read of the path starts the next."""
+        current = record or generation_record(self._state)
+        rest = {k: v for k, v in self._state.items() if k not in GENERATION_FIELDS}
+        rest["rotated"] = with_rotated(self._state, current)
+        self._state = {**rest, "gen": int(current.get("gen", 0)) + 1}
+
+    def _generation(self, slot: int | None) -> dict[str, Any] | None:
+        if slot is None:
+            return generation_record(self._state) if "gen" in self._state else None
+        return rotated_entry(self._state, slot)
 
     async def _read(
-        self, path: Path, checkpoint: Any | None, rotated: bool
+        self, path: Path, slot: int | None, *, rotated: bool
     ) -> AsyncGenerator[Batch, None]:
+        """Read `path` as generation `slot` (None: the current one) from its record's offset.
+        `rotated`: the file was replaced at its path, so it is finished: take its last record.
+        A one-shot read of a file still changing waits (at most QUIET_WAIT_MAX_S) for it to be
+        quiet, rather than hold its last record back."""
+        waited: float | None = 0.0
+        while True:
+            take_tail = rotated or (
+                self.final and await asyncio.to_thread(settled, path, self.settle_s)
+            )
+            outcome = _Pass()
+            async with aclosing(self._pass(path, slot, take_tail, outcome)) as batches:
+                async for batch in batches:
+                    yield batch
+            if outcome.held_back and self.final and not take_tail and waited == 0.0:
+                waited = await asyncio.to_thread(wait_quiet, path, self.settle_s, QUIET_WAIT_MAX_S)
+                if waited is not None:
+                    self._pending_notes.append(
+                        f"{path}: waited {waited:.1f} s for it to be quiet, then took its"
+                        " last record"
+                    )
+                    continue  # read on from the last position, taking the tail now
+            if outcome.held_back:
+                why = (
+                    f"the file changed in the last {self.settle_s:g} s; a later run takes it"
+                    if self.final
+                    else "waiting for the end of the record"
+                )
+                note = f"{path}: {outcome.held_back} record(s) held back, not finished: {why}"
+                yield Batch(held_back=outcome.held_back, notes=[*self._take_notes(), note])
+            elif self._pending_notes:
+                yield Batch(notes=self._take_notes())
+            return
+
+    def _take_notes(self) -> list[str]:
+        notes, self._pending_notes = self._pending_notes, []
+        return notes
+
+    async def _pass(
+        self, path: Path, slot: int | None, take_tail: bool, outcome: _Pass
+    ) -> AsyncGenerator[Batch, None]:
+        """One read of `path` to its end (or its last complete record)."""
         self._reading = path
-        at = await asyncio.to_thread(resume_at, path, self.source, checkpoint)
-        notes = []
+        record = self._generation(slot)
+        shrunk = self.shrunk and slot is None and path == self.path
+        at = await asyncio.to_thread(resume_at, path, self.source, record, shrunk=shrunk)
         if at.restarted:
-            notes.append(f"{path}: read from the start as new content: {at.restarted}")
-        if self.start_at_end and checkpoint is None and not rotated and not at.identity.gzip:
+            if slot is not None:  # no longer the generation it was taken for: leave it
+                self._pending_notes.append(f"{path}: not read: {at.restarted}")
+                return
+            self._next_generation(record)
+            self._pending_notes.append(
+                f"{path}: read from the start as new content: {at.restarted}"
+            )
+        if self.start_at_end and record is None and not at.identity.compressed:
             if self.can_start_at_end:
                 offset, lines = await asyncio.to_thread(end_of_last_line, path)
                 at = ResumeAt(at.identity, offset, lines)
-                notes.append(f"{path}: started at its end (--read-from end): {lines} lines skipped")
+                self._pending_notes.append(
+                    f"{path}: started at its end (--read-from end): {lines} lines skipped"
+                )
             else:
-                notes.append(f"{path}: read from the start: a {self.name} file needs its header")
-        take_tail = rotated or (
-            self.final and await asyncio.to_thread(settled, path, self.settle_s)
-        )
+                self._pending_notes.append(
+                    f"{path}: read from the start: a {self.name} file needs its header"
+                )
         f = await asyncio.to_thread(open_binary, path)
+        read_any = False
         try:
             if at.offset:
                 await asyncio.to_thread(f.seek, at.offset)
             reader = LineReader(f, at.offset, at.line, take_tail=take_tail)
             self._identity = at.identity
-            read_from = ReadFrom(path, at.identity, at.line, checkpoint, reader)
-            read_any = False
+            current = self._generation(slot)
+            read_from = ReadFrom(path, at.identity, at.line, current, reader, slot)
             async with aclosing(self.read_file(read_from)) as batches:
                 async for batch in batches:
-                    batch.notes += notes
-                    notes = []
+                    batch.notes = self._take_notes() + batch.notes
                     read_any = True
                     yield batch
-            if not read_any and _moved(checkpoint, at.identity, at.offset):
+            if not read_any and self._moved(slot, at, path):
                 # Nothing to read (an empty file), but remember this file: were it rotated
                 # before the next run, that run could not know to finish it.
-                yield Batch(position=await self.position(read_from, at.offset, at.line))
+                position = await self.position(read_from, at.offset, at.line)
+                yield Batch(position=position, notes=self._take_notes())
         finally:
             await asyncio.to_thread(f.close)
-        if reader.held_back:
-            why = (
-                f"the file changed in the last {self.settle_s:g} s; a later run takes it"
-                if self.final
-                else "waiting for the end of the record"
-            )
-            notes.append(f"{path}: {reader.held_back} record(s) held back, not finished: {why}")
-        if notes:
-            yield Batch(held_back=reader.held_back, notes=notes)
+        outcome.held_back = reader.held_back
+
+    def _moved(self, slot: int | None, at: ResumeAt, path: Path) -> bool:
+        """Whether the checkpoint does not already say: this file, this generation, this
+        offset, at this path."""
+        record = self._generation(slot)
+        if record is None or "offset" not in record:
+            return True
+        same = (record.get("ino"), record.get("gen", 0), record.get("offset"), record.get("path"))
+        here = (at.identity.ino, at.identity.generation, at.offset, str(path.absolute()))
+        return same != here or self._state.get("name") != self.stem
 
     async def _read_stream(self) -> AsyncGenerator[Batch, None]:
         """A pipe, FIFO or stdin: read once to its end; keys unique to this run, no checkpoint."""
@@ -228,17 +421,42 @@ class LineFileAdapter:
         finally:
             await asyncio.to_thread(f.close)
 
-    async def position(self, at: ReadFrom, offset: int, line: int) -> dict[str, Any] | None:
-        """The checkpoint after `line` lines at byte `offset`, with the hash of the bytes before
-        it (from the reader's memory, else read back from the file)."""
+    async def position(
+        self, at: ReadFrom, offset: int, line: int, **extra: Any
+    ) -> dict[str, Any] | None:
+        """The source's checkpoint after `line` lines at byte `offset` of the file `at` reads
+        (`extra`: more of that generation's own state, e.g. a CSV's header), with the hash of
+        the bytes before it (from the reader's memory, else read back from the file)."""
         if not at.identity.seekable:
             return None
-        tail = None if at.identity.gzip else at.reader.tail_at(offset)
+        tail = at.reader.tail_at(offset)
         if tail is None:
             block = await asyncio.to_thread(block_before, at.path, at.identity, offset)
             tail = tail_digest(block)
-        return position(at.identity, offset, line, tail)
+        record = {
+            **at.identity.to_json(),
+            "offset": offset,
+            "line": line,
+            "tail": tail,
+            "path": str(at.path.absolute()),
+            **extra,
+        }
+        if at.slot is None:
+            rest = {k: v for k, v in self._state.items() if k not in GENERATION_FIELDS}
+            state = {**rest, **record}
+        else:
+            state = {**self._state, "rotated": with_rotated(self._state, record, replace=at.slot)}
+        state["name"] = self.stem
+        self._state = state
+        return dict(state)
 
     def read_file(self, at: ReadFrom) -> AsyncGenerator[Batch, None]:
         """Batches from `at` to the end of the file (or its last complete record if not final)."""
         raise NotImplementedError
+
+
+@dataclass(slots=True)
+class _Pass:
+    """What one read of a file left unread at its end."""
+
+    held_back: int = 0

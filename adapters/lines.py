@@ -15,21 +15,21 @@ the run and no resume point."""
 from __future__ import annotations
 
 import asyncio
+import bz2
 import gzip
 import hashlib
+import lzma
 import os
+import re
 import stat
 import sys
 import time
 import uuid
 import zlib
 from collections.abc import AsyncGenerator, Callable
-from contextlib import aclosing
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, BinaryIO, TypeVar
-
-T = TypeVar("T")
+from typing import Any, BinaryIO
 
 CHUNK_BYTES = 1 << 20
 MAX_LINE_BYTES = 8 << 20  # a longer line is dead-lettered, not loaded whole
@@ -67,7 +67,11 @@ class FileIdentity:
     namespace: str
     generation: int = 0
     seekable: bool = True
-    gzip: bool = False
+    compression: str | None = None  # "gzip", "bzip2" or "xz": offsets are in the content
+
+    @property
+    def compressed(self) -> bool:
+        return self.compression is not None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -120,17 +124,22 @@ def is_stream(path: Path) -> bool:
 def identify(path: Path, source: str, generation: int = 0) -> FileIdentity:
     """The identity of a regular file (raises OSError if it vanished)."""
     st = os.stat(path)
-    gz = is_gzip(path)
-    try:
-        with gzip.open(path, "rb") if gz else open(path, "rb") as f:
-            head = f.read(FINGERPRINT_BYTES)
-    except (EOFError, OSError, zlib.error):
-        with open(path, "rb") as raw:  # a broken gzip stream: fingerprint its raw bytes
-            head = raw.read(FINGERPRINT_BYTES)
-    if head.startswith(BOM):
-        head = head[len(BOM) :]
+    kind = compression(path)
     ns = generation_namespace(source, generation)
-    return FileIdentity(st.st_dev, st.st_ino, fingerprint(head), ns, generation, True, gz)
+    fp = fingerprint(head_of(path, kind))
+    return FileIdentity(st.st_dev, st.st_ino, fp, ns, generation, True, kind)
+
+
+def head_of(path: Path, kind: str | None) -> bytes:
+    """The first FINGERPRINT_BYTES of the file's content (decompressed), without a byte-order
+    mark. A broken compressed stream gives its raw bytes."""
+    try:
+        with open_content(path, kind) as f:
+            head = f.read(FINGERPRINT_BYTES)
+    except (EOFError, OSError, zlib.error, lzma.LZMAError):
+        with open(path, "rb") as raw:
+            head = raw.read(FINGERPRINT_BYTES)
+    return head[len(BOM) :] if head.startswith(BOM) else head
 
 
 def stream_identity(source: str) -> FileIdentity:
@@ -138,13 +147,37 @@ def stream_identity(source: str) -> FileIdentity:
     return FileIdentity(0, 0, "", f"{source_namespace(source)}.run{run}", 0, seekable=False)
 
 
-def is_gzip(path: Path) -> bool:
+# Compressed files by their first bytes, as logrotate's `compress` (gzip, or its compresscmd
+# bzip2 or xz) leaves them: read as their content, offsets counted in the content.
+_MAGIC = ((b"\x1f\x8b", "gzip"), (b"\xfd7zXZ\x00", "xz"))
+# bzip2: "BZh", the block size (1-9), then the first block's magic (pi in BCD): a text file
+# that merely starts with "BZh" is text.
+_BZIP2 = re.compile(rb"BZh[1-9]\x31\x41\x59\x26\x53\x59")
+_OPENERS: dict[str, Callable[..., Any]] = {"gzip": gzip.open, "bzip2": bz2.open, "xz": lzma.open}
+DECOMPRESSION_ERRORS = (EOFError, OSError, zlib.error, lzma.LZMAError)
+
+
+def compression(path: Path) -> str | None:
+    """ "gzip", "bzip2" or "xz" when the file starts as one does, else None."""
     with open(path, "rb") as f:
-        return f.read(2) == b"\x1f\x8b"
+        start = f.read(10)
+    if _BZIP2.match(start):
+        return "bzip2"
+    return next((kind for magic, kind in _MAGIC if start.startswith(magic)), None)
+
+
+def is_gzip(path: Path) -> bool:
+    """Whether the file is compressed (gzip, bzip2 or xz): read as its content."""
+    return compression(path) is not None
+
+
+def open_content(path: Path, kind: str | None) -> BinaryIO:
+    """The file's content: decompressed if `kind` says it is compressed."""
+    return _OPENERS[kind](path, "rb") if kind else open(path, "rb")
 
 
 def open_binary(path: Path) -> BinaryIO:
-    return gzip.open(path, "rb") if is_gzip(path) else open(path, "rb")  # type: ignore[return-value]
+    return open_content(path, compression(path))
 
 
 def open_stream(path: Path) -> BinaryIO:
@@ -154,20 +187,58 @@ def open_stream(path: Path) -> BinaryIO:
 
 
 def block_before(path: Path, identity: FileIdentity, offset: int) -> bytes:
-    """The TAIL_BYTES before `offset` (for gzip: the first raw bytes of the compressed file)."""
-    if identity.gzip:
-        with open(path, "rb") as f:
-            return f.read(TAIL_BYTES)
+    """The TAIL_BYTES of content before `offset` (decompressed up to it when compressed)."""
+    return content_before(path, identity.compression, offset) or b""
+
+
+def content_before(path: Path, kind: str | None, offset: int) -> bytes | None:
+    """The TAIL_BYTES of the file's content before `offset`, or None when its content is
+    shorter than that (a compressed file is decompressed up to the offset; a broken stream
+    ends where it breaks)."""
     start = max(0, offset - TAIL_BYTES)
+    if kind is None:
+        with open(path, "rb") as f:
+            block = os.pread(f.fileno(), offset - start, start)
+        return block if len(block) == offset - start else None
+    window = b""
+    done = 0
+    try:
+        with open_content(path, kind) as f:
+            while done < offset:
+                chunk = f.read(min(CHUNK_BYTES, offset - done))
+                if not chunk:
+                    break
+                done += len(chunk)
+                window = (window + chunk)[-TAIL_BYTES:]
+    except DECOMPRESSION_ERRORS:
+        pass
+    if done < offset:
+        return None
+    return window[len(window) - (offset - start) :]
+
+
+def raw_head_digest(path: Path) -> str:
+    """How evlog before content tails checked a compressed file: its first raw bytes."""
     with open(path, "rb") as f:
-        return os.pread(f.fileno(), offset - start, start)
+        return tail_digest(f.read(TAIL_BYTES))
 
 
-def resume_at(path: Path, source: str, checkpoint: Any | None) -> ResumeAt:
-    """Where to read `path` from, given the stored checkpoint (runs in a worker thread).
+def tail_matches(path: Path, kind: str | None, offset: int, tail: str) -> bool:
+    """Whether the content before `offset` is the one a checkpoint's `tail` hashed. Compressed
+    files checkpointed by an earlier evlog hashed their first raw bytes instead: either does."""
+    block = content_before(path, kind, offset)
+    if block is not None and tail_digest(block) == tail:
+        return True
+    return kind is not None and raw_head_digest(path) == tail
+
+
+def resume_at(path: Path, source: str, checkpoint: Any | None, *, shrunk: bool = False) -> ResumeAt:
+    """Where to read `path` from, given a generation's record (runs in a worker thread).
 
     Continue at the stored offset only if the file still has the same first line and the same
-    bytes just before the offset; otherwise read it from the start as the next generation."""
+    bytes just before the offset, and was not seen shorter than the offset since (`shrunk`:
+    a copytruncate whose file grew back with the same bytes); otherwise read it from the start
+    as the next generation."""
     if not checkpoint:
         return ResumeAt(identify(path, source), 0, 0)
     gen = int(checkpoint.get("gen", 0))
@@ -178,58 +249,20 @@ def resume_at(path: Path, source: str, checkpoint: Any | None) -> ResumeAt:
     reason = None
     if offset == 0:
         pass  # nothing was read of this generation yet: nothing before the offset to check
+    elif shrunk:
+        reason = "it was seen shorter than what was read (truncated)"
     elif checkpoint.get("fingerprint") != same.fingerprint:
         reason = "its first line changed"
-    elif not same.gzip and os.path.getsize(path) < offset:
+    elif not same.compressed and os.path.getsize(path) < offset:
         reason = "it is shorter than what was read (truncated)"
-    elif "tail" in checkpoint and checkpoint["tail"] != tail_digest(
-        block_before(path, same, offset)
+    elif "tail" in checkpoint and not tail_matches(
+        path, same.compression, offset, checkpoint["tail"]
     ):
         reason = "the bytes before the last position changed (rewritten)"
     if reason is None:
         return ResumeAt(same, offset, int(checkpoint.get("line", 0)))
     next_gen = generation_namespace(source, gen + 1)
     return ResumeAt(replace(same, generation=gen + 1, namespace=next_gen), 0, 0, reason)
-
-
-def rotated_from(path: Path, checkpoint: Any | None) -> Path | None:
-    """The file this path used to be, if it was replaced (log rotation: renamed, a new file
-    created in its place) and the old one is still beside it. While it exists no other file
-    can have its inode, so it is that file; `resume_at` then says where to read it from."""
-    if not checkpoint or "ino" not in checkpoint or "offset" not in checkpoint or is_gzip(path):
-        return None
-    st = os.stat(path)
-    if (st.st_dev, st.st_ino) == (checkpoint.get("dev"), checkpoint.get("ino")):
-        return None
-    for entry in os.scandir(path.parent):
-        if entry.inode() != checkpoint["ino"] or not entry.is_file(follow_symlinks=False):
-            continue
-        if entry.stat().st_dev == checkpoint.get("dev"):
-            return Path(entry.path)
-    return None
-
-
-async def with_rotation(
-    path: Path,
-    checkpoint: Any | None,
-    read: Callable[[Path, Any | None, bool], AsyncGenerator[T, None]],
-) -> AsyncGenerator[T, None]:
-    """`read` the file at `path` from `checkpoint`; when it was replaced since, first finish
-    the old file (to its current end, under its own identity: its third argument says it is
-    finished), then read the new one as the generation after the old one's last."""
-    old = await asyncio.to_thread(rotated_from, path, checkpoint)
-    if old is not None:
-        gen = int(checkpoint.get("gen", 0))  # type: ignore[union-attr]
-        async with aclosing(read(old, checkpoint, True)) as batches:
-            async for batch in batches:
-                position = getattr(batch, "position", None)
-                if isinstance(position, dict):
-                    gen = max(gen, int(position.get("gen", gen)))
-                yield batch
-        checkpoint = {"gen": gen + 1}
-    async with aclosing(read(path, checkpoint, False)) as batches:
-        async for batch in batches:
-            yield batch
 
 
 def settled(path: Path, settle_s: float = SETTLE_S) -> bool:
@@ -278,7 +311,7 @@ class LineReader:
         while True:
             try:
                 chunk = await asyncio.to_thread(self._read)
-            except (EOFError, OSError, zlib.error) as exc:
+            except DECOMPRESSION_ERRORS as exc:
                 # A corrupt or truncated compressed stream: what came before it stands; the
                 # break itself is one dead letter (or, while the file may still grow, a wait).
                 if self.take_tail:

@@ -13,6 +13,7 @@ from evlog.eventlog import NewEvent
 
 from .base import Batch
 from .fields import FieldMap, parse_time_ns
+from .lineage import Placement
 from .linefile import LineFileAdapter, ReadFrom
 from .lines import STDIN, FileIdentity, Line, line_key
 
@@ -29,10 +30,10 @@ class LogAdapter(LineFileAdapter):
         *,
         final: bool = True,
         pattern: str | None = None,
+        placement: Placement | None = None,
     ) -> None:
-        super().__init__(path, fields, final=final)
+        super().__init__(path, fields, final=final, placement=placement)
         self.regex = re.compile(pattern) if pattern else None
-        self._source_name = "stdin" if path == STDIN else str(path)
 
     async def read_file(self, at: ReadFrom) -> AsyncGenerator[Batch, None]:
         record: list[Line] = []
@@ -111,6 +112,9 @@ class LogAdapter(LineFileAdapter):
                 payload=payload,
                 key=key,
                 source_time_ns=source_time,
-                metadata={"source": self._source_name, "line": first.number},
+                metadata={
+                    "source": "stdin" if self._reading == STDIN else str(self._reading),
+                    "line": first.number,
+                },
             )
         )

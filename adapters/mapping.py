@@ -6,6 +6,9 @@ another stream or type."""
 from __future__ import annotations
 
 import asyncio
+import os
+import stat
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +17,7 @@ from evlog.eventlog.store import LogStore
 from .base import Adapter, InputError
 from .fields import FieldMap
 from .git import is_repository
+from .lineage import Placement, SourceIndex, place
 from .linefile import file_source
 from .registry import detect, make_adapter
 
@@ -91,22 +95,36 @@ ONLY_FOR = {
 }
 
 
-def effective(path: Path, wanted: dict[str, Any]) -> dict[str, Any]:
-    """The full mapping of a run's options for `path`: the adapter detected when not given,
-    without the options its adapter does not read."""
-    adapter = wanted.get("adapter") or detect(path)
+def effective(
+    path: Path, wanted: dict[str, Any], stored: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The full mapping of a run's options for `path`: the adapter given, else the one it was
+    read with before (a rotated `app.log.1` is still a log), else detected; without the
+    options its adapter does not read."""
+    adapter = wanted.get("adapter") or (stored or {}).get("adapter") or detect(path)
     kept = {k: v for k, v in wanted.items() if adapter in ONLY_FOR.get(k, {adapter})}
     return {"adapter": adapter, **kept, "naming": NAMING}
 
 
-def build(path: Path, mapping: dict[str, Any], *, final: bool = True) -> Adapter:
-    """The adapter that reads `path` with `mapping`; `final`: see make_adapter."""
+def build(
+    path: Path,
+    mapping: dict[str, Any],
+    *,
+    final: bool = True,
+    placement: Placement | None = None,
+) -> Adapter:
+    """The adapter that reads `path` with `mapping`; `final`, `placement`: see make_adapter."""
     fields = FieldMap(
         **{k: mapping.get(k) for k in _FIELDS}, naming=mapping.get("naming", LEGACY_NAMING)
     )
     options = {k: mapping.get(k) for k in ONLY_FOR}  # what shapes reading, for the adapter
     return make_adapter(
-        path, adapter=mapping["adapter"], fields=fields, final=final, options=options
+        path,
+        adapter=mapping["adapter"],
+        fields=fields,
+        final=final,
+        options=options,
+        placement=placement,
     )
 
 
@@ -114,7 +132,7 @@ def choose(
     path: Path, wanted: dict[str, Any], stored: dict[str, Any] | None, *, remap: bool = False
 ) -> tuple[dict[str, Any], str | None]:
     """(the mapping to read `path` with, a note for the user or None)."""
-    mapping = effective(path, wanted)
+    mapping = effective(path, wanted, stored)
     wanted = {k: v for k, v in wanted.items() if k in mapping}
     if stored:
         # the stream names a source started with stay its names
@@ -137,6 +155,29 @@ def _options(mapping: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in mapping.items() if k != "naming"}
 
 
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """How a path is read: its adapter, the mapping stored with its checkpoints, a note for
+    the user, and (for a regular file) which source and generation it is."""
+
+    adapter: Adapter
+    mapping: dict[str, Any]
+    note: str | None = None
+    placement: Placement | None = None
+
+    @property
+    def reads(self) -> bool:
+        """False for a copy of a file that is read where it is (adapters/lineage.py)."""
+        return self.placement is None or self.placement.reads
+
+
+def is_regular_file(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
 async def plan(
     log: LogStore,
     path: Path,
@@ -144,23 +185,55 @@ async def plan(
     *,
     remap: bool = False,
     final: bool = True,
-) -> tuple[Adapter, dict[str, Any], str | None]:
-    """The adapter for `path`, the mapping to store with its checkpoints, and a note.
-    `final`: a one-shot read (False: a watcher's, which waits for a record's end)."""
-    source = await asyncio.to_thread(_existing_source, path)
+    index: SourceIndex | None = None,
+    copies: str = "settle",
+) -> Plan:
+    """How to read `path`. `final`: a one-shot read (False: a watcher's, which waits for a
+    record's end). `index`: the file sources known so far (made from the log if not given),
+    which place a regular file by its content: a renamed or rotated file is read on as the
+    source and generation it is (adapters/lineage.py). `copies`: what a file with the same
+    content as one being read is: "settle" (a copy if there is enough of it, else a source of
+    its own: a one-shot read), "keep" (a copy: the watcher waits to see whether its original
+    is truncated, as copytruncate does), "own" (a source of its own)."""
+    if str(path) != "-" and not await asyncio.to_thread(path.exists):
+        raise InputError(f"{path}: no such file or directory")
+    placement = None
+    if await asyncio.to_thread(is_regular_file, path):
+        if index is None:
+            index = SourceIndex.of(await log.source_checkpoints())
+        placement = await asyncio.to_thread(place, path, file_source(path), index)
+        if placement.kind == "copy" and (
+            copies == "own" or (copies == "settle" and not placement.substantial)
+        ):
+            placement = placement.independent
+        assert placement is not None
+        source = placement.source
+    else:
+        source = await asyncio.to_thread(source_of, path)
     checkpoint = await log.source_checkpoint(source)
     stored = checkpoint.get("mapping") if isinstance(checkpoint, dict) else None
-    return await asyncio.to_thread(_chosen, path, wanted, stored, remap, final)
-
-
-def _existing_source(path: Path) -> str:
-    if str(path) != "-" and not path.exists():
-        raise InputError(f"{path}: no such file or directory")
-    return source_of(path)
+    return await asyncio.to_thread(_chosen, path, wanted, stored, remap, final, placement)
 
 
 def _chosen(
-    path: Path, wanted: dict[str, Any], stored: dict[str, Any] | None, remap: bool, final: bool
-) -> tuple[Adapter, dict[str, Any], str | None]:
+    path: Path,
+    wanted: dict[str, Any],
+    stored: dict[str, Any] | None,
+    remap: bool,
+    final: bool,
+    placement: Placement | None,
+) -> Plan:
     mapping, note = choose(path, wanted, stored, remap=remap)
-    return build(path, mapping, final=final), mapping, note
+    adapter = build(path, mapping, final=final, placement=placement)
+    if placement is not None and placement.source != getattr(adapter, "source", None):
+        placement = None  # an adapter that names its source itself (an export, a repository)
+    return Plan(adapter, mapping, note, placement)
+
+
+async def source_for(log: LogStore, path: Path) -> str:
+    """The source a path's records are filed under: its own name's, or (a renamed or rotated
+    file) the source whose content it is."""
+    if await asyncio.to_thread(is_regular_file, path):
+        index = SourceIndex.of(await log.source_checkpoints())
+        return (await asyncio.to_thread(place, path, file_source(path), index)).source
+    return await asyncio.to_thread(source_of, path)

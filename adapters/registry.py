@@ -12,6 +12,7 @@ from .csvfile import CsvAdapter
 from .fields import FieldMap
 from .git import GitAdapter, is_repository
 from .jsonl import JsonlAdapter
+from .lineage import Placement
 from .lines import STDIN, is_stream
 from .logfile import LogAdapter
 from .slack import SlackAdapter
@@ -22,25 +23,30 @@ class UnknownFormat(InputError):
     """No adapter reads this file (by its name or a look inside); --adapter can say which."""
 
 
-Factory = Callable[[Path, FieldMap, bool, dict[str, Any]], Adapter]
+# (path, fields, final, options, placement): the adapter. `placement` (adapters/lineage.py):
+# which source and generation the file is; the line adapters read it so, the others by name.
+Factory = Callable[[Path, FieldMap, bool, dict[str, Any], Placement | None], Adapter]
 
 ADAPTERS: dict[str, Factory] = {
-    "jsonl": lambda path, fields, final, opts: JsonlAdapter(path, fields, final=final),
-    "csv": lambda path, fields, final, opts: CsvAdapter(
+    "jsonl": lambda path, fields, final, opts, placed: JsonlAdapter(
+        path, fields, final=final, placement=placed
+    ),
+    "csv": lambda path, fields, final, opts, placed: CsvAdapter(
         path,
         fields,
         final=final,
         delimiter=opts.get("delimiter"),
         detect_types=bool(opts.get("detect_types")),
+        placement=placed,
     ),
-    "log": lambda path, fields, final, opts: LogAdapter(
-        path, fields, final=final, pattern=opts.get("pattern")
+    "log": lambda path, fields, final, opts, placed: LogAdapter(
+        path, fields, final=final, pattern=opts.get("pattern"), placement=placed
     ),
-    "whatsapp": lambda path, fields, final, opts: WhatsAppAdapter(
+    "whatsapp": lambda path, fields, final, opts, placed: WhatsAppAdapter(
         path, fields, final=final, date_order=opts.get("date_order"), tz=opts.get("tz")
     ),
-    "slack": lambda path, fields, final, opts: SlackAdapter(path, fields, final=final),
-    "git": lambda path, fields, final, opts: GitAdapter(
+    "slack": lambda path, fields, final, opts, placed: SlackAdapter(path, fields, final=final),
+    "git": lambda path, fields, final, opts, placed: GitAdapter(
         path,
         fields,
         final=final,
@@ -106,9 +112,11 @@ def make_adapter(
     fields: FieldMap | None = None,
     final: bool = True,
     options: dict[str, Any] | None = None,
+    placement: Placement | None = None,
 ) -> Adapter:
     """The adapter that reads `path`. `final`: the read is one-shot (a last record is taken
-    when the file is settled); False for a watcher, which waits for every record's end."""
+    when the file is settled); False for a watcher, which waits for every record's end.
+    `placement`: the source and generation the file is, when it is not its own name's."""
     if path != STDIN and not path.exists():
         raise InputError(f"{path}: no such file or directory")
     name = adapter or detect(path)
@@ -116,4 +124,4 @@ def make_adapter(
         raise InputError(f"unknown adapter {name!r}; known: {', '.join(sorted(ADAPTERS))}")
     if path.is_dir() and name != "git":
         raise InputError(f"{path}: is a directory (the {name} adapter reads files)")
-    return ADAPTERS[name](path, fields or FieldMap(), final, options or {})
+    return ADAPTERS[name](path, fields or FieldMap(), final, options or {}, placement)

@@ -24,11 +24,19 @@ from evlog.eventlog import Durability
 from evlog.eventlog.store import LogStore, is_nats, open_log
 
 from . import output
-from .failures import EXIT_INTERRUPTED, EXIT_USAGE, FILES, USER_ERRORS, explain, is_damaged_duckdb
+from .failures import (
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    FILES,
+    USER_ERRORS,
+    explain,
+    first_cause,
+    is_damaged_duckdb,
+)
 from .latency_report import BUDGETED, parse_duration_s, report, sparkline
 from .nats_cli import nats_app
 from .paths import DEFAULT_DB, duckdb_path_for
-from .runtime import UsageError, UserError, fail, run, until_signalled
+from .runtime import Interrupted, UsageError, UserError, fail, run, until_signalled
 
 # Adapters, the projector (DuckDB, Arrow) and the live servers are imported by the commands that
 # use them, not here: every command would otherwise pay ~0.3 s to start (`import evlog.cli`).
@@ -341,6 +349,7 @@ def ingest_cmd(
     per_source, skipped, projecting_failed = run(
         _ingest_all(s, sources, named, wanted, remap, read_from is ReadFrom.end, project_too)
     )
+    skipped = found.skipped + skipped
     per_source += [
         IngestStats(
             source=str(d),
@@ -510,6 +519,7 @@ async def _ingest_all(
     appended, and is up to date with everything appended when this returns; if projecting
     failed, the reason is returned (what was appended stays appended)."""
     from evlog.adapters import IngestStats, InputError, ingest_source, mapping
+    from evlog.adapters.lineage import SourceIndex
     from evlog.adapters.registry import UnknownFormat
 
     results: list[IngestStats] = []
@@ -536,10 +546,12 @@ async def _ingest_all(
 
     async def read_sources(log: LogStore) -> None:
         nonlocal task
+        index = SourceIndex.of(await log.source_checkpoints())
         with bar or contextlib.nullcontext():
             for path in paths:
                 try:
-                    adapter, chosen, note = await mapping.plan(log, path, wanted, remap=remap)
+                    planned = await mapping.plan(log, path, wanted, remap=remap, index=index)
+                    adapter, chosen, note = planned.adapter, planned.mapping, planned.note
                 except UnknownFormat as exc:
                     if path in named:
                         results.append(IngestStats(source=str(path), error=str(exc)))
@@ -549,12 +561,17 @@ async def _ingest_all(
                 except InputError as exc:
                     results.append(IngestStats(source=str(path), error=str(exc)))
                     continue
+                if not planned.reads:
+                    assert planned.placement is not None
+                    skipped.append((path, planned.placement.note or "a copy of a file read"))
+                    continue
                 if start_at_end and hasattr(adapter, "start_at_end"):
                     adapter.start_at_end = True
                 if bar is not None:
                     size = path.stat().st_size if path.is_file() else None
                     task = bar.add_task(str(path), total=size, appended=0, dead=0)
                 stats = await ingest_source(log, adapter, mapping=chosen, on_batch=report)
+                index.update(adapter.source, await log.source_checkpoint(adapter.source))
                 if note:
                     stats.notes.insert(0, note)
                 results.append(stats)
@@ -1644,13 +1661,18 @@ def main() -> None:
     with a documented exit code (evlog/failures.py); --debug shows the traceback instead."""
     try:
         app(standalone_mode=True)
-    except KeyboardInterrupt:
-        fail("interrupted", EXIT_INTERRUPTED)
-    except UsageError as exc:
-        fail(str(exc), EXIT_USAGE)
-    except USER_ERRORS as exc:
-        fail(str(exc))
-    except Exception as exc:
+    except BaseException as raised:
+        exc = first_cause(raised)  # a failure inside a task group: the failure itself
+        if isinstance(exc, SystemExit):
+            raise exc from None
+        if isinstance(exc, Interrupted):
+            raise SystemExit(EXIT_INTERRUPTED) from None
+        if isinstance(exc, KeyboardInterrupt):
+            fail("interrupted", EXIT_INTERRUPTED)
+        if isinstance(exc, UsageError):
+            fail(str(exc), EXIT_USAGE)
+        if isinstance(exc, USER_ERRORS):
+            fail(str(exc))
         if _DEBUG[0]:
             raise
         fail(explain(exc))

@@ -6,6 +6,7 @@ Exit codes: 0 done; 1 an error (bad input, a damaged or full disk, a source that
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import re
 import sqlite3
@@ -27,9 +28,19 @@ _DISK_FULL = "no space left on the disk: nothing already acknowledged was lost; 
 FILES: dict[str, str] = {"db": "the event log", "duckdb": "the analytics file"}
 
 
+def first_cause(exc: BaseException) -> BaseException:
+    """The failure inside task groups: the first exception of a group (and of the groups in
+    it) that is not a cancellation the failure itself set off."""
+    while isinstance(exc, BaseExceptionGroup):
+        inner = [e for e in exc.exceptions if not isinstance(e, asyncio.CancelledError)]
+        exc = (inner or list(exc.exceptions))[0]
+    return exc
+
+
 def explain(exc: BaseException) -> str:
     """One line for a failure: what happened, and what to do next."""
     db, duck = FILES["db"], FILES["duckdb"]
+    exc = first_cause(exc)
     if isinstance(exc, USER_ERRORS):
         return str(exc)
     text = _first_line(exc)

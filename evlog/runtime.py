@@ -21,6 +21,11 @@ class UsageError(UserError):
     """The command line itself is wrong (a bad option value, conflicting flags): exit 2."""
 
 
+class Interrupted(Exception):
+    """Ctrl-C (SIGINT) stopped a long-running command, which then closed its files cleanly:
+    exit 130, as an interrupted `evlog ingest` does."""
+
+
 def fail(message: str, code: int = 1) -> NoReturn:
     print(f"evlog: error: {message}", file=sys.stderr)
     raise SystemExit(code)
@@ -52,9 +57,15 @@ async def until_signalled(coro: Coroutine[Any, Any, None]) -> None:
     loop = asyncio.get_running_loop()
     task = asyncio.ensure_future(coro)
     installed = []
+    received: list[int] = []
+
+    def stop(sig: int) -> None:
+        received.append(sig)
+        task.cancel()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):  # not on Windows' loop
-            loop.add_signal_handler(sig, task.cancel)
+            loop.add_signal_handler(sig, stop, sig)
             installed.append(sig)
     try:
         with contextlib.suppress(asyncio.CancelledError):
@@ -62,3 +73,6 @@ async def until_signalled(coro: Coroutine[Any, Any, None]) -> None:
     finally:
         for sig in installed:
             loop.remove_signal_handler(sig)
+    # SIGTERM is a service manager's "stop": a clean stop, exit 0. Ctrl-C is an interruption.
+    if received and received[0] == signal.SIGINT:
+        raise Interrupted

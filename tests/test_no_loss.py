@@ -197,10 +197,12 @@ def test_pipes_and_fifos_are_read_once_as_a_stream(tmp_path: Path) -> None:
 def test_an_unfinished_last_line_is_held_back_until_its_newline(tmp_path: Path) -> None:
     s_log = tmp_path / "s.log"
     s_log.write_bytes(b"hello wor")
+    just_written(s_log)  # still being written: not quiet within the bounded wait
     s = ingest(tmp_path, "s.log")
     assert (s["appended"], s["held_back"]) == (0, 1) and "held back" in notes(s)
     with s_log.open("ab") as f:
         f.write(b"ld\n")
+    just_written(s_log)
     s = ingest(tmp_path, "s.log")  # a log's last record may still get continuation lines
     assert (s["appended"], s["held_back"]) == (0, 1)
     finished(s_log)

@@ -115,10 +115,18 @@ def checked(stats: IngestStats) -> IngestStats:
 
 
 async def run_ingest(
-    db: Path | str, path: Path, kind: str, written: WrittenClock | None = None
+    db: Path | str,
+    path: Path,
+    kind: str,
+    written: WrittenClock | None = None,
+    *,
+    final: bool = True,
 ) -> IngestStats:
+    """One ingest of `path`; `final=False` reads as `evlog watch` does (a last record that may
+    still grow waits), True as a one-shot `evlog ingest` (it waits for the file to be quiet)."""
     async with await open_log(db) as log:
-        adapter = make_adapter(path, adapter=kind, fields=FIELDS if kind == "jsonl" else None)
+        fields = FIELDS if kind == "jsonl" else None
+        adapter = make_adapter(path, adapter=kind, fields=fields, final=final)
         return checked(await ingest(log, adapter, written=written))
 
 
@@ -158,7 +166,7 @@ async def grow_in_pieces(
         with path.open("ab") as f:
             f.write(content[written:cut])
         written = cut
-        await run_ingest(log, path, kind, just_before)
+        await run_ingest(log, path, kind, just_before, final=False)
     finish(path)
     await run_ingest(log, path, kind, just_before)
 
@@ -260,9 +268,10 @@ def test_rewrites_truncations_and_rotations_lose_no_record(steps: list[Any]) -> 
                     if known:
                         rotated.append(old)
                     path.write_bytes(arg)
-                    await run_ingest(db, path, "log")  # rotation is noticed by the next run
+                    # rotation is noticed by the next run
+                    await run_ingest(db, path, "log", final=False)
                 else:
-                    await run_ingest(db, path, "log")
+                    await run_ingest(db, path, "log", final=False)
                 if op in ("ingest", "rotate"):  # the file now at `path` has a checkpoint
                     known = True
             finish(path)

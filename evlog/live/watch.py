@@ -1,10 +1,13 @@
 """`evlog watch`: file-watch auto-ingest with the projector following in the same process.
 
-Watch events are only wake-ups (they can be dropped or coalesced): a wake-up looks at the paths
-it names, and a full rescan (every RESCAN_S, or less often when a scan of many files costs more
-than a small share of a core) compares every file's size and mtime with what was last ingested;
-the adapters' checkpoints (stored with the events) decide what is new. A watched git repository
-is asked for its branch tips on every wake-up (a change under .git/refs or packed-refs wakes it).
+The kernel says what changed (evlog/live/tree.py: inotify on every watched directory and on
+repositories' refs; watchfiles where inotify cannot be had): a new file, a write, a rename, a
+move in, a new directory, a commit. Those are wake-ups: the watcher looks at the paths they
+name, and a full rescan (every RESCAN_S to RESCAN_MAX_S, by what a walk of the tree costs)
+catches what the kernel could not say. Which source and generation a file is, and where to read
+it from, is decided by its content and the checkpoints stored with the events
+(adapters/lineage.py): a renamed or rotated file reads on where it stopped, a compressed
+rotation gives up only its unread tail, a copy of a file being read is not read twice.
 
 Each batch read from a file is stamped `written_ns`, the first word of a write not read before
 it: the kernel's first notification after the previous read (of this take, or the last take's
@@ -25,37 +28,42 @@ import asyncio
 import os
 import stat
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import watchfiles
-
 from evlog.adapters import InputError, ingest_source, mapping
-from evlog.adapters.git import is_repository
-from evlog.adapters.ingest import WrittenClock
+from evlog.adapters.git import is_repository, refs_stamp
+from evlog.adapters.ingest import IngestStats, WrittenClock
+from evlog.adapters.lineage import SourceIndex
 from evlog.adapters.registry import UnknownFormat
-from evlog.adapters.selection import Selection, files_under, under_root
-from evlog.eventlog.changes import DirectoryWrites
+from evlog.adapters.selection import Selection, files_under, not_regular, under_root
 from evlog.eventlog.store import LogStore, open_log
 from evlog.projector import Projector
 
 from .. import output
 from .exposure import Exposure, exposed
 from .projection_files import ProjectionFiles, follow_projection_files
+from .tree import Changes, TreeWatch
 
 RESCAN_S = 2.0
+# A rescan is a safety net: at most this long apart, however many files a walk stats.
+RESCAN_MAX_S = 5.0
 # A watched file's last record (a line without its newline, a log record that continuation
 # lines may follow) is taken once the file has been quiet this long.
 WATCH_SETTLE_S = 5.0
-# A full rescan may use at most this share of a core: with many files it runs less often.
+# Between the two bounds, rescans are spaced so that walking the tree uses at most this share
+# of a core.
 RESCAN_SHARE = 0.005
 MULTILINE_TIMEOUT_S = 1.0
-# How long watchfiles waits for more changes before it wakes us (its default, 50 ms), and how
-# often its thread looks while idle: the floor of a watched line's wait (bench/watch.py).
-WATCH_STEP_MS = 50
-Stamp = tuple[int, int, int]
+# A file with the same content as one being read is placed again once quiet this long.
+COPY_SETTLE_S = 1.0
+# Where inotify cannot be had (watchfiles): how long it waits for more changes before it wakes
+# us, and how often its thread looks while idle.
+WATCH_STEP_MS = 10
+WATCH_DEBOUNCE_MS = 20
+Stamp = tuple[int, ...]
 # How early a file's mtime may be (Linux stamps it from a clock that moves once a tick, 4 ms at
 # HZ=250, unless the file was looked at since its last change).
 FILE_CLOCK_TICK_NS = 4_000_000
@@ -70,27 +78,39 @@ class WatchOptions:
     multiline_timeout_s: float = MULTILINE_TIMEOUT_S
 
 
-def _candidates(roots: list[Path], selection: Selection) -> list[Path]:
-    """Files under the roots that the selection lets through, and the roots that are git
-    repositories (read as history)."""
-    return sorted(files_under(roots, selection).files)
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A watched source as looked at: a file's (inode, size, mtime) or a repository's refs."""
+
+    path: Path
+    stamp: Stamp | None  # None: it vanished
+    is_repo: bool
 
 
-def _stamps(paths: list[Path]) -> list[tuple[Path, Stamp | None, bool]]:
-    """(path, (inode, size, mtime) or None if it vanished, is a directory), in one thread hop."""
-    out: list[tuple[Path, Stamp | None, bool]] = []
+def _file_stamp(path: Path) -> Stamp | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _entries(paths: list[Path]) -> list[Entry]:
+    """Each path's stamp, in one thread hop."""
+    out = []
     for path in paths:
-        try:
-            st = os.stat(path)
-        except OSError:
-            out.append((path, None, False))
-            continue
-        out.append((path, (st.st_ino, st.st_size, st.st_mtime_ns), stat.S_ISDIR(st.st_mode)))
+        if path.is_dir() and is_repository(path):
+            out.append(Entry(path, refs_stamp(path), True))
+        else:
+            out.append(Entry(path, _file_stamp(path), False))
     return out
 
 
-def _scan_all(roots: list[Path], selection: Selection) -> list[tuple[Path, Stamp | None, bool]]:
-    return _stamps(_candidates(roots, selection))
+def _walk(roots: list[Path], selection: Selection) -> tuple[list[Entry], list[tuple[Path, str]]]:
+    found = files_under(roots, selection)
+    return _entries(sorted(found.files)), found.skipped
 
 
 class Watcher:
@@ -102,27 +122,36 @@ class Watcher:
         *,
         on_ingest: Callable[[Path, int, int], None] | None = None,
         on_problem: Callable[[Path, str], None] | None = None,
+        on_note: Callable[[str], None] | None = None,
         options: WatchOptions | None = None,
     ) -> None:
         self.log = log
-        self.roots = roots
+        # Absolute, as the kernel's and watchfiles' paths are (symlinks kept: they are how the
+        # user reaches the files).
+        self.roots = [Path(os.path.abspath(r)) for r in roots]
         self.wanted = wanted  # mapping options given on the command line
         self.options = options or WatchOptions()
         self.on_ingest = on_ingest
         self.on_problem = on_problem
+        self.on_note = on_note
+        self.scans = 0  # full rescans so far
+        # Every record read since the start, where it went (the conservation law, said on stop).
+        self.totals = IngestStats(source="*")
+        self._index = SourceIndex()
+        self._tree: TreeWatch | None = None
         self._scanned_once = False
-        self._unknown: set[Path] = set()  # said once: not a format evlog reads
+        self._said: set[tuple[Path, str]] = set()  # notes said once per path
         self._busy = asyncio.Lock()  # one ingest at a time (wake-ups and the held-record timer)
         self._settle: dict[Path, float] = {}  # held files: how long they must be quiet
         self._newly_held = asyncio.Event()  # wakes the held-record timer (idle: it sleeps)
         self._seen: dict[Path, Stamp] = {}  # as last ingested
         self._failed: dict[Path, Stamp] = {}  # as last failed: retried once it changes
         self._held: set[Path] = set()  # ingested with a record held back: looked at again
+        self._copies: set[Path] = set()  # copies of files being read: placed again later
+        self._shrunk: set[Path] = set()  # seen shorter than when last read (copytruncate)
         self._next_full = 0.0
-        self._writes: DirectoryWrites | None = None  # the kernel's word on files already read
-        self._watched_dirs: set[Path] = set()
-        self._written: set[Path] = set()  # files written since they were last taken
-        self._written_now = asyncio.Event()
+        self._changed = asyncio.Event()
+        self._rescan_now = asyncio.Event()
         # The kernel's notifications (wall clock, ns) of writes to a known file since its
         # written stamp was last taken; those before the last take's last read were read then.
         self._notices: dict[Path, list[int]] = {}
@@ -133,43 +162,61 @@ class Watcher:
         self._scan_began = 0
         self._held_since: dict[Path, int] = {}  # mtime at the take that first held a record
 
+    @property
+    def kernel_watch(self) -> bool:
+        """Whether the kernel says what changes (inotify), rather than watchfiles."""
+        return self._tree is not None
+
+    # -- looking -----------------------------------------------------------------------------
+
     async def scan(self) -> int:
-        """Look at every watched file; ingest those that changed since last read. Returns the
-        number of events appended."""
-        started = time.monotonic()
+        """Look at every watched source; ingest those that changed since last read. Returns
+        the number of events appended."""
         looked = time.time_ns()
-        entries = await asyncio.to_thread(_scan_all, self.roots, self.options.selection)
+        started = time.monotonic()
+        entries, skipped = await asyncio.to_thread(_walk, self.roots, self.options.selection)
+        walk_s = time.monotonic() - started  # the rescan's own cost, not what it ingests
+        for path, why in skipped:
+            self._note_once(path, f"{path}: skipped: {why}")
         async with self._busy:
-            appended = await self._ingest_changed(entries, looked)
+            appended = await self._ingest_changed(entries, looked, named=set())
         self._scanned_once = True
         self._scan_began = looked
-        cost = time.monotonic() - started
-        self._next_full = time.monotonic() + max(RESCAN_S, cost / RESCAN_SHARE)
+        self.scans += 1
+        self._next_full = time.monotonic() + min(RESCAN_MAX_S, max(RESCAN_S, walk_s / RESCAN_SHARE))
         return appended
 
-    async def look_at(self, paths: list[Path]) -> int:
-        """Ingest the watched files among the named paths (from a wake-up) if they changed,
-        and the files with a record held back (taken once the file has been quiet)."""
+    async def look_at(self, paths: list[Path], repos: Sequence[Path] = ()) -> int:
+        """Ingest the watched sources among the named paths (from a wake-up) if they changed,
+        the files under named directories, the named repositories, and the files with a record
+        held back (taken once the file has been quiet)."""
         selection = self.options.selection
-        found = await asyncio.to_thread(_expand, self.roots, paths, selection)
-        files = sorted({*found, *self._held})
+        found, skipped = await asyncio.to_thread(_expand, self.roots, paths, selection)
+        for path, why in skipped:
+            self._note_once(path, f"{path}: skipped: {why}")
+        named = set(repos)
+        wanted = sorted({*found, *named, *self._held})
         looked = time.time_ns()
         async with self._busy:
-            return await self._ingest_changed(await asyncio.to_thread(_stamps, files), looked)
+            entries = await asyncio.to_thread(_entries, wanted)
+            return await self._ingest_changed(entries, looked, named=named)
 
-    async def _ingest_changed(
-        self, entries: list[tuple[Path, Stamp | None, bool]], looked: int
-    ) -> int:
+    async def _ingest_changed(self, entries: list[Entry], looked: int, named: set[Path]) -> int:
         appended = 0
-        for path, stamp, is_dir in entries:
+        for entry in entries:
+            path, stamp = entry.path, entry.stamp
             if stamp is None:
                 continue  # vanished between listing and reading
-            # A repository is always asked (for its branch tips: cheap); a file only if changed.
-            if not is_dir and self._seen.get(path) == stamp and path not in self._held:
+            if not entry.is_repo:
+                seen = self._seen.get(path)
+                if seen is not None and stamp[0] == seen[0] and stamp[1] < seen[1]:
+                    self._shrunk.add(path)  # shorter than when last read: truncated
+            unchanged = self._seen.get(path) == stamp and path not in self._held
+            if unchanged and path not in named:
                 continue
             if self._failed.get(path) == stamp:
                 continue
-            appended += await self._ingest_one(path, stamp, is_dir, looked)
+            appended += await self._ingest_one(path, stamp, entry.is_repo, looked)
         return appended
 
     def _written_clock(self, path: Path, stamp: Stamp) -> WrittenClock | None:
@@ -190,7 +237,7 @@ class Watcher:
             # the write when the loop is free, later when it is busy. An mtime may be up to a
             # clock tick early (a coarse file clock) and is the last write's, not the first's.
             # So the notice, unless the mtime shows it late; the mtime if there is no notice
-            # (a file found by a scan or watchfiles); else the last read (a later batch).
+            # (a file found by a scan); else the last read (a later batch).
             if first is None or (mtime is not None and first - mtime > FILE_CLOCK_TICK_NS):
                 first = mtime if mtime is not None else read_until
             stamp_ns = min(max(first, read_until), read_ns)
@@ -201,33 +248,66 @@ class Watcher:
 
         return written
 
-    async def _ingest_one(self, path: Path, stamp: Stamp, is_dir: bool, looked: int) -> int:
+    async def _ingest_one(self, path: Path, stamp: Stamp, is_repo: bool, looked: int) -> int:
+        # A file with the content of one being read waits until it is quiet (a copytruncate
+        # truncates the original right after copying it: the copy then holds its tail).
+        young = time.time_ns() - stamp[2] < COPY_SETTLE_S * 1e9 if not is_repo else False
         try:
-            adapter, chosen, _note = await mapping.plan(self.log, path, self.wanted)
+            planned = await mapping.plan(
+                self.log,
+                path,
+                self.wanted,
+                index=self._index,
+                copies="keep" if young else "settle",
+            )
         except UnknownFormat:
             self._failed[path] = stamp  # not a format we read: said once, retried if it changes
-            if path not in self._unknown and self.on_problem is not None:
-                self._unknown.add(path)
-                self.on_problem(path, f"{path}: skipped: unknown format (--exclude it to hush)")
+            self._note_once(path, f"{path}: skipped: unknown format (--exclude it to hush)")
             return 0
         except InputError as exc:
             return self._fail(path, stamp, str(exc))
+        adapter = planned.adapter
+        if not planned.reads:  # a copy of a file read where it is: placed again later
+            self._copies.add(path)
+            if young:
+                self._held.add(path)  # looked at again once quiet
+                self._settle[path] = COPY_SETTLE_S
+                self._newly_held.set()
+            else:
+                self._held.discard(path)
+                note = planned.placement.note if planned.placement else ""
+                self._note_once(path, f"{path}: {note}")
+            return 0
+        self._copies.discard(path)
         if hasattr(adapter, "settle_s"):
             is_log = getattr(adapter, "name", "") == "log"
             adapter.settle_s = self.options.multiline_timeout_s if is_log else WATCH_SETTLE_S
+            adapter.quiet_wait_s = 0  # type: ignore[attr-defined] # the timer comes back for it
             self._settle[path] = adapter.settle_s
+        if path in self._shrunk and hasattr(adapter, "shrunk"):
+            adapter.shrunk = True
         if not self._scanned_once and self.options.start_at_end:
             adapter.start_at_end = True  # type: ignore[attr-defined]
-        written = None if is_dir else self._written_clock(path, stamp)
-        stats = await ingest_source(self.log, adapter, mapping=chosen, written=written)
+        before = self._index.checkpoint(adapter.source)
+        written = None if is_repo else self._written_clock(path, stamp)
+        stats = await ingest_source(self.log, adapter, mapping=planned.mapping, written=written)
+        self.totals.merge(stats)
+        if stats.unaccounted and self.on_problem is not None:
+            self.on_problem(
+                path, f"{stats.unaccounted} records are unaccounted for ({stats.law()}): a bug"
+            )
+        self._shrunk.discard(path)
+        if stats.checkpoint is not None:
+            self._index.update(adapter.source, stats.checkpoint)
         # Nothing read (nothing new, or held back): it was read to its end before it was looked at.
         read_until = self._read_until[path] = stats.read_until_ns or looked
         if path in self._notices:  # the notices of writes read by now are spent
             self._notices[path] = [n for n in self._notices[path] if n > read_until]
+        for note in stats.notes:
+            if "held back" not in note:
+                self._note_once(path, note)
         if stats.error:
             return self._fail(path, stamp, stats.error)
-        if path not in self._seen:
-            self._watch_directory(path.parent)
         self._seen[path] = stamp
         self._failed.pop(path, None)
         if stats.held_back:
@@ -240,7 +320,14 @@ class Watcher:
             self._held_since.pop(path, None)
         if self.on_ingest is not None and (stats.appended or stats.dead_letters):
             self.on_ingest(path, stats.appended, stats.dead_letters)
-        return stats.appended
+        appended = stats.appended
+        if self._copies and _new_generation(before, stats.checkpoint):
+            # A generation left its file behind (rotated, truncated): a copy may hold its tail.
+            copies, self._copies = sorted(self._copies), set()
+            for copy in copies:
+                if (copy_stamp := _file_stamp(copy)) is not None:
+                    appended += await self._ingest_one(copy, copy_stamp, False, looked)
+        return appended
 
     def _fail(self, path: Path, stamp: Stamp, reason: str) -> int:
         self._failed[path] = stamp
@@ -249,61 +336,123 @@ class Watcher:
             self.on_problem(path, reason)
         return 0
 
-    async def run(self, stop: asyncio.Event | None = None) -> None:
-        self._writes = DirectoryWrites.open(asyncio.get_running_loop(), self._on_written)
-        await self.scan()
-        stop = stop or asyncio.Event()
-        async with asyncio.TaskGroup() as tg:
-            timer = tg.create_task(self._take_held_when_due())
-            written = tg.create_task(self._take_written())
-            try:
-                async for changes in watchfiles.awatch(
-                    *self.roots,
-                    step=WATCH_STEP_MS,
-                    stop_event=stop,
-                    rust_timeout=int(RESCAN_S * 1000),
-                    yield_on_timeout=True,
-                ):
-                    if time.monotonic() >= self._next_full:
-                        await self.scan()
-                    else:
-                        await self.look_at([Path(p) for _, p in changes])
-            finally:
-                timer.cancel()
-                written.cancel()
-                if self._writes is not None:
-                    self._writes.close()
-
-    def _watch_directory(self, directory: Path) -> None:
-        """Have the kernel say when a file already read is written (an inotify watch on its
-        directory): a line appended is read at once, where watchfiles' wake-up came after
-        its step (50 ms) and more. Files not yet read are found by watchfiles and the scans."""
-        if self._writes is None or directory in self._watched_dirs:
+    def _note_once(self, path: Path, note: str) -> None:
+        if (path, note) in self._said or self.on_note is None:
             return
-        if self._writes.add(directory):
-            self._watched_dirs.add(directory)
+        self._said.add((path, note))
+        self.on_note(note)
 
-    def _on_written(self, paths: set[Path]) -> None:
-        known = {p for p in paths if p in self._seen}  # not the log's own files, say
-        if known:
-            now = time.time_ns()
-            for path in known:
-                self._notices.setdefault(path, []).append(now)
-            self._written |= known
-            self._written_now.set()
+    def _forget(self, path: Path) -> None:
+        """A path deleted or moved away: what is known of it by that name goes (its content,
+        if it turns up elsewhere, is placed again by the checkpoints)."""
+        self._seen.pop(path, None)
+        self._failed.pop(path, None)
+        self._notices.pop(path, None)
+        self._read_until.pop(path, None)
+        self._held_since.pop(path, None)
+        self._held.discard(path)
+        self._copies.discard(path)
+        self._shrunk.discard(path)
 
-    async def _take_written(self) -> None:
-        """Ingest the known files the kernel says were written; writes that land meanwhile
-        are taken together on the next round."""
+    # -- running -----------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        self._index = SourceIndex.of(await self.log.source_checkpoints())
+        loop = asyncio.get_running_loop()
+        self._tree = TreeWatch.open(loop, self._changed.set, self._saw_written)
+        if self._tree is not None:
+            for root in self.roots:
+                await asyncio.to_thread(self._tree.watch_root, root)
+        try:
+            await self.scan()
+            async with asyncio.TaskGroup() as tg:
+                tasks = [
+                    tg.create_task(self._take_held_when_due()),
+                    tg.create_task(self._rescan_when_due()),
+                    tg.create_task(
+                        self._take_changes() if self._tree is not None else self._watchfiles()
+                    ),
+                ]
+                await (stop.wait() if stop is not None else asyncio.Event().wait())
+                for task in tasks:
+                    task.cancel()
+        finally:
+            if self._tree is not None:
+                self._tree.close()
+
+    async def _take_changes(self) -> None:
+        """Look at what the kernel named; what it names meanwhile is taken on the next round."""
+        assert self._tree is not None
         while True:
-            await self._written_now.wait()
-            self._written_now.clear()
-            paths, self._written = self._written, set()
-            await self.look_at(sorted(paths))
+            await self._changed.wait()
+            self._changed.clear()
+            changes = self._tree.pending.take()
+            await self._apply(changes)
+
+    def _saw_written(self, paths: set[Path]) -> None:
+        """The kernel's word that known files were written, taken at once (on the loop, while
+        an ingest may be under way): the notice for their written stamp, and a file shorter
+        than when it was last read (a copytruncate), before the application writes it long
+        again."""
+        now = time.time_ns()
+        for path in paths:
+            seen = self._seen.get(path)
+            if seen is None:
+                continue
+            self._notices.setdefault(path, []).append(now)
+            stamp = _file_stamp(path)
+            if stamp is not None and stamp[0] == seen[0] and stamp[1] < seen[1]:
+                self._shrunk.add(path)
+
+    async def _apply(self, changes: Changes) -> None:
+        if self._tree is None:
+            self._saw_written(changes.written)
+        for path in changes.gone:
+            self._forget(path)
+        if changes.overflow:
+            self._rescan_now.set()
+        if self._tree is not None:
+            for directory in sorted(changes.dirs):
+                found = await asyncio.to_thread(self._tree.watch_tree, directory)
+                changes.repos.update(found)
+            for repo in sorted(changes.repos):
+                await asyncio.to_thread(self._tree.watch_repo, repo)
+        await self.look_at(sorted(changes.files | changes.dirs), sorted(changes.repos))
+
+    async def _rescan_when_due(self) -> None:
+        while True:
+            delay = max(0.0, self._next_full - time.monotonic())
+            try:
+                async with asyncio.timeout(delay):
+                    await self._rescan_now.wait()
+            except TimeoutError:
+                pass
+            self._rescan_now.clear()
+            await self.scan()
+
+    async def _watchfiles(self) -> None:
+        """Where inotify cannot be had: watchfiles' wake-ups (its own filter left out, so a
+        repository's refs wake it too), classified as the kernel's would be."""
+        import watchfiles
+
+        async for raw in watchfiles.awatch(
+            *self.roots, watch_filter=None, debounce=WATCH_DEBOUNCE_MS, step=WATCH_STEP_MS
+        ):
+            changes = Changes()
+            for change, name in raw:
+                path = Path(name)
+                repo = _repo_of(path, self.roots)
+                if repo is not None:
+                    changes.repos.add(repo)
+                elif change == watchfiles.Change.deleted:
+                    changes.gone.add(path)
+                else:
+                    changes.files.add(path)
+            await self._apply(changes)
 
     async def _take_held_when_due(self) -> None:
         """Wake when a held record's file has been quiet long enough, and take it: without
-        this a record would wait for the next wake-up or rescan (up to RESCAN_S more)."""
+        this a record would wait for the next wake-up or rescan."""
         while True:
             self._newly_held.clear()
             due = await asyncio.to_thread(self._next_due) if self._held else None
@@ -325,25 +474,55 @@ class Watcher:
         return due
 
 
-def _expand(roots: list[Path], paths: list[Path], selection: Selection) -> list[Path]:
-    """The watched files a wake-up names: a file itself, the files under a new directory, and
-    the repository a changed path lies in (hidden files and directories are not watched; the
-    selection's globs and age apply)."""
+def _new_generation(before: dict[str, Any] | None, after: dict[str, Any] | None) -> bool:
+    if not before or not after:
+        return False
+    return int(after.get("gen", 0)) > int(before.get("gen", 0))
+
+
+def _repo_of(path: Path, roots: list[Path]) -> Path | None:
+    """The repository whose git directory `path` lies in, if any (for watchfiles' paths)."""
+    for parent in path.parents:
+        if parent.name == ".git":
+            return parent.parent if under_root(parent.parent, roots) is not None else None
+        if under_root(parent, roots) is None:
+            return None
+    return None
+
+
+def _expand(
+    roots: list[Path], paths: list[Path], selection: Selection
+) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """The watched sources a wake-up names: a file itself, the sources under a new directory
+    (its files, the repositories in it), and a repository named directly (hidden files and
+    directories are not watched; the selection's globs and age apply). Also what was found
+    and is not read, with why."""
     out: set[Path] = set()
+    skipped: list[tuple[Path, str]] = []
     for path in paths:
         root = under_root(path, roots)
         if root is None:
             continue
-        if root.is_dir() and is_repository(root):
-            out.add(root)
-            continue
         if any(part.startswith(".") for part in path.relative_to(root).parts):
             continue
         if path.is_dir():
-            out.update(p for p in _candidates([path], selection) if selection.wants(p, root))
+            if is_repository(path):
+                if path == root or selection.wants(path, root):
+                    out.add(path)
+                continue
+            found = files_under([path], selection)
+            out.update(p for p in found.files if selection.wants(p, root))
+            skipped += found.skipped
         elif path == root or (selection.wants(path, root) and not selection.too_old(path)):
-            out.add(path)
-    return sorted(out)
+            try:
+                why = not_regular(os.stat(path).st_mode)
+            except OSError:
+                continue  # gone already
+            if why is None:
+                out.add(path)
+            else:
+                skipped.append((path, why))
+    return sorted(out), skipped
 
 
 async def run_watch(
@@ -372,13 +551,24 @@ async def run_watch(
     ):
         for line in reach.lines(f"watching {', '.join(map(str, roots))} -> {db} -> {duckdb}"):
             output.say(line)
-        watcher = Watcher(log, roots, wanted, on_ingest=report, on_problem=problem, options=options)
-        async with asyncio.TaskGroup() as tg:  # runs until cancelled (Ctrl-C, SIGTERM)
-            tg.create_task(projector.follow())
-            tg.create_task(watcher.run())
-            if projection_files is not None:
-                tg.create_task(
-                    follow_projection_files(
-                        projector, projection_files.directory, projection_files.load, output.say
+        watcher = Watcher(
+            log,
+            roots,
+            wanted,
+            on_ingest=report,
+            on_problem=problem,
+            on_note=output.say,
+            options=options,
+        )
+        try:
+            async with asyncio.TaskGroup() as tg:  # runs until cancelled (Ctrl-C, SIGTERM)
+                tg.create_task(projector.follow())
+                tg.create_task(watcher.run())
+                if projection_files is not None:
+                    tg.create_task(
+                        follow_projection_files(
+                            projector, projection_files.directory, projection_files.load, output.say
+                        )
                     )
-                )
+        finally:
+            output.say(f"watched: {watcher.totals.law()}")

@@ -27,7 +27,7 @@ from ..runtime import UserError
 from .guard import CSP, Guard, new_token
 from .panels import BY_ID, PANELS
 from .pipeline import PipelineHub
-from .sandbox import referenced_tables, run_sandboxed
+from .sandbox import Busy, SqlBox
 from .sources import Source
 
 SQL_BOX_ROWS = 1_000
@@ -70,9 +70,14 @@ def _static() -> dict[str, bytes]:
     return out
 
 
-def json_response(data: Any, status: int = 200) -> web.Response:
+def json_response(
+    data: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
     return web.Response(
-        body=orjson.dumps(data, default=str), status=status, content_type="application/json"
+        body=orjson.dumps(data, default=str),
+        status=status,
+        content_type="application/json",
+        headers=headers,
     )
 
 
@@ -102,6 +107,7 @@ class Handlers:
         self.info = info
         self.files = _static()
         self._public: tuple[float, set[str]] = (0.0, set())
+        self.sql_box = SqlBox()
         self._panels: dict[str, tuple[float, bytes]] = {}  # id: (computed at, JSON body)
         self._panel_turn = asyncio.Lock()
         self._panels_rest_until = 0.0  # loop time before which cached panels are served as they are
@@ -201,13 +207,17 @@ class Handlers:
             sql = str(body["sql"])
         except (ValueError, KeyError, TypeError):
             return json_response({"error": 'send {"sql": "SELECT ..."}'}, status=400)
+
+        async def fetch(name: str) -> pa.Table:
+            # On the background query thread: a page's copies never hold the cursors that
+            # other users' queries and the panels of every page are answered on.
+            return (await self.source.query(f'SELECT * FROM "{name}"', background=True)).table
+
         try:
-            names = await asyncio.to_thread(referenced_tables, sql)
             public = await self._public_names()
-            tables = {}
-            for name in sorted(names & public):
-                tables[name] = (await self.source.query(f'SELECT * FROM "{name}"')).table
-            result = await asyncio.to_thread(run_sandboxed, sql, tables, SQL_BOX_ROWS)
+            result = await self.sql_box.run(sql, public, fetch, SQL_BOX_ROWS)
+        except Busy as exc:
+            return json_response({"error": str(exc)}, status=503, headers={"Retry-After": "1"})
         except QueryError as exc:
             return json_response({"error": str(exc)})
         return json_response({**result_json(result), "chart": chart_of(result)})
@@ -271,6 +281,11 @@ def make_app(
 ) -> web.Application:
     h = Handlers(source, hub, info)
     app = web.Application(middlewares=[guard.middleware], client_max_size=1 << 20)
+
+    async def close_sql_box(_app: web.Application) -> None:
+        h.sql_box.close()
+
+    app.on_cleanup.append(close_sql_box)
     app.router.add_get("/", h.index)
     app.router.add_get("/static/{name:.+}", h.static)
     app.router.add_get("/api/info", h.api_info)

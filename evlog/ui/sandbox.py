@@ -6,6 +6,8 @@ on the follower's own database would also stop `evlog export` and `evlog snapsho
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import threading
 from collections.abc import Awaitable, Callable
 
@@ -25,6 +27,9 @@ CONFIG: dict[str, str | bool | int | float | list[str]] = {
     "memory_limit": "1GB",
 }
 TIMEOUT_S = 20.0
+# Page queries running at once (on threads of their own, never the loop's default pool that
+# file reads use); one more is answered "busy" at once rather than queued.
+CONCURRENT = 2
 
 # Fetches a public table or view of the analytics as Arrow (the follower's cursors, or the file).
 Fetch = Callable[[str], Awaitable[pa.Table]]
@@ -59,3 +64,35 @@ def run_sandboxed(sql: str, tables: dict[str, pa.Table], max_rows: int) -> Query
     finally:
         timer.cancel()
         con.close()
+
+
+class Busy(QueryError):
+    """As many page queries as the box runs at once are running: try again in a moment."""
+
+
+class SqlBox:
+    """The page's SQL box: at most CONCURRENT queries at once, each parsed, given copies of
+    the tables it names (`fetch`) and run in a sandbox of its own, on threads of the box's own:
+    a page's queries never hold the threads that read files, write the log or project."""
+
+    def __init__(self, limit: int = CONCURRENT) -> None:
+        self.limit = limit
+        self.running = 0
+        self.refused = 0  # answered busy
+        self._executor = concurrent.futures.ThreadPoolExecutor(limit, "evlog-sqlbox")
+
+    async def run(self, sql: str, public: set[str], fetch: Fetch, max_rows: int) -> QueryResult:
+        if self.running >= self.limit:
+            self.refused += 1
+            raise Busy(f"busy: {self.running} queries are running; try again in a moment")
+        self.running += 1
+        loop = asyncio.get_running_loop()
+        try:
+            names = await loop.run_in_executor(self._executor, referenced_tables, sql)
+            tables = {name: await fetch(name) for name in sorted(names & public)}
+            return await loop.run_in_executor(self._executor, run_sandboxed, sql, tables, max_rows)
+        finally:
+            self.running -= 1
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,251 @@
+"""Which source, and which generation of it, a file on disk is: a file's identity is its content,
+not its name.
+
+A file source is named once, `file:<the path it was first read at>`, and is a *lineage*: the
+contents that path held one after another (a log rotated away and created anew, a file truncated
+or rewritten), each a *generation*. Its checkpoint keeps the generation being read at its top
+level (device, inode, hash of the first line, offset, hash of the content before the offset),
+the path where that file was last seen, and the earlier generations that moved away before they
+were known to be finished (`rotated`, newest last, at most MAX_ROTATED).
+
+`place` looks at a file found under any name and says what it is:
+- `own`: the file its own name's source is reading (same inode);
+- `renamed`, `moved`: the generation some source is reading, under another name (same inode),
+  or as another file with the same content (moved across file systems, a compressed copy of a
+  file that is gone);
+- `rotated`: an earlier generation of some source (`app.log.1`, `app-20240101.log`,
+  `app.log.1.gz`), read on from where that generation stopped;
+- `copy`: the same content as a file some source is still reading where it was: not read again
+  while that file is there (re-placed when it changes: after a copytruncate, the copy holds the
+  unread tail of the generation its original left behind). Only content of COPY_MIN_BYTES or
+  more makes a copy: two small files that happen to be identical (one record each) are two
+  sources, as nothing else tells them from two exports of the same data;
+- `new`: content no source has read; with a name a source has, that source's next generation.
+
+"The same content" means: the same hash of the first line, at least as long as the offset read
+to, and the same hash of the TAIL_BYTES before that offset (decompressed first for .gz, .bz2
+and .xz). Files that merely share a first line (a CSV header, a log banner) differ there. A file
+whose bytes up to the offset are identical to a generation's is taken for that generation:
+re-reading it under the generation's keys could only give duplicates."""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .lines import (
+    DECOMPRESSION_ERRORS,
+    compression,
+    fingerprint,
+    head_of,
+    tail_matches,
+)
+
+MAX_ROTATED = 16  # earlier generations a source remembers (a daily log: over two weeks)
+COPY_MIN_BYTES = 4096  # identical content makes a copy from this much on (see `copy` above)
+# The fields of one generation's record (the top level of a checkpoint, or a `rotated` entry).
+GENERATION_FIELDS = (
+    "dev", "ino", "fingerprint", "gen", "offset", "line", "tail", "path", "header", "delimiter",
+)  # fmt: skip
+
+KINDS = ("new", "own", "renamed", "moved", "rotated", "copy")
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """What identifies a regular file's content: where it is, and how it starts."""
+
+    path: Path
+    dev: int
+    ino: int
+    size: int
+    mtime_ns: int
+    compression: str | None
+    fingerprint: str
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """What a file found at `path` is (see the module's docstring for the kinds)."""
+
+    source: str
+    kind: str = "new"
+    generation: int | None = None  # kind "rotated": the generation the file is
+    name: str | None = None  # the stem its source's default stream is named after
+    note: str | None = None  # for the user: what was recognised (said after the path)
+    independent: Placement | None = None  # kind "copy": what the file would be on its own
+    substantial: bool = False  # kind "copy": enough identical content to be the same file
+
+    @property
+    def reads(self) -> bool:
+        """Whether the file is read (a copy of a file still being read is not)."""
+        return self.kind != "copy"
+
+
+def facts(path: Path) -> Facts | None:
+    """The facts of a regular file (None: gone, or not a regular file)."""
+    try:
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        kind = compression(path)
+        head = head_of(path, kind)
+    except (OSError, *DECOMPRESSION_ERRORS):
+        return None
+    return Facts(path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, kind, fingerprint(head))
+
+
+def generation_record(checkpoint: dict[str, Any]) -> dict[str, Any]:
+    """The current generation's record: the top level of a checkpoint, without the source's
+    own fields (mapping, rotated, name)."""
+    return {k: checkpoint[k] for k in GENERATION_FIELDS if k in checkpoint}
+
+
+def records(checkpoint: dict[str, Any]) -> Iterator[tuple[int | None, dict[str, Any]]]:
+    """(slot, record) of every generation a checkpoint knows: None for the current one, else
+    the generation number of a rotated one."""
+    if "fingerprint" in checkpoint and "offset" in checkpoint:
+        yield None, generation_record(checkpoint)
+    for entry in checkpoint.get("rotated") or ():
+        if isinstance(entry, dict) and "fingerprint" in entry and "offset" in entry:
+            yield int(entry.get("gen", 0)), entry
+
+
+def rotated_entry(checkpoint: dict[str, Any], generation: int) -> dict[str, Any] | None:
+    for entry in checkpoint.get("rotated") or ():
+        if isinstance(entry, dict) and int(entry.get("gen", -1)) == generation:
+            return entry
+    return None
+
+
+def with_rotated(
+    checkpoint: dict[str, Any], record: dict[str, Any], *, replace: int | None = None
+) -> list[dict[str, Any]]:
+    """The `rotated` list with `record` in it (replacing generation `replace`'s entry, or added
+    as the newest), at most MAX_ROTATED."""
+    kept = [
+        e
+        for e in checkpoint.get("rotated") or ()
+        if isinstance(e, dict) and int(e.get("gen", -1)) not in (replace, record.get("gen"))
+    ]
+    return [*kept, record][-MAX_ROTATED:]
+
+
+def same_content(f: Facts, record: dict[str, Any]) -> bool:
+    """Whether `f` starts with the content a generation's record was read to. Of a generation
+    nothing was read of yet (its first line may not even be whole), only the inode says."""
+    offset = int(record.get("offset") or 0)
+    tail = record.get("tail")
+    if offset == 0 or tail is None:
+        return (f.dev, f.ino) == (record.get("dev"), record.get("ino"))
+    if record.get("fingerprint") != f.fingerprint:
+        return False
+    if f.compression is None and f.size < offset:
+        return False
+    try:
+        return tail_matches(f.path, f.compression, offset, tail)
+    except OSError:
+        return False
+
+
+def still_there(record: dict[str, Any]) -> bool:
+    """Whether the file a record was last read at is still there, as itself."""
+    where = record.get("path")
+    if not where:
+        return False
+    f = facts(Path(where))
+    return f is not None and (f.dev, f.ino) == (record.get("dev"), record.get("ino"))
+
+
+def source_name(source: str) -> str | None:
+    """The path a `file:` source was first read at."""
+    return source.removeprefix("file:") if source.startswith("file:") else None
+
+
+class SourceIndex:
+    """The checkpoints of file sources, found by the content they read: the first-line hash of
+    every generation each one knows. Built from the log's checkpoints once, then kept up to
+    date by whoever appends (`update` after each ingest of a source)."""
+
+    def __init__(self, checkpoints: dict[str, Any] | None = None) -> None:
+        self._checkpoints: dict[str, dict[str, Any]] = {}
+        self._by_fingerprint: dict[str, set[str]] = {}
+        for source, checkpoint in (checkpoints or {}).items():
+            self.update(source, checkpoint)
+
+    @classmethod
+    def of(cls, rows: list[dict[str, Any]]) -> SourceIndex:
+        """From `LogStore.source_checkpoints()`."""
+        return cls({r["source"]: r["position"] for r in rows})
+
+    def checkpoint(self, source: str) -> dict[str, Any] | None:
+        return self._checkpoints.get(source)
+
+    def update(self, source: str, checkpoint: Any | None) -> None:
+        """`source`'s checkpoint is now `checkpoint` (None: forgotten)."""
+        old = self._checkpoints.pop(source, None)
+        for _, record in records(old or {}):
+            self._by_fingerprint.get(record["fingerprint"], set()).discard(source)
+        if not isinstance(checkpoint, dict) or not source.startswith("file:"):
+            return
+        self._checkpoints[source] = checkpoint
+        for _, record in records(checkpoint):
+            self._by_fingerprint.setdefault(record["fingerprint"], set()).add(source)
+
+    def candidates(self, fp: str) -> list[tuple[str, int | None, dict[str, Any]]]:
+        """(source, slot, record) of every generation whose first line hashes to `fp`."""
+        out = []
+        for source in sorted(self._by_fingerprint.get(fp, ())):
+            for slot, record in records(self._checkpoints[source]):
+                if record["fingerprint"] == fp:
+                    out.append((source, slot, record))
+        return out
+
+
+def place(path: Path, own_source: str, index: SourceIndex) -> Placement:
+    """What the file at `path` is (blocking: stats and reads a few blocks; call off the loop).
+    `own_source` is the name a source first read at `path` has."""
+    own = index.checkpoint(own_source)
+    try:
+        st = os.stat(path)
+    except OSError:
+        return Placement(own_source, "own" if own else "new")
+    if own is not None and (st.st_dev, st.st_ino) == (own.get("dev"), own.get("ino")):
+        return Placement(own_source, "own")  # the live path: one stat, nothing read
+    f = facts(path)
+    if f is None:
+        return Placement(own_source, "own" if own else "new")
+    matches = [(s, slot, r) for s, slot, r in index.candidates(f.fingerprint) if same_content(f, r)]
+    # The same inode first, then a source's current generation, then the newest rotated one.
+    matches.sort(
+        key=lambda m: ((f.dev, f.ino) != (m[2].get("dev"), m[2].get("ino")), m[1] is not None,
+                       -(m[1] or 0))
+    )  # fmt: skip
+    for source, slot, record in matches:
+        name = _name_of(source, index)
+        first = source_name(source) or source
+        if slot is not None:
+            note = f"generation {slot} of {first} (rotated): read on from byte {record['offset']}"
+            return Placement(source, "rotated", slot, name, note)
+        if source == own_source:
+            return Placement(own_source, "own")  # the same content, rewritten in place
+        if (f.dev, f.ino) == (record.get("dev"), record.get("ino")):
+            note = f"{first} renamed: read on in its stream from byte {record['offset']}"
+            return Placement(source, "renamed", None, name, note)
+        if still_there(record):
+            alone = Placement(own_source, "own" if own else "new")
+            note = f"the same content as {record.get('path')}, which is read: not read again"
+            size = int(record.get("offset") or 0)
+            return Placement(source, "copy", None, name, note, alone, size >= COPY_MIN_BYTES)
+        note = f"{first} moved here: read on in its stream from byte {record['offset']}"
+        return Placement(source, "moved", None, name, note)
+    return Placement(own_source, "own" if own else "new")
+
+
+def _name_of(source: str, index: SourceIndex) -> str | None:
+    checkpoint = index.checkpoint(source) or {}
+    return checkpoint.get("name")

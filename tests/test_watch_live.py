@@ -1,0 +1,356 @@
+"""The live path, in process: the watcher over real files, a real repository and a real log,
+with full rescans pushed out of reach, so that what arrives was woken by the kernel's word
+(issue 29). What needs a process of its own (signals, the page, a full disk) is in
+tests/test_watch.py."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gzip
+import os
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from evlog.eventlog.changes import SUPPORTED
+from evlog.eventlog.store import LogStore, open_log
+from evlog.live import watch
+
+from .test_git import Repo
+
+pytestmark = pytest.mark.skipif(not SUPPORTED, reason="no inotify here")
+
+
+@pytest.fixture(autouse=True)
+def no_rescans(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rescan an hour away: only the kernel's word wakes the watcher."""
+    monkeypatch.setattr(watch, "RESCAN_S", 3600.0)
+    monkeypatch.setattr(watch, "RESCAN_MAX_S", 3600.0, raising=False)
+
+
+@contextlib.asynccontextmanager
+async def watching(
+    db: Path, roots: list[Path], wanted: dict[str, Any] | None = None
+) -> AsyncIterator[tuple[watch.Watcher, LogStore]]:
+    """A watcher over `roots` into the log `db`, past its first scan."""
+    async with await open_log(db) as log:
+        watcher = watch.Watcher(log, roots, wanted or {})
+        stop = asyncio.Event()
+        task = asyncio.create_task(watcher.run(stop))
+        try:
+            await until(lambda: watcher.scans >= 1 or task.done())
+            assert not task.done(), task.exception()
+            yield watcher, log
+        finally:
+            stop.set()
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+
+async def until(check: Callable[[], Any], within: float = 20.0) -> Any:
+    """Await `check()` becoming true (polled; its value returned); fail after `within` s."""
+    deadline = time.monotonic() + within
+    while True:
+        value = check()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still {value!r} after {within} s")
+        await asyncio.sleep(0.02)
+
+
+def events(db: Path, where: str = "1") -> list[tuple[Any, ...]]:
+    """(type, stream, payload) of the log's events, in order (read straight from the file)."""
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute(
+            f"SELECT type, stream, payload FROM events WHERE {where} ORDER BY seq"
+        ).fetchall()
+    finally:
+        conn.close()
+
+
+def count(db: Path, where: str = "1") -> int:
+    return len(events(db, where)) if db.exists() else 0
+
+
+def lines(first: int, n: int, width: int = 0) -> str:
+    return "".join(f'{{"id": {i}, "pad": "{"x" * width}"}}\n' for i in range(first, first + n))
+
+
+def ids(db: Path) -> list[int]:
+    import orjson
+
+    return sorted(orjson.loads(p)["id"] for t, _s, p in events(db) if t == "record")
+
+
+# 1: a commit in a watched repository ---------------------------------------------------------
+
+
+def test_a_commit_wakes_the_watcher_without_a_rescan(tmp_path: Path) -> None:
+    repo = Repo(tmp_path / "click")
+    for i in range(30):
+        repo.commit(f"c{i}", {f"f{i % 4}.txt": f"{i}\n"})
+    db = tmp_path / "e.db"
+
+    async def main() -> None:
+        async with watching(db, [repo.path]):
+            assert count(db, "type = 'git.commit'") == 30
+            # Only the repository's refs move (no file of the work tree is written).
+            repo.commit("probe", {})
+            await until(lambda: count(db, "type = 'git.commit'") == 31, within=10)
+            repo.git("branch", "feature")
+            repo.git("symbolic-ref", "HEAD", "refs/heads/feature")
+            repo.commit("on a branch", {})
+            await until(lambda: count(db, "type = 'git.commit'") == 32, within=10)
+            repo.git("reset", "-q", "--soft", "HEAD~3")
+            forced = "type = 'git.ref' AND json_extract(payload, '$.forced')"
+            await until(lambda: count(db, forced), within=10)
+
+    asyncio.run(main())
+
+
+# 2: new files at once, relative roots ---------------------------------------------------------
+
+
+def test_a_relative_root_sees_new_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "inbox" / "deep").mkdir(parents=True)
+    (tmp_path / "inbox" / "first.jsonl").write_text(lines(0, 500))
+    monkeypatch.chdir(tmp_path)
+    db = tmp_path / "e.db"
+
+    async def main() -> None:
+        async with watching(db, [Path("inbox/")]):
+            assert count(db) == 500
+            (tmp_path / "inbox" / "deep" / "new.jsonl").write_text(lines(500, 1))
+            await until(lambda: count(db) == 501, within=10)
+            newdir = tmp_path / "inbox" / "made" / "later"
+            newdir.mkdir(parents=True)
+            (newdir / "n.jsonl").write_text(lines(501, 2))
+            await until(lambda: count(db) == 503, within=10)
+
+    asyncio.run(main())
+
+
+# 3: a repository inside a watched directory ----------------------------------------------------
+
+
+def test_a_repository_in_a_watched_directory_is_read_as_history(tmp_path: Path) -> None:
+    inbox, db = tmp_path / "inbox", tmp_path / "e.db"
+    inbox.mkdir()
+    there = Repo(inbox / "there")
+    there.commit("one", {"LICENSE.txt": "MIT\n", "notes.log": "a log line\n"})
+    origin = Repo(tmp_path / "origin")
+    origin.commit("first", {"README.md": "# hi\n", "data.jsonl": '{"a": 1}\n'})
+    origin.commit("second", {"x.csv": "a,b\n1,2\n"})
+
+    async def main() -> None:
+        async with watching(db, [inbox]):
+            assert events(db, "type NOT LIKE 'git.%'") == []
+            assert count(db, "type = 'git.commit'") == 1
+            clone = ["git", "clone", "-q", str(origin.path), str(inbox / "cloned")]
+            await (await asyncio.create_subprocess_exec(*clone)).wait()
+            await until(lambda: count(db, "type = 'git.commit'") == 3, within=10)
+            await asyncio.sleep(0.5)  # nothing of the work tree is read, also later
+            assert events(db, "type NOT LIKE 'git.%'") == []
+
+    asyncio.run(main())
+
+
+def test_one_shot_ingest_reads_a_repository_in_a_directory_as_history(tmp_path: Path) -> None:
+    from .support import evlog
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    repo = Repo(inbox / "proj")
+    repo.commit("one", {"LICENSE.txt": "MIT\n", "a.log": "x\n"})
+    r = evlog("--db", tmp_path / "e.db", "ingest", inbox, "--json")
+    assert r.returncode == 0, r.stderr
+    assert "unknown format" not in r.stderr
+    assert events(tmp_path / "e.db", "type NOT LIKE 'git.%'") == []
+    assert count(tmp_path / "e.db", "type = 'git.commit'") == 1
+
+
+# 5: a file's identity is its content -------------------------------------------------------
+
+
+def test_a_renamed_file_reads_on_in_its_stream(tmp_path: Path) -> None:
+    inbox, db = tmp_path / "inbox", tmp_path / "e.db"
+    inbox.mkdir()
+    (inbox / "a.jsonl").write_text(lines(0, 1000))
+
+    async def main() -> None:
+        async with watching(db, [inbox], {"key_field": "id"}):
+            assert count(db) == 1000
+            (inbox / "a.jsonl").rename(inbox / "b.jsonl")
+            with (inbox / "b.jsonl").open("a") as f:
+                f.write(lines(1000, 5))
+            await until(lambda: count(db) == 1005, within=10)
+            await asyncio.sleep(0.3)
+            assert count(db) == 1005
+            assert {s for _t, s, _p in events(db)} == {"jsonl/a"}
+            (inbox / "b.jsonl").rename(inbox / "sub.jsonl")
+            (inbox / "new.jsonl").write_text(lines(2000, 1))
+            await until(lambda: count(db) == 1006, within=10)
+
+    asyncio.run(main())
+    assert ids(db) == [*range(1005), 2000]
+
+
+def test_renames_and_dated_rotation_between_one_shot_runs_append_nothing_twice(
+    tmp_path: Path,
+) -> None:
+    from .support import evlog, finished
+
+    d, db = tmp_path / "d", tmp_path / "e.db"
+    d.mkdir()
+    (d / "a.jsonl").write_text(lines(0, 1000))
+    (d / "app.log").write_text("".join(f"line {i}\n" for i in range(100)))
+    finished(*d.iterdir())
+
+    def ingest(*args: str) -> dict[str, Any]:
+        import json
+
+        r = evlog("--db", db, "ingest", d, "--json", *args)
+        assert r.returncode == 0, r.stderr
+        return dict(json.loads(r.stdout))
+
+    assert ingest()["appended"] == 1100
+    (d / "a.jsonl").rename(d / "b.jsonl")  # a plain rename
+    assert ingest()["appended"] == 0
+    (d / "app.log").rename(d / "app-20240101.log")  # logrotate's dateext
+    (d / "app.log").write_text("".join(f"line {i}\n" for i in range(100, 170)))
+    finished(*d.iterdir())
+    assert ingest()["appended"] == 70
+    assert ingest()["appended"] == 0
+    assert count(db, "stream = 'log/app'") == 170
+    assert count(db, "stream = 'jsonl/a'") == 1000
+
+
+def test_a_renamed_file_with_a_key_field_is_a_duplicate_not_a_new_event(tmp_path: Path) -> None:
+    from .support import evlog, finished
+
+    (tmp_path / "a.jsonl").write_text(lines(0, 1000))
+    finished(tmp_path / "a.jsonl")
+    args = ("--db", tmp_path / "e.db", "ingest", "--key-field", "id")
+    assert evlog(*args, tmp_path / "a.jsonl").returncode == 0
+    (tmp_path / "a.jsonl").rename(tmp_path / "b.jsonl")
+    r = evlog(*args, tmp_path / "b.jsonl", "--json")
+    assert r.returncode == 0, r.stderr
+    assert count(tmp_path / "e.db") == 1000
+
+
+# 6: a rotation compressed before its tail was read -------------------------------------------
+
+
+def test_rotation_compressed_before_the_tail_was_read_gives_the_tail(tmp_path: Path) -> None:
+    from .support import evlog, finished
+
+    d, db = tmp_path / "logs", tmp_path / "e.db"
+    d.mkdir()
+    app = d / "app.log"
+    app.write_text("".join(f'{{"id": {i}}}\n' for i in range(5000)))
+    finished(app)
+    args = ("--db", db, "ingest", d, "--include", "*.log", "--adapter", "jsonl", "--json")
+    assert evlog(*args).returncode == 0
+    with app.open("a") as f:  # written, then rotated and compressed before evlog looked again
+        f.write('{"id": 5000}\n')
+    app.rename(d / "app.log.1")
+    with (d / "app.log.1").open("rb") as src, gzip.open(d / "app.log.1.gz", "wb") as dst:
+        dst.write(src.read())
+    (d / "app.log.1").unlink()
+    app.write_text('{"id": 5001}\n')
+    finished(*d.iterdir())
+    r = evlog(*args)
+    assert r.returncode == 0, r.stderr
+    assert count(db) == 5002
+    assert ids_of(db) == list(range(5002))
+
+
+def ids_of(db: Path) -> list[int]:
+    import orjson
+
+    return sorted(orjson.loads(p)["id"] for _t, _s, p in events(db))
+
+
+def test_a_compressed_rotation_under_watch_gives_only_its_unread_tail(tmp_path: Path) -> None:
+    d, db = tmp_path / "logs", tmp_path / "e.db"
+    d.mkdir()
+    app = d / "app.log"
+    app.write_text("".join(f'{{"id": {i}}}\n' for i in range(100)))
+
+    async def main() -> None:
+        async with watching(db, [d], {"adapter": "jsonl"}):
+            assert count(db) == 100
+            # rotated and compressed in one go, the tail never seen in app.log
+            tail = "".join(f'{{"id": {i}}}\n' for i in range(100, 200))
+            with app.open("a") as f:
+                f.write(tail)
+            os.rename(app, d / "app.log.1")
+            with (d / "app.log.1").open("rb") as src, gzip.open(d / "tmp.gz", "wb") as dst:
+                dst.write(src.read())
+            os.rename(d / "tmp.gz", d / "app.log.1.gz")
+            (d / "app.log.1").unlink()
+            app.write_text('{"id": 200}\n')
+            await until(lambda: count(db) == 201, within=10)
+            await asyncio.sleep(0.5)
+            assert count(db) == 201
+
+    asyncio.run(main())
+    assert ids_of(db) == list(range(201))
+
+
+# 7: copytruncate whose file grows back with the same bytes ------------------------------------
+
+
+def test_copytruncate_is_seen_even_when_the_content_repeats(tmp_path: Path) -> None:
+    d, db = tmp_path / "logs", tmp_path / "e.db"
+    d.mkdir()
+    app = d / "app.log"
+    same = "the same line again\n"
+    app.write_text(same * 1000)
+
+    async def main() -> None:
+        async with watching(db, [d]):
+            await until(lambda: count(db) == 1000)
+            # While the watcher is busy reading a large file that just arrived...
+            (d / "big.log").write_text("".join(f"big {i}\n" for i in range(400_000)))
+            await until(lambda: count(db, "stream = 'log/big'") > 0)
+            # ...copytruncate: copied aside, truncated in place; the application writes on,
+            # past the old offset, with the same bytes before it
+            await (await asyncio.create_subprocess_exec("cp", app, d / "app.log.1")).wait()
+            with app.open("r+") as f:
+                f.truncate(0)
+            await asyncio.sleep(0.05)
+            with app.open("a") as f:
+                f.write(same * 2000)
+            await until(lambda: count(db, "stream = 'log/app'") >= 3000, within=30)
+            await asyncio.sleep(1.5)  # the copy is not read again, nor its content twice
+            assert count(db, "stream = 'log/app'") == 3000
+            assert count(db, "stream = 'log/big'") == 400_000
+
+    asyncio.run(main())
+
+
+# 4: FIFOs and other non-regular files ----------------------------------------------------------
+
+
+def test_a_fifo_in_a_watched_directory_is_skipped_and_the_rest_flows(tmp_path: Path) -> None:
+    inbox, db = tmp_path / "inbox", tmp_path / "e.db"
+    inbox.mkdir()
+    os.mkfifo(inbox / "pipe.log")
+
+    async def main() -> None:
+        async with watching(db, [inbox]):
+            os.mkfifo(inbox / "later.log")
+            (inbox / "a.jsonl").write_text(lines(0, 3))
+            await until(lambda: count(db) == 3, within=10)
+
+    asyncio.run(asyncio.wait_for(main(), 30))
