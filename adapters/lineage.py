@@ -31,19 +31,12 @@ re-reading it under the generation's keys could only give duplicates."""
 from __future__ import annotations
 
 import os
-import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .lines import (
-    DECOMPRESSION_ERRORS,
-    compression,
-    fingerprint,
-    head_of,
-    tail_matches,
-)
+from .lines import Facts, facts, tail_matches
 
 MAX_ROTATED = 16  # earlier generations a source remembers (a daily log: over two weeks)
 COPY_MIN_BYTES = 4096  # identical content makes a copy from this much on (see `copy` above)
@@ -53,19 +46,6 @@ GENERATION_FIELDS = (
 )  # fmt: skip
 
 KINDS = ("new", "own", "renamed", "moved", "rotated", "copy")
-
-
-@dataclass(frozen=True, slots=True)
-class Facts:
-    """What identifies a regular file's content: where it is, and how it starts."""
-
-    path: Path
-    dev: int
-    ino: int
-    size: int
-    mtime_ns: int
-    compression: str | None
-    fingerprint: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,24 +59,12 @@ class Placement:
     note: str | None = None  # for the user: what was recognised (said after the path)
     independent: Placement | None = None  # kind "copy": what the file would be on its own
     substantial: bool = False  # kind "copy": enough identical content to be the same file
+    facts: Facts | None = None  # the file as it was placed (its read need not sniff it again)
 
     @property
     def reads(self) -> bool:
         """Whether the file is read (a copy of a file still being read is not)."""
         return self.kind != "copy"
-
-
-def facts(path: Path) -> Facts | None:
-    """The facts of a regular file (None: gone, or not a regular file)."""
-    try:
-        st = os.stat(path)
-        if not stat.S_ISREG(st.st_mode):
-            return None
-        kind = compression(path)
-        head = head_of(path, kind)
-    except (OSError, *DECOMPRESSION_ERRORS):
-        return None
-    return Facts(path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, kind, fingerprint(head))
 
 
 def generation_record(checkpoint: dict[str, Any]) -> dict[str, Any]:
@@ -219,6 +187,7 @@ def place(path: Path, own_source: str, index: SourceIndex) -> Placement:
     f = facts(path)
     if f is None:
         return Placement(own_source, "own" if own else "new")
+    alone = Placement(own_source, "own" if own else "new", facts=f)
     matches = [(s, slot, r) for s, slot, r in index.candidates(f.fingerprint) if same_content(f, r)]
     # The same inode first, then a source's current generation, then the newest rotated one.
     matches.sort(
@@ -230,20 +199,19 @@ def place(path: Path, own_source: str, index: SourceIndex) -> Placement:
         first = source_name(source) or source
         if slot is not None:
             note = f"generation {slot} of {first} (rotated): read on from byte {record['offset']}"
-            return Placement(source, "rotated", slot, name, note)
+            return Placement(source, "rotated", slot, name, note, facts=f)
         if source == own_source:
-            return Placement(own_source, "own")  # the same content, rewritten in place
+            return alone  # the same content, rewritten in place
         if (f.dev, f.ino) == (record.get("dev"), record.get("ino")):
             note = f"{first} renamed: read on in its stream from byte {record['offset']}"
-            return Placement(source, "renamed", None, name, note)
+            return Placement(source, "renamed", None, name, note, facts=f)
         if still_there(record):
-            alone = Placement(own_source, "own" if own else "new")
             note = f"the same content as {record.get('path')}, which is read: not read again"
             size = int(record.get("offset") or 0)
-            return Placement(source, "copy", None, name, note, alone, size >= COPY_MIN_BYTES)
+            return Placement(source, "copy", None, name, note, alone, size >= COPY_MIN_BYTES, f)
         note = f"{first} moved here: read on in its stream from byte {record['offset']}"
-        return Placement(source, "moved", None, name, note)
-    return Placement(own_source, "own" if own else "new")
+        return Placement(source, "moved", None, name, note, facts=f)
+    return alone
 
 
 def _name_of(source: str, index: SourceIndex) -> str | None:

@@ -10,13 +10,14 @@ generations, and the stem its default stream is named after (`name`)."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import time
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from evlog.eventlog import DeadLetter
 
@@ -36,16 +37,17 @@ from .lines import (
     CHUNK_BYTES,
     SETTLE_S,
     STDIN,
+    TAIL_BYTES,
     FileIdentity,
     Line,
     LineReader,
+    Opened,
     ResumeAt,
     block_before,
     is_stream,
     line_key,
-    open_binary,
     open_stream,
-    resume_at,
+    resume_opened,
     settled,
     stream_identity,
     tail_digest,
@@ -73,13 +75,22 @@ def stem(path: Path) -> str:
 
 def file_source(path: Path) -> str:
     """The name of the source first read at `path` (checkpoints and dead letters are filed
-    under it; a file renamed later keeps its source: adapters/lineage.py)."""
+    under it; a file renamed later keeps its source: adapters/lineage.py): its real path."""
     if path == STDIN:
         return "stdin"
     try:
-        return f"file:{path.resolve(strict=False)}"
+        if os.path.islink(path):
+            return f"file:{path.resolve(strict=False)}"
+        return f"file:{os.path.join(_real_directory(str(path.parent.absolute())), path.name)}"
     except OSError:
         return f"file:{path}"
+
+
+@functools.lru_cache(maxsize=4096)
+def _real_directory(directory: str) -> str:
+    """A directory's real path (resolving every component costs a system call each; a watched
+    directory's files ask it over and over)."""
+    return os.path.realpath(directory)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,16 +111,17 @@ class ReadFrom:
         return self.reader.take_tail
 
 
-def end_of_last_line(path: Path) -> tuple[int, int]:
-    """(byte offset just after the file's last newline, lines before it): where a read that
-    starts at the end (`--read-from end`) begins."""
+def end_of_last_line(f: BinaryIO) -> tuple[int, int]:
+    """(byte offset just after the open file's last newline, lines before it): where a read
+    that starts at the end (`--read-from end`) begins. Leaves the file at its start."""
     offset = lines = 0
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK_BYTES):
-            n = chunk.count(b"\n")
-            if n:
-                lines += n
-                offset = f.tell() - len(chunk) + chunk.rindex(b"\n") + 1
+    f.seek(0)
+    while chunk := f.read(CHUNK_BYTES):
+        n = chunk.count(b"\n")
+        if n:
+            lines += n
+            offset = f.tell() - len(chunk) + chunk.rindex(b"\n") + 1
+    f.seek(0)
     return offset, lines
 
 
@@ -311,15 +323,16 @@ class LineFileAdapter:
         quiet, rather than hold its last record back."""
         waited: float | None = 0.0
         while True:
-            take_tail = rotated or (
-                self.final and await asyncio.to_thread(settled, path, self.settle_s)
-            )
             outcome = _Pass()
-            async with aclosing(self._pass(path, slot, take_tail, outcome)) as batches:
+            async with aclosing(self._pass(path, slot, rotated, outcome)) as batches:
                 async for batch in batches:
                     yield batch
-            if outcome.held_back and self.final and not take_tail and waited == 0.0:
-                waited = await asyncio.to_thread(wait_quiet, path, self.settle_s, QUIET_WAIT_MAX_S)
+            if outcome.held_back and self.final and not outcome.take_tail and waited == 0.0:
+                waited = None
+                if self.quiet_wait_s > 0:
+                    waited = await asyncio.to_thread(
+                        wait_quiet, path, self.settle_s, self.quiet_wait_s
+                    )
                 if waited is not None:
                     self._pending_notes.append(
                         f"{path}: waited {waited:.1f} s for it to be quiet, then took its"
@@ -342,39 +355,88 @@ class LineFileAdapter:
         notes, self._pending_notes = self._pending_notes, []
         return notes
 
+    def _open(
+        self, path: Path, record: dict[str, Any] | None, shrunk: bool, rotated: bool
+    ) -> tuple[ResumeAt, bool, BinaryIO, bytes, int | None] | None:
+        """In one thread hop, through one open descriptor: where to read from, whether the
+        last record may be taken, the content positioned there, the bytes before that offset,
+        and (--read-from end) how many lines were skipped. None: `path` is a generation being
+        finished (`rotated`) and holds neither its inode nor its content any more (renamed
+        on again meanwhile): it is left for its placement to find."""
+        opened = Opened(path, self.placement.facts if path == self.path else None)
+        try:
+            at = resume_opened(opened, self.source, record, shrunk=shrunk)
+            ours = record is not None and (opened.st.st_dev, opened.st.st_ino) == (
+                record.get("dev"), record.get("ino")
+            )  # fmt: skip
+            if rotated and at.restarted and not ours:
+                opened.close()
+                return None
+            skipped = None
+            if (
+                self.start_at_end
+                and record is None
+                and not at.identity.compressed
+                and self.can_start_at_end
+            ):
+                offset, skipped = end_of_last_line(opened.raw)
+                at = ResumeAt(at.identity, offset, skipped)
+            quiet = time.time() - opened.st.st_mtime >= self.settle_s
+            take_tail = rotated or (self.final and quiet)
+            f = opened.content()
+            if f is not opened.raw:
+                opened.close()  # the decompressed stream reads a descriptor of its own
+            before = b""
+            if at.offset:
+                f.seek(at.offset)
+                if not at.identity.compressed:
+                    start = max(0, at.offset - TAIL_BYTES)
+                    before = os.pread(f.fileno(), at.offset - start, start)
+            return at, take_tail, f, before, skipped
+        except BaseException:
+            opened.close()
+            raise
+
     async def _pass(
-        self, path: Path, slot: int | None, take_tail: bool, outcome: _Pass
+        self, path: Path, slot: int | None, rotated: bool, outcome: _Pass
     ) -> AsyncGenerator[Batch, None]:
         """One read of `path` to its end (or its last complete record)."""
         self._reading = path
         record = self._generation(slot)
         shrunk = self.shrunk and slot is None and path == self.path
-        at = await asyncio.to_thread(resume_at, path, self.source, record, shrunk=shrunk)
-        if at.restarted:
-            if slot is not None:  # no longer the generation it was taken for: leave it
-                self._pending_notes.append(f"{path}: not read: {at.restarted}")
-                return
-            self._next_generation(record)
-            self._pending_notes.append(
-                f"{path}: read from the start as new content: {at.restarted}"
-            )
-        if self.start_at_end and record is None and not at.identity.compressed:
-            if self.can_start_at_end:
-                offset, lines = await asyncio.to_thread(end_of_last_line, path)
-                at = ResumeAt(at.identity, offset, lines)
+        opened = await asyncio.to_thread(self._open, path, record, shrunk, rotated)
+        if opened is None:
+            self._pending_notes.append(f"{path}: moved on before it could be finished")
+            return
+        at, take_tail, f, before, skipped = opened
+        outcome.take_tail = take_tail
+        read_any = False
+        try:
+            if at.restarted:
+                if slot is not None:  # no longer the generation it was taken for: leave it
+                    self._pending_notes.append(f"{path}: not read: {at.restarted}")
+                    return
+                self._next_generation(record)
                 self._pending_notes.append(
-                    f"{path}: started at its end (--read-from end): {lines} lines skipped"
+                    f"{path}: read from the start as new content: {at.restarted}"
                 )
-            else:
+            if skipped is not None:
+                self._pending_notes.append(
+                    f"{path}: started at its end (--read-from end): {skipped} lines skipped"
+                )
+            elif self.start_at_end and record is None and not self.can_start_at_end:
                 self._pending_notes.append(
                     f"{path}: read from the start: a {self.name} file needs its header"
                 )
-        f = await asyncio.to_thread(open_binary, path)
-        read_any = False
-        try:
-            if at.offset:
-                await asyncio.to_thread(f.seek, at.offset)
-            reader = LineReader(f, at.offset, at.line, take_tail=take_tail)
+            plain = not at.identity.compressed
+            reader = LineReader(
+                f,
+                at.offset,
+                at.line,
+                take_tail=take_tail,
+                plain_file=plain,
+                before=before,
+            )
             self._identity = at.identity
             current = self._generation(slot)
             read_from = ReadFrom(path, at.identity, at.line, current, reader, slot)
@@ -388,9 +450,9 @@ class LineFileAdapter:
                 # before the next run, that run could not know to finish it.
                 position = await self.position(read_from, at.offset, at.line)
                 yield Batch(position=position, notes=self._take_notes())
+            outcome.held_back = reader.held_back
         finally:
             await asyncio.to_thread(f.close)
-        outcome.held_back = reader.held_back
 
     def _moved(self, slot: int | None, at: ResumeAt, path: Path) -> bool:
         """Whether the checkpoint does not already say: this file, this generation, this
@@ -430,11 +492,14 @@ class LineFileAdapter:
         if not at.identity.seekable:
             return None
         tail = at.reader.tail_at(offset)
-        if tail is None:
-            block = await asyncio.to_thread(block_before, at.path, at.identity, offset)
+        if tail is None:  # through the reader's own file, not its name (it may be rotated)
+            block = await asyncio.to_thread(at.reader.block_before, offset)
+            if block is None:
+                block = await asyncio.to_thread(block_before, at.path, at.identity, offset)
             tail = tail_digest(block)
         record = {
             **at.identity.to_json(),
+            "fingerprint": at.reader.fingerprint or at.identity.fingerprint,
             "offset": offset,
             "line": line,
             "tail": tail,
@@ -457,6 +522,7 @@ class LineFileAdapter:
 
 @dataclass(slots=True)
 class _Pass:
-    """What one read of a file left unread at its end."""
+    """One read of a file: whether it could take a last record, and what it left unread."""
 
+    take_tail: bool = False
     held_back: int = 0

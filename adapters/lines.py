@@ -121,13 +121,56 @@ def is_stream(path: Path) -> bool:
     return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
 
 
-def identify(path: Path, source: str, generation: int = 0) -> FileIdentity:
-    """The identity of a regular file (raises OSError if it vanished)."""
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """What identifies a regular file's content: where it is, and how it starts."""
+
+    path: Path
+    dev: int
+    ino: int
+    size: int
+    mtime_ns: int
+    compression: str | None
+    fingerprint: str
+
+
+def facts(path: Path) -> Facts | None:
+    """The facts of a regular file (None: gone, or not a regular file)."""
+    try:
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        kind, head = sniff(path)
+    except (OSError, *DECOMPRESSION_ERRORS):
+        return None
+    return Facts(path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, kind, fingerprint(head))
+
+
+def identify(
+    path: Path, source: str, generation: int = 0, known: Facts | None = None
+) -> FileIdentity:
+    """The identity of a regular file (raises OSError if it vanished); `known`: its facts as
+    sniffed a moment ago, used if it has not changed since."""
     st = os.stat(path)
-    kind = compression(path)
     ns = generation_namespace(source, generation)
-    fp = fingerprint(head_of(path, kind))
-    return FileIdentity(st.st_dev, st.st_ino, fp, ns, generation, True, kind)
+    if known is not None and (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns) == (
+        known.dev, known.ino, known.size, known.mtime_ns
+    ):  # fmt: skip
+        return FileIdentity(
+            st.st_dev, st.st_ino, known.fingerprint, ns, generation, True, known.compression
+        )
+    kind, head = sniff(path)
+    return FileIdentity(st.st_dev, st.st_ino, fingerprint(head), ns, generation, True, kind)
+
+
+def sniff(path: Path) -> tuple[str | None, bytes]:
+    """(how the file is compressed, the first FINGERPRINT_BYTES of its content without a
+    byte-order mark), with one open of a plain file."""
+    with open(path, "rb") as f:
+        raw = f.read(FINGERPRINT_BYTES)
+    kind = _kind(raw)
+    head = raw if kind is None else head_of(path, kind)
+    return kind, head[len(BOM) :] if head.startswith(BOM) else head
 
 
 def head_of(path: Path, kind: str | None) -> bytes:
@@ -160,7 +203,10 @@ DECOMPRESSION_ERRORS = (EOFError, OSError, zlib.error, lzma.LZMAError)
 def compression(path: Path) -> str | None:
     """ "gzip", "bzip2" or "xz" when the file starts as one does, else None."""
     with open(path, "rb") as f:
-        start = f.read(10)
+        return _kind(f.read(10))
+
+
+def _kind(start: bytes) -> str | None:
     if _BZIP2.match(start):
         return "bzip2"
     return next((kind for magic, kind in _MAGIC if start.startswith(magic)), None)
@@ -232,19 +278,105 @@ def tail_matches(path: Path, kind: str | None, offset: int, tail: str) -> bool:
     return kind is not None and raw_head_digest(path) == tail
 
 
-def resume_at(path: Path, source: str, checkpoint: Any | None, *, shrunk: bool = False) -> ResumeAt:
-    """Where to read `path` from, given a generation's record (runs in a worker thread).
+class Opened:
+    """A regular file opened once: its identity, size, first line and the bytes before an
+    offset are all read through this one descriptor, so a rename of the path in between (a
+    rotation) can never mix two files' facts (one file's inode with another's content)."""
+
+    def __init__(self, path: Path, known: Facts | None = None) -> None:
+        self.path = path
+        self.raw: BinaryIO = open(path, "rb")  # noqa: SIM115 - closed by close()
+        try:
+            self.st = os.fstat(self.raw.fileno())
+            same = known is not None and (
+                self.st.st_dev,
+                self.st.st_ino,
+                self.st.st_size,
+                self.st.st_mtime_ns,
+            ) == (known.dev, known.ino, known.size, known.mtime_ns)
+            if known is not None and same:
+                self.compression, self.fingerprint = known.compression, known.fingerprint
+            else:
+                start = os.pread(self.raw.fileno(), FINGERPRINT_BYTES, 0)
+                self.compression = _kind(start)
+                head = start if self.compression is None else self._content_head()
+                self.fingerprint = fingerprint(head[len(BOM) :] if head.startswith(BOM) else head)
+        except BaseException:
+            self.raw.close()
+            raise
+
+    def _stream(self) -> BinaryIO:
+        """The content from its start, decompressed, over a descriptor of its own."""
+        dup = os.fdopen(os.dup(self.raw.fileno()), "rb")
+        dup.seek(0)
+        return _OPENERS[self.compression](dup, "rb") if self.compression else dup
+
+    def _content_head(self) -> bytes:
+        try:
+            with self._stream() as f:
+                return f.read(FINGERPRINT_BYTES)
+        except DECOMPRESSION_ERRORS:
+            return os.pread(self.raw.fileno(), FINGERPRINT_BYTES, 0)
+
+    def content(self) -> BinaryIO:
+        """The content to read (the file itself, or its decompressed stream)."""
+        return self._stream() if self.compression else self.raw
+
+    def identity(self, source: str, generation: int) -> FileIdentity:
+        ns = generation_namespace(source, generation)
+        st = self.st
+        return FileIdentity(
+            st.st_dev, st.st_ino, self.fingerprint, ns, generation, True, self.compression
+        )
+
+    def content_before(self, offset: int) -> bytes | None:
+        """The TAIL_BYTES of content before `offset` (None: the content is shorter)."""
+        start = max(0, offset - TAIL_BYTES)
+        if self.compression is None:
+            block = os.pread(self.raw.fileno(), offset - start, start)
+            return block if len(block) == offset - start else None
+        window = b""
+        done = 0
+        try:
+            with self._stream() as f:
+                while done < offset:
+                    chunk = f.read(min(CHUNK_BYTES, offset - done))
+                    if not chunk:
+                        break
+                    done += len(chunk)
+                    window = (window + chunk)[-TAIL_BYTES:]
+        except DECOMPRESSION_ERRORS:
+            pass
+        return window[len(window) - (offset - start) :] if done >= offset else None
+
+    def tail_matches(self, offset: int, tail: str) -> bool:
+        """As `tail_matches`, through this descriptor."""
+        block = self.content_before(offset)
+        if block is not None and tail_digest(block) == tail:
+            return True
+        if self.compression is None:
+            return False
+        return tail_digest(os.pread(self.raw.fileno(), TAIL_BYTES, 0)) == tail
+
+    def close(self) -> None:
+        self.raw.close()
+
+
+def resume_opened(
+    opened: Opened, source: str, checkpoint: Any | None, *, shrunk: bool = False
+) -> ResumeAt:
+    """Where to read an opened file from, given a generation's record (blocking).
 
     Continue at the stored offset only if the file still has the same first line and the same
     bytes just before the offset, and was not seen shorter than the offset since (`shrunk`:
     a copytruncate whose file grew back with the same bytes); otherwise read it from the start
     as the next generation."""
     if not checkpoint:
-        return ResumeAt(identify(path, source), 0, 0)
+        return ResumeAt(opened.identity(source, 0), 0, 0)
     gen = int(checkpoint.get("gen", 0))
+    same = opened.identity(source, gen)
     if "offset" not in checkpoint:  # "start the next generation" (after a rotation)
-        return ResumeAt(identify(path, source, gen), 0, 0)
-    same = identify(path, source, gen)
+        return ResumeAt(same, 0, 0)
     offset = int(checkpoint["offset"])
     reason = None
     if offset == 0:
@@ -253,16 +385,30 @@ def resume_at(path: Path, source: str, checkpoint: Any | None, *, shrunk: bool =
         reason = "it was seen shorter than what was read (truncated)"
     elif checkpoint.get("fingerprint") != same.fingerprint:
         reason = "its first line changed"
-    elif not same.compressed and os.path.getsize(path) < offset:
+    elif not same.compressed and opened.st.st_size < offset:
         reason = "it is shorter than what was read (truncated)"
-    elif "tail" in checkpoint and not tail_matches(
-        path, same.compression, offset, checkpoint["tail"]
-    ):
+    elif "tail" in checkpoint and not opened.tail_matches(offset, checkpoint["tail"]):
         reason = "the bytes before the last position changed (rewritten)"
     if reason is None:
         return ResumeAt(same, offset, int(checkpoint.get("line", 0)))
     next_gen = generation_namespace(source, gen + 1)
     return ResumeAt(replace(same, generation=gen + 1, namespace=next_gen), 0, 0, reason)
+
+
+def resume_at(
+    path: Path,
+    source: str,
+    checkpoint: Any | None,
+    *,
+    shrunk: bool = False,
+    known: Facts | None = None,
+) -> ResumeAt:
+    """`resume_opened` of the file at `path` (opened and closed again)."""
+    opened = Opened(path, known)
+    try:
+        return resume_opened(opened, source, checkpoint, shrunk=shrunk)
+    finally:
+        opened.close()
 
 
 def settled(path: Path, settle_s: float = SETTLE_S) -> bool:
@@ -280,12 +426,29 @@ class LineReader:
     otherwise it is left for a later read and counted in `held_back`. The raw bytes just before
     the newest offsets are kept, so a position can carry the hash of the block before it."""
 
-    def __init__(self, f: BinaryIO, offset: int, line_number: int, *, take_tail: bool) -> None:
+    def __init__(
+        self,
+        f: BinaryIO,
+        offset: int,
+        line_number: int,
+        *,
+        take_tail: bool,
+        plain_file: bool = False,
+        before: bytes = b"",
+    ) -> None:
+        """`before`: the TAIL_BYTES before `offset`, read through the same open file (so a
+        position's hash is of this file's bytes, even if another file takes its name)."""
         self._f = f
         self._offset = offset
         self._line_number = line_number
         self.take_tail = take_tail
-        self._window = b""  # raw bytes ending at self._window_end
+        # A regular, uncompressed file: a read that reaches its size is its end for now, so
+        # a small file takes one read (one thread hop), not one more to find nothing.
+        self._plain_file = plain_file
+        # Read from its start: the hash of the first line as read (the file's identity was
+        # sniffed a moment before, when that line may not have been whole yet).
+        self.fingerprint: str | None = None
+        self._window = before  # raw bytes ending at self._window_end
         self._window_end = offset
         self.held_back = 0  # lines left unread at the end (0 or 1)
 
@@ -297,10 +460,21 @@ class LineReader:
             return None
         return tail_digest(self._window[want - start : offset - start])
 
-    def _read(self) -> bytes:
+    def block_before(self, offset: int) -> bytes | None:
+        """The TAIL_BYTES before `offset`, read through this reader's own open file (None: a
+        compressed file, which is read back by its content instead)."""
+        if not self._plain_file:
+            return None
+        start = max(0, offset - TAIL_BYTES)
+        return os.pread(self._f.fileno(), offset - start, start)
+
+    def _read(self) -> tuple[bytes, bool]:
+        """The next chunk, and whether it reached the end of the file as it is now."""
         f = self._f
         read1 = getattr(f, "read1", None)  # what is there now: a pipe does not wait to fill
-        return read1(CHUNK_BYTES) if read1 is not None else f.read(CHUNK_BYTES)
+        chunk = read1(CHUNK_BYTES) if read1 is not None else f.read(CHUNK_BYTES)
+        at_end = self._plain_file and f.tell() >= os.fstat(f.fileno()).st_size
+        return chunk, at_end
 
     async def lines(self) -> AsyncGenerator[list[Line], None]:
         line_number = self._line_number
@@ -308,9 +482,10 @@ class LineReader:
         pending_start = self._offset
         skipping = False  # inside an over-long line: drop bytes until its newline
         at_start = self._offset == 0
-        while True:
+        at_end = False
+        while not at_end:
             try:
-                chunk = await asyncio.to_thread(self._read)
+                chunk, at_end = await asyncio.to_thread(self._read)
             except DECOMPRESSION_ERRORS as exc:
                 # A corrupt or truncated compressed stream: what came before it stands; the
                 # break itself is one dead letter (or, while the file may still grow, a wait).
@@ -332,6 +507,11 @@ class LineReader:
                     continue
                 if buf.startswith(BOM):
                     start = len(BOM)  # a byte-order mark is not part of the first record
+                head = buf[start : start + FINGERPRINT_BYTES]
+                if b"\n" not in head and len(head) < FINGERPRINT_BYTES:
+                    pending = buf  # the first line is not whole yet: it names the file
+                    continue
+                self.fingerprint = fingerprint(head)
                 at_start = False
             lines: list[Line] = []
             while True:

@@ -191,36 +191,54 @@ async def plan(
     """How to read `path`. `final`: a one-shot read (False: a watcher's, which waits for a
     record's end). `index`: the file sources known so far (made from the log if not given),
     which place a regular file by its content: a renamed or rotated file is read on as the
-    source and generation it is (adapters/lineage.py). `copies`: what a file with the same
-    content as one being read is: "settle" (a copy if there is enough of it, else a source of
-    its own: a one-shot read), "keep" (a copy: the watcher waits to see whether its original
-    is truncated, as copytruncate does), "own" (a source of its own)."""
-    if str(path) != "-" and not await asyncio.to_thread(path.exists):
-        raise InputError(f"{path}: no such file or directory")
-    placement = None
-    if await asyncio.to_thread(is_regular_file, path):
-        if index is None:
-            index = SourceIndex.of(await log.source_checkpoints())
-        placement = await asyncio.to_thread(place, path, file_source(path), index)
-        if placement.kind == "copy" and (
-            copies == "own" or (copies == "settle" and not placement.substantial)
-        ):
-            placement = placement.independent
-        assert placement is not None
-        source = placement.source
-    else:
-        source = await asyncio.to_thread(source_of, path)
-    checkpoint = await log.source_checkpoint(source)
+    source and generation it is (adapters/lineage.py); a file source's stored mapping is taken
+    from it too. `copies`: what a file with the same content as one being read is: "settle" (a
+    copy if there is enough of it, else a source of its own: a one-shot read), "keep" (a copy:
+    the watcher waits to see whether its original is truncated, as copytruncate does), "own"
+    (a source of its own)."""
+    if index is None:
+        index = SourceIndex.of(await log.source_checkpoints())
+    args = (path, wanted, remap, final)
+    planned = await asyncio.to_thread(_plan_file, *args, index, copies)
+    if isinstance(planned, Plan):
+        return planned
+    # A repository, stdin, an export read by name: its checkpoint from the log.
+    checkpoint = await log.source_checkpoint(planned)
     stored = checkpoint.get("mapping") if isinstance(checkpoint, dict) else None
-    return await asyncio.to_thread(_chosen, path, wanted, stored, remap, final, placement)
+    return await asyncio.to_thread(_chosen, *args, stored, None)
+
+
+def _plan_file(
+    path: Path,
+    wanted: dict[str, Any],
+    remap: bool,
+    final: bool,
+    index: SourceIndex,
+    copies: str,
+) -> Plan | str:
+    """In one thread hop, the plan of a regular file (placed by its content, its source's
+    stored mapping from the index); for anything else, the source it is read as."""
+    if str(path) != "-" and not path.exists():
+        raise InputError(f"{path}: no such file or directory")
+    if not is_regular_file(path):
+        return source_of(path)
+    placement = place(path, file_source(path), index)
+    if placement.kind == "copy" and (
+        copies == "own" or (copies == "settle" and not placement.substantial)
+    ):
+        assert placement.independent is not None
+        placement = placement.independent
+    checkpoint = index.checkpoint(placement.source)
+    stored = checkpoint.get("mapping") if isinstance(checkpoint, dict) else None
+    return _chosen(path, wanted, remap, final, stored, placement)
 
 
 def _chosen(
     path: Path,
     wanted: dict[str, Any],
-    stored: dict[str, Any] | None,
     remap: bool,
     final: bool,
+    stored: dict[str, Any] | None,
     placement: Placement | None,
 ) -> Plan:
     mapping, note = choose(path, wanted, stored, remap=remap)

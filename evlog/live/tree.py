@@ -141,6 +141,10 @@ class TreeWatch:
                 repos.append(d)
                 continue
             self._add(d, _Watched("tree", d))
+            if is_repository(d):  # became one while the watch was set (a clone under way)
+                self.watch_repo(d)
+                repos.append(d)
+                continue
             try:
                 entries = list(os.scandir(d))
             except OSError:
@@ -160,16 +164,17 @@ class TreeWatch:
         with self._lock:
             self._repos.add(repo)
             inside = [
-                wd
-                for wd, w in self._watched.items()
-                if w.role == "tree" and _under(w.path, repo) and w.path != repo
+                wd for wd, w in self._watched.items() if w.role == "tree" and _under(w.path, repo)
             ]
         for wd in inside:  # a directory that became a repository: its work tree is not read
             self._inotify.remove(wd)
         self._add(gitdir, _Watched("git", gitdir, repo), GIT_MASK)
         if common != gitdir:
             self._add(common, _Watched("git", common, repo), GIT_MASK)
-        for dirpath, _dirs, _names in os.walk(common / "refs"):
+        self._watch_refs(common / "refs", repo)
+
+    def _watch_refs(self, refs: Path, repo: Path) -> None:
+        for dirpath, _dirs, _names in os.walk(refs):
             self._add(Path(dirpath), _Watched("refs", Path(dirpath), repo), GIT_MASK)
 
     def _add(self, path: Path, what: _Watched, mask: int = TREE_MASK) -> None:
@@ -197,7 +202,10 @@ class TreeWatch:
                 continue
             name = os.fsdecode(raw)
             if w.role == "git":
-                if name in GIT_NAMES and w.repo is not None:
+                if name == "refs" and mask & IN_ISDIR and w.repo is not None:
+                    self._watch_refs(w.path / "refs", w.repo)  # made after .git (a clone)
+                    p.repos.add(w.repo)
+                elif name in GIT_NAMES and w.repo is not None:
                     p.repos.add(w.repo)
                 continue
             if w.role == "refs":

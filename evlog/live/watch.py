@@ -108,6 +108,15 @@ def _entries(paths: list[Path]) -> list[Entry]:
     return out
 
 
+def _look(
+    roots: list[Path], paths: list[Path], selection: Selection, also: set[Path]
+) -> tuple[list[Entry], list[tuple[Path, str]]]:
+    """The watched sources a wake-up names (and `also`), with their stamps, in one thread hop;
+    and what was found there and is not read, with why."""
+    found, skipped = _expand(roots, paths, selection)
+    return _entries(sorted({*found, *also})), skipped
+
+
 def _walk(roots: list[Path], selection: Selection) -> tuple[list[Entry], list[tuple[Path, str]]]:
     found = files_under(roots, selection)
     return _entries(sorted(found.files)), found.skipped
@@ -190,15 +199,14 @@ class Watcher:
         """Ingest the watched sources among the named paths (from a wake-up) if they changed,
         the files under named directories, the named repositories, and the files with a record
         held back (taken once the file has been quiet)."""
-        selection = self.options.selection
-        found, skipped = await asyncio.to_thread(_expand, self.roots, paths, selection)
-        for path, why in skipped:
-            self._note_once(path, f"{path}: skipped: {why}")
         named = set(repos)
-        wanted = sorted({*found, *named, *self._held})
         looked = time.time_ns()
         async with self._busy:
-            entries = await asyncio.to_thread(_entries, wanted)
+            entries, skipped = await asyncio.to_thread(
+                _look, self.roots, paths, self.options.selection, named | self._held
+            )
+            for path, why in skipped:
+                self._note_once(path, f"{path}: skipped: {why}")
             return await self._ingest_changed(entries, looked, named=named)
 
     async def _ingest_changed(self, entries: list[Entry], looked: int, named: set[Path]) -> int:
