@@ -10,6 +10,7 @@ import contextlib
 import gzip
 import os
 import sqlite3
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -354,3 +355,35 @@ def test_a_fifo_in_a_watched_directory_is_skipped_and_the_rest_flows(tmp_path: P
             await until(lambda: count(db) == 3, within=10)
 
     asyncio.run(asyncio.wait_for(main(), 30))
+
+
+def test_rescans_racing_appends_never_look_like_a_truncation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rescan stamps files while a wake-up reads them: a stamp taken before the last read of
+    a growing file must not look like the file grown shorter (which starts a new generation
+    and reads the file again under new keys)."""
+    monkeypatch.setattr(watch, "RESCAN_S", 0.02)
+    monkeypatch.setattr(watch, "RESCAN_MAX_S", 0.05)
+    inbox, db = tmp_path / "inbox", tmp_path / "e.db"
+    inbox.mkdir()
+    chat = inbox / "chat.jsonl"
+    chat.touch()
+
+    async def main() -> None:
+        async with watching(db, [inbox]) as (watcher, _log):
+            writer = await asyncio.create_subprocess_exec(
+                sys.executable, "-c",
+                f"import os, time\n"
+                f"fd = os.open({str(chat)!r}, os.O_WRONLY | os.O_APPEND)\n"
+                f"for i in range(6000):\n"
+                f"    os.write(fd, b'{{\"id\": %d}}\\n' % i)\n"
+                f"    time.sleep(0.0005)\n",
+            )  # fmt: skip
+            await writer.wait()
+            await until(lambda: count(db) >= 6000)
+            await asyncio.sleep(0.3)
+            assert watcher.scans > 20  # the rescans did race the reads
+
+    asyncio.run(main())
+    assert ids_of(db) == list(range(6000))

@@ -117,11 +117,6 @@ def _look(
     return _entries(sorted({*found, *also})), skipped
 
 
-def _walk(roots: list[Path], selection: Selection) -> tuple[list[Entry], list[tuple[Path, str]]]:
-    found = files_under(roots, selection)
-    return _entries(sorted(found.files)), found.skipped
-
-
 class Watcher:
     def __init__(
         self,
@@ -183,11 +178,16 @@ class Watcher:
         the number of events appended."""
         looked = time.time_ns()
         started = time.monotonic()
-        entries, skipped = await asyncio.to_thread(_walk, self.roots, self.options.selection)
+        found = await asyncio.to_thread(files_under, self.roots, self.options.selection)
         walk_s = time.monotonic() - started  # the rescan's own cost, not what it ingests
-        for path, why in skipped:
+        for path, why in found.skipped:
             self._note_once(path, f"{path}: skipped: {why}")
         async with self._busy:
+            # Stamped now, not before the wait for the lock: a stamp older than the last read
+            # of a growing file would look like a file grown shorter (truncated).
+            started = time.monotonic()
+            entries = await asyncio.to_thread(_entries, sorted(found.files))
+            walk_s += time.monotonic() - started
             appended = await self._ingest_changed(entries, looked, named=set())
         self._scanned_once = True
         self._scan_began = looked
