@@ -38,6 +38,7 @@ from .lines import (
     SETTLE_S,
     STDIN,
     TAIL_BYTES,
+    Facts,
     FileIdentity,
     Line,
     LineReader,
@@ -161,7 +162,8 @@ def where_current_went(path: Path, current: dict[str, Any]) -> tuple[bool, Path 
     if it is gone, the same content in the new inode is the same file (an editor's rename over
     it). A path whose inode is the same but whose content is not (truncated, rewritten) is
     searched for by content (a copytruncate's copy, a compressed rotation); if the content is
-    nowhere, the path's own read says why it starts over."""
+    nowhere, the path's own read says why it starts over. Files are opened only as needed: a
+    directory of many rotated files is not read whole for each rotation."""
     path = path.absolute()
     f = facts(path)
     if f is None:
@@ -174,19 +176,35 @@ def where_current_went(path: Path, current: dict[str, Any]) -> tuple[bool, Path 
         entries = sorted(os.scandir(path.parent), key=lambda e: e.name)
     except OSError:
         entries = []
-    recorded = [Path(current["path"])] if current.get("path") else []
-    others = [Path(e.path) for e in entries]
-    found = [(c, g) for c in [*recorded, *others] if (g := facts(c)) is not None]
-    found = [(c, g) for c, g in found if (g.dev, g.ino) != (f.dev, f.ino)]  # not the path's file
+
+    def other(candidate: Path) -> Facts | None:
+        g = facts(candidate)
+        return None if g is None or (g.dev, g.ino) == (f.dev, f.ino) else g
+
     if not same_inode:
-        for candidate, g in found:
+        by_inode = [Path(e.path) for e in entries if e.inode() == current.get("ino")]
+        recorded = [Path(current["path"])] if current.get("path") else []
+        for candidate in [*recorded, *by_inode]:
+            g = other(candidate)
+            if g is None or (g.dev, g.ino) != ident:
+                continue
             first_line = g.fingerprint == current.get("fingerprint") or not current.get("offset")
-            if (g.dev, g.ino) == ident and (first_line or rotation_of(candidate, path)):
+            if first_line or rotation_of(candidate, path):
                 return False, candidate
         if same_content(f, current):
             return True, None
-    for candidate, g in found:
-        if same_content(g, current):
+    offset = int(current.get("offset") or 0)
+    rotated = [Path(e.path) for e in entries if rotation_of(Path(e.path), path)]
+    rest = [Path(e.path) for e in entries if not rotation_of(Path(e.path), path)]
+    for candidate in [*rotated, *rest]:
+        try:
+            st = candidate.stat()
+        except OSError:
+            continue
+        if st.st_size < min(offset, 64) or candidate.name.startswith("."):
+            continue  # too short to hold what was read, even compressed
+        g = other(candidate)
+        if g is not None and same_content(g, current):
             return False, candidate
     return same_inode, None
 
