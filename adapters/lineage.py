@@ -121,12 +121,16 @@ def same_content(f: Facts, record: dict[str, Any]) -> bool:
 
 
 def still_there(record: dict[str, Any]) -> bool:
-    """Whether the file a record was last read at is still there, as itself."""
+    """Whether the file a record was last read at is still there, as itself: the same inode
+    still holding what was read (a file truncated by copytruncate is not: its copy is the
+    generation now)."""
     where = record.get("path")
     if not where:
         return False
     f = facts(Path(where))
-    return f is not None and (f.dev, f.ino) == (record.get("dev"), record.get("ino"))
+    if f is None or (f.dev, f.ino) != (record.get("dev"), record.get("ino")):
+        return False
+    return same_content(f, record)
 
 
 def source_name(source: str) -> str | None:
@@ -142,6 +146,9 @@ class SourceIndex:
     def __init__(self, checkpoints: dict[str, Any] | None = None) -> None:
         self._checkpoints: dict[str, dict[str, Any]] = {}
         self._by_fingerprint: dict[str, set[str]] = {}
+        # And by inode: a generation read nothing of yet (its file empty then) has the first
+        # line of nothing; its file, grown and renamed, is found by its inode.
+        self._by_inode: dict[tuple[Any, Any], set[str]] = {}
         for source, checkpoint in (checkpoints or {}).items():
             self.update(source, checkpoint)
 
@@ -158,18 +165,27 @@ class SourceIndex:
         old = self._checkpoints.pop(source, None)
         for _, record in records(old or {}):
             self._by_fingerprint.get(record["fingerprint"], set()).discard(source)
+            self._by_inode.get((record.get("dev"), record.get("ino")), set()).discard(source)
         if not isinstance(checkpoint, dict) or not source.startswith("file:"):
             return
         self._checkpoints[source] = checkpoint
         for _, record in records(checkpoint):
             self._by_fingerprint.setdefault(record["fingerprint"], set()).add(source)
+            inode = (record.get("dev"), record.get("ino"))
+            self._by_inode.setdefault(inode, set()).add(source)
 
-    def candidates(self, fp: str) -> list[tuple[str, int | None, dict[str, Any]]]:
-        """(source, slot, record) of every generation whose first line hashes to `fp`."""
+    def candidates(
+        self, fp: str, dev: int, ino: int
+    ) -> list[tuple[str, int | None, dict[str, Any]]]:
+        """(source, slot, record) of every generation whose first line hashes to `fp`, or
+        that was read from the inode (dev, ino)."""
         out = []
-        for source in sorted(self._by_fingerprint.get(fp, ())):
+        sources = self._by_fingerprint.get(fp, set()) | self._by_inode.get((dev, ino), set())
+        for source in sorted(sources):
             for slot, record in records(self._checkpoints[source]):
-                if record["fingerprint"] == fp:
+                if record["fingerprint"] == fp or (record.get("dev"), record.get("ino")) == (
+                    dev, ino
+                ):  # fmt: skip
                     out.append((source, slot, record))
         return out
 
@@ -188,7 +204,8 @@ def place(path: Path, own_source: str, index: SourceIndex) -> Placement:
     if f is None:
         return Placement(own_source, "own" if own else "new")
     alone = Placement(own_source, "own" if own else "new", facts=f)
-    matches = [(s, slot, r) for s, slot, r in index.candidates(f.fingerprint) if same_content(f, r)]
+    found = index.candidates(f.fingerprint, f.dev, f.ino)
+    matches = [(s, slot, r) for s, slot, r in found if same_content(f, r)]
     # The same inode first, then a source's current generation, then the newest rotated one.
     matches.sort(
         key=lambda m: ((f.dev, f.ino) != (m[2].get("dev"), m[2].get("ino")), m[1] is not None,

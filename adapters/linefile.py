@@ -145,10 +145,11 @@ def wait_quiet(path: Path, settle_s: float, most_s: float) -> float | None:
 
 def rotation_of(candidate: Path, path: Path) -> bool:
     """Whether `candidate` is named as a rotation of `path` is (`app.log.1`, `app-20240101.log`,
-    `app.1.log`): with the same inode, the file rewritten and then rotated away. An inode alone
-    is no proof: another log's new file in the same directory may have taken a freed one."""
+    `app.1.log`: the name's base and more, never the other way round): with the same inode, the
+    file rewritten and then rotated away. An inode alone is no proof: another log's new file
+    in the same directory may have taken a freed one."""
     base = path.name.split(".", 1)[0]
-    return candidate.name != path.name and candidate.name.startswith(
+    return len(candidate.name) > len(path.name) and candidate.name.startswith(
         (f"{base}.", f"{base}-", f"{base}_")
     )
 

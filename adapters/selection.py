@@ -10,6 +10,7 @@ import fnmatch
 import os
 import stat
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,14 +25,24 @@ class Selection:
 
     def wants(self, path: Path, root: Path) -> bool:
         """Whether the globs let `path` (found under `root`) through."""
+        if not (self.include or self.exclude):
+            return True
         try:
             rel = path.relative_to(root).as_posix()
         except ValueError:
             rel = path.name
-        names = (rel, path.name)
+        return self.wants_names(rel, path.name)
+
+    def wants_names(self, rel: str, name: str) -> bool:
+        """`wants` of a path given as its path relative to the root and its name."""
+        names = (rel, name)
         if self.include and not any(fnmatch.fnmatch(n, g) for g in self.include for n in names):
             return False
         return not any(fnmatch.fnmatch(n, g) for g in self.exclude for n in names)
+
+    def old(self, mtime: float, now: float) -> bool:
+        """`too_old` of a file modified at `mtime`."""
+        return self.ignore_older_than_s is not None and now - mtime > self.ignore_older_than_s
 
     def too_old(self, path: Path) -> bool:
         """Not modified within --ignore-older-than (False when not given or it vanished)."""
@@ -75,54 +86,91 @@ def files_under(roots: list[Path], selection: Selection) -> Found:
     in it (their work trees are not read as files: name a directory inside one to read it so).
     Symlinked directories are followed, each directory and file taken once."""
     found = Found([], [])
-    seen: set[tuple[int, int]] = set()
     for root in roots:
         if not root.is_dir() or is_repository(root):
             (found.too_old if root.is_file() and selection.too_old(root) else found.files).append(
                 root
             )
             continue
-        _walk(root, root, selection, found, seen)
+        for path, kind, _st in entries_under(root, selection):
+            if kind == "file" or kind == "repo":
+                found.files.append(Path(path))
+            elif kind == "old":
+                found.too_old.append(Path(path))
+            else:
+                found.skipped.append((Path(path), kind))
     return found
 
 
-def _walk(
-    directory: Path, root: Path, selection: Selection, found: Found, seen: set[tuple[int, int]]
-) -> None:
-    try:
-        st = os.stat(directory)
-        entries = sorted(os.scandir(directory), key=lambda e: e.name)
-    except OSError:
-        return
-    if (st.st_dev, st.st_ino) in seen:
-        return  # a symlink loop, or a directory reached twice
-    seen.add((st.st_dev, st.st_ino))
-    for entry in entries:
-        if entry.name.startswith("."):
-            continue
-        path = Path(entry.path)
+def entries_under(
+    root: Path,
+    selection: Selection,
+    seen: set[tuple[int, int]] | None = None,
+    *,
+    ordered: bool = True,
+    unchanged: Callable[[str, str], bool] | None = None,
+) -> Iterator[tuple[str, str, os.stat_result | None]]:
+    """(path, kind, its stat) of what a walk of the directory `root` finds, with one stat per
+    file (a watcher's rescans of thousands of files run this every few seconds): kind "file"
+    (to read), "repo" (a repository: read as history; no stat), "old" (--ignore-older-than),
+    or why it is skipped (a FIFO, a device). Hidden entries and what the globs leave out are
+    not yielded; symlinked directories are followed, each directory and file taken once.
+    `ordered`: by name (a one-shot ingest reads in that order; a rescan need not sort).
+    `unchanged(directory, path)`: a file the caller knows has not changed (the kernel would
+    have said so) is passed over without a stat; symlinks are always looked at."""
+    seen = set() if seen is None else seen
+    top = str(root)
+    cut = len(top) + 1
+    globs = bool(selection.include or selection.exclude)
+    dated = selection.ignore_older_than_s is not None
+    is_reg = stat.S_ISREG
+    stack = [top]
+    now = time.time()
+    while stack:
+        directory = stack.pop()
         try:
-            if entry.is_dir():  # follows symlinks
-                if is_repository(path):
-                    if selection.wants(path, root):
-                        found.files.append(path)
-                else:
-                    _walk(path, root, selection, found, seen)
-                continue
-            mode = entry.stat().st_mode  # follows symlinks
+            st = os.stat(directory)
+            listed = os.scandir(directory)
+            entries = sorted(listed, key=lambda e: e.name) if ordered else list(listed)
         except OSError:
-            continue  # vanished, or a dangling link
-        if not selection.wants(path, root):
             continue
-        why = not_regular(mode)
-        if why is not None:
-            found.skipped.append((path, why))
-            continue
-        ident = (entry.stat().st_dev, entry.stat().st_ino)
-        if ident in seen:
-            continue  # the same file under another name (a link): read once
-        seen.add(ident)
-        (found.too_old if selection.too_old(path) else found.files).append(path)
+        if (st.st_dev, st.st_ino) in seen:
+            continue  # a symlink loop, or a directory reached twice
+        seen.add((st.st_dev, st.st_ino))
+        subdirs = []
+        for entry in entries:
+            name = entry.name
+            if name[0] == ".":
+                continue
+            try:
+                if entry.is_dir():  # follows symlinks
+                    if is_repository(Path(entry.path)):
+                        if selection.wants_names(entry.path[cut:], name):
+                            yield entry.path, "repo", None
+                    else:
+                        subdirs.append(entry.path)
+                    continue
+                if (
+                    unchanged is not None
+                    and not entry.is_symlink()
+                    and unchanged(directory, entry.path)
+                ):
+                    continue
+                est = entry.stat()  # follows symlinks; cached by the entry
+            except OSError:
+                continue  # vanished, or a dangling link
+            if globs and not selection.wants_names(entry.path[cut:], name):
+                continue
+            if not is_reg(est.st_mode):
+                yield entry.path, not_regular(est.st_mode) or "not a regular file", est
+                continue
+            if est.st_nlink > 1 or entry.is_symlink():  # one file, two names: read once
+                ident = (est.st_dev, est.st_ino)
+                if ident in seen:
+                    continue
+                seen.add(ident)
+            yield entry.path, "old" if dated and selection.old(est.st_mtime, now) else "file", est
+        stack.extend(reversed(subdirs))
 
 
 def under_root(path: Path, roots: list[Path]) -> Path | None:

@@ -387,3 +387,55 @@ def test_rescans_racing_appends_never_look_like_a_truncation(
 
     asyncio.run(main())
     assert ids_of(db) == list(range(6000))
+
+
+def _ingest_dir(d: Path, db: Path) -> dict[str, Any]:
+    import json
+
+    from .support import evlog, finished
+
+    finished(*d.iterdir())
+    r = evlog("--db", db, "ingest", d, "--json")
+    assert r.returncode == 0, r.stderr
+    return dict(json.loads(r.stdout))
+
+
+def test_a_copytruncate_copy_found_before_its_truncated_original_is_not_read_twice(
+    tmp_path: Path,
+) -> None:
+    """Between two runs: copied aside (a small file: no 4 KB of it), truncated, written on.
+    The copy, listed before its original, is the generation the original left: read on from
+    where it stopped, not read again as a file of its own."""
+    d, db = tmp_path / "logs", tmp_path / "e.db"
+    d.mkdir()
+    app = d / "app-ct.jsonl"
+    app.write_text(lines(0, 4))
+    assert _ingest_dir(d, db)["appended"] == 4
+    with app.open("a") as f:
+        f.write(lines(4, 2))  # not read before the rotation: the copy holds them
+    (d / "app-ct.1.jsonl").write_bytes(app.read_bytes())
+    app.write_text(lines(6, 1))  # truncated, then written on
+    summary = _ingest_dir(d, db)
+    assert summary["appended"] == 3, summary
+    assert ids_of(db) == list(range(7))
+    assert {s for _t, s, _p in events(db)} == {"jsonl/app-ct"}
+
+
+def test_a_generation_checkpointed_empty_is_found_by_its_inode_once_rotated(
+    tmp_path: Path,
+) -> None:
+    """The file was empty when last read (its first line: none yet), then written and rotated
+    away before the next run: found by its inode, read once, in its source's stream."""
+    d, db = tmp_path / "logs", tmp_path / "e.db"
+    d.mkdir()
+    app = d / "app.jsonl"
+    app.touch()
+    assert _ingest_dir(d, db)["appended"] == 0
+    app.write_text(lines(0, 4))
+    app.rename(d / "app.1.jsonl")
+    (d / "app.jsonl").write_text(lines(4, 1))
+    summary = _ingest_dir(d, db)
+    assert summary["appended"] == 5, summary
+    assert _ingest_dir(d, db)["appended"] == 0
+    assert ids_of(db) == list(range(5))
+    assert {s for _t, s, _p in events(db)} == {"jsonl/app"}

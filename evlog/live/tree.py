@@ -88,9 +88,11 @@ class TreeWatch:
         self._on_written = on_written
         self._lock = threading.Lock()  # watches are added from worker threads
         self._watched: dict[int, _Watched] = {}
+        self._covered_dirs: set[str] = set()  # tree directories with a watch
         self._repos: set[Path] = set()
         self.refused = 0  # watches the kernel refused (its limit): those rely on rescans
         self.pending = Changes()
+        self._local: dict[int, bool] = {}  # device -> on a local file system (inotify sees all)
 
     @classmethod
     def open(
@@ -184,6 +186,22 @@ class TreeWatch:
                 self.refused += 1
             else:
                 self._watched[wd] = what
+                if what.role == "tree":
+                    self._covered_dirs.add(str(path))
+
+    def covers(self, directory: str) -> bool:
+        """Whether the kernel reports every change to the files of `directory` (watched, on a
+        local file system: NFS, SMB and FUSE file systems take other hosts' writes unseen)."""
+        if directory not in self._covered_dirs:
+            return False
+        try:
+            dev = os.stat(directory).st_dev
+        except OSError:
+            return False
+        local = self._local.get(dev)
+        if local is None:
+            local = self._local[dev] = _local_file_system(directory)
+        return local
 
     # -- events (on the event loop) --------------------------------------------------------------
 
@@ -198,6 +216,8 @@ class TreeWatch:
                 w = self._watched.get(wd)
                 if mask & IN_IGNORED:
                     self._watched.pop(wd, None)
+                    if w is not None:
+                        self._covered_dirs.discard(str(w.path))
             if w is None or mask & IN_IGNORED:
                 continue
             name = os.fsdecode(raw)
@@ -255,3 +275,28 @@ class TreeWatch:
 
 def _under(path: Path, directory: Path) -> bool:
     return path == directory or directory in path.parents
+
+
+# File systems whose files other hosts (or a userspace daemon) change without inotify's word.
+REMOTE_TYPES = ("nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "ceph", "glusterfs", "afs", "fuse")
+
+
+def _local_file_system(directory: str) -> bool:
+    """Whether `directory` lies on a local file system (by /proc/self/mountinfo: the mount
+    with the longest matching mount point); True where that cannot be read."""
+    try:
+        with open("/proc/self/mountinfo") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return True
+    real = os.path.realpath(directory)
+    best, kind = "", ""
+    for line in lines:
+        left, _, right = line.partition(" - ")
+        fields = left.split()
+        if len(fields) < 5 or not right:
+            continue
+        point = fields[4].replace("\\040", " ")
+        if (real == point or real.startswith(point.rstrip("/") + "/")) and len(point) >= len(best):
+            best, kind = point, right.split()[0]
+    return not kind.startswith(REMOTE_TYPES)

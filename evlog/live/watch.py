@@ -38,7 +38,13 @@ from evlog.adapters.git import is_repository, refs_stamp
 from evlog.adapters.ingest import IngestStats, WrittenClock
 from evlog.adapters.lineage import SourceIndex
 from evlog.adapters.registry import UnknownFormat
-from evlog.adapters.selection import Selection, files_under, not_regular, under_root
+from evlog.adapters.selection import (
+    Selection,
+    entries_under,
+    files_under,
+    not_regular,
+    under_root,
+)
 from evlog.eventlog.store import LogStore, open_log
 from evlog.projector import Projector
 
@@ -56,6 +62,10 @@ WATCH_SETTLE_S = 5.0
 # Between the two bounds, rescans are spaced so that walking the tree uses at most this share
 # of a core.
 RESCAN_SHARE = 0.005
+# Where the kernel watches a directory on a local file system it reports every change: a
+# rescan there only looks for names not seen yet (no stat per file), and stats every file
+# once this long apart (and after the kernel said it dropped events).
+VERIFY_S = 60.0
 MULTILINE_TIMEOUT_S = 1.0
 # A file with the same content as one being read is placed again once quiet this long.
 COPY_SETTLE_S = 1.0
@@ -149,11 +159,13 @@ class Watcher:
         self._settle: dict[Path, float] = {}  # held files: how long they must be quiet
         self._newly_held = asyncio.Event()  # wakes the held-record timer (idle: it sleeps)
         self._seen: dict[Path, Stamp] = {}  # as last ingested
+        self._seen_names: dict[str, Stamp] = {}  # the same by name (a rescan's compare)
         self._failed: dict[Path, Stamp] = {}  # as last failed: retried once it changes
         self._held: set[Path] = set()  # ingested with a record held back: looked at again
         self._copies: set[Path] = set()  # copies of files being read: placed again later
         self._shrunk: set[Path] = set()  # seen shorter than when last read (copytruncate)
         self._next_full = 0.0
+        self._verify_due = 0.0  # the next rescan that stats every file
         self._changed = asyncio.Event()
         self._rescan_now = asyncio.Event()
         # The kernel's notifications (wall clock, ns) of writes to a known file since its
@@ -178,15 +190,18 @@ class Watcher:
         the number of events appended."""
         looked = time.time_ns()
         started = time.monotonic()
-        found = await asyncio.to_thread(files_under, self.roots, self.options.selection)
+        full = time.monotonic() >= self._verify_due
+        changed, skipped = await asyncio.to_thread(self._survey, full)
+        if full:
+            self._verify_due = time.monotonic() + VERIFY_S
         walk_s = time.monotonic() - started  # the rescan's own cost, not what it ingests
-        for path, why in found.skipped:
+        for path, why in skipped:
             self._note_once(path, f"{path}: skipped: {why}")
         async with self._busy:
-            # Stamped now, not before the wait for the lock: a stamp older than the last read
-            # of a growing file would look like a file grown shorter (truncated).
+            # Stamped again now, not before the wait for the lock: a stamp older than the last
+            # read of a growing file would look like a file grown shorter (truncated).
             started = time.monotonic()
-            entries = await asyncio.to_thread(_entries, sorted(found.files))
+            entries = await asyncio.to_thread(_entries, changed)
             walk_s += time.monotonic() - started
             appended = await self._ingest_changed(entries, looked, named=set())
         self._scanned_once = True
@@ -194,6 +209,43 @@ class Watcher:
         self.scans += 1
         self._next_full = time.monotonic() + min(RESCAN_MAX_S, max(RESCAN_S, walk_s / RESCAN_SHARE))
         return appended
+
+    def _survey(self, full: bool) -> tuple[list[Path], list[tuple[Path, str]]]:
+        """(the sources under the roots that changed since they were last read, or may have:
+        repositories, files never read; what is found and not read, with why), with one stat
+        per file and no path object for a file that did not change (blocking). Not `full`:
+        files already read in a directory the kernel covers are passed over without a stat."""
+        changed: list[Path] = []
+        skipped: list[tuple[Path, str]] = []
+        seen: set[tuple[int, int]] = set()
+        selection = self.options.selection
+        seen_names = self._seen_names
+        tree = self._tree
+        covered: dict[str, bool] = {}
+
+        def unchanged(directory: str, path: str) -> bool:
+            if path not in seen_names or tree is None:
+                return False
+            if directory not in covered:
+                covered[directory] = tree.covers(directory)
+            return covered[directory]
+
+        for root in self.roots:
+            if not root.is_dir() or is_repository(root):
+                changed.append(root)
+                continue
+            quick = None if full else unchanged
+            for path, kind, st in entries_under(
+                root, selection, seen, ordered=False, unchanged=quick
+            ):
+                if kind == "file" and st is not None:
+                    if seen_names.get(path) != (st.st_ino, st.st_size, st.st_mtime_ns):
+                        changed.append(Path(path))
+                elif kind == "repo":
+                    changed.append(Path(path))
+                elif kind != "old":
+                    skipped.append((Path(path), kind))
+        return sorted(changed), skipped
 
     async def look_at(self, paths: list[Path], repos: Sequence[Path] = ()) -> int:
         """Ingest the watched sources among the named paths (from a wake-up) if they changed,
@@ -317,6 +369,7 @@ class Watcher:
         if stats.error:
             return self._fail(path, stamp, stats.error)
         self._seen[path] = stamp
+        self._seen_names[str(path)] = stamp
         self._failed.pop(path, None)
         if stats.held_back:
             self._held.add(path)
@@ -354,6 +407,7 @@ class Watcher:
         """A path deleted or moved away: what is known of it by that name goes (its content,
         if it turns up elsewhere, is placed again by the checkpoints)."""
         self._seen.pop(path, None)
+        self._seen_names.pop(str(path), None)
         self._failed.pop(path, None)
         self._notices.pop(path, None)
         self._read_until.pop(path, None)
@@ -418,6 +472,7 @@ class Watcher:
         for path in changes.gone:
             self._forget(path)
         if changes.overflow:
+            self._verify_due = 0.0  # the kernel dropped events: stat every file now
             self._rescan_now.set()
         if self._tree is not None:
             for directory in sorted(changes.dirs):
