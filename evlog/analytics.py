@@ -12,7 +12,7 @@ import duckdb
 from evlog.live.server import is_listening, query_socket, request, socket_path
 from evlog.projector import Projection, QueryError, QueryResult
 from evlog.projector import export as exporting
-from evlog.projector.query import run_query
+from evlog.projector.query import SAFE_CONFIG, run_query
 
 from .failures import is_lock_conflict
 from .runtime import UserError
@@ -94,7 +94,7 @@ def read_file(duckdb_path: Path, fn: Callable[[duckdb.DuckDBPyConnection], T]) -
     if not duckdb_path.exists():
         raise UserError(f"{duckdb_path}: no analytics yet (run `evlog project` first)")
     try:
-        con = duckdb.connect(str(duckdb_path), read_only=True)
+        con = duckdb.connect(str(duckdb_path), read_only=True, config=SAFE_CONFIG)
     except duckdb.Error as exc:
         if not is_lock_conflict(exc):
             raise  # damaged, or not a DuckDB file: the CLI's error boundary says so

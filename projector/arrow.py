@@ -35,8 +35,8 @@ def from_columns(columns: Sequence[Sequence[Any]], schema: pa.Schema) -> pa.Tabl
 def finish_pending(con: Any) -> None:
     """DuckDB (2.x) refuses a new relation (`con.sql`) while an earlier execute()'s result is
     unfinished (e.g. after a fetchone()): run that result to its end (older DuckDB has no
-    complete() and no such rule). Callers whose SQL names a Python local (DuckDB's replacement
-    scan looks in the calling frame) call this, then `con.sql` themselves."""
+    complete() and no such rule). Callers that register an Arrow table and name it in SQL call
+    this, then `con.sql` themselves."""
     complete = getattr(con, "complete", None)
     if complete is not None:
         complete()

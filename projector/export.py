@@ -10,13 +10,20 @@ import contextlib
 import os
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import duckdb
 
 from .projection import Projection
-from .query import QueryError, check_read_only, first_line
+from .query import (
+    FETCH_BATCH,
+    NO_EXTENSIONS,
+    QueryError,
+    check_read_only,
+    first_line,
+    read_only,
+)
 
 EXPORT_FORMATS = {
     ".parquet": "parquet",
@@ -50,8 +57,10 @@ def select_of(what: str) -> str:
 
 
 def export(con: duckdb.DuckDBPyConnection, what: str, out: Path, fmt: str) -> int:
-    """Write the rows of `what` (a table/view name or a read-only SELECT) to `out` with
-    DuckDB's COPY in `fmt` (from export_format); returns the rows written."""
+    """Write the rows of `what` (a table/view name or a read-only SELECT) to `out` in `fmt`
+    (from export_format); returns the rows written. The SELECT runs as any user query does
+    (read-only, no file access: projector/query.py); its rows are written by a DuckDB of
+    evlog's own that holds nothing but them."""
     statements = check_read_only(con, select_of(what))
     if len(statements) != 1:
         raise QueryError("export takes one SELECT")
@@ -60,16 +69,19 @@ def export(con: duckdb.DuckDBPyConnection, what: str, out: Path, fmt: str) -> in
         options["csv"] += ", DELIMITER '\t'"
     tmp = out.with_name(f".{out.name}.evlog-tmp-{os.getpid()}")
     try:
-        row = con.execute(
-            f"COPY ({statements[0].query}) TO '{_quoted(tmp)}' ({options[fmt]})"
-        ).fetchone()
+        with read_only(con), _writer() as w:
+            rel = con.sql(statements[0].query)
+            _register_rows(w, rel)
+            rows = w.execute(
+                f"COPY (SELECT * FROM evlog_rows) TO '{_quoted(tmp)}' ({options[fmt]})"
+            ).fetchall()
         os.replace(tmp, out)
     except duckdb.Error as exc:
         raise QueryError(first_line(exc)) from None
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
-    return int(row[0]) if row else 0
+    return int(rows[0][0]) if rows else 0
 
 
 def snapshot(
@@ -85,27 +97,32 @@ def snapshot(
     alias = "evlog_snapshot"
     counts: dict[str, int] = {}
     try:
-        con.execute(f"ATTACH '{_quoted(tmp)}' AS {alias} (READ_WRITE)")
-        try:
-            for p in projections:
-                for table in p.tables:
-                    con.execute(
-                        f'CREATE TABLE {alias}.main."{table.name}" AS SELECT * FROM "{table.name}"'
-                    )
-                    n = con.execute(f'SELECT count(*) FROM {alias}.main."{table.name}"').fetchone()
-                    counts[table.name] = int(n[0]) if n else 0
-            for p in projections:
-                for view, sql in p.views.items():
-                    con.execute(f'CREATE VIEW {alias}.main."{view}" AS {sql}')
-                for macro, sql in p.macros.items():
-                    con.execute(f"CREATE MACRO {alias}.main.{macro} AS TABLE {sql}")
-            con.execute(
-                f"CREATE TABLE {alias}.main.evlog_snapshot AS SELECT ? AS taken_at_ns,"
-                " (SELECT coalesce(max(seq), 0) FROM events) AS position",
-                [time.time_ns()],
-            )
-        finally:
-            con.execute(f"DETACH {alias}")
+        with read_only(con), _writer() as w:
+            w.execute(f"ATTACH '{_quoted(tmp)}' AS {alias} (READ_WRITE)")
+            w.execute(f"USE {alias}")  # the views and macros name tables without a schema
+            try:
+                for p in projections:
+                    for table in p.tables:
+                        target = f'{alias}.main."{table.name}"'
+                        w.execute(f"CREATE TABLE {target} ({table.columns})")
+                        _register_rows(w, con.sql(f'SELECT * FROM "{table.name}"'))
+                        w.execute(f"INSERT INTO {target} SELECT * FROM evlog_rows")
+                        n = w.execute(f"SELECT count(*) FROM {target}").fetchall()
+                        counts[table.name] = int(n[0][0]) if n else 0
+                for p in projections:
+                    for view, sql in p.views.items():
+                        w.execute(f'CREATE VIEW {alias}.main."{view}" AS {sql}')
+                    for macro, sql in p.macros.items():
+                        w.execute(f"CREATE MACRO {alias}.main.{macro} AS TABLE {sql}")
+                head = con.execute("SELECT coalesce(max(seq), 0) FROM events").fetchall()
+                w.execute(
+                    f"CREATE TABLE {alias}.main.evlog_snapshot AS SELECT ? AS taken_at_ns,"
+                    " ? AS position",
+                    [time.time_ns(), int(head[0][0]) if head else 0],
+                )
+            finally:
+                w.execute("USE memory")
+                w.execute(f"DETACH {alias}")
         os.replace(tmp, out)
     except duckdb.Error as exc:
         raise QueryError(f"snapshot failed: {first_line(exc)}") from None
@@ -114,6 +131,30 @@ def snapshot(
             with contextlib.suppress(FileNotFoundError):
                 leftover.unlink()
     return counts
+
+
+@contextlib.contextmanager
+def _writer() -> Iterator[duckdb.DuckDBPyConnection]:
+    """An in-memory DuckDB that writes files (COPY TO, ATTACH) and runs no user SQL: it sees
+    only the rows handed to it."""
+    w = duckdb.connect(":memory:", config=NO_EXTENSIONS)
+    try:
+        yield w
+    finally:
+        w.close()
+
+
+def _register_rows(w: duckdb.DuckDBPyConnection, rel: duckdb.DuckDBPyRelation) -> None:
+    """`rel`'s rows as the view `evlog_rows` of the writer, streamed as Arrow; JSON columns
+    (plain strings in Arrow) made JSON again, so JSON lines nest them as DuckDB would."""
+    types = [str(t) for t in rel.types]
+    w.register("evlog_rows_arrow", rel.to_arrow_reader(FETCH_BATCH))
+    picks = [
+        f'CAST("{c}" AS JSON) AS "{c}"' if t == "JSON" else f'"{c}"'
+        for c, t in zip(rel.columns, types, strict=True)
+    ]
+    w.execute(f"CREATE OR REPLACE TEMP VIEW evlog_rows AS SELECT {', '.join(picks)}"
+              " FROM evlog_rows_arrow")  # fmt: skip
 
 
 def _quoted(path: Path) -> str:

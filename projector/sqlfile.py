@@ -21,12 +21,13 @@ how to keep state per key)."""
 
 from __future__ import annotations
 
+import json
 import re
 import weakref
 import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import duckdb
 import pyarrow as pa
@@ -34,7 +35,7 @@ import pyarrow as pa
 from .arrow import query_arrow
 from .batch import EVENT_COLUMN_NAMES, EventBatch
 from .projection import Projection, Table
-from .query import first_line
+from .query import SAFE_CONFIG, first_line, strip_leading_comments
 
 NAME = re.compile(r"[a-z_][a-z0-9_]*")
 # The batch as SQL sees it: JSON columns typed as JSON, the event time as TIMESTAMP.
@@ -47,8 +48,15 @@ _CREATE_TABLE = re.compile(
     r'^\s*CREATE\s+TABLE\s+"?([A-Za-z_][A-Za-z0-9_]*)"?\s*\((.*)\)\s*$', re.I | re.S
 )
 _INSERT = re.compile(
-    r'^\s*INSERT\s+INTO\s+"?([A-Za-z_][A-Za-z0-9_]*)"?\s+((?:BY\s+NAME\s+)?(?:SELECT|WITH|FROM)\b.*)$',
+    r'^\s*INSERT\s+INTO\s+"?([A-Za-z_][A-Za-z0-9_]*)"?\s+(BY\s+NAME\s+)?((?:SELECT|WITH|FROM)\b.*)$',
     re.I | re.S,
+)
+# Table functions that read files or the network: refused in a projection file (the database a
+# follower projects into has no file or network access either: docs/projections.md#reach).
+_OUTSIDE = re.compile(
+    r"^(read_\w+|\w+_scan|parquet_\w+|iceberg_\w+|delta_\w+|sqlite_\w+|postgres_\w+"
+    r"|mysql_\w+|glob|sniff_csv|st_read\w*|load_aws_credentials|httpfs\w*)$",
+    re.I,
 )
 _VIEW = re.compile(
     r'^\s*CREATE\s+(?:OR\s+REPLACE\s+)?VIEW\s+"?([A-Za-z_][A-Za-z0-9_]*)"?\s+AS\s+(.*)$',
@@ -85,6 +93,7 @@ class SqlProjection(Projection):
         views: dict[str, str],
         macros: dict[str, str],
         path: Path | None = None,
+        by_name: frozenset[str] = frozenset(),
     ) -> None:
         super().__init__()
         # Instance attributes shadow the class-level declarations of Projection.
@@ -94,6 +103,8 @@ class SqlProjection(Projection):
         self.views = views  # type: ignore[misc]
         self.macros = macros  # type: ignore[misc]
         self.selects = selects
+        self.by_name = by_name  # tables whose INSERT matches columns by name
+        self._ordered: dict[str, str] = {}  # their SELECTs with the table's columns in order
         self.path = path
         # connections that have the `batch` view (weakly: a closed one's id may be reused)
         self._batch_view_on: weakref.WeakSet[duckdb.DuckDBPyConnection] = weakref.WeakSet()
@@ -103,7 +114,22 @@ class SqlProjection(Projection):
         if not len(batch):
             return {}
         self._prepare(con, batch)
-        return {table: query_arrow(con, select) for table, select in self.selects.items()}
+        return {
+            table: query_arrow(con, self._in_table_order(con, table, select))
+            for table, select in self.selects.items()
+        }
+
+    def _in_table_order(self, con: duckdb.DuckDBPyConnection, table: str, select: str) -> str:
+        """A SELECT whose columns are the table's, in its order (for BY NAME: the rows go to
+        the live tier as they are; a column the SELECT does not give is NULL)."""
+        if table not in self.by_name:
+            return select
+        if table not in self._ordered:
+            given = set(con.sql(select).columns)
+            columns = next(t for t in self.tables if t.name == table).column_names
+            picks = [f'"{c}"' if c in given else f'NULL AS "{c}"' for c in columns]
+            self._ordered[table] = f"SELECT {', '.join(picks)} FROM ({select})"
+        return self._ordered[table]
 
     def apply(
         self, con: duckdb.DuckDBPyConnection, target: Callable[[str], str], batch: EventBatch
@@ -112,7 +138,8 @@ class SqlProjection(Projection):
             return 0
         self._prepare(con, batch)
         for table, select in self.selects.items():
-            con.execute(f"INSERT INTO {target(table)} {select}")
+            how = "BY NAME " if table in self.by_name else ""
+            con.execute(f"INSERT INTO {target(table)} {how}{select}")
         return len(batch)
 
     def _prepare(self, con: duckdb.DuckDBPyConnection, batch: EventBatch) -> None:
@@ -150,7 +177,7 @@ def parse(
     name: str, text: str, path: Path | None = None, others: Sequence[Projection] = ()
 ) -> SqlProjection:
     where = str(path or name)
-    scratch = duckdb.connect(":memory:")
+    scratch = duckdb.connect(":memory:", config=SAFE_CONFIG)
     try:
         try:
             statements = scratch.extract_statements(text)
@@ -158,15 +185,18 @@ def parse(
             raise ProjectionFileError(f"{where}: {first_line(exc)}") from None
         tables: list[Table] = []
         selects: dict[str, str] = {}
+        by_name: set[str] = set()
         views: dict[str, str] = {}
         macros: dict[str, str] = {}
         for st in statements:
-            sql = _without_leading_comments(st.query).rstrip().rstrip(";")
+            sql = strip_leading_comments(st.query).rstrip().rstrip(";")
             kind = st.type
             if kind == duckdb.StatementType.CREATE and (m := _CREATE_TABLE.match(sql)):
                 tables.append(Table(m.group(1), " ".join(m.group(2).split())))
             elif kind == duckdb.StatementType.INSERT and (m := _INSERT.match(sql)):
-                selects[m.group(1)] = m.group(2)
+                selects[m.group(1)] = m.group(3)
+                if m.group(2):
+                    by_name.add(m.group(1))
             elif kind == duckdb.StatementType.CREATE and (m := _VIEW.match(sql)):
                 views[m.group(1)] = m.group(2)
             elif kind == duckdb.StatementType.CREATE and (m := _MACRO.match(sql)):
@@ -178,7 +208,7 @@ def parse(
                     f" CREATE VIEW and CREATE MACRO ... AS TABLE belong here, not: {first}"
                 )
         projection = SqlProjection(
-            name, version_of(text), tuple(tables), selects, views, macros, path
+            name, version_of(text), tuple(tables), selects, views, macros, path, frozenset(by_name)
         )
         if any(o.name == name for o in others):
             raise ProjectionFileError(f"{where}: a projection named {name} exists already")
@@ -219,36 +249,71 @@ def _check(p: SqlProjection, con: duckdb.DuckDBPyConnection, where: str) -> None
     for name in names:
         if name not in p.selects:
             raise ProjectionFileError(f"{where}: table {name} has no INSERT INTO {name} SELECT")
+    for table in p.tables:
+        ddl = f'CREATE TABLE "{table.name}" ({table.columns})'
+        _run(con, where, f"CREATE TABLE {table.name}", ddl)
+    for target, select in p.selects.items():
+        found = _statements(con, select, where)
+        if len(found) != 1 or found[0].type != duckdb.StatementType.SELECT:
+            raise ProjectionFileError(f"{where}: INSERT INTO {target}: not one SELECT")
+    reads = {
+        **{f"INSERT INTO {t}": q for t, q in p.selects.items()},
+        **{f"CREATE VIEW {v}": q for v, q in p.views.items()},
+        **{f"CREATE MACRO {m.split('(', 1)[0].strip()}": q for m, q in p.macros.items()},
+    }
+    for label, sql in reads.items():
+        outside = sorted(f for f in _functions(con, sql) if _OUTSIDE.match(f))
+        if outside:
+            raise ProjectionFileError(
+                f"{where}: {label}: calls {', '.join(outside)}: a projection reads the batch and"
+                " other projections, not files or the network (docs/projections.md#reach)"
+            )
+    empty = EventBatch([])
+    con.register("evlog_batch_arrow", empty.arrow)
+    con.execute(f"CREATE TEMP VIEW batch AS {BATCH_VIEW}")
+    for target, select in p.selects.items():
+        how = "BY NAME " if target in p.by_name else ""
+        _run(con, where, f"INSERT INTO {target}", f'INSERT INTO "{target}" {how}{select}')
+    for view, sql in p.views.items():
+        _run(con, where, f"CREATE VIEW {view}", f'CREATE VIEW "{view}" AS {sql}')
+        _run(con, where, f"CREATE VIEW {view}", f'SELECT * FROM "{view}" LIMIT 0')
+    for macro, sql in p.macros.items():
+        _run(con, where, f"CREATE MACRO {macro}", f"CREATE MACRO {macro} AS TABLE {sql}")
+
+
+def _run(con: duckdb.DuckDBPyConnection, where: str, label: str, sql: str) -> None:
+    """Run one statement of the check; a failure names the file and the statement."""
     try:
-        for table in p.tables:
-            con.execute(f'CREATE TABLE "{table.name}" ({table.columns})')
-        for target, select in p.selects.items():
-            found = _statements(con, select, where)
-            if len(found) != 1 or found[0].type != duckdb.StatementType.SELECT:
-                raise ProjectionFileError(f"{where}: INSERT INTO {target}: not one SELECT")
-        empty = EventBatch([])
-        con.register("evlog_batch_arrow", empty.arrow)
-        con.execute(f"CREATE TEMP VIEW batch AS {BATCH_VIEW}")
-        for target, select in p.selects.items():
-            con.execute(f'INSERT INTO "{target}" {select}')
-        for view, sql in p.views.items():
-            con.execute(f'CREATE VIEW "{view}" AS {sql}')
-        for macro, sql in p.macros.items():
-            con.execute(f"CREATE MACRO {macro} AS TABLE {sql}")
+        con.execute(sql)
     except duckdb.Error as exc:
-        raise ProjectionFileError(f"{where}: {first_line(exc)}") from None
+        reason = first_line(exc)
+        if "disabled by configuration" in reason:
+            reason += (
+                ": a projection reads the batch and other projections, not files or the"
+                " network (docs/projections.md#reach)"
+            )
+        raise ProjectionFileError(f"{where}: {label}: {reason}") from None
 
 
-def _without_leading_comments(sql: str) -> str:
-    """The statement without the comments before it (DuckDB keeps them in its text)."""
-    while True:
-        sql = sql.lstrip()
-        if sql.startswith("--"):
-            sql = sql.split("\n", 1)[1] if "\n" in sql else ""
-        elif sql.startswith("/*") and "*/" in sql:
-            sql = sql.split("*/", 1)[1]
-        else:
-            return sql
+def _functions(con: duckdb.DuckDBPyConnection, select: str) -> set[str]:
+    """The names of every function and table function a SELECT calls (DuckDB's own parse)."""
+    try:
+        rows = con.execute("SELECT json_serialize_sql(?)", [select]).fetchall()
+        tree = json.loads(rows[0][0]) if rows else {}
+    except (duckdb.Error, ValueError):
+        return set()
+    found: set[str] = set()
+    stack: list[Any] = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            name = node.get("function_name")
+            if isinstance(name, str):
+                found.add(name)
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return found
 
 
 def _statements(con: duckdb.DuckDBPyConnection, sql: str, where: str) -> list[duckdb.Statement]:

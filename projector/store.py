@@ -32,6 +32,7 @@ import pyarrow.compute as pc
 from .arrow import cast_like_duckdb, finish_pending, from_columns, query_arrow
 from .batch import EventBatch
 from .projection import LiveColumns, Projection
+from .query import SAFE_CONFIG
 
 HOT_PREFIX = "evlog_hot_"  # names under which hot Arrow tables are registered on a cursor
 CATALOG = (
@@ -171,7 +172,9 @@ class AnalyticsStore:
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self.con = duckdb.connect(str(path))
+        # No file or network access, no extension loaded: the queries of users and projection
+        # files that run on this database can reach nothing else (projector/query.py).
+        self.con = duckdb.connect(str(path), config=SAFE_CONFIG)
         if checkpoint_threshold:
             self.con.execute(f"SET checkpoint_threshold = '{checkpoint_threshold}'")
         for ddl in CATALOG:
@@ -326,15 +329,20 @@ class AnalyticsStore:
         """Start a rebuild from `upto_seq`: copy the rows of events up to it from `source`."""
         with transaction(self.con):
             for table in target.projection.tables:
-                evlog_copy_hot = source.hot_rows(table.name, source.durable)  # noqa: F841
-                self.con.execute(
-                    f"INSERT INTO {target.cold(table.name)} SELECT * FROM ("
-                    f" SELECT * FROM {source.cold(table.name)} UNION ALL"
-                    f" SELECT {source.hot_select[table.name]} FROM evlog_copy_hot"
-                    f" WHERE seq > {source.durable}"
-                    f") WHERE seq <= ?",
-                    [upto_seq],
-                )
+                # Registered by name: the database has no replacement scans of Python variables
+                # (no external access: projector/query.py).
+                self.con.register("evlog_copy_hot", source.hot_rows(table.name, source.durable))
+                try:
+                    self.con.execute(
+                        f"INSERT INTO {target.cold(table.name)} SELECT * FROM ("
+                        f" SELECT * FROM {source.cold(table.name)} UNION ALL"
+                        f" SELECT {source.hot_select[table.name]} FROM evlog_copy_hot"
+                        f" WHERE seq > {source.durable}"
+                        f") WHERE seq <= ?",
+                        [upto_seq],
+                    )
+                finally:
+                    self.con.unregister("evlog_copy_hot")
             self._progress([target], upto_seq, 0, time.time_ns())
         target.advance(upto_seq, upto_seq)
 
@@ -382,10 +390,14 @@ class AnalyticsStore:
         try:
             return cast_like_duckdb(rows, schema)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, KeyError):
-            evlog_conform = rows  # noqa: F841 - DuckDB's replacement scan finds it
             finish_pending(self.con)
-            out = self.con.sql(f"SELECT {gen.hot_select[table]} FROM evlog_conform")
-            return out.to_arrow_table().rename_columns(schema.names).cast(schema)
+            self.con.register("evlog_conform", rows)
+            try:
+                out = self.con.sql(f"SELECT {gen.hot_select[table]} FROM evlog_conform")
+                conformed = out.to_arrow_table()
+            finally:
+                self.con.unregister("evlog_conform")
+            return conformed.rename_columns(schema.names).cast(schema)
 
     def flush(self, gen: Generation, cur: duckdb.DuckDBPyConnection) -> int:
         """Move hot rows up to the generation's position into the file, with their progress,
@@ -396,14 +408,16 @@ class AnalyticsStore:
         moved = 0
         with transaction(cur):
             for table in gen.projection.tables:
-                evlog_flush = gen.hot_rows(table.name, done)
-                seq = evlog_flush["seq"]
-                evlog_flush = evlog_flush.filter(
-                    pc.and_(pc.greater(seq, done), pc.less_equal(seq, upto))
-                )
-                if evlog_flush.num_rows:
-                    cur.execute(f"INSERT INTO {gen.cold(table.name)} SELECT * FROM evlog_flush")
-                moved += evlog_flush.num_rows
+                rows = gen.hot_rows(table.name, done)
+                seq = rows["seq"]
+                rows = rows.filter(pc.and_(pc.greater(seq, done), pc.less_equal(seq, upto)))
+                if rows.num_rows:
+                    cur.register("evlog_flush", rows)  # by name: no replacement scans here
+                    try:
+                        cur.execute(f"INSERT INTO {gen.cold(table.name)} SELECT * FROM evlog_flush")
+                    finally:
+                        cur.unregister("evlog_flush")
+                moved += rows.num_rows
             cur.execute(
                 "INSERT INTO evlog_progress VALUES (?, ?, ?, ?, ?)",
                 [gen.projection.name, gen.generation, upto, upto - done, time.time_ns()],

@@ -107,7 +107,6 @@ def test_the_sql_box_cannot_touch_the_file_system_or_write(page: Page, tmp_path:
         status, reply = page.sql(sql)
         assert status == 200 and why in reply["error"], (sql, reply)
     assert not target.exists()
-    # `evlog query` (the CLI, a trusted user) keeps its file access: only the page is fenced.
     status, reply = page.sql("SELECT count(*) AS n FROM messages")
     assert reply["rows"][0][0] == 1199
 

@@ -277,3 +277,87 @@ def test_ingest_with_project_reports_a_failing_projection_after_the_summary(
         capture_output=True, text=True, env=env, timeout=120,
     )  # fmt: skip
     assert json.loads(status.stdout)["events"] == 500, status.stdout
+
+
+HOSTILE = {
+    "insert_reads_a_file": """
+CREATE TABLE t (seq BIGINT, line VARCHAR);
+INSERT INTO t SELECT seq, content FROM batch, read_text('/etc/passwd');
+""",
+    "view_reads_csv": """
+CREATE TABLE t (seq BIGINT);
+INSERT INTO t SELECT seq FROM batch;
+CREATE VIEW v AS SELECT * FROM read_csv('/etc/passwd');
+""",
+    "view_reads_environ": """
+CREATE TABLE t (seq BIGINT);
+INSERT INTO t SELECT seq FROM batch;
+CREATE VIEW env AS SELECT content FROM read_text('/proc/self/environ');
+""",
+    "macro_reads_a_file": """
+CREATE TABLE t (seq BIGINT);
+INSERT INTO t SELECT seq FROM batch;
+CREATE MACRO peek(p) AS TABLE SELECT content FROM read_text(p);
+""",
+    "direct_path": """
+CREATE TABLE t (seq BIGINT);
+INSERT INTO t SELECT seq FROM batch;
+CREATE VIEW v AS SELECT * FROM '/etc/passwd';
+""",
+}
+
+
+def test_a_projection_that_reads_the_machine_is_refused_and_changes_nothing(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "e.db"
+    asyncio.run(fill_log(db, 50))
+    assert evlog("--db", db, "project").returncode == 0
+    duck = db.with_suffix(".duckdb")
+    before = table_checksums(duck)
+    for name, text in HOSTILE.items():
+        f = tmp_path / f"{name}.sql"
+        f.write_text(text)
+        r = evlog("--db", db, "projection", "add", f)
+        assert r.returncode == 1, (name, r.stdout)
+        assert len(r.stderr.splitlines()) == 1 and "Traceback" not in r.stderr, r.stderr
+        assert "root:" not in r.stderr and "PATH=" not in r.stderr, r.stderr
+        assert not (db.parent / "projections" / f.name).exists()
+    # one put in the folder by hand: the follower refuses it and serves nothing of it
+    _add(db, "view_reads_environ.sql", HOSTILE["view_reads_environ"])
+    with follower(db):
+        r = evlog("--db", db, "query", "SELECT * FROM env")
+        assert r.returncode == 1 and "PATH=" not in r.stdout + r.stderr
+        listed = json.loads(evlog("--db", db, "projections", "--json").stdout)
+        assert {"name": "view_reads_environ", "state": "refused (see stderr)"}.items() <= (
+            listed[-1].items()
+        )
+    assert table_checksums(duck) == before
+
+
+def test_insert_by_name_fills_the_table_by_column_name(tmp_path: Path) -> None:
+    db = tmp_path / "e.db"
+    asyncio.run(fill_log(db, 200))
+    _add(
+        db,
+        "named.sql",
+        """
+CREATE TABLE named (seq BIGINT, author VARCHAR, text VARCHAR, extra INTEGER);
+INSERT INTO named BY NAME SELECT payload->>'text' AS text, seq, payload->>'author' AS author
+    FROM batch WHERE type = 'message';
+""",
+    )
+    assert evlog("--db", db, "project").returncode == 0
+    rows = _rows(db, "SELECT count(*) AS n, count(extra) AS extra FROM named")
+    assert rows == [{"n": 200, "extra": 0}]
+    assert _rows(db, "SELECT author, text FROM named WHERE seq = 1") == [
+        {"author": "ana", "text": "message 0"}
+    ]
+    with follower(db):  # live rows go through the hot tier in the table's own column order
+        asyncio.run(fill_log(db, 10, start=200))
+        assert eventually(
+            lambda: (
+                _rows(db, "SELECT author, text FROM named WHERE seq = 210")
+                == [{"author": "bruno", "text": "message 209"}]
+            )
+        )

@@ -100,9 +100,11 @@ class MessagesProjection(Projection):
         b = batch.of_types(self.event_types)
         if not len(b):
             return 0
-        evlog_staged = _staged(b)
-        con.execute(f"INSERT INTO {target('messages')} {self._SELECT}")
-        del evlog_staged
+        con.register("evlog_staged", _staged(b))
+        try:
+            con.execute(f"INSERT INTO {target('messages')} {self._SELECT}")
+        finally:
+            con.unregister("evlog_staged")
         return len(b)
 
     def live_columns(self, batch: EventBatch) -> dict[str, LiveColumns] | None:
@@ -118,10 +120,12 @@ class MessagesProjection(Projection):
         b = batch.of_types(self.event_types)
         if not len(b):
             return {}
-        evlog_staged = _staged(b)
         finish_pending(con)
-        rows = con.sql(self._SELECT).to_arrow_table()
-        del evlog_staged
+        con.register("evlog_staged", _staged(b))
+        try:
+            rows = con.sql(self._SELECT).to_arrow_table()
+        finally:
+            con.unregister("evlog_staged")
         return {"messages": rows.rename_columns(self.tables[0].column_names)}
 
 
