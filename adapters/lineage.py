@@ -6,7 +6,9 @@ contents that path held one after another (a log rotated away and created anew, 
 or rewritten), each a *generation*. Its checkpoint keeps the generation being read at its top
 level (device, inode, hash of the first line, offset, hash of the content before the offset),
 the path where that file was last seen, and the earlier generations that moved away before they
-were known to be finished (`rotated`, newest last, at most MAX_ROTATED).
+were known to be finished (`rotated`, newest last: MAX_ROTATED of them, and beyond that every
+one whose file is still on disk, so that a log kept as 30 rotated files is never read again as
+new files, up to MAX_KEPT).
 
 `place` looks at a file found under any name and says what it is:
 - `own`: the file its own name's source is reading (same inode);
@@ -31,14 +33,15 @@ re-reading it under the generation's keys could only give duplicates."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .lines import Facts, facts, tail_matches
 
-MAX_ROTATED = 16  # earlier generations a source remembers (a daily log: over two weeks)
+MAX_ROTATED = 16  # earlier generations a source remembers, whether or not still on disk
+MAX_KEPT = 1024  # and at most, however many of their files are on disk still
 COPY_MIN_BYTES = 4096  # identical content makes a copy from this much on (see `copy` above)
 # The fields of one generation's record (the top level of a checkpoint, or a `rotated` entry).
 GENERATION_FIELDS = (
@@ -91,16 +94,32 @@ def rotated_entry(checkpoint: dict[str, Any], generation: int) -> dict[str, Any]
 
 
 def with_rotated(
-    checkpoint: dict[str, Any], record: dict[str, Any], *, replace: int | None = None
+    checkpoint: dict[str, Any],
+    record: dict[str, Any],
+    *,
+    replace: int | None = None,
+    on_disk: Callable[[dict[str, Any]], bool] | None = None,
 ) -> list[dict[str, Any]]:
     """The `rotated` list with `record` in it (replacing generation `replace`'s entry, or added
-    as the newest), at most MAX_ROTATED."""
+    as the newest). Past MAX_ROTATED the oldest are forgotten, but only those `on_disk` says
+    are gone (blocking when given: call off the loop): a generation forgotten while its file is
+    still there would be read again as a new file, every record a duplicate."""
     kept = [
         e
         for e in checkpoint.get("rotated") or ()
         if isinstance(e, dict) and int(e.get("gen", -1)) not in (replace, record.get("gen"))
     ]
-    return [*kept, record][-MAX_ROTATED:]
+    out = [*kept, record]
+    excess = len(out) - MAX_ROTATED
+    if excess > 0 and replace is None:
+        gone: set[int] = set()
+        for i, entry in enumerate(out[:-1]):
+            if len(gone) == excess:
+                break
+            if on_disk is None or not on_disk(entry):
+                gone.add(i)
+        out = [e for i, e in enumerate(out) if i not in gone]
+    return out[-MAX_KEPT:]
 
 
 def same_content(f: Facts, record: dict[str, Any]) -> bool:

@@ -60,6 +60,8 @@ RETRY_NAMESPACE = "retry"
 QUIET_WAIT_MAX_S = 1.5
 QUIET_POLL_S = 0.05
 
+# How the name of a rotation compressed since it was read may end (found by decompressing).
+COMPRESSED = (".gz", ".bz2", ".xz")
 _SUFFIXES = (".gz", ".jsonl", ".ndjson", ".json", ".csv", ".tsv", ".tab", ".log", ".txt")
 
 
@@ -210,6 +212,44 @@ def where_current_went(path: Path, current: dict[str, Any]) -> tuple[bool, Path 
     return same_inode, None
 
 
+class OnDisk:
+    """Whether earlier generations of the lineage at `path` are still on disk: their file by
+    inode (renamed on by each rotation: `app.log.1` -> `app.log.2`) where it was last read or
+    beside `path`, or, compressed since, by content among the files named as rotations of
+    `path`. Directories are listed once per instance (blocking: use off the loop)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path.absolute()
+        self._listed: dict[Path, list[os.DirEntry[str]]] = {}
+
+    def _entries(self, directory: Path) -> list[os.DirEntry[str]]:
+        if directory not in self._listed:
+            try:
+                self._listed[directory] = list(os.scandir(directory))
+            except OSError:
+                self._listed[directory] = []
+        return self._listed[directory]
+
+    def __call__(self, record: dict[str, Any]) -> bool:
+        where = Path(record["path"]).parent if record.get("path") else self.path.parent
+        dirs = dict.fromkeys([where, self.path.parent])
+        for directory in dirs:
+            for e in self._entries(directory):
+                if e.inode() != record.get("ino"):
+                    continue
+                f = facts(Path(e.path))
+                if f is not None and f.dev == record.get("dev") and same_content(f, record):
+                    return True
+        for directory in dirs:
+            for e in self._entries(directory):
+                candidate = Path(e.path)
+                if candidate.suffix in COMPRESSED and rotation_of(candidate, self.path):
+                    f = facts(candidate)
+                    if f is not None and same_content(f, record):
+                        return True
+        return False
+
+
 class LineFileAdapter:
     name: str
     # Whether `--read-from end` can skip what a new file holds (a CSV needs its header).
@@ -308,7 +348,7 @@ class LineFileAdapter:
                     async with aclosing(self._read(went, None, rotated=True)) as batches:
                         async for batch in batches:
                             yield batch
-                self._next_generation()
+                await self._next_generation()
         async with aclosing(self._read(self.path, None, rotated=False)) as batches:
             async for batch in batches:
                 yield batch
@@ -320,12 +360,15 @@ class LineFileAdapter:
             async for batch in batches:
                 yield batch
 
-    def _next_generation(self, record: dict[str, Any] | None = None) -> None:
+    async def _next_generation(self, record: dict[str, Any] | None = None) -> None:
         """The current generation moves to `rotated` (its file may turn up again, perhaps
         compressed, with a tail not yet read); the next read of the path starts the next."""
         current = record or generation_record(self._state)
         rest = {k: v for k, v in self._state.items() if k not in GENERATION_FIELDS}
-        rest["rotated"] = with_rotated(self._state, current)
+        on_disk = OnDisk(self.path)
+        rest["rotated"] = await asyncio.to_thread(
+            with_rotated, self._state, current, on_disk=on_disk
+        )
         self._state = {**rest, "gen": int(current.get("gen", 0)) + 1}
 
     def _generation(self, slot: int | None) -> dict[str, Any] | None:
@@ -435,7 +478,7 @@ class LineFileAdapter:
                 if slot is not None:  # no longer the generation it was taken for: leave it
                     self._pending_notes.append(f"{path}: not read: {at.restarted}")
                     return
-                self._next_generation(record)
+                await self._next_generation(record)
                 self._pending_notes.append(
                     f"{path}: read from the start as new content: {at.restarted}"
                 )

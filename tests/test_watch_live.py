@@ -439,3 +439,43 @@ def test_a_generation_checkpointed_empty_is_found_by_its_inode_once_rotated(
     assert _ingest_dir(d, db)["appended"] == 0
     assert ids_of(db) == list(range(5))
     assert {s for _t, s, _p in events(db)} == {"jsonl/app"}
+
+
+def test_a_log_kept_as_many_rotated_files_is_never_read_again_after_a_restart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """logrotate's `rotate N` with N past what a source remembers regardless (MAX_ROTATED, here
+    3): every rotation renames each earlier file on (app.1.jsonl -> app.2.jsonl); a watcher
+    restarted then must know them all, not read the oldest again as new files (the soak found
+    40 duplicated records this way)."""
+    from evlog.adapters import lineage
+
+    monkeypatch.setattr(lineage, "MAX_ROTATED", 3)
+    d, db = tmp_path / "logs", tmp_path / "e.db"
+    d.mkdir()
+    app = d / "app.jsonl"
+    app.write_text(lines(0, 5))
+
+    def rotate() -> None:
+        kept = sorted((int(p.name.split(".")[1]) for p in d.glob("app.*.jsonl")), reverse=True)
+        for n in kept:
+            os.rename(d / f"app.{n}.jsonl", d / f"app.{n + 1}.jsonl")
+        os.rename(app, d / "app.1.jsonl")
+
+    async def main() -> None:
+        written = 5
+        async with watching(db, [d], {"adapter": "jsonl"}):
+            await until(lambda: count(db) == written)
+            for _ in range(8):
+                rotate()
+                app.write_text(lines(written, 5))
+                written += 5
+                await until(lambda: count(db) == written)
+        for _ in range(2):  # restarted, twice: nothing is new
+            async with watching(db, [d], {"adapter": "jsonl"}):
+                await asyncio.sleep(1.0)
+                assert count(db) == written
+
+    asyncio.run(main())
+    assert ids(db) == list(range(45))
+    assert {s for _t, s, _p in events(db)} == {"jsonl/app"}
