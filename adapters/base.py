@@ -8,7 +8,12 @@ from typing import Any, Protocol
 
 from evlog.eventlog import DeadLetter, EncodedEvents, NewEvent
 
-RAW_LIMIT = 65536  # bytes of a bad record kept in its dead letter
+# The largest record evlog reads, one limit for every format: a line (JSONL, logs), a CSV record
+# (quoted newlines included) and a CSV field. A larger one is one dead letter, saying so.
+MAX_RECORD_BYTES = 16 << 20
+# Bytes of a bad record kept in its dead letter. A longer record is found again in its file by
+# the position its key holds when it is retried (adapters/retry.py), never retried cut.
+RAW_LIMIT = 65536
 
 
 @dataclass(slots=True)

@@ -4,7 +4,8 @@ record as a JSON object of header -> value. Resumes after the last complete reco
 Records are framed the way Python's csv module, DuckDB and spreadsheets read them: a quote opens
 a quoted field only at the start of a field (`15" monitor` is literal text). A quoted field that
 is never closed is a dead letter for the line that opened it (at the end of the input, or once
-it passes MAX_RECORD_BYTES), and the lines after it are read again as records of their own.
+it passes MAX_RECORD_BYTES, 16 MB, the limit of every record evlog reads; a field may be as
+large), and the lines after it are read again as records of their own.
 
 The delimiter is `--delimiter`, else a tab for .tsv/.tab, else sniffed from the first lines (the
 candidate that splits them into the same number of fields, more than one); the one used is kept
@@ -21,17 +22,19 @@ from collections import deque
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from evlog.eventlog import NewEvent
 
-from .base import Batch, InputError
+from .base import MAX_RECORD_BYTES, Batch, InputError
 from .fields import FieldMap, get_field, parse_time_ns, scalar_text
 from .lineage import Placement
 from .linefile import LineFileAdapter, ReadFrom
 from .lines import FileIdentity, Line, line_key, open_binary
 
-MAX_RECORD_BYTES = 4 << 20  # a quoted field still open after this much is taken as unterminated
+# Python's csv refuses fields over 128 KB by default; DuckDB reads larger ones, and so does
+# evlog, up to the size of a record (the limit is the csv module's, for the process).
+csv.field_size_limit(max(csv.field_size_limit(), MAX_RECORD_BYTES))
 QUOTE = ord('"')
 SNIFF_BYTES = 64 << 10
 SNIFF_LINES = 20
@@ -273,6 +276,27 @@ class CsvAdapter(LineFileAdapter):
             return next(csv.reader(io.StringIO(text), delimiter=self.delimiter), [])
         except csv.Error as exc:
             raise ValueError(f"not CSV: {exc}") from None
+
+    def reread(self, letter: dict[str, Any], checkpoint: Any | None) -> Batch:
+        self._resume_delimiter(checkpoint)  # framing a record read again needs it
+        return super().reread(letter, checkpoint)
+
+    def frame_again(self, f: BinaryIO) -> tuple[bytes | None, bytes]:
+        """The CSV record that starts where `f` is, quoted newlines included."""
+        delimiter = ord(self.delimiter)
+        lines: list[bytes] = []
+        size, in_quotes = 0, False
+        while size <= MAX_RECORD_BYTES:
+            data = f.readline(MAX_RECORD_BYTES + 1 - size)
+            if not data:
+                return None, b""  # the file ends inside a quoted field
+            size += len(data)
+            line = data.rstrip(b"\n").removesuffix(b"\r")
+            lines.append(line)
+            in_quotes = ends_in_quotes(line, in_quotes, delimiter)
+            if not in_quotes:
+                return b"\n".join(lines), lines[0]
+        return None, b""
 
     def convert_again(
         self, line: Line, identity: FileIdentity, checkpoint: Any | None, batch: Batch

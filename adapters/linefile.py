@@ -21,7 +21,7 @@ from typing import Any, BinaryIO
 
 from evlog.eventlog import DeadLetter
 
-from .base import RAW_LIMIT, Batch
+from .base import MAX_RECORD_BYTES, RAW_LIMIT, Batch
 from .fields import FieldMap
 from .lineage import (
     GENERATION_FIELDS,
@@ -35,6 +35,7 @@ from .lineage import (
 )
 from .lines import (
     CHUNK_BYTES,
+    DECOMPRESSION_ERRORS,
     SETTLE_S,
     STDIN,
     TAIL_BYTES,
@@ -46,7 +47,9 @@ from .lines import (
     ResumeAt,
     block_before,
     is_stream,
+    line_digest,
     line_key,
+    open_binary,
     open_stream,
     resume_opened,
     settled,
@@ -305,13 +308,22 @@ class LineFileAdapter:
     def reread(self, letter: dict[str, Any], checkpoint: Any | None) -> Batch:
         """Read one dead-lettered record again with this adapter's mapping: a batch with its
         event, or a dead letter saying why it still cannot be read. The event's key is the one
-        the record would have had when first read (or one made from the dead letter's id)."""
+        the record would have had when first read (or one made from the dead letter's id). A
+        record longer than its dead letter kept is read whole from its file first, or left
+        as it is (blocking: call off the loop)."""
         raw = letter["raw"] or b""
         tail = str(letter["position"]).rsplit(":", 1)[-1]  # "file:line"
-        line = Line(int(tail) if tail.isdigit() else 0, 0, len(raw), raw)
-        retry = FileIdentity(0, 0, "", RETRY_NAMESPACE, seekable=False)
+        number = int(tail) if tail.isdigit() else 0
         self._identity = None
         batch = Batch()
+        if len(raw) >= RAW_LIMIT:
+            whole, why = self._whole_record(raw, letter.get("key"), checkpoint)
+            if whole is None:
+                batch.dead_letters.append(self.dead(Line(number, 0, len(raw), raw), why))
+                return batch
+            raw = whole
+        line = Line(number, 0, len(raw), raw)
+        retry = FileIdentity(0, 0, "", RETRY_NAMESPACE, seekable=False)
         try:
             self.convert_again(line, retry, checkpoint, batch)
         except Exception as exc:  # still unreadable: the dead letter stays
@@ -321,6 +333,48 @@ class LineFileAdapter:
             if event.key is not None and event.key.startswith(RETRY_NAMESPACE + ":"):
                 event.key = own
         return batch
+
+    def _whole_record(
+        self, kept: bytes, key: str | None, checkpoint: Any | None
+    ) -> tuple[bytes | None, str]:
+        """The whole record a dead letter kept the first RAW_LIMIT bytes of: read again from
+        its generation's file at the offset its key holds, and taken only if its first line
+        hashes as the key says. (None, why) when it cannot be had."""
+        cut = f"only the first {RAW_LIMIT} bytes of this record were kept"
+        try:
+            namespace, offset_hex, digest = str(key).split(":")
+            generation, offset = int(namespace.rsplit(".", 1)[1]), int(offset_hex, 16)
+        except (ValueError, IndexError):
+            return None, f"{cut}, and nothing says where the rest is: not retried"
+        if line_digest(kept) == digest:
+            return kept, ""  # exactly RAW_LIMIT bytes long: it was whole
+        state = checkpoint if isinstance(checkpoint, dict) else {}
+        record = (
+            generation_record(state)
+            if int(state.get("gen", -1)) == generation
+            else rotated_entry(state, generation)
+        )
+        where = Path(record["path"]) if record and record.get("path") else None
+        if where is None:
+            return None, f"{cut}, and its file is no longer known: not retried"
+        try:
+            with open_binary(where) as f:
+                f.seek(offset)
+                whole, first = self.frame_again(f)
+        except (OSError, EOFError, *DECOMPRESSION_ERRORS) as exc:
+            return None, f"{cut}, and {where} cannot be read again ({exc}): not retried"
+        if whole is None or line_digest(first) != digest:
+            return None, f"{cut}, and {where} no longer holds it at byte {offset}: not retried"
+        return whole, ""
+
+    def frame_again(self, f: BinaryIO) -> tuple[bytes | None, bytes]:
+        """(the record that starts where `f` is, its first line): one line here, at most
+        MAX_RECORD_BYTES; (None, b"") past that or at the end of the file."""
+        data = f.readline(MAX_RECORD_BYTES + 1)
+        if not data.endswith(b"\n") and len(data) > MAX_RECORD_BYTES:
+            return None, b""
+        line = data.rstrip(b"\n").removesuffix(b"\r")
+        return (line, line) if data else (None, b"")
 
     def convert_again(
         self, line: Line, identity: FileIdentity, checkpoint: Any | None, batch: Batch

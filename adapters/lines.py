@@ -31,8 +31,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from .base import MAX_RECORD_BYTES
+
 CHUNK_BYTES = 1 << 20
-MAX_LINE_BYTES = 8 << 20  # a longer line is dead-lettered, not loaded whole
+MAX_LINE_BYTES = MAX_RECORD_BYTES  # a longer line is dead-lettered, not loaded whole
 FINGERPRINT_BYTES = 4096
 TAIL_BYTES = 4096  # the block before a checkpoint's offset that must be unchanged to resume
 # A last line without a newline is taken only once its file has not changed for this long:
@@ -562,5 +564,9 @@ def line_key(identity: FileIdentity, line: Line) -> str:
     """Idempotency key of a record that has no key field: its source and generation, its byte
     offset and its content. A re-read of the same bytes appends nothing; another file, another
     generation of this one, or another run of a stream is another record."""
-    digest = hashlib.blake2b(line.data, digest_size=6).hexdigest()
-    return f"{identity.namespace}:{line.offset:x}:{digest}"
+    return f"{identity.namespace}:{line.offset:x}:{line_digest(line.data)}"
+
+
+def line_digest(data: bytes) -> str:
+    """The content part of a line's key (a dead letter's retry checks a record re-read by it)."""
+    return hashlib.blake2b(data, digest_size=6).hexdigest()

@@ -42,36 +42,56 @@ class RetryStats:
 
 
 async def retry_dead_letters(log: LogStore, source: str | None = None) -> list[RetryStats]:
-    """Retry the open dead letters of `source` (None: of every source)."""
-    letters = await log.dead_letters(source=source, limit=None, resolved=False, raw_bytes=True)
-    by_source: dict[str, list[dict[str, Any]]] = {}
-    for letter in letters:
-        by_source.setdefault(letter["source"], []).append(letter)
-    return [await _retry_source(log, src, found) for src, found in sorted(by_source.items())]
+    """Retry the open dead letters of `source` (None: of every source), BATCH at a time in the
+    order they were made: memory holds one page, however many there are."""
+    sources: dict[str, _Source] = {}
+    after = 0
+    while page := await log.dead_letters(
+        source=source, limit=BATCH, resolved=False, raw_bytes=True, after=after
+    ):
+        after = int(page[-1]["id"])
+        by_source: dict[str, list[dict[str, Any]]] = {}
+        for letter in page:
+            by_source.setdefault(letter["source"], []).append(letter)
+        for name, letters in by_source.items():
+            if name not in sources:
+                sources[name] = await _Source.open(log, name)
+            found = sources[name]
+            if found.adapter is not None:
+                await _retry_batch(log, found.adapter, found.checkpoint, letters, found.stats)
+    return [sources[name].stats for name in sorted(sources)]
 
 
-async def _retry_source(log: LogStore, source: str, letters: list[dict[str, Any]]) -> RetryStats:
-    stats = RetryStats(source)
-    checkpoint = await log.source_checkpoint(source)
-    mapping = checkpoint.get("mapping") if isinstance(checkpoint, dict) else None
-    if not source.startswith("file:") or mapping is None:
-        stats.skipped = "no mapping stored for it (ingest it again, then retry)"
-        return stats
-    path = Path(source.removeprefix("file:"))
-    try:
-        adapter = await asyncio.to_thread(build, path, mapping)
-    except Exception as exc:
-        stats.skipped = f"cannot read it with its mapping: {exc}"
-        return stats
-    if not isinstance(adapter, LineFileAdapter):
-        stats.skipped = (
-            f"retry reads jsonl, csv and log records; for a {mapping['adapter']} export,"
-            " `evlog source reset` it and ingest it again (its keys keep what is there)"
-        )
-        return stats
-    for i in range(0, len(letters), BATCH):
-        await _retry_batch(log, adapter, checkpoint, letters[i : i + BATCH], stats)
-    return stats
+@dataclass(slots=True)
+class _Source:
+    """A source being retried: its adapter with its stored mapping (None: skipped, the stats
+    say why) and its checkpoint."""
+
+    stats: RetryStats
+    adapter: LineFileAdapter | None = None
+    checkpoint: Any = None
+
+    @classmethod
+    async def open(cls, log: LogStore, source: str) -> _Source:
+        stats = RetryStats(source)
+        checkpoint = await log.source_checkpoint(source)
+        mapping = checkpoint.get("mapping") if isinstance(checkpoint, dict) else None
+        if not source.startswith("file:") or mapping is None:
+            stats.skipped = "no mapping stored for it (ingest it again, then retry)"
+            return cls(stats)
+        path = Path(source.removeprefix("file:"))
+        try:
+            adapter = await asyncio.to_thread(build, path, mapping)
+        except Exception as exc:
+            stats.skipped = f"cannot read it with its mapping: {exc}"
+            return cls(stats)
+        if not isinstance(adapter, LineFileAdapter):
+            stats.skipped = (
+                f"retry reads jsonl, csv and log records; for a {mapping['adapter']} export,"
+                " `evlog source reset` it and ingest it again (its keys keep what is there)"
+            )
+            return cls(stats)
+        return cls(stats, adapter, checkpoint)
 
 
 async def _retry_batch(
@@ -81,11 +101,12 @@ async def _retry_batch(
     letters: list[dict[str, Any]],
     stats: RetryStats,
 ) -> None:
+    # Off the loop: a record may be read again from its file, and parsing is work.
+    batches = await asyncio.to_thread(lambda: [adapter.reread(d, checkpoint) for d in letters])
     events: list[NewEvent] = []
     resolves: list[tuple[int, int]] = []
-    for letter in letters:
+    for letter, batch in zip(letters, batches, strict=True):
         stats.tried += 1
-        batch = adapter.reread(letter, checkpoint)
         encoded, rejected = encode_valid(batch.events)
         if batch.events and not rejected:
             resolves.append((letter["id"], len(events)))

@@ -54,6 +54,13 @@ class EncodedEvents:
             yield self.row(i)
 
 
+# How deep JSON may nest in a payload or metadata: what orjson, which writes every output of the
+# log (`evlog query --json`, `tail --json`, the socket, the page), can write. The log refuses
+# deeper JSON (the adapter's record becomes a dead letter saying so) rather than accept what it
+# could never give back.
+MAX_DEPTH = 254
+TOO_DEEP = f"JSON nested deeper than {MAX_DEPTH} levels (more than evlog's outputs can write)"
+
 # Event times are int64 ns (SQLite INTEGER); anything else would fail the whole commit.
 MIN_NS, MAX_NS = -(2**63), 2**63 - 1
 
@@ -87,7 +94,8 @@ def encode_events(events: Sequence[NewEvent]) -> EncodedEvents:
                 source_time, ev.read_ns, 0, written, 0,
             ))  # fmt: skip
     except (ValueError, TypeError, UnicodeError) as exc:  # orjson's errors are TypeErrors
-        raise InvalidEventError(i, str(exc)) from exc
+        reason = TOO_DEEP if "recursion limit" in str(exc).lower() else str(exc)
+        raise InvalidEventError(i, reason) from exc
     return EncodedEvents(params)
 
 
@@ -108,7 +116,26 @@ def encode_valid(events: Sequence[NewEvent]) -> tuple[EncodedEvents, list[tuple[
 
 
 def _json_text(value: Any) -> str:
-    """JSON text of a value; bytes-like values are taken as JSON already."""
+    """JSON text of a value; bytes-like values are taken as JSON already (and checked for
+    depth: see MAX_DEPTH)."""
     if isinstance(value, bytes | bytearray | memoryview):
-        return bytes(value).decode()
+        data = bytes(value)
+        if too_deep(data):
+            raise ValueError(TOO_DEEP)
+        return data.decode()
     return orjson.dumps(value).decode()
+
+
+def too_deep(data: bytes) -> bool:
+    """Whether JSON text nests deeper than MAX_DEPTH. Cheap for nearly every record: nesting
+    that deep takes 2 * MAX_DEPTH bytes and as many brackets; only then is it parsed and
+    written again, as an output would."""
+    if len(data) <= 2 * MAX_DEPTH or data.count(b"[") + data.count(b"{") <= MAX_DEPTH:
+        return False
+    try:
+        orjson.dumps(orjson.loads(data))
+    except orjson.JSONEncodeError:
+        return True
+    except orjson.JSONDecodeError:
+        return False  # not JSON: not this check's to refuse
+    return False

@@ -60,7 +60,10 @@ class Event:
         return None if self.metadata_json is None else orjson.loads(self.metadata_json)
 
     def to_dict(self) -> dict[str, Any]:
-        """The event as a plain dict, payload and metadata decoded (for JSON output)."""
+        """The event as a plain dict for orjson to write: payload and metadata as their JSON
+        text, embedded verbatim (orjson.Fragment), so any JSON the log accepted is written
+        whatever its depth."""
+        meta = self.metadata_json
         return {
             "seq": self.seq,
             "stream": self.stream,
@@ -68,8 +71,8 @@ class Event:
             "type": self.type,
             "schema_version": self.schema_version,
             "key": self.key,
-            "payload": self.payload,
-            "metadata": self.metadata,
+            "payload": orjson.Fragment(self.payload_json),
+            "metadata": None if meta is None else orjson.Fragment(meta),
             "source_time_ns": self.source_time_ns,
             "read_ns": self.read_ns,
             "committed_ns": self.committed_ns,

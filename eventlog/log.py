@@ -380,9 +380,11 @@ class EventLog(LogBase):
         limit: int | None = 100,
         resolved: bool | None = False,
         raw_bytes: bool = False,
+        after: int | None = None,
     ) -> list[dict[str, Any]]:
-        """The newest `limit` dead letters (None: all), oldest first. `resolved`: False for
-        those still open, True for those a retry replaced by an event, None for both."""
+        """The newest `limit` dead letters (None: all), oldest first; with `after`, the oldest
+        `limit` whose id is greater. `resolved`: False for those still open, True for those a
+        retry replaced by an event, None for both."""
         sql = "SELECT id, source, position, error, raw, created_ns, key, resolved_seq"
         sql += " FROM dead_letters WHERE 1"
         params: list[Any] = []
@@ -391,12 +393,17 @@ class EventLog(LogBase):
             params.append(source)
         if resolved is not None:
             sql += " AND resolved_seq IS NOT NULL" if resolved else " AND resolved_seq IS NULL"
-        sql += " ORDER BY id DESC LIMIT ?"
+        if after is not None:
+            sql += " AND id > ?"
+            params.append(after)
+        sql += " ORDER BY id LIMIT ?" if after is not None else " ORDER BY id DESC LIMIT ?"
         params.append(-1 if limit is None else limit)
         async with self._reader.execute(sql, params) as cur:
-            rows = await cur.fetchall()
+            rows = list(await cur.fetchall())
         out = []
-        for id_, src, pos, err, raw, created, key, resolved_seq in reversed(list(rows)):
+        for id_, src, pos, err, raw, created, key, resolved_seq in (
+            rows if after is not None else reversed(rows)
+        ):
             if isinstance(raw, str) and raw_bytes:
                 raw = raw.encode()
             elif isinstance(raw, bytes) and not raw_bytes:

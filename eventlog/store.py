@@ -97,7 +97,11 @@ class LogStore(Protocol):
         limit: int | None = 100,
         resolved: bool | None = False,
         raw_bytes: bool = False,
-    ) -> list[dict[str, Any]]: ...
+        after: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """The newest `limit` dead letters (None: all), oldest first; with `after`, the oldest
+        `limit` whose id is greater (a page of a walk through them all)."""
+        ...
 
     async def dead_letter(self, id_: int) -> dict[str, Any] | None: ...
 

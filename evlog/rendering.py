@@ -91,13 +91,16 @@ def text_value(v: Any) -> str:
 
 
 def _json_text(v: Any) -> Any:
-    """A JSON column's text as its nested value (text that is not JSON stays text)."""
+    """A JSON column's text as its nested value (text that is not JSON stays text): embedded
+    verbatim (orjson.Fragment) when it is one line of valid JSON, so that the row around it
+    adds no depth (any JSON the log accepted is written: eventlog.encoding.MAX_DEPTH)."""
     if v is None:
         return None
     try:
-        return orjson.loads(v)
+        value = orjson.loads(v)
     except orjson.JSONDecodeError:
         return v
+    return value if "\n" in v else orjson.Fragment(v)
 
 
 # -- rows ----------------------------------------------------------------------------------------

@@ -470,7 +470,7 @@ def test_a_log_kept_as_many_rotated_files_is_never_read_again_after_a_restart(
                 rotate()
                 app.write_text(lines(written, 5))
                 written += 5
-                await until(lambda: count(db) == written)
+                await until(lambda n=written: count(db) == n)
         for _ in range(2):  # restarted, twice: nothing is new
             async with watching(db, [d], {"adapter": "jsonl"}):
                 await asyncio.sleep(1.0)

@@ -641,13 +641,16 @@ class JetStreamLog(LogBase):
         limit: int | None = 100,
         resolved: bool | None = False,
         raw_bytes: bool = False,
+        after: int | None = None,
     ) -> list[dict[str, Any]]:
         rows = await self._all_dead_letters()
         if source is not None:
             rows = [d for d in rows if d["source"] == source]
         if resolved is not None:
             rows = [d for d in rows if (d["resolved_seq"] is not None) == resolved]
-        if limit is not None:
+        if after is not None:
+            rows = [d for d in rows if d["id"] > after][:limit]
+        elif limit is not None:
             rows = rows[-limit:] if limit else []
         for d in rows:
             raw = d["raw"]
