@@ -25,6 +25,8 @@ from .base import RAW_LIMIT, Adapter, Batch, InputError
 
 # A batch's read stamp -> when its records were written (see `ingest`).
 WrittenClock = Callable[[int], int]
+# Called after each batch is appended, with the stats so far (progress, error lines).
+OnBatch = Callable[["Batch", "IngestStats"], None]
 
 
 @dataclass(slots=True)

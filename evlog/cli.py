@@ -518,9 +518,9 @@ async def _ingest_all(
     With `project_too`, a projector in this process applies each batch soon after it is
     appended, and is up to date with everything appended when this returns; if projecting
     failed, the reason is returned (what was appended stays appended)."""
-    from evlog.adapters import IngestStats, InputError, ingest_source, mapping
+    from evlog.adapters import IngestStats
     from evlog.adapters.lineage import SourceIndex
-    from evlog.adapters.registry import UnknownFormat
+    from evlog.adapters.reading import Tuning, read_path
 
     results: list[IngestStats] = []
     skipped: list[tuple[Path, str]] = []
@@ -547,34 +547,28 @@ async def _ingest_all(
     async def read_sources(log: LogStore) -> None:
         nonlocal task
         index = SourceIndex.of(await log.source_checkpoints())
+        tuning = Tuning(start_at_end=start_at_end)
         with bar or contextlib.nullcontext():
             for path in paths:
-                try:
-                    planned = await mapping.plan(log, path, wanted, remap=remap, index=index)
-                    adapter, chosen, note = planned.adapter, planned.mapping, planned.note
-                except UnknownFormat as exc:
-                    if path in named:
-                        results.append(IngestStats(source=str(path), error=str(exc)))
-                    else:
-                        skipped.append((path, "unknown format (--adapter, or --exclude it)"))
-                    continue
-                except InputError as exc:
-                    results.append(IngestStats(source=str(path), error=str(exc)))
-                    continue
-                if not planned.reads:
-                    assert planned.placement is not None
-                    skipped.append((path, planned.placement.note or "a copy of a file read"))
-                    continue
-                if start_at_end and hasattr(adapter, "start_at_end"):
-                    adapter.start_at_end = True
                 if bar is not None:
                     size = path.stat().st_size if path.is_file() else None
                     task = bar.add_task(str(path), total=size, appended=0, dead=0)
-                stats = await ingest_source(log, adapter, mapping=chosen, on_batch=report)
-                index.update(adapter.source, await log.source_checkpoint(adapter.source))
-                if note:
-                    stats.notes.insert(0, note)
-                results.append(stats)
+                done = await read_path(
+                    log, path, wanted, index, remap=remap, tuning=tuning, on_batch=report
+                )
+                if done.kind == "unknown" and path not in named:
+                    skipped.append((path, "unknown format (--adapter, or --exclude it)"))
+                elif done.kind in ("unknown", "failed"):
+                    results.append(IngestStats(source=str(path), error=done.error))
+                elif done.kind == "copy":
+                    note = done.placement.note if done.placement else None
+                    skipped.append((path, note or "a copy of a file read"))
+                elif done.stats is not None:
+                    if done.note:
+                        done.stats.notes.insert(0, done.note)
+                    results.append(done.stats)
+                if bar is not None and done.kind != "read":
+                    bar.remove_task(task)
 
     projecting_failed = None
     async with await s.open_log() as log:

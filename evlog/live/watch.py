@@ -33,11 +33,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evlog.adapters import InputError, ingest_source, mapping
 from evlog.adapters.git import is_repository, refs_stamp
 from evlog.adapters.ingest import IngestStats, WrittenClock
 from evlog.adapters.lineage import SourceIndex
-from evlog.adapters.registry import UnknownFormat
+from evlog.adapters.reading import Tuning, read_path
 from evlog.adapters.selection import (
     Selection,
     entries_under,
@@ -312,22 +311,30 @@ class Watcher:
         # A file with the content of one being read waits until it is quiet (a copytruncate
         # truncates the original right after copying it: the copy then holds its tail).
         young = time.time_ns() - stamp[2] < COPY_SETTLE_S * 1e9 if not is_repo else False
-        try:
-            planned = await mapping.plan(
-                self.log,
-                path,
-                self.wanted,
-                index=self._index,
-                copies="keep" if young else "settle",
-            )
-        except UnknownFormat:
+        tuning = Tuning(
+            start_at_end=not self._scanned_once and self.options.start_at_end,
+            settle_s=WATCH_SETTLE_S,
+            quiet_wait_s=0,  # the timer comes back for a record held back
+            shrunk=path in self._shrunk,
+            multiline_settle_s=self.options.multiline_timeout_s,
+        )
+        written = None if is_repo else self._written_clock(path, stamp)
+        done = await read_path(
+            self.log,
+            path,
+            self.wanted,
+            self._index,
+            copies="keep" if young else "settle",
+            tuning=tuning,
+            written=written,
+        )
+        if done.kind == "unknown":
             self._failed[path] = stamp  # not a format we read: said once, retried if it changes
             self._note_once(path, f"{path}: skipped: unknown format (--exclude it to hush)")
             return 0
-        except InputError as exc:
-            return self._fail(path, stamp, str(exc))
-        adapter = planned.adapter
-        if not planned.reads:  # a copy of a file read where it is: placed again later
+        if done.kind == "failed":
+            return self._fail(path, stamp, str(done.error))
+        if done.kind == "copy":  # a copy of a file read where it is: placed again later
             self._copies.add(path)
             if young:
                 self._held.add(path)  # looked at again once quiet
@@ -335,30 +342,20 @@ class Watcher:
                 self._newly_held.set()
             else:
                 self._held.discard(path)
-                note = planned.placement.note if planned.placement else ""
+                note = done.placement.note if done.placement else ""
                 self._note_once(path, f"{path}: {note}")
             return 0
         self._copies.discard(path)
-        if hasattr(adapter, "settle_s"):
-            is_log = getattr(adapter, "name", "") == "log"
-            adapter.settle_s = self.options.multiline_timeout_s if is_log else WATCH_SETTLE_S
-            adapter.quiet_wait_s = 0  # type: ignore[attr-defined] # the timer comes back for it
-            self._settle[path] = adapter.settle_s
-        if path in self._shrunk and hasattr(adapter, "shrunk"):
-            adapter.shrunk = True
-        if not self._scanned_once and self.options.start_at_end:
-            adapter.start_at_end = True  # type: ignore[attr-defined]
-        before = self._index.checkpoint(adapter.source)
-        written = None if is_repo else self._written_clock(path, stamp)
-        stats = await ingest_source(self.log, adapter, mapping=planned.mapping, written=written)
+        if done.settle_s is not None:
+            self._settle[path] = done.settle_s
+        stats, before = done.stats, done.before
+        assert stats is not None
         self.totals.merge(stats)
         if stats.unaccounted and self.on_problem is not None:
             self.on_problem(
                 path, f"{stats.unaccounted} records are unaccounted for ({stats.law()}): a bug"
             )
         self._shrunk.discard(path)
-        if stats.checkpoint is not None:
-            self._index.update(adapter.source, stats.checkpoint)
         # Nothing read (nothing new, or held back): it was read to its end before it was looked at.
         read_until = self._read_until[path] = stats.read_until_ns or looked
         if path in self._notices:  # the notices of writes read by now are spent
