@@ -1,5 +1,6 @@
-"""Reaching the analytics from the CLI: through a running follower's socket if there is one,
-else by opening the DuckDB file itself (read-only for queries)."""
+"""Reaching the analytics: through a running follower's socket if there is one, else by opening
+the DuckDB file itself (read-only for queries). Part of the Python API (evlog.workspace): its
+errors are `evlog.errors.EvlogError`."""
 
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ from evlog.projector import Projection, QueryError, QueryResult
 from evlog.projector import export as exporting
 from evlog.projector.query import SAFE_CONFIG, run_query
 
+from .errors import EvlogError as UserError
 from .failures import is_lock_conflict
-from .runtime import UserError
 
 T = TypeVar("T")
 

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
 import os
 import re
 import sys
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from contextlib import aclosing
-from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -21,7 +19,7 @@ import orjson
 import typer
 
 from evlog.eventlog import Durability
-from evlog.eventlog.store import LogStore, is_nats, open_log
+from evlog.eventlog.store import is_nats, open_log
 
 from . import output
 from .failures import (
@@ -37,17 +35,17 @@ from .latency_report import BUDGETED, parse_duration_s, report, sparkline
 from .nats_cli import nats_app
 from .paths import DEFAULT_DB, duckdb_path_for
 from .runtime import Interrupted, UsageError, UserError, fail, run, until_signalled
+from .workspace import Workspace
 
 # Adapters, the projector (DuckDB, Arrow) and the live servers are imported by the commands that
 # use them, not here: every command would otherwise pay ~0.3 s to start (`import evlog.cli`).
 if TYPE_CHECKING:
     from evlog.adapters import IngestStats
-    from evlog.adapters.selection import Selection
     from evlog.projector import Progress, Projection, Projector
     from evlog.projector.registry import Catalog
 
+    from .ingesting import IngestSummary
     from .live.exposure import Exposure
-    from .live.projection_files import ProjectionFiles
 
 app = typer.Typer(
     name="evlog",
@@ -59,42 +57,8 @@ app = typer.Typer(
 )
 
 
-@dataclass(slots=True)
-class Settings:
-    db: Path
-    duckdb: Path
-    durability: Durability
-    projection_specs: list[str]
-    log: str | None = None  # a nats:// URL; None: the SQLite file at `db`
-
-    @property
-    def log_target(self) -> str | Path:
-        """Where the log is: the JetStream URL, or the SQLite file."""
-        return self.log or self.db
-
-    async def open_log(self, *, writable: bool = True) -> LogStore:
-        """The log (either backend), for reading and appending or for reading only."""
-        return await open_log(self.log_target, writable=writable, durability=self.durability)
-
-    @property
-    def projections_dir(self) -> Path:
-        """SQL projection files: `projections/` beside the log."""
-        return self.db.parent / "projections"
-
-    def catalog(self) -> Catalog:
-        """Every projection to maintain (built-in, Python, SQL files); errors in a module path
-        the user gave are usage errors, a refused SQL file is reported by the caller."""
-        from evlog.projector.registry import ProjectionLoadError, load_catalog
-
-        try:
-            return load_catalog(self.projections_dir, self.projection_specs)
-        except ProjectionLoadError as exc:
-            raise UsageError(str(exc)) from None
-
-    def projection_files(self) -> ProjectionFiles:
-        from .live.projection_files import ProjectionFiles
-
-        return ProjectionFiles(self.projections_dir, self.catalog)
+# The CLI's handle on the application: one Workspace per run, made by the root callback.
+Settings = Workspace
 
 
 def settings(ctx: typer.Context) -> Settings:
@@ -162,12 +126,13 @@ def _root(
 ) -> None:
     if log is not None and not is_nats(log):
         db, log = Path(log), None
-    ctx.obj = Settings(
+    ctx.obj = Workspace(
         db=db,
         duckdb=duckdb_path_for(db, duckdb, log),
         durability=durability,
         projection_specs=list(projection or []),
         log=log,
+        debug=debug,
     )
     _DEBUG[0] = debug
     FILES.update(db=str(db), duckdb=str(ctx.obj.duckdb))
@@ -321,171 +286,107 @@ def ingest_cmd(
     before; a re-run with other options is refused unless --remap. Every record read ends as an
     event, a duplicate or a dead letter (or is held back: a last line still being written), and
     the summary shows the sum. A source that fails is reported and the others go on (exit 1)."""
-    from evlog.adapters import IngestStats
-    from evlog.adapters.selection import files_under
+    from .ingesting import IngestOptions, checked_mapping
 
     s = settings(ctx)
-    wanted = _mapping_options(
+    wanted = checked_mapping(
         adapter=adapter, stream=stream, stream_field=stream_field, type_field=type_field,
         key_field=key_field, time_field=time_field, event_type=event_type, pattern=pattern,
         date_order=date_order, tz=tz, delimiter=delimiter, detect_types=detect_types,
         all_refs=all_refs, since=since, paths=git_paths,
     )  # fmt: skip
-    selection = _selection(include, exclude, ignore_older_than)
-    missing = [p for p in paths if str(p) != "-" and not p.exists()]
-    if len(missing) == len(paths):  # nothing to read: no log file made for nothing
-        raise UserError(f"{missing[0]}: no such file or directory")
-    # Directories are read recursively, unless one was named as a repository (--adapter git).
-    walked = [p for p in paths if str(p) != "-" and p.exists() and adapter != "git"]
-    found = files_under(walked, selection)
-    named = {p for p in paths if not p.is_dir() or adapter == "git"}
-    sources = [p for p in paths if p not in walked]  # stdin, missing paths: each reported
-    sources += found.files
-    empty = [d for d in walked if d.is_dir() and not any(_within(f, d) for f in found.files)]
-    empty = [d for d in empty if not any(_within(f, d) for f in found.too_old)]
-    if project_too and _served(s.duckdb):
-        output.say(f"a follower is projecting into {s.duckdb}: it brings the analytics up to date")
-        project_too = False
-    per_source, skipped, projecting_failed = run(
-        _ingest_all(s, sources, named, wanted, remap, read_from is ReadFrom.end, project_too)
-    )
-    skipped = found.skipped + skipped
-    per_source += [
-        IngestStats(
-            source=str(d),
-            error=f"{d}: no files to read in it (and not a git repository)"
-            + (" that --include/--exclude let through" if include or exclude else ""),
-        )
-        for d in empty
-    ]
-    _say_skipped(skipped, found.too_old, verbose)
-    total = IngestStats(source="*")
-    for one in per_source:
-        total.merge(one)
-    total.seconds = sum(one.seconds for one in per_source)
-    lat = sorted(total.commit_latencies_ns)
-    p50 = lat[len(lat) // 2] if lat else 0
-    p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] if lat else 0
-    rate = total.appended / total.seconds if total.seconds else 0.0
-    failed = [one for one in per_source if one.error]
-    lost = [one for one in per_source if one.unaccounted]
+    options = IngestOptions(
+        wanted, tuple(include or ()), tuple(exclude or ()), _duration(ignore_older_than),
+        read_from is ReadFrom.end, remap, project_too,
+    )  # fmt: skip
+    with IngestReporter() as reporter:
+        summary = run(s.ingest_async(paths, options, reporter))
+    reporter.finish()
+    _say_skipped(summary.skipped, summary.too_old, verbose)
+    if summary.projected_to is not None:
+        output.say(f"projected into {s.duckdb}; position {summary.projected_to}")
+    render_ingest(summary, as_json)
+    if not summary.ok:
+        raise typer.Exit(1)
+
+
+def _duration(text: str | None) -> float | None:
+    return parse_duration_s(text, "s") if text else None
+
+
+class IngestReporter:
+    """The ingest's progress on a terminal (a bar per source) and its first bad records."""
+
+    def __init__(self) -> None:
+        self.bar = output.ingest_progress() if sys.stderr.isatty() else None
+        self.task: Any = None
+        self.shown = 0
+
+    def __enter__(self) -> IngestReporter:
+        if self.bar is not None:
+            self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+
+    def source_started(self, path: Path) -> None:
+        if self.bar is not None:
+            size = path.stat().st_size if path.is_file() else None
+            self.task = self.bar.add_task(str(path), total=size, appended=0, dead=0)
+
+    def batch_done(self, path: Path, batch: Any, stats: IngestStats) -> None:
+        for dl in batch.dead_letters:
+            if self.shown < MAX_ERROR_LINES:
+                text = f"{dl.position}: {dl.error}"
+                console = self.bar.console if self.bar else output.stderr
+                console.print(text, markup=False, highlight=False)
+            self.shown += 1
+        if self.bar is not None:
+            pos = batch.position
+            done = pos.get("offset") if isinstance(pos, dict) else None
+            self.bar.update(self.task, completed=done if done is not None else stats.appended)
+            self.bar.update(self.task, appended=stats.appended, dead=stats.dead_letters)
+
+    def source_done(self, path: Path) -> None:
+        pass
+
+    def note(self, text: str) -> None:
+        output.say(text)
+
+    def finish(self) -> None:
+        if self.shown > MAX_ERROR_LINES:
+            more = self.shown - MAX_ERROR_LINES
+            output.say(f"... and {more} more bad records: see `evlog deadletters`")
+
+
+def render_ingest(summary: IngestSummary, as_json: bool) -> None:
+    """The run's summary: JSON, or the notes, each source's law and the total's, then errors."""
+    total, per_source = summary.total, summary.sources
     if as_json:
-        output.print_json(
-            {
-                "read": total.read,
-                "appended": total.appended,
-                "duplicates": total.duplicates,
-                "dead_letters": total.dead_letters,
-                "held_back": total.held_back,
-                "unaccounted": total.unaccounted,
-                "seconds": round(total.seconds, 4),
-                "events_per_second": round(rate),
-                "commit_p50_ms": round(p50 / 1e6, 3),
-                "commit_p99_ms": round(p99 / 1e6, 3),
-                "db": str(s.log_target),
-                "sources": [one.to_json() for one in per_source],
-                "skipped": [{"path": str(p), "reason": why} for p, why in skipped]
-                + [{"path": str(p), "reason": "older than --ignore-older-than"}
-                   for p in found.too_old],
-            }
-        )  # fmt: skip
-    elif len(failed) < len(per_source):
+        output.print_json(summary.to_json())
+    elif len(summary.failed) < len(per_source):
         for one in per_source:
             for note in one.notes:
                 output.say(note)
             if len(per_source) > 1 and not one.error:
                 output.say(f"{one.source}: {one.law()}")
+        p50, p99 = summary.commit_percentile_ns(0.5), summary.commit_percentile_ns(0.99)
         output.say(
             f"{total.law()}; appended {total.appended} events in {total.seconds:.2f} s"
-            f" ({rate:,.0f} events/s); commit latency p50 {output.ms(p50)} p99 {output.ms(p99)}"
+            f" ({summary.events_per_second:,.0f} events/s); commit latency p50 {output.ms(p50)}"
+            f" p99 {output.ms(p99)}"
         )
-    for one in failed:
+    for one in summary.failed:
         output.say(f"evlog: error: {one.error}")
-    for one in lost:
+    for one in summary.unaccounted:
         output.say(
             f"evlog: error: {one.unaccounted} records of {one.source} are unaccounted for"
             f" ({one.law()}): this is a bug in evlog, please report it"
         )
-    if projecting_failed is not None:
-        output.say(f"evlog: error: {projecting_failed}")
-    if failed or lost or projecting_failed is not None:
-        raise typer.Exit(1)
-
-
-async def _read_while_projecting(
-    s: Settings,
-    log: LogStore,
-    read: Callable[[LogStore], Awaitable[None]],
-    appended: asyncio.Event,
-) -> str | None:
-    """`read(log)` with a projector keeping up alongside (`ingest --project`). Returns why the
-    projecting failed if it did once everything was read (the events are appended, only the
-    analytics are behind: said after the summary), else None."""
-    from evlog.projector import Projector
-
-    catalog = await asyncio.to_thread(s.catalog)
-    _say_refused(catalog)
-    read_all = False
-    try:
-        async with (
-            await Projector.open(log, s.duckdb, catalog.projections, flush_every=0) as projector,
-            projector.keeping_up(appended),
-        ):
-            await read(log)
-            read_all = True
-    except Exception as exc:
-        if not read_all or _DEBUG[0]:
-            raise
-        return (
-            f"{s.duckdb} was not brought up to date: {explain(exc)}. Every event read is in"
-            " the log: `evlog project` applies them"
-        )
-    output.say(f"projected into {s.duckdb}; position {projector.position}")
-    return None
-
-
-def _served(duckdb: Path) -> bool:
-    """A follower serves (and projects into) this DuckDB file."""
-    from evlog import analytics
-
-    return analytics.serving(duckdb) is not None
-
-
-def _within(path: Path, directory: Path) -> bool:
-    return path == directory or directory in path.parents
-
-
-def _mapping_options(**options: Any) -> dict[str, Any]:
-    """The mapping options a command was given, checked (bad values are usage errors)."""
-    from evlog.adapters import ADAPTERS, InputError, mapping
-    from evlog.adapters.csvfile import delimiter_of
-    from evlog.adapters.whatsapp import check_date_order, time_zone
-
-    pattern = options.get("pattern")
-    if pattern is not None:
-        try:
-            re.compile(pattern)
-        except re.error as exc:
-            raise UsageError(f"--pattern is not a valid regex: {exc}") from None
-    try:
-        check_date_order(options.get("date_order"))  # also when no file is a WhatsApp export
-        time_zone(options.get("tz"))
-        delimiter_of(options.get("delimiter"))
-    except InputError as exc:
-        raise UsageError(str(exc)) from None
-    adapter = options.get("adapter")
-    if adapter is not None and adapter not in ADAPTERS:
-        raise UsageError(f"unknown adapter {adapter!r}; known: {', '.join(sorted(ADAPTERS))}")
-    return mapping.given(**options)
-
-
-def _selection(
-    include: list[str] | None, exclude: list[str] | None, ignore_older_than: str | None
-) -> Selection:
-    from evlog.adapters.selection import Selection
-
-    older = parse_duration_s(ignore_older_than, "s") if ignore_older_than else None
-    return Selection(tuple(include or ()), tuple(exclude or ()), older)
+    if summary.projecting_failed is not None:
+        output.say(f"evlog: error: {summary.projecting_failed}")
 
 
 def _say_skipped(skipped: list[tuple[Path, str]], too_old: list[Path], verbose: bool) -> None:
@@ -502,83 +403,6 @@ def _say_skipped(skipped: list[tuple[Path, str]], too_old: list[Path], verbose: 
         reasons = Counter(why for _, why in rows)
         listed = "; ".join(f"{n} {why}" for why, n in reasons.most_common())
         output.say(f"skipped {len(rows)} files ({listed}); --verbose lists them")
-
-
-async def _ingest_all(
-    s: Settings,
-    paths: list[Path],
-    named: set[Path],
-    wanted: dict[str, Any],
-    remap: bool,
-    start_at_end: bool,
-    project_too: bool = False,
-) -> tuple[list[IngestStats], list[tuple[Path, str]], str | None]:
-    """Each source in turn; one that cannot be read is reported in its stats, the rest go on.
-    A file found in a directory whose format is unknown is skipped (and returned), not failed.
-    With `project_too`, a projector in this process applies each batch soon after it is
-    appended, and is up to date with everything appended when this returns; if projecting
-    failed, the reason is returned (what was appended stays appended)."""
-    from evlog.adapters import IngestStats
-    from evlog.adapters.lineage import SourceIndex
-    from evlog.adapters.reading import Tuning, read_path
-
-    results: list[IngestStats] = []
-    skipped: list[tuple[Path, str]] = []
-    shown = 0
-    bar = output.ingest_progress() if sys.stderr.isatty() else None
-
-    task: Any = None  # the progress bar's row of the source being read
-    appended = asyncio.Event()
-
-    def report(batch: Any, stats: IngestStats) -> None:
-        nonlocal shown
-        appended.set()
-        for dl in batch.dead_letters:
-            if shown < MAX_ERROR_LINES:
-                text = f"{dl.position}: {dl.error}"
-                (bar.console if bar else output.stderr).print(text, markup=False, highlight=False)
-            shown += 1
-        if bar is not None:
-            pos = batch.position
-            done = pos.get("offset") if isinstance(pos, dict) else None
-            bar.update(task, completed=done if done is not None else stats.appended)
-            bar.update(task, appended=stats.appended, dead=stats.dead_letters)
-
-    async def read_sources(log: LogStore) -> None:
-        nonlocal task
-        index = SourceIndex.of(await log.source_checkpoints())
-        tuning = Tuning(start_at_end=start_at_end)
-        with bar or contextlib.nullcontext():
-            for path in paths:
-                if bar is not None:
-                    size = path.stat().st_size if path.is_file() else None
-                    task = bar.add_task(str(path), total=size, appended=0, dead=0)
-                done = await read_path(
-                    log, path, wanted, index, remap=remap, tuning=tuning, on_batch=report
-                )
-                if done.kind == "unknown" and path not in named:
-                    skipped.append((path, "unknown format (--adapter, or --exclude it)"))
-                elif done.kind in ("unknown", "failed"):
-                    results.append(IngestStats(source=str(path), error=done.error))
-                elif done.kind == "copy":
-                    note = done.placement.note if done.placement else None
-                    skipped.append((path, note or "a copy of a file read"))
-                elif done.stats is not None:
-                    if done.note:
-                        done.stats.notes.insert(0, done.note)
-                    results.append(done.stats)
-                if bar is not None and done.kind != "read":
-                    bar.remove_task(task)
-
-    projecting_failed = None
-    async with await s.open_log() as log:
-        if project_too:
-            projecting_failed = await _read_while_projecting(s, log, read_sources, appended)
-        else:
-            await read_sources(log)
-    if shown > MAX_ERROR_LINES:
-        output.say(f"... and {shown - MAX_ERROR_LINES} more bad records: see `evlog deadletters`")
-    return results, skipped, projecting_failed
 
 
 @app.command()
@@ -619,15 +443,18 @@ def watch(
     changes, and the others keep flowing. With --read-from end, files present at the start are
     read from their end; files that appear later are read whole."""
 
+    from evlog.adapters.selection import Selection
+
+    from .ingesting import checked_mapping, is_served
     from .live.exposure import Exposure
 
     s = settings(ctx)
     for p in paths:
         if not p.exists():
             raise UserError(f"{p}: no such file or directory")
-    if _served(s.duckdb):
+    if is_served(s.duckdb):
         raise UserError(f"a follower is already projecting into {s.duckdb}")
-    wanted = _mapping_options(
+    wanted = checked_mapping(
         adapter=adapter, stream=stream, stream_field=stream_field, type_field=type_field,
         key_field=key_field, time_field=time_field, event_type=event_type, pattern=pattern,
         tz=tz, delimiter=delimiter, detect_types=detect_types,
@@ -635,7 +462,9 @@ def watch(
     from .live.watch import WatchOptions, run_watch
 
     options = WatchOptions(
-        selection=_selection(include, exclude, ignore_older_than),
+        selection=Selection(
+            tuple(include or ()), tuple(exclude or ()), _duration(ignore_older_than)
+        ),
         start_at_end=read_from is ReadFrom.end,
         multiline_timeout_s=parse_duration_s(multiline_timeout, "s"),
     )
@@ -920,7 +749,9 @@ def project(
     from .live.exposure import Exposure
 
     s = settings(ctx)
-    if _served(s.duckdb):
+    from .ingesting import is_served
+
+    if is_served(s.duckdb):
         raise UserError(f"a follower is already projecting into {s.duckdb}; use `evlog query`")
     if (metrics_port is not None or ui_port is not None) and not follow:
         raise UsageError("--metrics-port and --ui need --follow (or use `evlog ui`)")
@@ -1195,7 +1026,9 @@ def projection_add(
     tmp = target.with_name(f".{target.name}.tmp")
     tmp.write_bytes(file.read_bytes())
     tmp.replace(target)
-    serving = _served(s.duckdb)
+    from .ingesting import is_served
+
+    serving = is_served(s.duckdb)
     when = "the running follower builds it now" if serving else "`evlog project` builds it"
     verb = "replaced" if replaced else "added"
     output.say(f"projection {name} {verb} ({tables}) as {target}; {when}")
@@ -1253,18 +1086,7 @@ def export(
 
     DuckDB's COPY writes it (types kept in Parquet; JSON columns nested in JSON lines). Works
     while a follower runs: the follower writes the file."""
-    from evlog import analytics
-    from evlog.projector import QueryError
-    from evlog.projector import export as exporting
-
-    s = settings(ctx)
-    try:
-        chosen = exporting.export_format(out, fmt)
-    except QueryError as exc:
-        raise UsageError(str(exc)) from None
-    if not out.parent.is_dir():
-        raise UserError(f"{out.parent}: no such directory")
-    rows = analytics.export(s.duckdb, what, out, chosen)
+    rows = settings(ctx).export(what, out, fmt)
     output.say(f"wrote {rows:,} rows to {out}")
 
 

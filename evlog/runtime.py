@@ -10,15 +10,15 @@ import sys
 from collections.abc import Coroutine
 from typing import Any, NoReturn, TypeVar
 
+from .errors import BadOption, EvlogError
+
 T = TypeVar("T")
 
 
-class UserError(Exception):
-    """A mistake in the user's command or input: printed as one line, never a traceback."""
-
-
-class UsageError(UserError):
-    """The command line itself is wrong (a bad option value, conflicting flags): exit 2."""
+# The CLI's names for the API's errors: a mistake in the command or its input is one line, exit
+# 1; a wrong option value (or conflicting flags) exit 2.
+UserError = EvlogError
+UsageError = BadOption
 
 
 class Interrupted(Exception):
