@@ -280,6 +280,7 @@ def test_missing_file_and_unknown_format_are_one_line_errors(tmp_path: Path) -> 
     assert r.returncode == 1 and "--adapter" in r.stderr and "Traceback" not in r.stderr
 
 
+@pytest.mark.slow
 @settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -297,6 +298,7 @@ def test_garbage_never_crashes_an_adapter(tmp_path: Path, data: bytes, kind: str
     asyncio.run(go())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("offload", [False, True], ids=["in-process", "parsing-process"])
 def test_kill_9_during_ingest_then_rerun_gives_exactly_the_file(
     tmp_path: Path, offload: bool
@@ -330,6 +332,7 @@ def test_kill_9_during_ingest_then_rerun_gives_exactly_the_file(
     ) == [(n, n, n)]
 
 
+@pytest.mark.slow
 def test_a_parsing_process_gives_the_same_events_and_dead_letters(tmp_path: Path) -> None:
     src = tmp_path / "mixed.jsonl"
     lines = [

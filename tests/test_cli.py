@@ -10,6 +10,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow.parquet as pq
+import pytest
 
 from .support import evlog, fill_log, finished, follower
 
@@ -28,6 +29,7 @@ def _projected(tmp_path: Path, n: int) -> Path:
     return db
 
 
+@pytest.mark.slow
 def test_query_prints_the_same_bytes_with_and_without_a_follower(tmp_path: Path) -> None:
     db = _projected(tmp_path, 50)
     alone = {f: evlog("--db", db, "query", f, TYPED) for f in FORMATS}
@@ -54,6 +56,7 @@ def test_query_prints_the_same_bytes_with_and_without_a_follower(tmp_path: Path)
     assert default.stdout == plain
 
 
+@pytest.mark.slow
 def test_machine_formats_are_never_capped_and_the_table_says_when_it_is(tmp_path: Path) -> None:
     db = _projected(tmp_path, 20_000)
     sql = "SELECT seq FROM events"
@@ -71,6 +74,7 @@ def test_machine_formats_are_never_capped_and_the_table_says_when_it_is(tmp_path
     assert len(r.stdout.splitlines()) == 6 and "only the first 5 rows" in r.stderr
 
 
+@pytest.mark.slow
 def test_usage_errors_exit_2_and_query_errors_exit_1(tmp_path: Path) -> None:
     db = _projected(tmp_path, 10)
     for args in (
@@ -90,6 +94,7 @@ def test_usage_errors_exit_2_and_query_errors_exit_1(tmp_path: Path) -> None:
     assert r.returncode == 1 and "read-only" in r.stderr
 
 
+@pytest.mark.slow
 def test_export_and_snapshot_with_and_without_a_follower(tmp_path: Path) -> None:
     db = _projected(tmp_path, 300)
     r = evlog("--db", db, "export", "messages", tmp_path / "m.parquet")
@@ -119,6 +124,7 @@ def test_export_and_snapshot_with_and_without_a_follower(tmp_path: Path) -> None
     assert not (tmp_path / "x.csv").exists()
 
 
+@pytest.mark.slow
 def test_deadletters_by_the_path_typed_stored_once_and_purged(tmp_path: Path) -> None:
     src = tmp_path / "in.jsonl"
     src.write_text('{"a": 1}\n{broken\n{"a": 2}\n')
@@ -150,6 +156,7 @@ def test_deadletters_by_the_path_typed_stored_once_and_purged(tmp_path: Path) ->
     assert letters() == []
 
 
+@pytest.mark.slow
 def test_loadtest_thresholds_exit_1_and_the_summary_is_json(tmp_path: Path) -> None:
     r = evlog(
         "loadtest", "--rates", "300", "--seconds", "1", "--producers", "1", "--budget", "10s",

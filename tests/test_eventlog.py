@@ -611,10 +611,11 @@ async def test_append_results_read_like_a_list_of_append_results(db_path: Path) 
 
 
 def test_the_readmes_library_example_runs_as_printed(tmp_path: Path) -> None:
-    """The README's "From Python" example, run twice in a fresh directory: the second run finds
-    every key known (idempotency) and the version conflict still reported."""
+    """The README's "From Python" example of the log on its own (its second block), run twice in
+    a fresh directory: the second run finds every key known (idempotency) and the version
+    conflict still reported."""
     readme = (ROOT / "README.md").read_text()
-    code = readme.split("### From Python", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    code = readme.split("### From Python", 1)[1].split("```python\n")[2].split("```", 1)[0]
     script = tmp_path / "example.py"
     script.write_text(code)
 

@@ -95,6 +95,7 @@ def _rows(db: Path, sql: str) -> list[tuple[object, ...]]:
         con.close()
 
 
+@pytest.mark.slow
 def test_history_renames_merges_mailmap_and_time_travel(tmp_path: Path) -> None:
     repo, db = Repo(tmp_path / "proj"), tmp_path / "e.db"
     _history(repo)
@@ -155,6 +156,7 @@ def test_history_renames_merges_mailmap_and_time_travel(tmp_path: Path) -> None:
     assert json.loads(again.stdout)["appended"] == 0
 
 
+@pytest.mark.slow
 def test_incremental_updates_and_force_push_equal_a_rebuild(tmp_path: Path) -> None:
     repo, db = Repo(tmp_path / "proj"), tmp_path / "e.db"
     _history(repo)
@@ -183,6 +185,7 @@ def test_incremental_updates_and_force_push_equal_a_rebuild(tmp_path: Path) -> N
     assert table_checksums(db.with_suffix(".duckdb"), GIT_TABLES) == incremental
 
 
+@pytest.mark.slow
 def test_ingest_with_project_equals_ingest_then_project(tmp_path: Path) -> None:
     """`evlog ingest --project` projects while it reads; the tables are those of the two
     commands, also for a second run that appends a little and a source with a bad record."""
@@ -215,6 +218,7 @@ def test_ingest_with_project_equals_ingest_then_project(tmp_path: Path) -> None:
         repo.commit("later", {"late.py": "x\n"})
 
 
+@pytest.mark.slow
 def test_bare_repository_and_not_a_repository(tmp_path: Path) -> None:
     repo = Repo(tmp_path / "proj")
     _history(repo)
@@ -240,6 +244,7 @@ def test_bare_repository_and_not_a_repository(tmp_path: Path) -> None:
     assert "Traceback" not in r.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("layout", ["merged branch deleted"])
 def test_deleted_branch_is_recorded(tmp_path: Path, layout: str) -> None:
     repo, db = Repo(tmp_path / "proj"), tmp_path / "e.db"
@@ -271,6 +276,7 @@ def _shortlog(repo: Repo) -> list[tuple[str, str, int]]:
     return sorted(people)
 
 
+@pytest.mark.slow
 def test_authors_agree_with_git_shortlog_through_mailmap_changes(tmp_path: Path) -> None:
     """git_authors is what `git shortlog -sne --no-merges` says, .mailmap edge cases included,
     and stays so when .mailmap changes after commits were ingested."""

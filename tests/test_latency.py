@@ -13,6 +13,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from evlog.eventlog import EventLog
@@ -58,6 +59,7 @@ def _start_follower(db: Path, tmp: Path) -> tuple[subprocess.Popen[str], str]:
     raise AssertionError("the follower never said where its metrics are")
 
 
+@pytest.mark.slow
 def test_metrics_endpoint_and_latency_report_of_a_running_follower(tmp_path: Path) -> None:
     db = tmp_path / "e.db"
     src = tmp_path / "chat.jsonl"
@@ -155,6 +157,7 @@ def test_histogram_percentiles_are_within_one_percent() -> None:
         assert low <= v <= high and high - low <= max(1, low // 128)
 
 
+@pytest.mark.slow
 def test_a_one_off_project_is_not_reported_as_live_latency(tmp_path: Path) -> None:
     """ingest, then a later `evlog project`: the pause between the commands is no latency."""
     db = tmp_path / "e.db"

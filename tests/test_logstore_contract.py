@@ -40,6 +40,7 @@ def _events(n: int, *, start: int = 0, streams: int = 3) -> list[NewEvent]:
     ]
 
 
+@pytest.mark.slow
 async def test_appends_get_increasing_seqs_and_per_stream_versions(target: str) -> None:
     async with await open_log(target) as log:
         assert isinstance(log, LogStore)
@@ -216,6 +217,7 @@ async def test_a_copy_there_and_back_keeps_every_event_checkpoint_and_dead_lette
         assert [d["error"] for d in await b.dead_letters()] == ["bad"]
 
 
+@pytest.mark.slow
 def test_the_cli_over_jetstream_projects_its_own_file_quietly_and_shows_the_page(
     nats_cluster: object, tmp_path: Path
 ) -> None:

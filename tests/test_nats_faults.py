@@ -16,6 +16,7 @@ from typing import Any
 
 import duckdb
 import orjson
+import pytest
 
 from evlog.eventlog import EventLogError, NewEvent
 from evlog.eventlog.store import open_log
@@ -51,6 +52,7 @@ def _jsonl(path: Path, n: int) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_the_leader_killed_while_producers_append_loses_and_doubles_nothing(
     nats_cluster: Any, tmp_path: Path
 ) -> None:
@@ -122,6 +124,7 @@ def _events_in(path: Path) -> int | None:
     return int(r.stdout.split()[-1])
 
 
+@pytest.mark.slow
 def test_kill_9_of_an_ingest_then_a_rerun_gives_exactly_the_file(
     nats_cluster: Any, tmp_path: Path
 ) -> None:
@@ -148,6 +151,7 @@ def test_kill_9_of_an_ingest_then_a_rerun_gives_exactly_the_file(
     assert len(rows) == n and len({r[5] for r in rows}) == n
 
 
+@pytest.mark.slow
 def test_kill_9_of_a_projector_then_a_restart_equals_a_rebuild(
     nats_cluster: Any, tmp_path: Path
 ) -> None:
@@ -204,6 +208,7 @@ def test_no_server_is_one_line_not_a_hang(tmp_path: Path) -> None:
     assert time.monotonic() - started < 30
 
 
+@pytest.mark.slow
 def test_servers_that_go_away_mid_ingest_end_it_in_one_line_and_lose_nothing(
     tmp_path: Path,
 ) -> None:

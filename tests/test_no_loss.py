@@ -93,6 +93,7 @@ def test_an_event_the_log_cannot_store_never_fails_its_batch() -> None:
 # 2 -------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_file_rewritten_in_place_is_read_as_new(tmp_path: Path) -> None:
     e = tmp_path / "e.csv"
     e.write_text("date,value\n" + "".join(f"a,{i}\n" for i in range(1, 101)))
@@ -109,6 +110,7 @@ def test_a_file_rewritten_in_place_is_read_as_new(tmp_path: Path) -> None:
 # 3 -------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_stray_quote_is_text_and_an_unterminated_one_costs_one_record(tmp_path: Path) -> None:
     lines = ["id,name,status"]
     lines += ['10,15" monitor,ok' if i == 10 else f"{i},item {i},ok" for i in range(1, 101)]
@@ -137,6 +139,7 @@ def test_a_stray_quote_is_text_and_an_unterminated_one_costs_one_record(tmp_path
 # 4 -------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_records_without_a_key_belong_to_their_source(tmp_path: Path) -> None:
     (tmp_path / "day1.log").write_text("=== start ===\na\nb\n")
     (tmp_path / "day2.log").write_text("=== start ===\nx\ny\n")
@@ -194,6 +197,7 @@ def test_pipes_and_fifos_are_read_once_as_a_stream(tmp_path: Path) -> None:
 # 7 -------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_an_unfinished_last_line_is_held_back_until_its_newline(tmp_path: Path) -> None:
     s_log = tmp_path / "s.log"
     s_log.write_bytes(b"hello wor")
@@ -218,6 +222,7 @@ def test_an_unfinished_last_line_is_held_back_until_its_newline(tmp_path: Path) 
 # 8 -------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_source_keeps_its_mapping_and_another_is_refused(tmp_path: Path) -> None:
     app = tmp_path / "app.jsonl"
     app.write_text('{"channel":"a","id":1}\n')
@@ -240,6 +245,7 @@ def test_a_source_keeps_its_mapping_and_another_is_refused(tmp_path: Path) -> No
     assert rows(tmp_path, "SELECT type FROM events WHERE seq = 3") == [("other",)]
 
 
+@pytest.mark.slow
 def test_dead_letters_are_retried_with_a_fixed_pattern_exactly_once(tmp_path: Path) -> None:
     (tmp_path / "web.log").write_text("GET /a 200\nPOST /b 500\n")
     finished(tmp_path / "web.log")
@@ -287,6 +293,7 @@ def test_a_damaged_log_file_is_one_line(tmp_path: Path) -> None:
         assert "damaged" in one_line_error(evlog("--db", db, *args, cwd=tmp_path))
 
 
+@pytest.mark.slow
 def test_a_damaged_duckdb_file_is_one_line_and_rebuild_makes_it_again(tmp_path: Path) -> None:
     (tmp_path / "a.log").write_text("".join(f"line {i}\n" for i in range(500)))
     finished(tmp_path / "a.log")
@@ -305,6 +312,7 @@ def test_a_damaged_duckdb_file_is_one_line_and_rebuild_makes_it_again(tmp_path: 
     assert r.stdout.split() == ["n", "500"]
 
 
+@pytest.mark.slow
 def test_two_followers_started_together_one_wins_the_other_says_so(tmp_path: Path) -> None:
     (tmp_path / "a.log").write_text("x\n")
     ingest(tmp_path, "a.log")
@@ -339,6 +347,7 @@ def tiny_disk(where: Path, size: str) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(where)], check=False)
 
 
+@pytest.mark.slow
 def test_a_full_disk_is_one_line_and_loses_nothing_acknowledged(tmp_path: Path) -> None:
     big = tmp_path / "big.jsonl"
     big.write_text("".join(f'{{"n":{i},"pad":"{"x" * 100}"}}\n' for i in range(30_000)))

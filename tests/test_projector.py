@@ -83,6 +83,7 @@ async def test_queries_are_read_only(tmp_path: Path) -> None:
         assert (await pj.query("SELECT count(*) FROM events")).rows == [(10,)]
 
 
+@pytest.mark.slow
 async def test_rebuild_while_a_producer_appends_ends_caught_up(tmp_path: Path) -> None:
     db, duck = tmp_path / "e.db", tmp_path / "a.duckdb"
     await fill_log(db, 20_000)
@@ -208,6 +209,7 @@ async def test_rebuild_from_a_sequence_keeps_the_prefix(tmp_path: Path) -> None:
         del table_checksums_async
 
 
+@pytest.mark.slow
 def test_delete_the_duckdb_file_and_rebuild_gives_identical_tables(tmp_path: Path) -> None:
     db, duck = tmp_path / "e.db", tmp_path / "e.duckdb"
     asyncio.run(fill_log(db, 5000))
@@ -220,6 +222,7 @@ def test_delete_the_duckdb_file_and_rebuild_gives_identical_tables(tmp_path: Pat
     assert before["messages"][0] == 5000
 
 
+@pytest.mark.slow
 def test_query_and_rebuild_work_while_a_follower_runs(tmp_path: Path) -> None:
     db, duck = tmp_path / "e.db", tmp_path / "e.duckdb"
     asyncio.run(fill_log(db, 2000))
@@ -260,6 +263,7 @@ def _evlog_cmd() -> list[str]:
     return [sys.executable, "-m", "evlog"]
 
 
+@pytest.mark.slow
 def test_kill_9_mid_batch_then_restart_equals_a_rebuild(tmp_path: Path) -> None:
     db, duck = tmp_path / "e.db", tmp_path / "e.duckdb"
     asyncio.run(fill_log(db, 150_000, batch=10_000))
@@ -288,6 +292,7 @@ def test_kill_9_mid_batch_then_restart_equals_a_rebuild(tmp_path: Path) -> None:
     assert after_restart == table_checksums(tmp_path / "clean.duckdb")
 
 
+@pytest.mark.slow
 def test_an_analytics_file_refuses_the_tables_of_another_log(tmp_path: Path) -> None:
     """One DuckDB file is the projection of one log: following a second log into it would mix
     two logs' sequences. It says so in one line; the first log goes on as before."""

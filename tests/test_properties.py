@@ -6,7 +6,8 @@ duplicates + dead-lettered + held back). For growth: the log ends up exactly as 
 of the final content would make it. For rewrites, truncations and rotations: every record of
 the final content, and of a rotated file, is in the log.
 
-`HYPOTHESIS_PROFILE=long pytest tests/test_properties.py` runs many more examples."""
+`HYPOTHESIS_PROFILE=long pytest tests/test_properties.py` runs many more examples (the profiles
+are in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -30,14 +32,6 @@ from evlog.eventlog import EventLog
 from evlog.eventlog.store import open_log
 
 from .nats_support import fresh_url
-
-settings.register_profile(
-    "ci", max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
-settings.register_profile(
-    "long", max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 LONG_AGO = time.time() - 3600
 
@@ -171,6 +165,7 @@ async def grow_in_pieces(
     await run_ingest(log, path, kind, just_before)
 
 
+@pytest.mark.slow
 @given(
     kind=st.sampled_from(sorted(contents)),
     data=st.data(),
@@ -204,6 +199,7 @@ async def jetstream_content(url: str) -> tuple[list[tuple[Any, ...]], list[tuple
     return events, dead
 
 
+@pytest.mark.slow
 @settings(max_examples=15, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(kind=st.sampled_from(sorted(contents)), data=st.data())
 def test_growth_in_random_pieces_into_jetstream_equals_the_sqlite_log(
@@ -240,6 +236,7 @@ ops = st.lists(
 )
 
 
+@pytest.mark.slow
 @given(steps=ops)
 def test_rewrites_truncations_and_rotations_lose_no_record(steps: list[Any]) -> None:
     """A log file is appended to, rewritten, truncated and rotated between ingests: every
@@ -323,6 +320,7 @@ def test_arbitrary_bytes_never_escape_as_an_exception(kind: str, data: bytes) ->
         assert stats.read == stats.appended + stats.dead_letters  # nothing held: it is finished
 
 
+@pytest.mark.slow
 @given(
     rows=st.lists(st.lists(csv_field, min_size=1, max_size=4), max_size=15),
     delimiter=st.sampled_from([",", ";", "\t", "|"]),
@@ -353,6 +351,7 @@ def test_csv_with_any_delimiter_sniffed_or_given_keeps_the_law(
         assert first.appended + first.dead_letters == first.read
 
 
+@pytest.mark.slow
 @given(
     before=st.lists(json_line, max_size=15),
     after=st.lists(json_line, max_size=15),
@@ -407,6 +406,7 @@ def _git(repo: Path, *args: str, clock: int = 0) -> str:
     return out.stdout.strip()
 
 
+@pytest.mark.slow
 @settings(max_examples=8)
 @given(
     rounds=st.lists(st.lists(git_commit, min_size=1, max_size=4), min_size=1, max_size=3),

@@ -121,6 +121,7 @@ def refuse_everything(tmp_path: Path, db: Path) -> None:
     assert analytics.query(duck, "SELECT count(*) FROM messages").rows == [(300,)]
 
 
+@pytest.mark.slow
 def test_nothing_writes_or_reads_the_machine_without_a_follower(tmp_path: Path) -> None:
     db = tmp_path / "e.db"
     asyncio.run(fill_log(db, 300))
@@ -128,6 +129,7 @@ def test_nothing_writes_or_reads_the_machine_without_a_follower(tmp_path: Path) 
     refuse_everything(tmp_path, db)
 
 
+@pytest.mark.slow
 def test_nothing_writes_or_reads_the_machine_through_a_follower(tmp_path: Path) -> None:
     db = tmp_path / "e.db"
     asyncio.run(fill_log(db, 300))
@@ -139,6 +141,7 @@ def test_nothing_writes_or_reads_the_machine_through_a_follower(tmp_path: Path) 
     assert r.stdout.splitlines()[1] == "300", r.stderr
 
 
+@pytest.mark.slow
 def test_a_refused_statement_says_so_in_one_line(tmp_path: Path) -> None:
     db = tmp_path / "e.db"
     asyncio.run(fill_log(db, 10))
@@ -162,6 +165,7 @@ def page(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Page]:
         p.stop()
 
 
+@pytest.mark.slow
 def test_the_sql_box_says_nothing_of_files_and_nothing_of_the_server(page: Page) -> None:
     for sql in reads_of_the_machine(Path("/tmp")):
         status, reply = page.sql(sql)
@@ -195,6 +199,7 @@ def test_a_query_past_the_memory_ceiling_is_refused_and_the_follower_does_not_pa
     assert status == 200 and reply["rows"][0][0] == 1199, reply
 
 
+@pytest.mark.slow
 def test_queries_past_the_box_are_refused_busy_at_once_not_queued(page: Page) -> None:
     slow = "SELECT count(*) FROM range(3000000000) t WHERE hash(t.range) % 7 = 3"
     with ThreadPoolExecutor(8) as pool:
@@ -209,6 +214,7 @@ def test_queries_past_the_box_are_refused_busy_at_once_not_queued(page: Page) ->
     assert status == 200 and reply["rows"] == [[1]]
 
 
+@pytest.mark.slow
 def test_a_worker_that_outlives_its_time_is_killed_and_replaced(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

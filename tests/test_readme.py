@@ -74,6 +74,7 @@ def _run(line: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProce
     return subprocess.CompletedProcess(line, proc.returncode, "", seen + err)
 
 
+@pytest.mark.slow
 def test_every_readme_line_works_as_printed(tmp_path: Path) -> None:
     work = _workspace(tmp_path)
     env = proc_env()

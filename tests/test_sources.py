@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from evlog.live.server import socket_path
 
 from .support import eventually, evlog, finished, proc_env
@@ -32,6 +34,7 @@ def _ingest(db: Path, *args: str | Path) -> dict[str, Any]:
     return summary
 
 
+@pytest.mark.slow
 def test_a_directory_with_include_exclude_and_the_skipped_files_named(tmp_path: Path) -> None:
     logs, db = tmp_path / "logs", tmp_path / "e.db"
     (logs / "archive").mkdir(parents=True)
@@ -61,6 +64,7 @@ def test_a_directory_with_include_exclude_and_the_skipped_files_named(tmp_path: 
     assert "older than --ignore-older-than" in r.stdout
 
 
+@pytest.mark.slow
 def test_read_from_end_skips_what_a_new_file_holds_then_follows_it(tmp_path: Path) -> None:
     db, log = tmp_path / "e.db", tmp_path / "live.log"
     log.write_text("".join(f"old {i}\n" for i in range(1000)))
@@ -76,6 +80,7 @@ def test_read_from_end_skips_what_a_new_file_holds_then_follows_it(tmp_path: Pat
     assert rows == [{"t": "new 1", "line": 1001}, {"t": "new 2", "line": 1002}]
 
 
+@pytest.mark.slow
 def test_csv_delimiters_are_sniffed_or_given_and_types_detected(tmp_path: Path) -> None:
     db = tmp_path / "e.db"
     semi = tmp_path / "semi.csv"
@@ -94,6 +99,7 @@ def test_csv_delimiters_are_sniffed_or_given_and_types_detected(tmp_path: Path) 
     assert r.returncode == 2 and "one character" in r.stderr
 
 
+@pytest.mark.slow
 def test_git_all_refs_since_and_paths(tmp_path: Path) -> None:
     repo = Repo(tmp_path / "r")
     repo.commit("one", {"a.txt": "1\n"})
@@ -128,6 +134,7 @@ def test_git_all_refs_since_and_paths(tmp_path: Path) -> None:
         assert [r["subject"] for r in got] == subjects
 
 
+@pytest.mark.slow
 def test_whatsapp_mentions_and_time_zone(tmp_path: Path) -> None:
     chat = tmp_path / "WhatsApp Chat with Team.txt"
     chat.write_text(
@@ -149,6 +156,7 @@ def test_whatsapp_mentions_and_time_zone(tmp_path: Path) -> None:
     assert r.returncode == 2 and "not a known time zone" in r.stderr
 
 
+@pytest.mark.slow
 def test_watch_flushes_a_multi_line_record_after_its_timeout(tmp_path: Path) -> None:
     inbox, db = tmp_path / "inbox", tmp_path / "e.db"
     inbox.mkdir()
@@ -176,6 +184,7 @@ def test_watch_flushes_a_multi_line_record_after_its_timeout(tmp_path: Path) -> 
     assert "Traceback" not in (tmp_path / "watch.err").read_text()
 
 
+@pytest.mark.slow
 def test_default_stream_names_follow_one_scheme_and_old_sources_keep_theirs(
     tmp_path: Path,
 ) -> None:

@@ -18,6 +18,7 @@ from bench.torture import STYLES, Torture
 from .support import proc_env
 
 
+@pytest.mark.slow
 def test_watch_torture_loses_and_doubles_nothing(tmp_path: Path) -> None:
     if shutil.which("logrotate") is None:
         if os.environ.get("EVLOG_REQUIRE_LOGROTATE"):

@@ -41,6 +41,7 @@ def page(workspace: tuple[Path, Path]) -> Iterator[Page]:
         p.stop()
 
 
+@pytest.mark.slow
 def test_it_binds_loopback_and_refuses_requests_without_the_token(page: Page) -> None:
     assert page.host == "127.0.0.1"
     assert len(page.token) >= 24
@@ -178,6 +179,7 @@ def _events(page: Page, seconds: float) -> list[tuple[str, dict[str, object]]]:
     return out
 
 
+@pytest.mark.slow
 def test_the_pipeline_stream_moves_while_a_producer_appends(
     page: Page, workspace: tuple[Path, Path]
 ) -> None:
@@ -250,6 +252,7 @@ def test_the_vendored_chart_library_is_the_one_pinned() -> None:
         assert "http://" not in text and "https://" not in text, f
 
 
+@pytest.mark.slow
 def test_evlog_ui_without_a_follower_reads_the_files(tmp_path: Path) -> None:
     db, inbox = make_workspace(tmp_path)
     r = evlog("--db", db, "ingest", inbox / "team-chat.jsonl", *CHAT_OPTIONS)
@@ -309,6 +312,7 @@ def test_the_latency_window_agrees_with_the_histogram_and_slides() -> None:
     assert "written_to_visible" not in window.summary()
 
 
+@pytest.mark.slow
 def test_a_taken_port_is_a_one_line_error(tmp_path: Path) -> None:
     src = tmp_path / "a.jsonl"
     src.write_text('{"text": "hi"}\n')

@@ -99,6 +99,7 @@ def _int(text: str) -> int:
     return int(text.replace(",", "")) if text.strip() not in ("", "–") else -1
 
 
+@pytest.mark.slow
 def test_the_pipeline_numbers_move_while_a_producer_appends(
     tab: Any, page_server: tuple[Page, Path]
 ) -> None:
@@ -141,6 +142,7 @@ def test_the_pipeline_numbers_move_while_a_producer_appends(
     assert "live.jsonl" in tab.inner_text("#sources")
 
 
+@pytest.mark.slow
 def test_every_analytics_panel_renders_with_data(tab: Any) -> None:
     for panel in PANELS:
         node = tab.locator(f"#panel-{panel.id}")
@@ -160,6 +162,7 @@ def test_every_analytics_panel_renders_with_data(tab: Any) -> None:
     assert "malformed JSON" in tab.inner_text("#deadletters")
 
 
+@pytest.mark.slow
 def test_the_sql_box_returns_rows_and_draws_a_line_for_a_time_series(tab: Any) -> None:
     tab.fill("#sql-text", "SELECT author, count(*) AS n FROM messages GROUP BY 1 ORDER BY n DESC")
     tab.click("#sql-run")
@@ -179,6 +182,7 @@ def test_the_sql_box_returns_rows_and_draws_a_line_for_a_time_series(tab: Any) -
     assert "disabled" in tab.inner_text("#sql-result")
 
 
+@pytest.mark.slow
 def test_a_screenshot_of_the_whole_page(tab: Any, tmp_path: Path) -> None:
     wait_js(
         tab,

@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from .support import (
     PROCS,
     eventually,
@@ -54,6 +56,7 @@ def _add(db: Path, name: str, text: str) -> None:
     (d / name).write_text(text)
 
 
+@pytest.mark.slow
 def test_a_sql_projection_equals_a_rebuild_after_kill_9_of_the_follower(tmp_path: Path) -> None:
     db, duck = tmp_path / "e.db", tmp_path / "e.duckdb"
     asyncio.run(fill_log(db, 5_000))
@@ -87,6 +90,7 @@ def test_a_sql_projection_equals_a_rebuild_after_kill_9_of_the_follower(tmp_path
     assert latest is not None and latest[0] == {"k": 0, "i": 59_950, "changes": 1_200}
 
 
+@pytest.mark.slow
 def test_state_per_key_live_and_after_a_rebuild(tmp_path: Path) -> None:
     db = tmp_path / "e.db"
     _add(
@@ -124,6 +128,7 @@ def test_state_per_key_live_and_after_a_rebuild(tmp_path: Path) -> None:
     assert state() == want  # from the file, no follower
 
 
+@pytest.mark.slow
 def test_an_edited_file_is_rebuilt_beside_the_live_one_while_queries_answer(
     tmp_path: Path,
 ) -> None:
@@ -151,6 +156,7 @@ def test_an_edited_file_is_rebuilt_beside_the_live_one_while_queries_answer(
     assert "projection per_author: rebuilt" in err
 
 
+@pytest.mark.slow
 def test_a_broken_file_is_refused_and_the_live_tables_stay(tmp_path: Path) -> None:
     db = tmp_path / "e.db"
     asyncio.run(fill_log(db, 1_000))
@@ -203,6 +209,7 @@ class TypeCounts(Projection):
 """
 
 
+@pytest.mark.slow
 def test_python_projections_by_module_path_and_by_entry_point(tmp_path: Path) -> None:
     pkg = tmp_path / "site"
     pkg.mkdir()
@@ -307,6 +314,7 @@ CREATE VIEW v AS SELECT * FROM '/etc/passwd';
 }
 
 
+@pytest.mark.slow
 def test_a_projection_that_reads_the_machine_is_refused_and_changes_nothing(
     tmp_path: Path,
 ) -> None:
@@ -335,6 +343,7 @@ def test_a_projection_that_reads_the_machine_is_refused_and_changes_nothing(
     assert table_checksums(duck) == before
 
 
+@pytest.mark.slow
 def test_insert_by_name_fills_the_table_by_column_name(tmp_path: Path) -> None:
     db = tmp_path / "e.db"
     asyncio.run(fill_log(db, 200))

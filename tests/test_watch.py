@@ -16,6 +16,8 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from evlog.live.server import socket_path
 
 from .support import SHARED_DATA, eventually, evlog, proc_env
@@ -28,6 +30,7 @@ def _count(db: Path, sql: str) -> int | None:
     return int(r.stdout.splitlines()[1])
 
 
+@pytest.mark.slow
 def test_watch_ingests_new_files_and_appended_lines(tmp_path: Path) -> None:
     inbox, db = tmp_path / "inbox", tmp_path / "e.db"
     inbox.mkdir()
@@ -68,6 +71,7 @@ def test_watch_ingests_new_files_and_appended_lines(tmp_path: Path) -> None:
     assert _count(db, "SELECT count(*) FROM events") == 5
 
 
+@pytest.mark.slow
 def test_watch_ingests_new_commits_of_a_repository(tmp_path: Path) -> None:
     from .test_git import Repo
 
@@ -118,6 +122,7 @@ class _Watching:
         assert "Traceback" not in self.err.read_text()
 
 
+@pytest.mark.slow
 def test_watch_survives_files_that_vanish_and_reads_the_rest(tmp_path: Path) -> None:
     inbox = tmp_path / "inbox"
     inbox.mkdir()
@@ -137,6 +142,7 @@ def test_watch_survives_files_that_vanish_and_reads_the_rest(tmp_path: Path) -> 
         assert w.proc.poll() is None
 
 
+@pytest.mark.slow
 def test_watch_reads_a_zip_once_it_is_whole(tmp_path: Path) -> None:
     inbox = tmp_path / "inbox"
     inbox.mkdir()
@@ -159,6 +165,7 @@ def test_watch_reads_a_zip_once_it_is_whole(tmp_path: Path) -> None:
     assert "not a readable zip archive" in w.err.read_text()
 
 
+@pytest.mark.slow
 def test_watch_keeps_going_past_a_bad_time(tmp_path: Path) -> None:
     inbox = tmp_path / "inbox"
     inbox.mkdir()
@@ -218,6 +225,7 @@ async def _watch_until(log: Any, watcher: Any, head: int, write: Any) -> None:
     await asyncio.gather(task, return_exceptions=True)
 
 
+@pytest.mark.slow
 def test_a_watched_line_carries_when_it_was_written(tmp_path: Path) -> None:
     """Lines written while the watch runs carry a written stamp (never after their read, never
     before the write, bar a coarse file clock); files there at the start carry none. The
@@ -304,6 +312,7 @@ def _write_lines_apart(path: Path, n: int, gap_s: float) -> threading.Thread:
     return thread
 
 
+@pytest.mark.slow
 def test_a_new_file_written_line_by_line_is_read_at_once(tmp_path: Path) -> None:
     """`evlog watch in &` (a relative root, as users type it), then lines written to a new
     file 50 ms apart: the first is in the log at once, not when a rescan finds the file
@@ -332,6 +341,7 @@ def test_a_new_file_written_line_by_line_is_read_at_once(tmp_path: Path) -> None
     assert first < 0.75, f"the first line took {first:.2f} s"
 
 
+@pytest.mark.slow
 def test_a_fifo_is_skipped_by_ingest_and_watch_and_ctrl_c_stops_the_watcher(
     tmp_path: Path,
 ) -> None:
@@ -375,6 +385,7 @@ def test_a_complete_file_ingested_right_after_it_was_written_gives_every_record(
     assert "waited" in notes and "quiet" in notes
 
 
+@pytest.mark.slow
 def test_page_queries_never_hold_up_ingestion(tmp_path: Path) -> None:
     from .ui_support import start_page
 

@@ -311,6 +311,7 @@ def test_a_compressed_rotation_under_watch_gives_only_its_unread_tail(tmp_path: 
 # 7: copytruncate whose file grows back with the same bytes ------------------------------------
 
 
+@pytest.mark.slow
 def test_copytruncate_is_seen_even_when_the_content_repeats(tmp_path: Path) -> None:
     d, db = tmp_path / "logs", tmp_path / "e.db"
     d.mkdir()
@@ -357,6 +358,7 @@ def test_a_fifo_in_a_watched_directory_is_skipped_and_the_rest_flows(tmp_path: P
     asyncio.run(asyncio.wait_for(main(), 30))
 
 
+@pytest.mark.slow
 def test_rescans_racing_appends_never_look_like_a_truncation(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -441,6 +443,7 @@ def test_a_generation_checkpointed_empty_is_found_by_its_inode_once_rotated(
     assert {s for _t, s, _p in events(db)} == {"jsonl/app"}
 
 
+@pytest.mark.slow
 def test_a_log_kept_as_many_rotated_files_is_never_read_again_after_a_restart(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

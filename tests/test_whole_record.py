@@ -33,6 +33,7 @@ def open_letters(cwd: Path) -> int:
     return int(rows(cwd, "SELECT count(*) FROM dead_letters WHERE resolved_seq IS NULL")[0][0])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size", [100_000, 10_000_000])
 def test_a_record_longer_than_its_dead_letter_kept_is_retried_whole(
     tmp_path: Path, size: int
@@ -115,6 +116,7 @@ def nested(depth: int) -> str:
     return "[" * depth + "]" * depth
 
 
+@pytest.mark.slow
 def test_json_as_deep_as_the_log_accepts_is_written_by_every_output(tmp_path: Path) -> None:
     deep_obj = '{"a":' * MAX_DEPTH + "1" + "}" * MAX_DEPTH
     lines = [nested(3), nested(MAX_DEPTH), deep_obj, nested(MAX_DEPTH + 1), nested(1024)]
