@@ -122,18 +122,21 @@ def refuse_everything(tmp_path: Path, db: Path) -> None:
 
 
 @pytest.mark.slow
-def test_nothing_writes_or_reads_the_machine_without_a_follower(tmp_path: Path) -> None:
+def projected(tmp_path: Path, n: int) -> Path:
+    """A log of `n` chat messages, projected; its path."""
     db = tmp_path / "e.db"
-    asyncio.run(fill_log(db, 300))
+    asyncio.run(fill_log(db, n))
     assert evlog("--db", db, "project").returncode == 0
-    refuse_everything(tmp_path, db)
+    return db
+
+
+def test_nothing_writes_or_reads_the_machine_without_a_follower(tmp_path: Path) -> None:
+    refuse_everything(tmp_path, projected(tmp_path, 300))
 
 
 @pytest.mark.slow
 def test_nothing_writes_or_reads_the_machine_through_a_follower(tmp_path: Path) -> None:
-    db = tmp_path / "e.db"
-    asyncio.run(fill_log(db, 300))
-    assert evlog("--db", db, "project").returncode == 0
+    db = projected(tmp_path, 300)
     with follower(db):
         refuse_everything(tmp_path, db)
     # and what the follower held is what a fresh projection of the log gives
@@ -143,9 +146,7 @@ def test_nothing_writes_or_reads_the_machine_through_a_follower(tmp_path: Path) 
 
 @pytest.mark.slow
 def test_a_refused_statement_says_so_in_one_line(tmp_path: Path) -> None:
-    db = tmp_path / "e.db"
-    asyncio.run(fill_log(db, 10))
-    assert evlog("--db", db, "project").returncode == 0
+    db = projected(tmp_path, 10)
     with follower(db):
         r = evlog("--db", db, "query", "EXPLAIN ANALYZE DELETE FROM messages WHERE true")
         assert r.returncode == 1 and "read-only" in r.stderr and "Traceback" not in r.stderr
