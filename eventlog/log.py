@@ -466,7 +466,10 @@ class EventLog(LogBase):
             params.append(older_than_ns)
         if resolved_only:
             where.append("resolved_seq IS NOT NULL")
-        sql = f"DELETE FROM dead_letters WHERE {' AND '.join(where)}"
+        sql = (
+            "DELETE FROM dead_letter_rows WHERE id IN"
+            f" (SELECT id FROM dead_letters WHERE {' AND '.join(where)})"
+        )
         return await asyncio.to_thread(_run_once, self.path, sql, tuple(params))
 
     async def known_sources(self) -> set[str]:

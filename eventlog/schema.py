@@ -100,6 +100,64 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE events ADD COLUMN written_ns INTEGER
     """,
+    # 7: dead letters stored compactly: the texts every letter of a source repeats (the
+    # source, the file part of the position, the reason, the key's prefix) once each in
+    # dead_letter_texts, a letter holding their ids, its line number and its raw record. The
+    # view `dead_letters` shows them as before (readers are unchanged); writes go to
+    # dead_letter_rows (eventlog/writer.py). Sizes: docs/performance.md#dead-letters.
+    """
+    CREATE TABLE dead_letter_texts (id INTEGER PRIMARY KEY, text TEXT NOT NULL UNIQUE);
+    CREATE TABLE dead_letter_rows (
+        id           INTEGER PRIMARY KEY AUTOINCREMENT,
+        source       INTEGER NOT NULL,  -- dead_letter_texts: the source
+        place        INTEGER NOT NULL,  -- the position up to its last ':' (the whole if no line)
+        line         INTEGER,           -- the number after it, if it is one
+        error        INTEGER NOT NULL,  -- the reason
+        raw          BLOB,
+        created_ns   INTEGER NOT NULL,
+        key_prefix   INTEGER,           -- the key up to its first ':' (NULL: no key)
+        key_rest     TEXT,              -- and from there on
+        resolved_seq INTEGER
+    );
+    CREATE TEMP TABLE old_letters AS SELECT *,
+        rtrim(position, '0123456789') AS head,
+        CASE WHEN instr(key, ':') > 0 THEN instr(key, ':') ELSE length(key) + 1 END AS cut
+        FROM dead_letters;
+    ALTER TABLE old_letters ADD COLUMN has_line INTEGER;
+    UPDATE old_letters SET has_line = (head LIKE '%_:' AND length(head) < length(position)
+        AND length(position) - length(head) <= 18
+        AND (substr(position, length(head) + 1, 1) <> '0' OR length(head) + 1 = length(position)));
+    INSERT OR IGNORE INTO dead_letter_texts (text)
+        SELECT source FROM old_letters UNION SELECT error FROM old_letters
+        UNION SELECT CASE WHEN has_line THEN substr(head, 1, length(head) - 1) ELSE position END
+            FROM old_letters
+        UNION SELECT substr(key, 1, cut - 1) FROM old_letters WHERE key IS NOT NULL;
+    INSERT INTO dead_letter_rows
+        SELECT o.id, s.id, p.id,
+            CASE WHEN o.has_line THEN CAST(substr(o.position, length(o.head) + 1) AS INTEGER) END,
+            e.id, o.raw, o.created_ns, k.id,
+            CASE WHEN o.key IS NOT NULL THEN substr(o.key, o.cut) END, o.resolved_seq
+        FROM old_letters o
+        JOIN dead_letter_texts s ON s.text = o.source
+        JOIN dead_letter_texts e ON e.text = o.error
+        JOIN dead_letter_texts p ON p.text = CASE
+            WHEN o.has_line THEN substr(o.head, 1, length(o.head) - 1) ELSE o.position END
+        LEFT JOIN dead_letter_texts k ON k.text = substr(o.key, 1, o.cut - 1)
+        ORDER BY o.id;
+    DROP TABLE old_letters;
+    DROP TABLE dead_letters;
+    CREATE INDEX dead_letter_rows_by_place ON dead_letter_rows (source, place, line);
+    CREATE VIEW dead_letters AS SELECT d.id AS id, s.text AS source,
+        CASE WHEN d.line IS NULL THEN p.text ELSE p.text || ':' || d.line END AS position,
+        e.text AS error, d.raw AS raw, d.created_ns AS created_ns,
+        CASE WHEN d.key_prefix IS NULL THEN NULL ELSE k.text || d.key_rest END AS key,
+        d.resolved_seq AS resolved_seq
+        FROM dead_letter_rows d
+        JOIN dead_letter_texts s ON s.id = d.source
+        JOIN dead_letter_texts p ON p.id = d.place
+        JOIN dead_letter_texts e ON e.id = d.error
+        LEFT JOIN dead_letter_texts k ON k.id = d.key_prefix
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -651,3 +651,65 @@ def test_the_readmes_library_example_runs_as_printed(tmp_path: Path) -> None:
         assert conn.execute("SELECT count(*) FROM events").fetchone()[0] == 103
     finally:
         conn.close()
+
+
+async def test_dead_letters_of_a_version_6_file_read_the_same_once_stored_compactly(
+    db_path: Path,
+) -> None:
+    """Schema v7 keeps each text a dead letter repeats once; every letter reads back as it
+    was stored (positions with and without a line number, with leading zeros, keys of every
+    shape, resolved or open), and new ones still fold into an open one of the same record."""
+    from evlog.eventlog.schema import MIGRATIONS, _statements
+
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    for version, migration in enumerate(MIGRATIONS[:6]):
+        for statement in _statements(migration):
+            conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {version + 1}")
+    letters = [
+        (
+            "file:/a/x.jsonl",
+            "/a/x.jsonl:12",
+            "malformed JSON",
+            b"{bad",
+            "ab12.0:1f:0123456789ab",
+            None,
+        ),
+        (
+            "file:/a/x.jsonl",
+            "/a/x.jsonl:13",
+            "malformed JSON",
+            b"{bad2",
+            "ab12.0:2a:ffffffffffff",
+            7,
+        ),
+        ("file:/a/x.jsonl", "/a/x.jsonl:007", "odd", "text raw", None, None),
+        ("file:/a/x.jsonl", "/a/x.jsonl:0", "zero", None, "plainkey", None),
+        ("repo:/r", "jsonl/app#ns.0:1a:123456", "rejected", b"x", "", None),
+        ("stdin", "<stdin>", "no line", b"y", "deadletter:5", None),
+        ("s", "1234", "only digits", b"z", "k:", None),
+        ("s", "a:99999999999999999999", "too long a number", b"w", None, None),
+    ]
+    for i, (source, position, error, raw, key, resolved) in enumerate(letters):
+        conn.execute(
+            "INSERT INTO dead_letters (source, position, error, raw, created_ns, key,"
+            " resolved_seq) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (source, position, error, raw, 1000 + i, key, resolved),
+        )
+    conn.close()
+    async with await EventLog.open(db_path) as log:
+        got = await log.dead_letters(limit=None, resolved=None)
+        assert [
+            (d["source"], d["position"], d["error"], d["raw"], d["key"], d["resolved_seq"])
+            for d in got
+        ] == [
+            (s, p, e, r.decode() if isinstance(r, bytes) else r, k, res)
+            for s, p, e, r, k, res in letters
+        ]
+        assert [d["id"] for d in got] == list(range(1, len(letters) + 1))
+        again = DeadLetter("file:/a/x.jsonl", "/a/x.jsonl:12", "malformed JSON", b"{bad")
+        await log.append_many([], dead_letters=[again])  # the same record, failing the same way
+        assert await log.dead_letter_count(open_only=True) == 7
+        assert await log.purge_dead_letters(source="stdin") == 1
+        assert await log.known_sources() == {"file:/a/x.jsonl", "repo:/r", "s"}
