@@ -4,9 +4,9 @@ writes to the `-wal` file (every commit writes it); `evlog watch` learns of line
 files it follows. Elsewhere, or when inotify cannot be had, `open` returns None and callers
 poll, backing off while nothing arrives.
 
-Why not poll: every timer wake-up of an event loop costs CPU (on this project's VMs, enough that
-a 10 ms poll kept an idle follower at ~2% of a core: docs/performance.md#follower-wakeups); a
-watched descriptor costs nothing until a write happens, and wakes the follower at once."""
+Why not poll: every timer wake-up of an event loop costs CPU
+(docs/performance.md#follower-wakeups); a watched descriptor costs nothing until a write
+happens, and wakes the follower at once."""
 
 from __future__ import annotations
 

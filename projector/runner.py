@@ -42,8 +42,8 @@ FLUSH_EVERY_S = 1.0
 # While a rebuild or a catch-up writes many rows, DuckDB checkpoints only past this much WAL
 # (16 MB by default: a checkpoint at nearly every commit of a rebuild, docs/performance.md#duckdb).
 BULK_CHECKPOINT_THRESHOLD = "256MB"
-# The least time between two live batches (bench/e2e: follower CPU per event at 1k/s 680 ->
-# 521 µs, p50 unchanged; 2 ms took it to 363 µs but the p50 from 0.7 to 1.7 ms).
+# The least time between two live batches: a gap shares a batch's fixed cost among more events
+# at the price of that much latency (docs/performance.md#hot-tier has the figures).
 FOLLOW_GAP_S = 0.001
 # ...longer as batches grow (by this much per event in the last batch, up to the most): under
 # load a batch's fixed costs are shared by more events, while a trickle keeps the least gap.
@@ -88,7 +88,7 @@ class Projector:
         self.live: dict[str, Generation] = {}
         self._apply_lock = asyncio.Lock()
         # Awaited, never waited on: a caller beyond QUERY_THREADS waits its turn on the loop
-        # (a blocking get here once froze the loop with three concurrent queries).
+        # (a blocking get would hold the loop while every cursor is busy).
         self._query_cursors: asyncio.Queue[duckdb.DuckDBPyConnection] = asyncio.Queue()
         self._query_executor = concurrent.futures.ThreadPoolExecutor(
             QUERY_THREADS, thread_name_prefix="evlog-query"
@@ -438,8 +438,8 @@ class Projector:
                 if position >= head:
                     # The log as it was when we started is in. What the live generations took in
                     # since then is replayed under the lock, which holds them still, so this
-                    # ends: chasing a moving live position in small batches did not (a batch's
-                    # fixed cost outran a steady producer), and the test suite hung on it.
+                    # ends: chasing a moving live position in small batches need not (a
+                    # batch's fixed cost can outrun a steady producer).
                     target = max(head, self.position if self.live else 0)
                     while position < target:
                         position, n = await self._replay_batch(fresh, position, target)
@@ -497,8 +497,8 @@ class Projector:
         """Move hot rows to the file every `flush_every` seconds, on this thread's own cursor,
         so file commits (and the checkpoints DuckDB runs inside them) stay off the live path.
         On close, one last flush leaves everything in the file. At a lower priority: a
-        flush is a burst of CPU (66-170 ms a second at 5k events/s on two shared cores) that
-        the live path must not wait behind (docs/performance.md#hot-tier)."""
+        flush is a burst of CPU that the live path must not wait behind
+        (docs/performance.md#hot-tier)."""
         lower_this_threads_priority(FLUSH_NICE)
         try:
             while True:

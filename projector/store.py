@@ -7,7 +7,7 @@ beside the live one and swaps the views in one transaction, so readers never see
 Live batches go to a *hot* tier: per generation and table, a list of chunks in memory, Arrow
 tables or Python columns (`PyRows`, what the built-in projections hand over, made Arrow once for
 many batches); adding a batch costs microseconds, where a DuckDB statement per table per batch
-cost ~1 ms each here (docs/performance.md#hot-tier). Query cursors see them through the Arrow
+costs about a millisecond (docs/performance.md#hot-tier). Query cursors see them through the Arrow
 tables registered per query (cold UNION ALL hot). A flusher moves them to the file (the *cold*
 tables) every second, together with the progress row that makes them durable, in one
 transaction of the file. DuckDB checkpoints stall commits to the database they checkpoint
@@ -114,8 +114,8 @@ class Generation:
                     (last, made.get(id(t), t)) for last, t in self.hot_chunks[table]
                 ]
             chunks = [made.get(id(t), t) for t in chunks]
-        # One chunk: DuckDB scans an Arrow table of many small chunks 4-6x slower (5,000 rows
-        # in 200 chunks: 55-80 ms against 12-15 ms combined; docs/performance.md#hot-tier).
+        # One chunk: DuckDB scans an Arrow table of many small chunks several times slower
+        # (docs/performance.md#hot-tier).
         return pa.concat_tables(chunks).combine_chunks()
 
 
@@ -125,7 +125,7 @@ PY_CHUNK_ROWS = 1024  # an open chunk of Python columns is made Arrow at this ma
 class PyRows:
     """Hot rows of one table not yet made Arrow: a column list per column, with the Arrow
     schema of those Python values. Live batches extend the open chunk (a list extend per
-    column, where making Arrow costs ~10-20 µs a call and ~40 calls a batch); the flusher or
+    column, where making Arrow costs a call per column per batch); the flusher or
     a query makes it Arrow once, for many batches (docs/performance.md#hot-tier)."""
 
     __slots__ = ("columns", "schema", "sealed")
@@ -512,8 +512,8 @@ def _add_hot(gen: Generation, table: str, last_seq: int, rows: pa.Table | LiveCo
         open_ = PyRows(schema, columns)
         chunks.append((last_seq, open_))
     if len(open_.columns[0]) >= PY_CHUNK_ROWS:
-        # Made Arrow a piece at a time on this thread: a second's rows at 10-20k events/s
-        # made Arrow at once held the GIL for tens of ms, and the event loop with it.
+        # Made Arrow a piece at a time on this thread: a second's rows made Arrow at once at
+        # high rates would hold the GIL, and the event loop with it, for tens of ms.
         chunks[-1] = (last_seq, open_.to_arrow(gen.hot_schemas[table]))
     else:
         chunks[-1] = (last_seq, open_)

@@ -15,9 +15,9 @@ from ..batch import COMMITTED, PAYLOAD, SEQ, SOURCE_TIME, STREAM, EventBatch
 from ..projection import LiveColumns, Projection, Table
 
 MESSAGE_TYPES = frozenset({"message"})
-# Live batches up to this many messages are taken apart in Python (~4 µs a row) rather than by
-# one DuckDB SELECT (~3 ms for the first rows here, 2 µs a row after): they break even near
-# 1,000 rows, and a batch in Python holds the GIL the event loop needs (2 ms at 512).
+# Live batches up to this many messages are taken apart in Python rather than by one DuckDB
+# SELECT (whose fixed cost small batches cannot share); past it, DuckDB, as a large batch in
+# Python would hold the GIL the event loop needs (docs/performance.md#hot-tier).
 PYTHON_ROWS_MAX = 512
 _FIELDS = ("author", "text", "media", "reply_to", "id", "mentions")
 _KEY_TEXT = tuple(f'"{k}"' for k in _FIELDS)
