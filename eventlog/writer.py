@@ -98,6 +98,7 @@ def split_position(position: str) -> tuple[str, int | None]:
         return head, int(tail)
     return position, None
 
+
 Outcome = AppendResults | BaseException
 # (loop, callback(last_seq)) pairs run in their loop after every commit that appended something.
 CommitListener = tuple[asyncio.AbstractEventLoop, Callable[[int], None]]
