@@ -218,7 +218,7 @@ O_PATH = typer.Option(
 O_VERBOSE = typer.Option("--verbose", "-v", help="List every file skipped, not just a count.")
 
 
-class ReadFrom(StrEnum):
+class StartAt(StrEnum):
     start = "start"
     end = "end"
 
@@ -254,7 +254,7 @@ def ingest_cmd(
     git_paths: Annotated[list[str] | None, O_PATH] = None,
     include: Annotated[list[str] | None, O_INCLUDE] = None,
     exclude: Annotated[list[str] | None, O_EXCLUDE] = None,
-    read_from: Annotated[ReadFrom, O_READ_FROM] = ReadFrom.start,
+    read_from: Annotated[StartAt, O_READ_FROM] = StartAt.start,
     ignore_older_than: Annotated[str | None, O_IGNORE_OLDER] = None,
     remap: Annotated[
         bool,
@@ -297,7 +297,7 @@ def ingest_cmd(
     )  # fmt: skip
     options = IngestOptions(
         wanted, tuple(include or ()), tuple(exclude or ()), _duration(ignore_older_than),
-        read_from is ReadFrom.end, remap, project_too,
+        read_from is StartAt.end, remap, project_too,
     )  # fmt: skip
     with IngestReporter() as reporter:
         summary = run(s.ingest_async(paths, options, reporter))
@@ -422,7 +422,7 @@ def watch(
     detect_types: Annotated[bool, O_DETECT_TYPES] = False,
     include: Annotated[list[str] | None, O_INCLUDE] = None,
     exclude: Annotated[list[str] | None, O_EXCLUDE] = None,
-    read_from: Annotated[ReadFrom, O_READ_FROM] = ReadFrom.start,
+    read_from: Annotated[StartAt, O_READ_FROM] = StartAt.start,
     ignore_older_than: Annotated[str | None, O_IGNORE_OLDER] = None,
     multiline_timeout: Annotated[
         str,
@@ -465,7 +465,7 @@ def watch(
         selection=Selection(
             tuple(include or ()), tuple(exclude or ()), _duration(ignore_older_than)
         ),
-        start_at_end=read_from is ReadFrom.end,
+        start_at_end=read_from is StartAt.end,
         multiline_timeout_s=parse_duration_s(multiline_timeout, "s"),
     )
     run(
@@ -1010,7 +1010,7 @@ def projection_add(
     if not file.is_file():
         raise UserError(f"{file}: no such file")
     catalog = s.catalog()
-    name = file.stem.lower().replace("-", "_")
+    name = sqlfile.projection_name(file)
     others = [p for p in catalog.projections if not (catalog.kind(p) == "sql" and p.name == name)]
     try:
         projection = sqlfile.load(file, others)

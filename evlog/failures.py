@@ -14,7 +14,7 @@ import sys
 
 from evlog.adapters.base import InputError
 from evlog.eventlog import EventLogError
-from evlog.projector.errors import ProjectionError
+from evlog.projector.errors import ProjectionError, first_line
 
 from .runtime import UserError
 
@@ -43,7 +43,7 @@ def explain(exc: BaseException) -> str:
     exc = first_cause(exc)
     if isinstance(exc, USER_ERRORS):
         return str(exc)
-    text = _first_line(exc)
+    text = first_line(exc)
     low = text.lower()
     if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return f"{_DISK_FULL} ({exc.filename or text})"
@@ -70,11 +70,6 @@ def explain(exc: BaseException) -> str:
             return f"{duck} is damaged ({text}): `evlog rebuild` makes it again from the log"
         return f"{duck}: {text}"
     return f"{type(exc).__name__}: {text} (run with --debug for the traceback)"
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
 
 
 def is_lock_conflict(exc: BaseException) -> bool:

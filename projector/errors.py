@@ -10,3 +10,9 @@ class ProjectionError(Exception):
 
 class QueryError(Exception):
     """The query is not allowed or DuckDB rejected it; the message is for the user."""
+
+
+def first_line(exc: BaseException) -> str:
+    """An error's message without its multi-line context (DuckDB's caret drawing, hints)."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__

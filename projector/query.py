@@ -19,7 +19,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from .errors import QueryError
+from .errors import QueryError, first_line
 
 ALLOWED = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
 # Every DuckDB connection evlog opens for the analytics: no file or network access (no
@@ -41,12 +41,6 @@ _EXPLAIN = re.compile(r"^\s*EXPLAIN\b(?:\s+ANALY[SZ]E\b)?(?:\s*\([^)]*\))?", re.
 # which Arrow sees as a plain string): a result read back from IPC still knows it.
 TYPES_KEY = b"evlog.duckdb_types"
 FETCH_BATCH = 8_192
-
-
-def first_line(exc: BaseException) -> str:
-    """DuckDB's message without its multi-line context (the caret drawing, hints)."""
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
 
 
 @dataclass(slots=True)

@@ -160,10 +160,16 @@ def version_of(text: str) -> int:
     return zlib.crc32(canonical) % 0x7FFFFFFE + 1
 
 
+def projection_name(path: Path) -> str:
+    """The name of the projection a SQL file defines: its file name's stem, lower case, `-`
+    read as `_` (`last-by-author.sql` -> `last_by_author`)."""
+    return path.stem.lower().replace("-", "_")
+
+
 def load(path: Path, others: Sequence[Projection] = ()) -> SqlProjection:
     """Parse and check a SQL projection file; ProjectionFileError (one line) if it is unusable.
     `others`: the projections whose public tables and views it may read."""
-    name = path.stem.lower().replace("-", "_")
+    name = projection_name(path)
     if not NAME.fullmatch(name):
         raise ProjectionFileError(f"{path}: the file name must be a SQL name (letters, digits, _)")
     try:
@@ -335,7 +341,7 @@ def load_dir(
         try:
             found.append(load(path, others))
         except ProjectionFileError as exc:
-            refused[path.stem.lower().replace("-", "_")] = str(exc)
+            refused[projection_name(path)] = str(exc)
     return found, refused
 
 

@@ -178,14 +178,14 @@ def _stored(msg: Msg) -> Stored | None:
     if "Nats-Sequence" not in h:
         return None  # a status (no message, end of batch)
     return Stored(
-        int(h["Nats-Sequence"]), h["Nats-Subject"], parse_time_ns(h["Nats-Time-Stamp"]), h, msg.data
+        int(h["Nats-Sequence"]), h["Nats-Subject"], nats_time_ns(h["Nats-Time-Stamp"]), h, msg.data
     )
 
 
 _SECONDS: dict[str, int] = {}
 
 
-def parse_time_ns(stamp: str) -> int:
+def nats_time_ns(stamp: str) -> int:
     """`2026-12-06T13:42:48.954610303Z` as ns since the epoch (the server keeps ns)."""
     head, _, frac = stamp.rstrip("Z").partition(".")
     seconds = _SECONDS.get(head)
