@@ -29,7 +29,6 @@ from .failures import (
     USER_ERRORS,
     explain,
     first_cause,
-    is_damaged_duckdb,
 )
 from .latency_report import BUDGETED, parse_duration_s, report, sparkline
 from .nats_cli import nats_app
@@ -41,7 +40,7 @@ from .workspace import Workspace
 # use them, not here: every command would otherwise pay ~0.3 s to start (`import evlog.cli`).
 if TYPE_CHECKING:
     from evlog.adapters import IngestStats
-    from evlog.projector import Progress, Projection, Projector
+    from evlog.projector import Progress, Projection
     from evlog.projector.registry import Catalog
 
     from .ingesting import IngestSummary
@@ -560,28 +559,6 @@ deadletters_app = typer.Typer(
 app.add_typer(deadletters_app, name="deadletters")
 
 
-def _source_name(s: Settings, source: str) -> str:
-    """A source as the user typed it (a relative or absolute path, of a file that may be gone
-    by now, or of a repository; or the stored name) -> its stored name. Unknown: an error."""
-    from evlog.adapters import mapping
-
-    path = Path(source).expanduser()
-    candidates = [source, f"file:{path.resolve()}", f"git:{path.resolve()}"]
-    if path.exists():
-        candidates.insert(0, mapping.source_of(path))
-
-    async def go() -> set[str]:
-        async with await s.open_log(writable=False) as log:
-            return await log.known_sources()
-
-    known = run(go()) if s.log is not None or s.db.exists() else set()
-    found = next((c for c in candidates if c in known), None)
-    if found is None:
-        listed = ", ".join(sorted(known)[:5]) or "none yet"
-        raise UserError(f"{source}: no such source in {s.log_target} (known: {listed})")
-    return found
-
-
 @deadletters_app.callback()
 def deadletters(
     ctx: typer.Context,
@@ -602,7 +579,7 @@ def deadletters(
     if ctx.invoked_subcommand is not None:
         return
     s = settings(ctx)
-    name = _source_name(s, source) if source else None
+    name = s.source_name(source) if source else None
 
     async def go() -> list[dict[str, Any]]:
         async with await s.open_log(writable=False) as log:
@@ -630,7 +607,7 @@ def deadletters_retry(
     from evlog.adapters.retry import retry_dead_letters
 
     s = settings(ctx)
-    name = _source_name(s, source) if source else None
+    name = s.source_name(source) if source else None
 
     async def go() -> list[Any]:
         async with await s.open_log() as log:
@@ -681,7 +658,7 @@ def deadletters_purge(
     s = settings(ctx)
     if source is None and older_than is None and not resolved and not everything:
         raise UsageError("say which: a SOURCE, --older-than, --resolved, or --all")
-    name = _source_name(s, source) if source else None
+    name = s.source_name(source) if source else None
     before = time.time_ns() - int(parse_duration_s(older_than, "s") * 1e9) if older_than else None
 
     async def go() -> int:
@@ -709,7 +686,7 @@ def source_reset(
     Its next ingest reads it from the start with the options it is given. Its events stay in
     the log, and their keys keep a re-read from appending them twice."""
     s = settings(ctx)
-    name = _source_name(s, source)
+    name = s.source_name(source)
 
     async def go() -> bool:
         async with await s.open_log() as log:
@@ -865,70 +842,20 @@ def rebuild(
 
     Queries keep answering from the old tables until the swap; prints the events replayed
     per projection. A damaged analytics file is moved aside and rebuilt whole."""
-    from evlog import analytics
-    from evlog.projector import by_name
-
     s = settings(ctx)
-    catalog = s.catalog()
-    _say_refused(catalog)
-    try:
-        chosen = [p.name for p in by_name(names, catalog.projections)] if names else None
-    except KeyError as exc:
-        raise UserError(str(exc.args[0])) from None
-    reply = analytics.remote(s.duckdb, {"op": "rebuild", "names": chosen, "from_seq": from_seq})
-    replayed = (
-        reply["replayed"]
-        if reply is not None
-        else run(_rebuild(s, catalog.projections, chosen, from_seq))
-    )
-    for name, n in replayed.items():
-        output.stderr.print(f"rebuilt {name}: {n} events replayed")
-
-
-async def _rebuild(
-    s: Settings, projections: list[Any], names: list[str] | None, from_seq: int
-) -> dict[str, int]:
-    from evlog.projector import Projector
-
-    async with await s.open_log(writable=False) as log:
-        try:
-            projector = await Projector.open(log, s.duckdb, projections)
-        except Exception as exc:
-            if not is_damaged_duckdb(exc):
-                raise
-            aside = await asyncio.to_thread(_move_aside, s.duckdb)
-            output.stderr.print(
-                f"{s.duckdb} is damaged ({str(exc).splitlines()[0]}): moved to {aside};"
-                " rebuilding every projection from the log"
-            )
-            projector = await Projector.open(log, s.duckdb, projections)
-            names, from_seq = None, 0
-        async with projector:
-            return await _replay(projector, names, from_seq)
-
-
-def _move_aside(path: Path) -> Path:
-    """Rename a damaged analytics file (and its WAL) out of the way; nothing is deleted."""
-    aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%dT%H%M%S')}")
-    path.rename(aside)
-    wal = path.with_name(path.name + ".wal")
-    if wal.exists():
-        wal.rename(aside.with_name(aside.name + ".wal"))
-    return aside
-
-
-async def _replay(projector: Projector, names: list[str] | None, from_seq: int) -> dict[str, int]:
+    _say_refused(s.catalog())
     t0 = time.perf_counter()
-    replayed = await projector.rebuild(names, from_seq=from_seq, progress=_progress_printer())
-    await projector.catch_up()
+    replayed = s.rebuild(names, from_seq, progress=_progress_printer(), on_note=output.say)
+    dt = time.perf_counter() - t0
     # One pass over the log feeds every chosen projection: its events are counted once.
     events = max(replayed.values(), default=0)
-    dt = time.perf_counter() - t0
-    output.say(
-        f"one pass of {events:,} events into {len(replayed)} projections in {dt:.2f} s"
-        f" ({events / dt if dt else 0:,.0f} events/s)"
-    )
-    return replayed
+    if replayed:
+        output.say(
+            f"one pass of {events:,} events into {len(replayed)} projections in {dt:.2f} s"
+            f" ({events / dt if dt else 0:,.0f} events/s)"
+        )
+    for name, n in replayed.items():
+        output.stderr.print(f"rebuilt {name}: {n} events replayed")
 
 
 @app.command("projections")
@@ -1213,10 +1140,6 @@ git_app = typer.Typer(
 app.add_typer(git_app, name="git")
 
 
-def _sql_text(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 @git_app.command("at")
 def git_at(
     ctx: typer.Context,
@@ -1230,44 +1153,23 @@ def git_at(
     The tip of the default branch's first-parent history at WHEN (what
     `git rev-list -1 --first-parent --before=WHEN` says), and whether PATH existed in it:
     exit 0 if it did, 1 if it did not (as `test -e`). Times are ISO 8601, UTC."""
-    from evlog import analytics, rendering
-    from evlog.adapters.fields import parse_time_ns
-    from evlog.adapters.git import GitAdapter
+    from evlog import rendering
 
     s = settings(ctx)
-    stream = repo
-    if Path(repo).is_dir():
-        stream = GitAdapter(Path(repo)).default_stream
-    try:
-        ns = parse_time_ns(when)
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
-    if ns is None:
-        raise UserError("a time is needed, e.g. 2024-03-01T12:00:00Z")
-    t = f"make_timestamp({ns // 1000})"
-    sql = f"SELECT sha, committed_at, subject, pos FROM git_commit_at({_sql_text(stream)}, {t})"
-    if path is not None:
-        sql = (
-            f"SELECT c.*, p.existed FROM ({sql}) c,"
-            f" git_path_at({_sql_text(stream)}, {t}, {_sql_text(path)}) p"
-        )
-    started = time.perf_counter()
-    result = analytics.query(s.duckdb, sql)
-    took_ms = (time.perf_counter() - started) * 1e3
-    if not result.rows:
-        known = analytics.query(s.duckdb, "SELECT DISTINCT repo FROM git_chain_current").rows
-        names = ", ".join(str(r[0]) for r in known) or "none yet"
-        raise UserError(f"no commit of {stream} at or before {when} (repositories: {names})")
-    row = {k: rendering.json_value(v) for k, v in zip(result.columns, result.rows[0], strict=True)}
+    at = s.git_at(repo, when, path)
     if as_json:
-        output.print_json(row)
-    else:
-        line = f"{row['sha']}  {row['committed_at']}  {row['subject']}"
+        row = {"sha": at.sha, "committed_at": at.committed_at, "subject": at.subject, "pos": at.pos}
         if path is not None:
-            line += f"\n{path}: {'exists' if row['existed'] else 'does not exist'} at that commit"
+            row["existed"] = at.existed
+        output.print_json({k: rendering.json_value(v) for k, v in row.items()})
+    else:
+        when_text = rendering.json_value(at.committed_at)
+        line = f"{at.sha}  {when_text}  {at.subject}"
+        if path is not None:
+            line += f"\n{path}: {'exists' if at.existed else 'does not exist'} at that commit"
         print(line)
-        output.stderr.print(f"(answered from {s.duckdb} in {took_ms:.2f} ms)")
-    if path is not None and not row["existed"]:
+        output.stderr.print(f"(answered from {s.duckdb} in {at.took_ms:.2f} ms)")
+    if path is not None and not at.existed:
         raise typer.Exit(1)  # as `test -e`: the answer is in the exit code too
 
 

@@ -15,7 +15,8 @@ loop; from async code, await the `*_async` forms."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,7 +29,7 @@ from .paths import DEFAULT_DB, duckdb_path_for
 
 if TYPE_CHECKING:
     from evlog.adapters.retry import RetryStats
-    from evlog.projector import QueryResult
+    from evlog.projector import Progress, QueryResult
     from evlog.projector.registry import Catalog
 
     from .ingesting import IngestOptions, IngestSummary, Reporter
@@ -163,6 +164,126 @@ class Workspace:
         async with await self.open_log() as log:
             return await retry_dead_letters(log, source)
 
+    def source_name(self, source: str) -> str:
+        """A source as a user names it (a relative or absolute path, of a file that may be gone
+        by now, or of a repository; or its stored name) -> its stored name; EvlogError if the
+        log knows no such source."""
+        from evlog.adapters import mapping
+
+        from .errors import EvlogError
+
+        path = Path(source).expanduser()
+        candidates = [source, f"file:{path.resolve()}", f"git:{path.resolve()}"]
+        if path.exists():
+            candidates.insert(0, mapping.source_of(path))
+
+        async def known_sources() -> set[str]:
+            async with await self.open_log(writable=False) as log:
+                return await log.known_sources()
+
+        known = _run(known_sources()) if self.log is not None or self.db.exists() else set()
+        found = next((c for c in candidates if c in known), None)
+        if found is None:
+            listed = ", ".join(sorted(known)[:5]) or "none yet"
+            raise EvlogError(f"{source}: no such source in {self.log_target} (known: {listed})")
+        return str(found)
+
+    def rebuild(
+        self,
+        names: Sequence[str] | None = None,
+        from_seq: int = 0,
+        *,
+        progress: Callable[[Progress], None] | None = None,
+        on_note: Callable[[str], None] | None = None,
+    ) -> dict[str, int]:
+        """Rebuild projections (`names`; None: all) from the log beside the live tables, then
+        swap; rows up to `from_seq` are kept. Through a running follower if there is one. A
+        damaged analytics file is moved aside and rebuilt whole (`on_note` hears it). Returns
+        the events replayed per projection."""
+        from evlog.projector import by_name
+
+        from . import analytics
+        from .errors import EvlogError
+
+        catalog = self.catalog()
+        try:
+            chosen = [p.name for p in by_name(list(names), catalog.projections)] if names else None
+        except KeyError as exc:
+            raise EvlogError(str(exc.args[0])) from None
+        payload = {"op": "rebuild", "names": chosen, "from_seq": from_seq}
+        reply = analytics.remote(self.duckdb, payload)
+        if reply is not None:
+            return dict(reply["replayed"])
+        return dict(_run(self._rebuild(catalog.projections, chosen, from_seq, progress, on_note)))
+
+    async def _rebuild(
+        self,
+        projections: list[Any],
+        names: list[str] | None,
+        from_seq: int,
+        progress: Callable[[Progress], None] | None,
+        on_note: Callable[[str], None] | None,
+    ) -> dict[str, int]:
+        from evlog.projector import Projector
+
+        from .failures import is_damaged_duckdb
+
+        async with await self.open_log(writable=False) as log:
+            try:
+                projector = await Projector.open(log, self.duckdb, projections)
+            except Exception as exc:
+                if not is_damaged_duckdb(exc):
+                    raise
+                aside = await asyncio.to_thread(_move_aside, self.duckdb)
+                if on_note is not None:
+                    on_note(
+                        f"{self.duckdb} is damaged ({str(exc).splitlines()[0]}): moved to"
+                        f" {aside}; rebuilding every projection from the log"
+                    )
+                projector = await Projector.open(log, self.duckdb, projections)
+                names, from_seq = None, 0
+            async with projector:
+                replayed = await projector.rebuild(names, from_seq=from_seq, progress=progress)
+                await projector.catch_up()
+                return replayed
+
+    def git_at(self, repo: str, when: str, path: str | None = None) -> CommitAt:
+        """The commit that was the tip of `repo`'s (a repository's path, or its stream)
+        first-parent history at `when` (ISO 8601, UTC unless it says, or epoch), as `git
+        rev-list -1 --first-parent --before=WHEN` says, and whether `path` existed in it."""
+        from evlog.adapters.fields import parse_time_ns
+        from evlog.adapters.git import GitAdapter
+
+        from .errors import EvlogError
+
+        stream = GitAdapter(Path(repo)).default_stream if Path(repo).is_dir() else repo
+        try:
+            ns = parse_time_ns(when)
+        except ValueError as exc:
+            raise EvlogError(str(exc)) from None
+        if ns is None:
+            raise EvlogError("a time is needed, e.g. 2024-03-01T12:00:00Z")
+        t = f"make_timestamp({ns // 1000})"
+        sql = f"SELECT sha, committed_at, subject, pos FROM git_commit_at({_sql_text(stream)}, {t})"
+        if path is not None:
+            sql = (
+                f"SELECT c.*, p.existed FROM ({sql}) c,"
+                f" git_path_at({_sql_text(stream)}, {t}, {_sql_text(path)}) p"
+            )
+        started = time.perf_counter()
+        result = self.query(sql)
+        took_ms = (time.perf_counter() - started) * 1e3
+        if not result.rows:
+            known = self.query("SELECT DISTINCT repo FROM git_chain_current").rows
+            names = ", ".join(str(r[0]) for r in known) or "none yet"
+            raise EvlogError(f"no commit of {stream} at or before {when} (repositories: {names})")
+        row = dict(zip(result.columns, result.rows[0], strict=True))
+        existed = bool(row["existed"]) if path is not None else None
+        return CommitAt(
+            str(row["sha"]), row["committed_at"], str(row["subject"]), int(row["pos"]),
+            existed, took_ms,
+        )  # fmt: skip
+
     def dead_letters(
         self, *, source: str | None = None, limit: int | None = 100
     ) -> list[dict[str, Any]]:
@@ -172,6 +293,32 @@ class Workspace:
     async def _dead_letters(self, source: str | None, limit: int | None) -> list[dict[str, Any]]:
         async with await self.open_log(writable=False) as log:
             return await log.dead_letters(source=source, limit=limit)
+
+
+@dataclass(frozen=True, slots=True)
+class CommitAt:
+    """The tip of a repository's first-parent history at a time (`Workspace.git_at`)."""
+
+    sha: str
+    committed_at: Any
+    subject: str
+    pos: int
+    existed: bool | None = None  # whether the path asked about existed in it (None: none asked)
+    took_ms: float = 0.0
+
+
+def _sql_text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _move_aside(path: Path) -> Path:
+    """Rename a damaged analytics file (and its WAL) out of the way; nothing is deleted."""
+    aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%dT%H%M%S')}")
+    path.rename(aside)
+    wal = path.with_name(path.name + ".wal")
+    if wal.exists():
+        wal.rename(aside.with_name(aside.name + ".wal"))
+    return aside
 
 
 def _run(coro: Any) -> Any:
