@@ -65,3 +65,24 @@ async def test_the_async_forms_from_a_running_loop(tmp_path: Path) -> None:
     summary = await ws.ingest_async([src])
     assert summary.ok and summary.total.appended == 2
     assert await ws.project_async() == 2
+
+
+def test_rebuild_and_source_names_are_calls_too(tmp_path: Path) -> None:
+    src = tmp_path / "a.jsonl"
+    src.write_text("".join(f'{{"id": {i}}}\n' for i in range(50)))
+    ws = Workspace.at(tmp_path / "events.db")
+    assert ws.ingest([src]).total.appended == 50
+    assert ws.project() == 50
+    before = ws.query("SELECT count(*), sum(seq) FROM events").rows
+    replayed = ws.rebuild()
+    assert set(replayed) >= {"events", "messages"} and max(replayed.values()) == 50
+    assert ws.query("SELECT count(*), sum(seq) FROM events").rows == before
+    assert ws.source_name(str(src)) == f"file:{src.resolve()}"
+    with pytest.raises(EvlogError, match="no such source"):
+        ws.source_name("nope.jsonl")
+    # a damaged analytics file is moved aside and made again from the log
+    ws.duckdb.write_bytes(b"not a duckdb file" * 100)
+    notes: list[str] = []
+    ws.rebuild(on_note=notes.append)
+    assert "is damaged" in notes[0] and list(tmp_path.glob("events.duckdb.damaged-*"))
+    assert ws.query("SELECT count(*), sum(seq) FROM events").rows == before
