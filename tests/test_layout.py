@@ -41,7 +41,7 @@ def test_the_cli_loads_each_module_once_under_its_evlog_name() -> None:
 
 def test_commands_that_do_not_project_start_without_duckdb(tmp_path: Path) -> None:
     """DuckDB and Arrow take a third of a second to import: `evlog ingest` and `evlog status`
-    never load them (evlog/cli.py imports per command), and `evlog project` loads no adapter."""
+    never load them (evlog/commands/ import per command), and `evlog project` loads no adapter."""
     src = tmp_path / "a.jsonl"
     src.write_text('{"id": 1}\n')
     db = tmp_path / "e.db"
@@ -172,3 +172,19 @@ def test_the_import_graph_has_no_cycle() -> None:
     assert len(graph) > 50
     for module in sorted(graph):
         visit(module, [])
+
+
+def test_the_application_layer_does_not_import_the_cli() -> None:
+    """evlog/workspace.py and the operations under it are the Python API: no typer, no command,
+    no CLI rendering (relative imports included)."""
+    for name in ("workspace.py", "ingesting.py", "analytics.py", "errors.py"):
+        tree = ast.parse((ROOT / "evlog" / name).read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                module = ("." * node.level) + (node.module or "")
+            elif isinstance(node, ast.Import):
+                module = ",".join(a.name for a in node.names)
+            else:
+                continue
+            for banned in ("typer", "cli", "commands", "output", "rendering"):
+                assert banned not in module.split("."), f"evlog/{name} imports {module}"

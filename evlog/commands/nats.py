@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from . import output
+from .. import output
+from .common import app, examples
 
 if TYPE_CHECKING:
     from evlog.eventlog.jetstream.cluster import LocalCluster
@@ -18,10 +19,13 @@ nats_app = typer.Typer(
     rich_markup_mode=None,
 )
 
+app.add_typer(nats_app, name="nats")
+
 O_DIR = typer.Option("--dir", help="Where the servers keep their files, configs and logs.")
 
 
 @nats_app.command("up")
+@examples("evlog nats up --nodes 3 --dir ./nats")
 def nats_up(
     nodes: Annotated[int, typer.Option(help="How many servers (3: a replicated log).")] = 3,
     directory: Annotated[Path, O_DIR] = Path("nats"),
@@ -40,6 +44,7 @@ def nats_up(
 
 
 @nats_app.command("down")
+@examples("evlog nats down --dir ./nats")
 def nats_down(directory: Annotated[Path, O_DIR] = Path("nats")) -> None:
     """Stop the cluster `evlog nats up` started in --dir (its files stay)."""
     from evlog.eventlog.jetstream.cluster import LocalCluster
