@@ -28,7 +28,7 @@ from .errors import ProjectionError
 from .projection import Projection
 from .query import QueryResult, run_query
 from .registry import all_projections
-from .store import AnalyticsStore, Generation, register_hot
+from .store import AnalyticsStore, Generation
 
 log_ = logging.getLogger("evlog.projector")
 
@@ -504,15 +504,16 @@ class Projector:
             while True:
                 closing = self._closing.wait(self._flush_every)
                 for gen in list(self.live.values()):
-                    with self.store.lock:
-                        if self.live.get(gen.projection.name) is not gen:
-                            continue  # swapped out by a rebuild meanwhile
-                        t0 = time.perf_counter()
-                        try:
-                            if self.store.flush(gen, cur):
-                                self.flushes.append(time.perf_counter() - t0)
-                        except duckdb.Error as exc:
-                            log_.warning("flush of %s failed, will retry: %s", gen.schema, exc)
+
+                    def still_live(gen: Generation = gen) -> bool:
+                        return self.live.get(gen.projection.name) is gen  # not swapped out
+
+                    t0 = time.perf_counter()
+                    try:
+                        if self.store.flush_if(gen, cur, still_live):
+                            self.flushes.append(time.perf_counter() - t0)
+                    except duckdb.Error as exc:
+                        log_.warning("flush of %s failed, will retry: %s", gen.schema, exc)
                 if closing:
                     return
         finally:
@@ -540,7 +541,7 @@ class Projector:
             loop = asyncio.get_running_loop()
 
             def go() -> T:
-                register_hot(cur, gens, self.store.hot_lock)  # the hot rows as of now
+                self.store.register_hot(cur, gens)  # the hot rows as of now
                 if self._cursor_views.get(id(cur)) != version:
                     self.store.union_views(cur, gens)
                     self._cursor_views[id(cur)] = version

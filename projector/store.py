@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,6 +83,27 @@ class Generation:
         """(position, durable), read together."""
         with self._positions:
             return self.position, self.durable
+
+    def open_hot(self, table: str, schema: pa.Schema, select: str) -> None:
+        """Start `table`'s (empty) hot tier: its Arrow schema and its columns cast to their SQL
+        types (for the union views)."""
+        with self._positions:
+            self.hot_schemas[table] = schema
+            self.hot_select[table] = select
+            self.hot_chunks[table] = []
+
+    def add_hot(self, tables: dict[str, pa.Table | LiveColumns], last_seq: int) -> None:
+        """Add a live batch's rows (per table) to the hot tier, then move the position to it."""
+        with self._positions:
+            for name, rows in tables.items():
+                _add_hot(self, name, last_seq, rows)
+        self.advance(last_seq)
+
+    def drop_hot_through(self, done: int) -> None:
+        """Forget hot chunks whose rows are all at or before seq `done` (in the file now)."""
+        with self._positions:
+            for name, chunks in self.hot_chunks.items():
+                self.hot_chunks[name] = [(last, t) for last, t in chunks if last > done]
 
     @property
     def schema(self) -> str:
@@ -272,10 +293,7 @@ class AnalyticsStore:
                 [gen.schema, table.name],
             ).fetchall()
             select = ", ".join(f'CAST("{c}" AS {t})' for c, t in types)
-            with gen._positions:
-                gen.hot_schemas[table.name] = schema.schema
-                gen.hot_select[table.name] = select
-                gen.hot_chunks[table.name] = []
+            gen.open_hot(table.name, schema.schema, select)
 
     def upgrade(self, gen: Generation, statements: list[str]) -> None:
         """Bring a live generation's tables to its projection's version in place (`upgrades`),
@@ -364,10 +382,7 @@ class AnalyticsStore:
                     made.append((gen, {t: self._conformed(gen, t, r) for t, r in live.items()}))
             with self.hot_lock:  # every generation's rows become visible together
                 for gen, tables in made:
-                    with gen._positions:
-                        for name, rows in tables.items():
-                            _add_hot(gen, name, batch.last_seq, rows)
-                    gen.advance(batch.last_seq)
+                    gen.add_hot(tables, batch.last_seq)
             batch.visible_ns = time.time_ns()
             return
         with transaction(self.con):
@@ -399,6 +414,19 @@ class AnalyticsStore:
                 self.con.unregister("evlog_conform")
             return conformed.rename_columns(schema.names).cast(schema)
 
+    def flush_if(
+        self, gen: Generation, cur: duckdb.DuckDBPyConnection, still: Callable[[], bool]
+    ) -> int | None:
+        """`flush(gen, cur)` if `still()` holds once the store's lock is taken (a rebuild may
+        have swapped `gen` out meanwhile); None when it did not."""
+        with self.lock:
+            return self.flush(gen, cur) if still() else None
+
+    def register_hot(self, cur: duckdb.DuckDBPyConnection, gens: list[Generation]) -> None:
+        """Register every generation's hot rows on a query cursor, as they are now: all read
+        under the hot lock, so a query sees a batch in every projection or in none."""
+        register_hot(cur, gens, self.hot_lock)
+
     def flush(self, gen: Generation, cur: duckdb.DuckDBPyConnection) -> int:
         """Move hot rows up to the generation's position into the file, with their progress,
         in one transaction of the file; returns rows moved. Runs on the flusher's cursor."""
@@ -426,9 +454,7 @@ class AnalyticsStore:
         # Hot rows stay until the next flush: a query that registered them before this commit
         # and reads the file after it filters them out by the durable position it sees (so no
         # duplicate), and one that registered them earlier can never miss them.
-        with gen._positions:
-            for name, chunks in gen.hot_chunks.items():
-                gen.hot_chunks[name] = [(last, t) for last, t in chunks if last > done]
+        gen.drop_hot_through(done)
         return moved
 
     def _progress(
