@@ -37,6 +37,9 @@ class Workspace(Protocol):
     def catalog(self) -> Catalog: ...
 
 
+DEFAULT_MAX_DEAD_LETTER_RATIO = 0.5
+
+
 @dataclass(slots=True)
 class IngestOptions:
     """What `evlog ingest` takes beyond its paths. `mapping`: the mapping options (adapter,
@@ -49,6 +52,9 @@ class IngestOptions:
     start_at_end: bool = False  # files never read before: from their end
     remap: bool = False  # read on with these options though a source was read with others
     project: bool = False  # bring the analytics up to date while reading
+    # A source more of whose records than this share were dead-lettered fails the run: a wrong
+    # pattern or time field must not look like success to a script.
+    max_dead_letter_ratio: float = DEFAULT_MAX_DEAD_LETTER_RATIO
 
 
 class Reporter(Protocol):
@@ -88,6 +94,7 @@ class IngestSummary:
     skipped: list[tuple[Path, str]]  # found in directories and not read, with why
     too_old: list[Path]
     db: str
+    max_dead_letter_ratio: float = DEFAULT_MAX_DEAD_LETTER_RATIO
     projected_to: int | None = None  # the analytics' position, when projected while reading
     projecting_failed: str | None = None  # why the analytics are behind, if they are
 
@@ -101,8 +108,14 @@ class IngestSummary:
         return [one for one in self.sources if one.unaccounted]
 
     @property
+    def mostly_dead(self) -> list[IngestStats]:
+        """Sources more of whose records than `max_dead_letter_ratio` were dead-lettered."""
+        ratio = self.max_dead_letter_ratio
+        return [one for one in self.sources if one.read and one.dead_letters > ratio * one.read]
+
+    @property
     def ok(self) -> bool:
-        return not (self.failed or self.unaccounted or self.projecting_failed)
+        return not (self.failed or self.unaccounted or self.projecting_failed or self.mostly_dead)
 
     def commit_percentile_ns(self, q: float) -> int:
         lat = sorted(self.total.commit_latencies_ns)
@@ -128,6 +141,7 @@ class IngestSummary:
             "commit_p99_ms": round(self.commit_percentile_ns(0.99) / 1e6, 3),
             "db": self.db,
             "sources": [one.to_json() for one in self.sources],
+            "mostly_dead_lettered": [one.source for one in self.mostly_dead],
             "skipped": [{"path": str(p), "reason": why} for p, why in self.skipped]
             + [{"path": str(p), "reason": "older than --ignore-older-than"} for p in self.too_old],
         }
@@ -185,7 +199,7 @@ async def ingest_paths(
         hear.note(f"a follower is projecting into {ws.duckdb}: it brings the analytics up to date")
         project = False
     summary = IngestSummary([], IngestStats(source="*"), list(found.skipped), found.too_old,
-                            str(ws.log_target))  # fmt: skip
+                            str(ws.log_target), opts.max_dead_letter_ratio)  # fmt: skip
     await _read_all(ws, sources, named, opts, project, summary, hear)
     for d in walked:
         if d.is_dir() and not any(_within(f, d) for f in [*found.files, *found.too_old]):

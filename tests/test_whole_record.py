@@ -152,3 +152,31 @@ def test_a_retry_walks_many_dead_letters_a_page_at_a_time(tmp_path: Path) -> Non
     assert (stats["tried"], stats["resolved"]) == (n, n), stats
     assert open_letters(tmp_path) == 0
     assert [p["path"] for p in payloads(tmp_path, "log/web")] == [f"/{i}" for i in range(n)]
+
+
+def test_a_run_that_mostly_dead_letters_says_so_and_exits_1(tmp_path: Path) -> None:
+    from evlog.ingesting import DEFAULT_MAX_DEAD_LETTER_RATIO
+
+    (tmp_path / "web.log").write_text("".join(f"GET /{i} 200\n" for i in range(10)))
+    (tmp_path / "ok.jsonl").write_text('{"a": 1}\n{"a": 2}\n{broken\n')
+    finished(tmp_path / "web.log", tmp_path / "ok.jsonl")
+    r = evlog("ingest", "web.log", "ok.jsonl", "--pattern", WRONG, "--json", cwd=tmp_path)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert "web.log: 10 of 10 records were dead-lettered" in r.stderr
+    assert "ok.jsonl" not in r.stderr.split("evlog: error:", 1)[1]  # 1 of 3: fine
+    summary = json.loads(r.stdout)
+    assert summary["mostly_dead_lettered"] == [f"file:{(tmp_path / 'web.log').resolve()}"]
+    assert summary["appended"] == 2 and summary["dead_letters"] == 11  # kept all the same
+    (tmp_path / "more.log").write_text("".join(f"GET /{i} 200\n" for i in range(10)))
+    finished(tmp_path / "more.log")
+    r = evlog(
+        "ingest", "more.log", "--pattern", WRONG, "--max-dead-letter-ratio", "1", cwd=tmp_path
+    )
+    assert r.returncode == 0, r.stderr
+    # the CLI's default is the API's
+    import inspect
+
+    from evlog.commands import ingest as command
+
+    option = inspect.signature(command.ingest_cmd).parameters["max_dead_letter_ratio"]
+    assert option.default == DEFAULT_MAX_DEAD_LETTER_RATIO

@@ -96,6 +96,15 @@ def ingest_cmd(
     ] = False,
     verbose: Annotated[bool, O_VERBOSE] = False,
     as_json: Annotated[bool, typer.Option("--json", help="The summary as JSON on stdout.")] = False,
+    max_dead_letter_ratio: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="Exit 1 when a source had more than this share of its records dead-lettered"
+            " (a wrong --pattern or --time-field); 1 never fails for it.",
+        ),
+    ] = 0.5,  # ingesting.DEFAULT_MAX_DEAD_LETTER_RATIO (not imported: it loads the adapters)
     project_too: Annotated[
         bool,
         typer.Option(
@@ -128,7 +137,7 @@ def ingest_cmd(
     )  # fmt: skip
     options = IngestOptions(
         wanted, tuple(include or ()), tuple(exclude or ()), _duration(ignore_older_than),
-        read_from is StartAt.end, remap, project_too,
+        read_from is StartAt.end, remap, project_too, max_dead_letter_ratio,
     )  # fmt: skip
     with IngestReporter() as reporter:
         summary = run(s.ingest_async(paths, options, reporter))
@@ -211,6 +220,12 @@ def render_ingest(summary: IngestSummary, as_json: bool) -> None:
         output.say(
             f"evlog: error: {one.unaccounted} records of {one.source} are unaccounted for"
             f" ({one.law()}): this is a bug in evlog, please report it"
+        )
+    for one in summary.mostly_dead:
+        output.say(
+            f"evlog: error: {one.source}: {one.dead_letters} of {one.read} records were"
+            f" dead-lettered (more than --max-dead-letter-ratio {summary.max_dead_letter_ratio:g});"
+            " check its options: `evlog deadletters` says why each failed"
         )
     if summary.projecting_failed is not None:
         output.say(f"evlog: error: {summary.projecting_failed}")
