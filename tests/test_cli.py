@@ -174,3 +174,22 @@ def test_loadtest_thresholds_exit_1_and_the_summary_is_json(tmp_path: Path) -> N
         "--out", tmp_path / "lt2", timeout=300,
     )  # fmt: skip
     assert r.returncode == 1 and "no step met the" in r.stderr
+
+
+def test_nats_up_prints_its_export_line_on_stdout_and_an_empty_log_is_a_usage_error(
+    tmp_path: Path,
+) -> None:
+    from .nats_support import _base_port, need_nats
+
+    r = evlog("--log", "", "status")
+    assert r.returncode == 2 and "--log is empty" in r.stderr and "Traceback" not in r.stderr
+    need_nats()
+    d = tmp_path / "nats"
+    r = evlog("nats", "up", "--nodes", "1", "--dir", d, "--port", str(_base_port(1)))
+    try:
+        assert r.returncode == 0, r.stderr
+        (line,) = r.stdout.splitlines()  # `eval "$(evlog nats up)"` gets exactly this
+        assert line.startswith("export EVLOG_LOG=nats://127.0.0.1:")
+        assert "JetStream servers up" in r.stderr
+    finally:
+        assert evlog("nats", "down", "--dir", d).returncode == 0

@@ -111,6 +111,8 @@ def _root(
         ),
     ] = None,
 ) -> None:
+    if log is not None and not log.strip():
+        raise UsageError("--log is empty: give a nats:// URL or a file path (or leave it out)")
     if log is not None and not is_nats(log):
         db, log = Path(log), None
     ctx.obj = Workspace(

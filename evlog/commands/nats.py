@@ -40,7 +40,8 @@ def nats_up(
     cluster = _existing(directory) or LocalCluster(directory, nodes, port)
     cluster.up()
     output.stderr.print(f"{len(cluster.nodes)} JetStream servers up, files in {directory}")
-    output.say(f"export EVLOG_LOG={cluster.url}")
+    # On stdout, alone: `eval "$(evlog nats up)"` sets it (the messages are on stderr).
+    print(f"export EVLOG_LOG={cluster.url}", flush=True)
 
 
 @nats_app.command("down")
