@@ -20,6 +20,13 @@ from .failures import is_lock_conflict
 
 T = TypeVar("T")
 
+# The analytics' public tables and views (evlog's own bookkeeping, evlog_*, left out).
+PUBLIC = (
+    "table_schema = 'main' AND table_catalog = current_database()"
+    " AND NOT starts_with(table_name, 'evlog_')"
+)
+PUBLIC_NAMES_SQL = f"SELECT table_name FROM information_schema.tables WHERE {PUBLIC}"
+
 
 def serving(duckdb_path: Path) -> Path | None:
     path = socket_path(duckdb_path)
@@ -120,3 +127,28 @@ def remote(duckdb_path: Path, payload: dict[str, Any]) -> dict[str, Any] | None:
     if not reply.get("ok"):
         raise UserError(reply.get("error", "request failed"))
     return reply
+
+
+def tables(duckdb_path: Path) -> QueryResult:
+    """The public tables and views, with how many columns each has (`evlog tables`)."""
+    return query(
+        duckdb_path,
+        "SELECT table_name AS name, count(*) AS columns FROM information_schema.columns"
+        f" WHERE {PUBLIC} GROUP BY ALL ORDER BY name",
+    )
+
+
+def schema(duckdb_path: Path, table: str | None = None) -> QueryResult:
+    """Every public table's columns and their types, or `table`'s (`evlog schema`)."""
+    where = PUBLIC
+    if table is not None:
+        where += " AND table_name = '" + table.replace("'", "''") + "'"
+    result = query(
+        duckdb_path,
+        'SELECT table_name AS "table", column_name AS "column", data_type AS type'
+        f" FROM information_schema.columns WHERE {where} ORDER BY table_name, ordinal_position",
+    )
+    if table is not None and not result.rows:
+        names = ", ".join(str(r[0]) for r in tables(duckdb_path).rows[:12])
+        raise UserError(f"no table or view named {table} (there are: {names})")
+    return result

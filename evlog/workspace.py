@@ -136,6 +136,18 @@ class Workspace:
 
         return analytics.query(self.duckdb, sql, max_rows=max_rows)
 
+    def tables(self) -> QueryResult:
+        """The analytics' public tables and views, with their number of columns."""
+        from . import analytics
+
+        return analytics.tables(self.duckdb)
+
+    def schema(self, table: str | None = None) -> QueryResult:
+        """Every public table's columns and types (or `table`'s)."""
+        from . import analytics
+
+        return analytics.schema(self.duckdb, table)
+
     def export(self, what: str, out: str | Path, fmt: str | None = None) -> int:
         """Rows of `what` (a table or a SELECT) written to `out` (.parquet, .csv, .jsonl, or
         `fmt`); returns how many."""

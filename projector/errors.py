@@ -16,3 +16,14 @@ def first_line(exc: BaseException) -> str:
     """An error's message without its multi-line context (DuckDB's caret drawing, hints)."""
     lines = str(exc).strip().splitlines()
     return lines[0] if lines else type(exc).__name__
+
+
+def message_of(exc: BaseException) -> str:
+    """An error's message with DuckDB's hints (`Did you mean "messages"?`, candidate bindings)
+    on the same line, without the query and the caret drawn under it."""
+    kept = []
+    for line in str(exc).strip().splitlines():
+        if not line.strip() or line.startswith("LINE "):
+            break
+        kept.append(line.strip())
+    return " ".join(kept) or type(exc).__name__

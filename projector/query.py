@@ -19,7 +19,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from .errors import QueryError, first_line
+from .errors import QueryError, first_line, message_of
 
 ALLOWED = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
 # Every DuckDB connection evlog opens for the analytics: no file or network access (no
@@ -102,7 +102,7 @@ def check_read_only(con: duckdb.DuckDBPyConnection, sql: str) -> list[Any]:
     try:
         statements = con.extract_statements(sql)
     except duckdb.Error as exc:
-        raise QueryError(first_line(exc)) from None
+        raise QueryError(message_of(exc)) from None
     if not statements:
         raise QueryError("empty query")
     for st in statements:
@@ -166,6 +166,6 @@ def _rows(
             batches.append(rb)
             kept += rb.num_rows
     except duckdb.Error as exc:
-        raise QueryError(first_line(exc)) from None
+        raise QueryError(message_of(exc)) from None
     table = pa.Table.from_batches(batches, schema=reader.schema)
     return QueryResult(table.replace_schema_metadata({TYPES_KEY: json.dumps(types)}), truncated)

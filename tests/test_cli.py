@@ -193,3 +193,25 @@ def test_nats_up_prints_its_export_line_on_stdout_and_an_empty_log_is_a_usage_er
         assert "JetStream servers up" in r.stderr
     finally:
         assert evlog("nats", "down", "--dir", d).returncode == 0
+
+
+def test_query_from_stdin_or_a_file_tables_schema_and_duckdbs_hints(tmp_path: Path) -> None:
+    db = _projected(tmp_path, 20)
+    r = evlog("--db", db, "query", "--csv", "-", input="SELECT count(*) AS n FROM events")
+    assert r.returncode == 0 and r.stdout.splitlines() == ["n", "20"], r.stderr
+    (tmp_path / "q.sql").write_text("SELECT 1 AS a;\nSELECT count(*) AS n FROM messages;\n")
+    r = evlog("--db", db, "query", "--csv", "--file", tmp_path / "q.sql")
+    assert r.stdout.splitlines() == ["n", "20"], r.stderr  # several statements: the last's rows
+    r = evlog("--db", db, "query")
+    assert r.returncode == 2 and "stdin" in r.stderr
+    r = evlog("--db", db, "tables", "--json")
+    listed = {t["name"]: t["columns"] for t in json.loads(r.stdout)}
+    assert listed["messages"] >= 5 and "events" in listed
+    assert not any(name.startswith("evlog_") for name in listed)
+    r = evlog("--db", db, "schema", "events", "--csv")
+    assert r.stdout.splitlines()[:2] == ["table,column,type", "events,seq,BIGINT"]
+    r = evlog("--db", db, "schema", "nope")
+    assert r.returncode == 1 and "no table or view named nope" in r.stderr
+    r = evlog("--db", db, "query", "SELECT * FROM mesages")
+    assert r.returncode == 1 and 'Did you mean "messages"?' in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "^" not in r.stderr

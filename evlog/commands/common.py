@@ -27,8 +27,8 @@ from ..paths import DEFAULT_DB, duckdb_path_for
 from ..runtime import UsageError
 from ..workspace import Workspace
 
-# Adapters, the projector (DuckDB, Arrow) and the live servers are imported by the commands that
-# use them, not here: every command would otherwise pay ~0.3 s to start (`import evlog.cli`).
+# Adapters, the projector (DuckDB, Arrow) and the live servers are imported inside the commands
+# that use them: every command starts without them (docs/performance.md#cli-start).
 if TYPE_CHECKING:
     from evlog.projector import Progress
     from evlog.projector.registry import Catalog

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
@@ -10,13 +10,6 @@ from evlog.eventlog.store import open_log
 
 from .. import output
 from ..runtime import run
-
-# Adapters, the projector (DuckDB, Arrow) and the live servers are imported by the commands that
-# use them, not here: every command would otherwise pay ~0.3 s to start (`import evlog.cli`).
-if TYPE_CHECKING:
-    pass
-
-
 from .common import (
     app,
     examples,

@@ -3,20 +3,13 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
 from .. import output
 from ..latency_report import parse_duration_s
 from ..runtime import UsageError, run
-
-# Adapters, the projector (DuckDB, Arrow) and the live servers are imported by the commands that
-# use them, not here: every command would otherwise pay ~0.3 s to start (`import evlog.cli`).
-if TYPE_CHECKING:
-    pass
-
-
 from .common import (
     AS_CSV,
     AS_JSON,

@@ -12,8 +12,6 @@ import typer
 from .. import output
 from ..runtime import run
 
-# Adapters, the projector (DuckDB, Arrow) and the live servers are imported by the commands that
-# use them, not here: every command would otherwise pay ~0.3 s to start (`import evlog.cli`).
 if TYPE_CHECKING:
     from evlog.adapters import IngestStats
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import orjson
 import typer
@@ -13,13 +13,6 @@ import typer
 from .. import output
 from ..latency_report import parse_duration_s
 from ..runtime import UsageError, fail, run
-
-# Adapters, the projector (DuckDB, Arrow) and the live servers are imported by the commands that
-# use them, not here: every command would otherwise pay ~0.3 s to start (`import evlog.cli`).
-if TYPE_CHECKING:
-    pass
-
-
 from .common import (
     app,
     examples,

@@ -10,8 +10,6 @@ import typer
 from .. import output
 from ..runtime import UsageError, UserError, run, until_signalled
 
-# Adapters, the projector (DuckDB, Arrow) and the live servers are imported by the commands that
-# use them, not here: every command would otherwise pay ~0.3 s to start (`import evlog.cli`).
 if TYPE_CHECKING:
     from ..live.exposure import Exposure
 

@@ -3,18 +3,11 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from .. import output
-
-# Adapters, the projector (DuckDB, Arrow) and the live servers are imported by the commands that
-# use them, not here: every command would otherwise pay ~0.3 s to start (`import evlog.cli`).
-if TYPE_CHECKING:
-    pass
-
-
 from .common import (
     _progress_printer,
     _say_refused,

@@ -4,19 +4,12 @@ from __future__ import annotations
 
 import sys
 from contextlib import aclosing
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
 from .. import output
 from ..runtime import run, until_signalled
-
-# Adapters, the projector (DuckDB, Arrow) and the live servers are imported by the commands that
-# use them, not here: every command would otherwise pay ~0.3 s to start (`import evlog.cli`).
-if TYPE_CHECKING:
-    pass
-
-
 from .common import (
     app,
     examples,

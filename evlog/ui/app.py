@@ -22,6 +22,7 @@ from aiohttp import web
 
 from evlog.projector import QueryError, QueryResult
 
+from ..analytics import PUBLIC_NAMES_SQL
 from ..rendering import json_rows
 from ..runtime import UserError
 from .guard import CSP, Guard, new_token
@@ -39,10 +40,6 @@ PANEL_ROWS = 5_000
 PANEL_MIN_AGE_S = 2.0
 PANEL_DUTY = 20.0
 STATIC_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css"}
-PUBLIC_NAMES_SQL = (
-    "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
-    " AND table_catalog = current_database() AND NOT starts_with(table_name, 'evlog_')"
-)
 TEMPORAL = re.compile(r"^(DATE|TIMESTAMP.*|TIME.*)$")
 NUMERIC = re.compile(r"^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|U.*INT|FLOAT|DOUBLE|DECIMAL.*)$")
 
