@@ -215,3 +215,52 @@ def test_query_from_stdin_or_a_file_tables_schema_and_duckdbs_hints(tmp_path: Pa
     r = evlog("--db", db, "query", "SELECT * FROM mesages")
     assert r.returncode == 1 and 'Did you mean "messages"?' in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and "^" not in r.stderr
+
+
+def test_tail_filters_by_stream_and_type_and_reads_back_only_as_far_as_needed(
+    tmp_path: Path,
+) -> None:
+    from evlog.commands import tail as tail_command
+    from evlog.eventlog import EventLog, NewEvent
+
+    db = tmp_path / "e.db"
+    asyncio.run(fill_log(db, 300))  # streams chat-0..2, type message
+
+    async def more() -> None:
+        async with await EventLog.open(db) as log:
+            await log.append_many(
+                [NewEvent("git/repo", "git.commit", {"sha": f"s{i}"}) for i in range(3)]
+            )
+
+    asyncio.run(more())
+    r = evlog("--db", db, "tail", "--no-follow", "-n", "2", "--stream", "chat-1", "--json")
+    got = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [(g["stream"], g["payload"]["id"]) for g in got] == [
+        ("chat-1", "m295"),
+        ("chat-1", "m298"),
+    ]
+    r = evlog("--db", db, "tail", "--no-follow", "-n", "5", "--type", "git.commit")
+    assert [line.split("\t")[1] for line in r.stdout.splitlines()] == [
+        "git/repo@1",
+        "git/repo@2",
+        "git/repo@3",
+    ]
+    r = evlog(
+        "--db", db, "tail", "--no-follow", "-n", "50", "--stream", "git/*", "--stream", "chat-0"
+    )
+    streams = [line.split("\t")[1].split("@")[0] for line in r.stdout.splitlines()]
+    assert len(streams) == 50 and set(streams) == {"chat-0", "git/repo"}
+    # looking back pages past events of other streams
+    tail_command.PAGE = 7
+    try:
+
+        async def last() -> list[str]:
+            async with await EventLog.open(db) as log:
+                found = await tail_command._last(
+                    log, await log.head(), 4, tail_command._Filter(("chat-2",), frozenset())
+                )
+                return [e.payload["id"] for e in found]
+
+        assert asyncio.run(last()) == ["m290", "m293", "m296", "m299"]
+    finally:
+        tail_command.PAGE = 10_000
