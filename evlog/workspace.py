@@ -296,6 +296,42 @@ class Workspace:
             existed, took_ms,
         )  # fmt: skip
 
+    def sources(self) -> list[SourceInfo]:
+        """Every source with a checkpoint or an open dead letter: how it is read, where it
+        resumes, when it last moved."""
+        return list(_run(self._sources()))
+
+    async def _sources(self) -> list[SourceInfo]:
+        from evlog.adapters.mapping import describe
+
+        if self.log is None and not self.db.exists():
+            return []
+        async with await self.open_log(writable=False) as log:
+            rows = {r["source"]: r for r in await log.source_checkpoints()}
+            dead: dict[str, int] = {}
+            after = 0
+            while page := await log.dead_letters(limit=10_000, after=after):
+                for d in page:
+                    dead[d["source"]] = dead.get(d["source"], 0) + 1
+                after = int(page[-1]["id"])
+        out = []
+        for name in sorted(set(rows) | set(dead)):
+            row = rows.get(name) or {}
+            position = row.get("position")
+            mapping = position.get("mapping") if isinstance(position, dict) else None
+            out.append(
+                SourceInfo(
+                    name,
+                    (mapping or {}).get("adapter"),
+                    describe(mapping) if mapping else "",
+                    _position_text(position) if row else "not read (dead letters only)",
+                    row.get("last_seq"),
+                    row.get("updated_ns"),
+                    dead.get(name, 0),
+                )
+            )
+        return out
+
     def dead_letters(
         self, *, source: str | None = None, limit: int | None = 100
     ) -> list[dict[str, Any]]:
@@ -305,6 +341,43 @@ class Workspace:
     async def _dead_letters(self, source: str | None, limit: int | None) -> list[dict[str, Any]]:
         async with await self.open_log(writable=False) as log:
             return await log.dead_letters(source=source, limit=limit)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceInfo:
+    """A source the log knows (`Workspace.sources`, `evlog source list`)."""
+
+    source: str  # its stored name (file:/path, git:/path, ...)
+    adapter: str | None  # how it is read
+    options: str  # the options it is read with, as flags
+    position: str  # where reading resumes, for a person
+    last_seq: int | None  # the last event it appended
+    updated_ns: int | None  # when its checkpoint last moved
+    open_dead_letters: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "adapter": self.adapter,
+            "options": self.options,
+            "position": self.position,
+            "last_seq": self.last_seq,
+            "updated_ns": self.updated_ns,
+            "open_dead_letters": self.open_dead_letters,
+        }
+
+
+def _position_text(position: Any) -> str:
+    """Where a checkpoint resumes, in words (a file's line and byte; else what it holds)."""
+    if not isinstance(position, dict):
+        return str(position)
+    if "offset" in position:
+        gen = int(position.get("gen") or 0)
+        text = f"line {position.get('line', 0)}, byte {position['offset']}"
+        rotated = len(position.get("rotated") or ())
+        return text + (f", generation {gen} ({rotated} rotated kept)" if gen else "")
+    keys = [k for k in position if k not in ("mapping", "name")]
+    return ", ".join(keys[:4]) or "-"
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,7 @@ more examples) and fixtures. Tests over a second or two are marked `slow`: `./sc
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,10 @@ settings.register_profile(
     "long", max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+# A `.evlog` left in the temporary directory's parents by something else must not become every
+# test's log (commands look upward for one, as git does for .git).
+os.environ.setdefault("EVLOG_CEILING_DIRECTORIES", tempfile.gettempdir())
 
 
 @pytest.fixture

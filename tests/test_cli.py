@@ -264,3 +264,21 @@ def test_tail_filters_by_stream_and_type_and_reads_back_only_as_far_as_needed(
         assert asyncio.run(last()) == ["m290", "m293", "m296", "m299"]
     finally:
         tail_command.PAGE = 10_000
+
+
+def test_commands_find_the_log_in_a_parent_directory_and_say_which(tmp_path: Path) -> None:
+    (tmp_path / "w" / "sub" / "deeper").mkdir(parents=True)
+    (tmp_path / "w" / "a.jsonl").write_text('{"id": 1}\n{"id": 2}\n')
+    assert evlog("ingest", "a.jsonl", cwd=tmp_path / "w").returncode == 0
+    r = evlog("status", "--json", cwd=tmp_path / "w" / "sub" / "deeper")
+    assert r.returncode == 0, r.stderr
+    assert f"using {tmp_path / 'w' / '.evlog' / 'events.db'}" in r.stderr
+    r = evlog("source", "list", "--json", cwd=tmp_path / "w" / "sub")
+    (only,) = json.loads(r.stdout)
+    assert only["source"] == f"file:{(tmp_path / 'w' / 'a.jsonl').resolve()}"
+    assert only["adapter"] == "jsonl" and only["position"] == "line 2, byte 20"
+    assert only["last_seq"] == 2 and only["open_dead_letters"] == 0
+    # a directory beside it has no log above it: nothing is found, nothing is said
+    (tmp_path / "other").mkdir()
+    r = evlog("status", cwd=tmp_path / "other")
+    assert "using" not in r.stderr

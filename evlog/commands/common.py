@@ -23,7 +23,7 @@ from ..failures import (
     FILES,
 )
 from ..latency_report import parse_duration_s
-from ..paths import DEFAULT_DB, duckdb_path_for
+from ..paths import DEFAULT_DB, duckdb_path_for, find_log
 from ..runtime import UsageError
 from ..workspace import Workspace
 
@@ -115,6 +115,11 @@ def _root(
         raise UsageError("--log is empty: give a nats:// URL or a file path (or leave it out)")
     if log is not None and not is_nats(log):
         db, log = Path(log), None
+    if log is None and db == DEFAULT_DB and not db.exists():
+        found = find_log()  # as git finds .git: the nearest .evlog above
+        if found is not None:
+            output.say(f"using {found}")
+            db = found
     ctx.obj = Workspace(
         db=db,
         duckdb=duckdb_path_for(db, duckdb, log),
