@@ -63,6 +63,10 @@ class Placement:
     independent: Placement | None = None  # kind "copy": what the file would be on its own
     substantial: bool = False  # kind "copy": enough identical content to be the same file
     facts: Facts | None = None  # the file as it was placed (its read need not sniff it again)
+    # kind "new", and perhaps content read before still being written (a copy, a compression):
+    # it starts as a generation some source read does (the same first line) but is not that
+    # content, or it is compressed, or its start (a whole first line) cannot be read yet
+    kin: bool = False
 
     @property
     def reads(self) -> bool:
@@ -137,6 +141,24 @@ def same_content(f: Facts, record: dict[str, Any]) -> bool:
         return tail_matches(f.path, f.compression, offset, tail)
     except OSError:
         return False
+
+
+def may_be_start_of(f: Facts, record: dict[str, Any]) -> bool:
+    """Whether a plain file shorter than what a generation was read to may be the start of that
+    content, still being written (a copy under way): its bytes are the start of the file the
+    generation was read from, or that file cannot be had to tell."""
+    offset = int(record.get("offset") or 0)
+    if f.size >= offset:
+        return False  # long enough to have matched it, had it been that content
+    where = record.get("path")
+    original = facts(Path(where)) if where else None
+    if original is None or (original.dev, original.ino) != (record.get("dev"), record.get("ino")):
+        return True  # the original is gone: nothing to tell them apart by
+    try:
+        with open(f.path, "rb") as a, open(original.path, "rb") as b:
+            return a.read(f.size) == b.read(f.size)
+    except OSError:
+        return True
 
 
 def still_there(record: dict[str, Any]) -> bool:
@@ -220,11 +242,17 @@ def place(path: Path, own_source: str, index: SourceIndex) -> Placement:
     if own is not None and (st.st_dev, st.st_ino) == (own.get("dev"), own.get("ino")):
         return Placement(own_source, "own")  # the live path: one stat, nothing read
     f = facts(path)
-    if f is None:
-        return Placement(own_source, "own" if own else "new")
+    if f is None:  # its start cannot be read (a compressed stream not yet whole, perhaps)
+        return Placement(own_source, "own" if own else "new", kin=own is None)
     alone = Placement(own_source, "own" if own else "new", facts=f)
     found = index.candidates(f.fingerprint, f.dev, f.ino)
     matches = [(s, slot, r) for s, slot, r in found if same_content(f, r)]
+    if not matches and not own:
+        unsure = f.compression is not None or not f.first_line_whole
+        partial = any(
+            r["fingerprint"] == f.fingerprint and may_be_start_of(f, r) for _, _, r in found
+        )
+        alone = Placement(own_source, "new", facts=f, kin=unsure or partial)
     # The same inode first, then a source's current generation, then the newest rotated one.
     matches.sort(
         key=lambda m: ((f.dev, f.ino) != (m[2].get("dev"), m[2].get("ino")), m[1] is not None,

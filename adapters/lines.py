@@ -134,6 +134,7 @@ class Facts:
     mtime_ns: int
     compression: str | None
     fingerprint: str
+    first_line_whole: bool = True  # the head holds a whole first line (else it is still coming)
 
 
 def facts(path: Path) -> Facts | None:
@@ -145,7 +146,10 @@ def facts(path: Path) -> Facts | None:
         kind, head = sniff(path)
     except (OSError, *DECOMPRESSION_ERRORS):
         return None
-    return Facts(path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, kind, fingerprint(head))
+    whole = b"\n" in head or len(head) >= FINGERPRINT_BYTES
+    return Facts(
+        path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, kind, fingerprint(head), whole
+    )
 
 
 def identify(

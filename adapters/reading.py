@@ -51,11 +51,12 @@ class Tuning:
 @dataclass(slots=True)
 class PathRead:
     """What became of one path: `kind` "read" (with `stats`), "unknown" (no adapter knows
-    its format), "failed" (it cannot be read: `error`) or "copy" (the same content as a file
-    read where it is: not read, `placement` says which)."""
+    its format), "failed" (it cannot be read: `error`), "copy" (the same content as a file
+    read where it is: not read, `placement` says which) or "wait" (new, but it starts as a
+    generation read before does: not read until it is quiet, see `read_path`'s `hold_kin`)."""
 
     path: Path
-    kind: Literal["read", "unknown", "failed", "copy"]
+    kind: Literal["read", "unknown", "failed", "copy", "wait"]
     stats: IngestStats | None = None
     error: str | None = None
     placement: Placement | None = None
@@ -76,9 +77,13 @@ async def read_path(
     tuning: Tuning = Tuning(),
     on_batch: OnBatch | None = None,
     written: WrittenClock | None = None,
+    hold_kin: bool = False,
 ) -> PathRead:
     """Read `path` into `log` (see the module's docstring). `copies` as mapping.plan takes it;
-    `written`: when each batch's records were written (a watcher's clock), if known."""
+    `written`: when each batch's records were written (a watcher's clock), if known.
+    `hold_kin` (a watcher, for a file written just now): a new file that starts as a generation
+    read before does is not read yet ("wait"): a copy or a compressed rotation still being
+    written is that generation's content cut short, and read as new it would be read twice."""
     try:
         planned = await mapping.plan(log, path, wanted, remap=remap, index=index, copies=copies)
     except UnknownFormat as exc:
@@ -86,6 +91,9 @@ async def read_path(
     except InputError as exc:
         return PathRead(path, "failed", error=str(exc))
     adapter = planned.adapter
+    placement = planned.placement
+    if hold_kin and placement is not None and placement.kind == "new" and placement.kin:
+        return PathRead(path, "wait", placement=placement, source=adapter.source)
     if not planned.reads:
         return PathRead(path, "copy", placement=planned.placement, source=adapter.source)
     settle_s = tuning.apply(adapter)

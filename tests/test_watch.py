@@ -301,10 +301,12 @@ def _log_count(db: Path) -> int:
 
 
 def _write_lines_apart(path: Path, n: int, gap_s: float) -> threading.Thread:
+    # Lines of their own: a new file whose bytes are the start of a file read before may be a
+    # copy of it still being written, and waits until it is quiet (adapters/lineage.py, kin).
     def write() -> None:
         for i in range(n):
             with path.open("a") as f:
-                f.write(f'{{"i": {i}}}\n')
+                f.write(f'{{"live": {i}}}\n')
             time.sleep(gap_s)
 
     thread = threading.Thread(target=write, daemon=True)

@@ -482,3 +482,49 @@ def test_a_log_kept_as_many_rotated_files_is_never_read_again_after_a_restart(
     asyncio.run(main())
     assert ids(db) == list(range(45))
     assert {s for _t, s, _p in events(db)} == {"jsonl/app"}
+
+
+@pytest.mark.parametrize("style", ["compress", "copytruncate"])
+def test_a_rotation_still_being_written_is_not_read_as_a_new_file(
+    tmp_path: Path, style: str
+) -> None:
+    """logrotate writes `app.log.1.gz` (compress) or `app.log.1` (copytruncate) over some time;
+    a watcher that looks while it is half written sees the start of a generation it read, cut
+    short. Read as a new file then, every record in it was appended twice (the soak's torture
+    found 38 such duplicates under load)."""
+    d, db = tmp_path / "logs", tmp_path / "e.db"
+    d.mkdir()
+    app = d / "app.log"
+    app.write_text(lines(0, 400, width=40))
+
+    def slowly(target: Path, data: bytes, pieces: int = 8) -> None:
+        with target.open("wb") as f:
+            step = len(data) // pieces + 1
+            for i in range(0, len(data), step):
+                f.write(data[i : i + step])
+                f.flush()
+                time.sleep(0.08)
+
+    async def main() -> None:
+        async with watching(db, [d], {"adapter": "jsonl"}):
+            await until(lambda: count(db) == 400)
+            with app.open("a") as f:
+                f.write(lines(400, 50, width=40))  # not read before the rotation, perhaps
+            if style == "compress":
+                os.rename(app, d / "app.log.1")
+                app.write_text("")
+                data = gzip.compress((d / "app.log.1").read_bytes())
+                await asyncio.to_thread(slowly, d / "app.log.1.gz", data)
+                os.unlink(d / "app.log.1")
+            else:
+                data = app.read_bytes()
+                await asyncio.to_thread(slowly, d / "app.log.1", data)
+                with app.open("r+") as f:
+                    f.truncate(0)
+            with app.open("a") as f:
+                f.write(lines(450, 10, width=40))
+            await until(lambda: count(db) >= 460, within=20)
+            await asyncio.sleep(2.5)  # anything more (a duplicate) has time to arrive
+
+    asyncio.run(main())
+    assert ids(db) == list(range(460))

@@ -68,6 +68,10 @@ VERIFY_S = 60.0
 MULTILINE_TIMEOUT_S = 1.0
 # A file with the same content as one being read is placed again once quiet this long.
 COPY_SETTLE_S = 1.0
+# A new file that starts as a generation read before does waits to be quiet (COPY_SETTLE_S) so
+# that a copy or a compression still being written is not read as new; one written for longer
+# than this (a live log that shares a first line with another) is read all the same.
+KIN_WAIT_MAX_S = 10.0
 # Where inotify cannot be had (watchfiles): how long it waits for more changes before it wakes
 # us, and how often its thread looks while idle.
 WATCH_STEP_MS = 10
@@ -163,6 +167,7 @@ class Watcher:
         self._held: set[Path] = set()  # ingested with a record held back: looked at again
         self._copies: set[Path] = set()  # copies of files being read: placed again later
         self._shrunk: set[Path] = set()  # seen shorter than when last read (copytruncate)
+        self._kin_since: dict[Path, float] = {}  # new files held while quiet: since when
         self._next_full = 0.0
         self._verify_due = 0.0  # the next rescan that stats every file
         self._changed = asyncio.Event()
@@ -319,6 +324,7 @@ class Watcher:
             multiline_settle_s=self.options.multiline_timeout_s,
         )
         written = None if is_repo else self._written_clock(path, stamp)
+        waited = time.monotonic() - self._kin_since.get(path, time.monotonic())
         done = await read_path(
             self.log,
             path,
@@ -327,7 +333,15 @@ class Watcher:
             copies="keep" if young else "settle",
             tuning=tuning,
             written=written,
+            hold_kin=young and waited < KIN_WAIT_MAX_S,
         )
+        if done.kind == "wait":  # looked at again once quiet
+            self._kin_since.setdefault(path, time.monotonic())
+            self._held.add(path)
+            self._settle[path] = COPY_SETTLE_S
+            self._newly_held.set()
+            return 0
+        self._kin_since.pop(path, None)
         if done.kind == "unknown":
             self._failed[path] = stamp  # not a format we read: said once, retried if it changes
             self._note_once(path, f"{path}: skipped: unknown format (--exclude it to hush)")
@@ -412,6 +426,7 @@ class Watcher:
         self._held.discard(path)
         self._copies.discard(path)
         self._shrunk.discard(path)
+        self._kin_since.pop(path, None)
 
     # -- running -----------------------------------------------------------------------------
 
