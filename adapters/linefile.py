@@ -545,13 +545,8 @@ class LineFileAdapter:
                     f"{path}: read from the start: a {self.name} file needs its header"
                 )
             plain = not at.identity.compressed
-            reader = LineReader(
-                f,
-                at.offset,
-                at.line,
-                take_tail=take_tail,
-                plain_file=plain,
-                before=before,
+            reader = self.make_reader(
+                f, at.offset, at.line, take_tail=take_tail, plain_file=plain, before=before
             )
             self._identity = at.identity
             current = self._generation(slot)
@@ -630,6 +625,22 @@ class LineFileAdapter:
         state["name"] = self.stem
         self._state = state
         return dict(state)
+
+    def make_reader(
+        self,
+        f: BinaryIO,
+        offset: int,
+        line: int,
+        *,
+        take_tail: bool,
+        plain_file: bool = False,
+        before: bytes = b"",
+    ) -> LineReader:
+        """The reader of the open file from `offset`: lines here (a format that frames its
+        records otherwise, JSON values, gives its own)."""
+        return LineReader(
+            f, offset, line, take_tail=take_tail, plain_file=plain_file, before=before
+        )
 
     def read_file(self, at: ReadFrom) -> AsyncGenerator[Batch, None]:
         """Batches from `at` to the end of the file (or its last complete record if not final)."""

@@ -12,6 +12,7 @@ from .csvfile import CsvAdapter
 from .fields import FieldMap
 from .git import GitAdapter, is_repository
 from .jsonl import JsonlAdapter
+from .jsonvalues import JsonValuesAdapter
 from .lineage import Placement
 from .lines import STDIN, is_stream
 from .logfile import LogAdapter
@@ -29,6 +30,9 @@ Factory = Callable[[Path, FieldMap, bool, dict[str, Any], Placement | None], Ada
 
 ADAPTERS: dict[str, Factory] = {
     "jsonl": lambda path, fields, final, opts, placed: JsonlAdapter(
+        path, fields, final=final, placement=placed
+    ),
+    "json": lambda path, fields, final, opts, placed: JsonValuesAdapter(
         path, fields, final=final, placement=placed
     ),
     "csv": lambda path, fields, final, opts, placed: CsvAdapter(
@@ -59,7 +63,7 @@ ADAPTERS: dict[str, Factory] = {
 _BY_SUFFIX = {
     ".jsonl": "jsonl",
     ".ndjson": "jsonl",
-    ".json": "jsonl",
+    ".json": "json",
     ".csv": "csv",
     ".tsv": "csv",
     ".tab": "csv",

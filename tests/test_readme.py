@@ -3,6 +3,7 @@ its examples, each of which parses)."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -44,6 +45,8 @@ def _workspace(tmp_path: Path) -> Path:
     sql = ROOT / "samples" / "projections" / "last_by_author.sql"
     (work / "last_by_author.sql").write_bytes(sql.read_bytes())
     (work / "app.log").write_text("INFO started\nERROR boom\n  at main\nnot matching\n")
+    export = [{"id": i, "user": "ana", "body": f"hello {i}"} for i in range(3)]
+    (work / "export.json").write_text(json.dumps(export, indent=2))
     (work / "logs" / "web.log").write_text("GET / 200\n")
     finished(*work.rglob("*"))
     repo = Repo(work / "repo")

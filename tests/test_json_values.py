@@ -1,0 +1,100 @@
+"""`.json` files as they are exported (issue 34, item 3): an array read one element at a time
+(pretty-printed or on one line), records one after another, resumed exactly where the last
+one ended, what does not frame dead-lettered with the records before it kept."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from evlog.adapters import FieldMap, ingest, make_adapter
+from evlog.adapters.jsonvalues import ValueReader, _value_end
+from evlog.eventlog import EventLog
+
+from .support import finished
+from .test_no_loss import ingest as cli_ingest
+from .test_no_loss import payloads
+
+RECORDS = [
+    {"id": i, "user": f"u{i % 5}", "body": "x" * (i % 7), "deep": {"a": [1, {"b": 'c]}\\"'}]}}
+    for i in range(300)
+]
+
+
+def stored(db: Path) -> list[Any]:
+    conn = sqlite3.connect(db)
+    try:
+        rows = conn.execute("SELECT payload FROM events ORDER BY seq").fetchall()
+    finally:
+        conn.close()
+    return [json.loads(p) for (p,) in rows]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        json.dumps(RECORDS, indent=2),
+        json.dumps(RECORDS),
+        "\ufeff  \n" + json.dumps(RECORDS, indent="\t") + "\n\n",
+        "\n".join(json.dumps(r, indent=1) for r in RECORDS),  # records one after another
+        "\n".join(json.dumps(r) for r in RECORDS),  # JSON lines in a .json file
+    ],
+    ids=["pretty", "one-line", "bom-and-tabs", "pretty-objects", "json-lines"],
+)
+def test_every_record_once_whatever_the_layout(tmp_path: Path, text: str) -> None:
+    (tmp_path / "export.json").write_text(text)
+    finished(tmp_path / "export.json")
+    s = cli_ingest(tmp_path, "export.json", "--key-field", "id")
+    assert (s["read"], s["appended"], s["dead_letters"]) == (300, 300, 0), s
+    assert payloads(tmp_path, "json/export") == RECORDS
+    again = cli_ingest(tmp_path, "export.json", "--key-field", "id")
+    assert again["read"] == 0  # resumed at the end
+
+
+def test_a_file_written_in_pieces_resumes_where_the_last_record_ended(tmp_path: Path) -> None:
+    path, db = tmp_path / "grow.json", tmp_path / "e.db"
+    text = json.dumps(RECORDS[:50], indent=2)
+
+    async def read(final: bool) -> Any:
+        async with await EventLog.open(db) as log:
+            adapter = make_adapter(path, fields=FieldMap(), final=final)
+            adapter.settle_s = 0.0  # type: ignore[attr-defined]
+            return await ingest(log, adapter)
+
+    cuts = [0, 7, len(text) // 3, len(text) // 3 + 1, 2 * len(text) // 3, len(text) - 2]
+    for a, b in zip(cuts, [*cuts[1:], len(text)], strict=True):
+        with path.open("a") as f:
+            f.write(text[a:b])
+        stats = asyncio.run(read(final=False))
+        assert stats.unaccounted == 0 and stats.dead_letters == 0, stats
+    assert stored(db) == RECORDS[:50]
+
+
+def test_what_does_not_frame_is_one_dead_letter_and_the_rest_stands(tmp_path: Path) -> None:
+    (tmp_path / "bad.json").write_text('[{"a": 1}, {"a": 2}, {broken}, {"a": 3}] trailing')
+    (tmp_path / "open.json").write_text('[{"a": 1}, {"a": [2')
+    finished(tmp_path / "bad.json", tmp_path / "open.json")
+    s = cli_ingest(tmp_path, "bad.json")
+    assert (s["appended"], s["dead_letters"]) == (3, 2), s
+    s = cli_ingest(tmp_path, "open.json")
+    assert (s["appended"], s["dead_letters"]) == (1, 1), s
+    conn = sqlite3.connect(tmp_path / ".evlog" / "events.db")
+    errors = dict(conn.execute("SELECT position, error FROM dead_letters").fetchall())
+    conn.close()
+    assert "bytes after the end of the array" in errors["bad.json:5"]
+    assert "malformed JSON" in errors["bad.json:3"]
+
+
+def test_the_framing_follows_strings_and_brackets_only() -> None:
+    for value in ('"a]b\\"c"', '{"k": "}"}', "[1, [2, [3]], {}]", "123", "true", '{"a": "\\\\"}'):
+        buf = value.encode() + b" ,"
+        end = _value_end(buf, 0)
+        assert end == len(value), value
+        assert json.loads(buf[:end]) == json.loads(value)
+    assert _value_end(b'{"a": "unclosed', 0) is None
+    assert ValueReader.__mro__[1].__name__ == "LineReader"  # the same interface as lines
