@@ -63,9 +63,9 @@ class Placement:
     independent: Placement | None = None  # kind "copy": what the file would be on its own
     substantial: bool = False  # kind "copy": enough identical content to be the same file
     facts: Facts | None = None  # the file as it was placed (its read need not sniff it again)
-    # kind "new", and perhaps content read before still being written (a copy, a compression):
-    # it starts as a generation some source read does (the same first line) but is not that
-    # content, or it is compressed, or its start (a whole first line) cannot be read yet
+    # kind "new" or "own", and perhaps content read before still being written (a copy, a
+    # compression): its bytes are the start of a generation another source read, or (a file
+    # never seen) it is compressed or its first line is not whole yet
     kin: bool = False
 
     @property
@@ -239,7 +239,11 @@ def place(path: Path, own_source: str, index: SourceIndex) -> Placement:
         st = os.stat(path)
     except OSError:
         return Placement(own_source, "own" if own else "new")
-    if own is not None and (st.st_dev, st.st_ino) == (own.get("dev"), own.get("ino")):
+    if (
+        own is not None
+        and (st.st_dev, st.st_ino) == (own.get("dev"), own.get("ino"))
+        and int(own.get("offset") or 0) > 0
+    ):
         return Placement(own_source, "own")  # the live path: one stat, nothing read
     f = facts(path)
     if f is None:  # its start cannot be read (a compressed stream not yet whole, perhaps)
@@ -247,15 +251,23 @@ def place(path: Path, own_source: str, index: SourceIndex) -> Placement:
     alone = Placement(own_source, "own" if own else "new", facts=f)
     found = index.candidates(f.fingerprint, f.dev, f.ino)
     matches = [(s, slot, r) for s, slot, r in found if same_content(f, r)]
-    if not matches and not own:
-        unsure = f.compression is not None or not f.first_line_whole
-        partial = any(
-            r["fingerprint"] == f.fingerprint and may_be_start_of(f, r) for _, _, r in found
-        )
-        alone = Placement(own_source, "new", facts=f, kin=unsure or partial)
-    # The same inode first, then a source's current generation, then the newest rotated one.
+    # Perhaps the start of another source's content still being written (see `kin`): a new
+    # file, or a new file at its own name whose generation nothing was read of yet.
+    partial = any(
+        s != own_source
+        and r["fingerprint"] == f.fingerprint
+        and not same_content(f, r)
+        and may_be_start_of(f, r)
+        for s, _, r in found
+    )
+    unsure = own is None and (f.compression is not None or not f.first_line_whole)
+    if (partial or unsure) and not any(s != own_source for s, _, _ in matches):
+        alone = Placement(own_source, alone.kind, facts=f, kin=True)
+    # Content read first (a generation nothing was read of matches by its inode alone), then
+    # the same inode, then a source's current generation, then the newest rotated one.
     matches.sort(
-        key=lambda m: ((f.dev, f.ino) != (m[2].get("dev"), m[2].get("ino")), m[1] is not None,
+        key=lambda m: (not int(m[2].get("offset") or 0),
+                       (f.dev, f.ino) != (m[2].get("dev"), m[2].get("ino")), m[1] is not None,
                        -(m[1] or 0))
     )  # fmt: skip
     for source, slot, record in matches:

@@ -92,7 +92,7 @@ async def read_path(
         return PathRead(path, "failed", error=str(exc))
     adapter = planned.adapter
     placement = planned.placement
-    if hold_kin and placement is not None and placement.kind == "new" and placement.kin:
+    if hold_kin and placement is not None and placement.kind in ("new", "own") and placement.kin:
         return PathRead(path, "wait", placement=placement, source=adapter.source)
     if not planned.reads:
         return PathRead(path, "copy", placement=planned.placement, source=adapter.source)

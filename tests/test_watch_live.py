@@ -528,3 +528,39 @@ def test_a_rotation_still_being_written_is_not_read_as_a_new_file(
 
     asyncio.run(main())
     assert ids(db) == list(range(460))
+
+
+def test_a_copy_written_slowly_over_a_file_read_before_under_its_name_is_not_read_twice(
+    tmp_path: Path,
+) -> None:
+    """A directory watched from the start with `app.log` and an older `app.log.1` (read as a
+    source of its own: nothing says where it came from). The next copytruncate rotation moves
+    `app.log.1` on and copies `app.log` to a new `app.log.1`: a new file at a name read before,
+    that a look while it is empty or half written must not take for that name's next
+    generation."""
+    d, db = tmp_path / "logs", tmp_path / "e.db"
+    d.mkdir()
+    app, old = d / "app.log", d / "app.log.1"
+    app.write_text(lines(0, 100, width=40))
+    old.write_text(lines(1000, 50, width=40))
+
+    async def main() -> None:
+        async with watching(db, [d], {"adapter": "jsonl"}):
+            await until(lambda: count(db) == 150)
+            os.rename(old, d / "app.log.2")
+            data = app.read_bytes()
+            with (d / "app.log.1").open("wb") as f:
+                await asyncio.sleep(0.3)  # seen empty first
+                for i in range(0, len(data), len(data) // 6 + 1):
+                    f.write(data[i : i + len(data) // 6 + 1])
+                    f.flush()
+                    await asyncio.sleep(0.08)
+            with app.open("r+") as f:
+                f.truncate(0)
+            with app.open("a") as f:
+                f.write(lines(100, 10, width=40))
+            await until(lambda: count(db) >= 160, within=20)
+            await asyncio.sleep(2.5)  # anything more (a duplicate) has time to arrive
+
+    asyncio.run(main())
+    assert ids(db) == [*range(110), *range(1000, 1050)]
