@@ -370,3 +370,20 @@ INSERT INTO named BY NAME SELECT payload->>'text' AS text, seq, payload->>'autho
                 == [{"author": "bruno", "text": "message 209"}]
             )
         )
+
+
+def test_projection_add_with_no_follower_builds_it_at_once(tmp_path: Path) -> None:
+    db = tmp_path / "e.db"
+    asyncio.run(fill_log(db, 40))
+    f = tmp_path / "per_author.sql"
+    f.write_text(PER_AUTHOR)
+    r = evlog("--db", db, "projection", "add", f, "--check")
+    version = r.stderr.split("version ")[1].split(")")[0]
+    assert r.returncode == 0 and all(c in "0123456789abcdef" for c in version), r.stderr
+    r = evlog("--db", db, "projection", "add", f)
+    assert r.returncode == 0 and "built to position 40" in r.stderr, r.stderr
+    assert _rows(db, "SELECT sum(n) AS n FROM lines_per_author") == [{"n": 40}]
+    listed = json.loads(evlog("--db", db, "projections", "--json").stdout)
+    assert {"name": "per_author", "version": version, "state": "live"}.items() <= (
+        listed[-1].items()
+    )

@@ -61,7 +61,7 @@ def projections_cmd(
             [
                 p.name,
                 catalog.kind(p),
-                p.version,
+                f"{p.version:x}",  # a SQL file's version is a hash of it: short as hex
                 live["generation"] if live else None,
                 live["position"] if live else None,
                 head - live["position"] if live else None,
@@ -109,7 +109,7 @@ def projection_add(
 
     The file goes to projections/ beside the log; a running follower builds it from the start
     of the log beside the live tables (a replaced one is rebuilt blue-green, and queries keep
-    answering from the old tables until the swap); otherwise the next `evlog project` does.
+    answering from the old tables until the swap); with no follower it is built at once.
     A file that does not check out (bad SQL, unknown columns, a statement that writes) is
     refused with one line and nothing changes. Format: docs/projections.md."""
     from evlog.projector import sqlfile
@@ -126,7 +126,7 @@ def projection_add(
         raise UserError(str(exc)) from None
     tables = ", ".join(t.name for t in projection.tables) or "no tables"
     if check:
-        output.say(f"{file}: ok: projection {name} ({tables}; version {projection.version})")
+        output.say(f"{file}: ok: projection {name} ({tables}; version {projection.version:x})")
         return
     target = s.projections_dir / f"{name}.sql"
     replaced = target.exists()
@@ -136,15 +136,18 @@ def projection_add(
     tmp.replace(target)
     from ..ingesting import is_served
 
-    serving = is_served(s.duckdb)
-    when = "the running follower builds it now" if serving else "`evlog project` builds it"
     verb = "replaced" if replaced else "added"
-    output.say(f"projection {name} {verb} ({tables}) as {target}; {when}")
+    if is_served(s.duckdb):
+        output.say(f"projection {name} {verb} ({tables}) as {target}; the follower builds it now")
+        return
+    output.say(f"projection {name} {verb} ({tables}) as {target}; building it from the log")
+    position = s.project()  # no follower: built now, so a query can read it at once
+    output.say(f"projection {name} built to position {position}")
 
 
 def _projection_state(p: Projection, built_version: int) -> str:
     if built_version == p.version:
         return "live"
     if p.upgrade_steps(built_version) is not None:
-        return f"version {built_version}: upgraded in place on next run"
-    return f"version {built_version}: rebuilt on next run"
+        return f"version {built_version:x}: upgraded in place on next run"
+    return f"version {built_version:x}: rebuilt on next run"
