@@ -317,7 +317,11 @@ class CsvAdapter(LineFileAdapter):
             stream = scalar_text(get_field(record, f.stream_field)) if f.stream_field else None
             event_type = scalar_text(get_field(record, f.type_field)) if f.type_field else None
             custom_key = scalar_text(get_field(record, f.key_field)) if f.key_field else None
-            source_time = parse_time_ns(get_field(record, f.time_field)) if f.time_field else None
+            source_time = (
+                parse_time_ns(get_field(record, f.time_field), f.time_format)
+                if f.time_field
+                else None
+            )
         except ValueError as exc:
             batch.dead_letters.append(self.dead(line, str(exc)))
             return

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 
@@ -20,6 +21,7 @@ class FieldMap:
     key_field: str | None = None
     time_field: str | None = None
     event_type: str | None = None
+    time_format: str | None = None  # how the time field is written (see parse_time_ns)
     # How default stream names are made: 2 (now) `<adapter>/<name>` for every adapter; 1 for
     # sources first read by evlog before that (`chat`, `slack:x`, `whatsapp:x`, `git/x`), kept
     # so a source's events never move to another stream mid-way.
@@ -53,13 +55,31 @@ MIN_NS, MAX_NS = -(2**63), 2**63 - 1
 TIME_RANGE = "1677-09-21 to 2262-04-11"
 
 
-def parse_time_ns(value: Any) -> int | None:
-    """Epoch numbers (s, ms, µs or ns, told apart by size) or ISO 8601 text to ns since epoch.
-    Raises ValueError for a value that is there but is not a time evlog can keep."""
+# `--time-format` names for epoch numbers of a fixed unit (beside strptime directives).
+EPOCH_UNITS = {"epoch": 10**9, "epoch_ms": 10**6, "epoch_us": 10**3, "epoch_ns": 1}
+
+
+def check_time_format(fmt: str | None) -> None:
+    """ValueError if `fmt` is neither an epoch unit nor a strptime format with a directive."""
+    if fmt is None or fmt in EPOCH_UNITS:
+        return
+    if "%" not in fmt:
+        units = ", ".join(EPOCH_UNITS)
+        example = "%d/%b/%Y:%H:%M:%S %z"
+        raise ValueError(f"--time-format {fmt!r}: strptime directives ({example}) or {units}")
+
+
+def parse_time_ns(value: Any, fmt: str | None = None) -> int | None:
+    """Epoch numbers (s, ms, µs or ns, told apart by size) or ISO 8601 text to ns since epoch;
+    with `fmt`, as it says: an epoch unit (EPOCH_UNITS) or strptime directives (a time without
+    a zone is UTC). Raises ValueError for a value that is there but is not a time evlog can
+    keep."""
     if value is None or value == "":
         return None
     if isinstance(value, bool):
         raise ValueError(f"not a time: {value!r}")
+    if fmt is not None:
+        return _formatted_ns(value, fmt)
     if isinstance(value, int | float):
         return _in_range(_epoch_ns(float(value)), value)
     if isinstance(value, str):
@@ -74,15 +94,34 @@ def parse_time_ns(value: Any) -> int | None:
             dt = datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
         except ValueError:
             raise ValueError(f"not a time: {value!r}") from None
-        if dt.tzinfo is None:
-            dt = dt.replace(tzinfo=UTC)
-        delta = dt - EPOCH
-        ns = (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
-        return _in_range(ns, value)
+        return _in_range(_ns_of(dt), value)
     raise ValueError(f"not a time: {value!r}")
 
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _formatted_ns(value: Any, fmt: str) -> int:
+    if fmt in EPOCH_UNITS:
+        try:  # exactly, digit by digit: a float would round ns away
+            number = Decimal(str(value).strip())
+        except InvalidOperation:
+            raise ValueError(f"not a time ({fmt}): {value!r}") from None
+        if not number.is_finite():
+            raise ValueError(f"not a time ({fmt}): {value!r}")
+        return _in_range(int(number * EPOCH_UNITS[fmt]), value)
+    try:
+        dt = datetime.strptime(str(value).strip(), fmt)
+    except ValueError:
+        raise ValueError(f"not a time as {fmt!r}: {value!r}") from None
+    return _in_range(_ns_of(dt), value)
+
+
+def _ns_of(dt: datetime) -> int:
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    delta = dt - EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
 
 
 def _in_range(ns: int, value: Any) -> int:

@@ -88,7 +88,9 @@ class JsonlAdapter(LineFileAdapter):
             stream = scalar_text(self._stream(record)) if self._stream else None
             event_type = scalar_text(self._type(record)) if self._type else None
             custom_key = scalar_text(self._key(record)) if self._key else None
-            source_time = parse_time_ns(self._time(record)) if self._time else None
+            source_time = (
+                parse_time_ns(self._time(record), self.fields.time_format) if self._time else None
+            )
         except ValueError as exc:
             batch.dead_letters.append(self.dead(line, str(exc)))
             return

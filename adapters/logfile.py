@@ -101,7 +101,9 @@ class LogAdapter(LineFileAdapter):
             payload.update({k: v for k, v in m.groupdict().items() if v is not None})
             if self.fields.time_field and self.fields.time_field in payload:
                 try:
-                    source_time = parse_time_ns(payload[self.fields.time_field])
+                    source_time = parse_time_ns(
+                        payload[self.fields.time_field], self.fields.time_format
+                    )
                 except ValueError as exc:
                     batch.dead_letters.append(self.dead(first, str(exc), raw))
                     return

@@ -29,6 +29,7 @@ OPTIONS = {
     "type_field": "--type-field",
     "key_field": "--key-field",
     "time_field": "--time-field",
+    "time_format": "--time-format",
     "event_type": "--type",
     "pattern": "--pattern",
     "date_order": "--date-order",
@@ -39,7 +40,9 @@ OPTIONS = {
     "since": "--since",
     "paths": "--path",
 }
-_FIELDS = ("stream", "stream_field", "type_field", "key_field", "time_field", "event_type")
+_FIELDS = (
+    "stream", "stream_field", "type_field", "key_field", "time_field", "event_type", "time_format",
+)  # fmt: skip
 
 
 class MappingConflict(InputError):

@@ -151,6 +151,7 @@ def checked_mapping(**options: Any) -> dict[str, Any]:
     """The mapping options given, checked (a bad value is BadOption)."""
     from evlog.adapters import ADAPTERS, InputError, mapping
     from evlog.adapters.csvfile import delimiter_of
+    from evlog.adapters.fields import check_time_format
     from evlog.adapters.whatsapp import check_date_order, time_zone
 
     pattern = options.get("pattern")
@@ -160,10 +161,11 @@ def checked_mapping(**options: Any) -> dict[str, Any]:
         except re.error as exc:
             raise BadOption(f"--pattern is not a valid regex: {exc}") from None
     try:
+        check_time_format(options.get("time_format"))
         check_date_order(options.get("date_order"))  # also when no file is a WhatsApp export
         time_zone(options.get("tz"))
         delimiter_of(options.get("delimiter"))
-    except InputError as exc:
+    except (InputError, ValueError) as exc:
         raise BadOption(str(exc)) from None
     adapter = options.get("adapter")
     if adapter is not None and adapter not in ADAPTERS:

@@ -12,6 +12,7 @@ are in tests/conftest.py)."""
 from __future__ import annotations
 
 import asyncio
+import datetime
 import json
 import os
 import sqlite3
@@ -482,3 +483,52 @@ def test_git_rounds_projected_while_read_keep_the_law_and_equal_a_fresh_projecti
             assert live["git_commits"][0] == sum(len(c) for c in rounds)
     finally:
         git_adapter.FIRST_BATCH, git_adapter.BATCH = saved
+
+
+# -- times written as a --time-format says ------------------------------------------------------
+
+TIME_FORMATS = [
+    "%Y-%m-%d %H:%M:%S",
+    "%d/%b/%Y:%H:%M:%S %z",  # Apache/nginx access logs
+    "%a %b %d %H:%M:%S %Y",  # Apache error logs
+    "%b %d %Y %H:%M:%S.%f",
+    "%Y%m%dT%H%M%S%z",
+    "%m/%d/%y %I:%M:%S %p",
+]
+
+
+@given(
+    when=st.datetimes(
+        min_value=__import__("datetime").datetime(1970, 1, 1),
+        max_value=__import__("datetime").datetime(2200, 1, 1),
+        timezones=st.sampled_from(
+            [__import__("datetime").timezone.utc]
+            + [
+                __import__("datetime").timezone(__import__("datetime").timedelta(hours=h))
+                for h in (-8, 2, 5)
+            ]
+        ),
+    ),
+    fmt=st.sampled_from([*TIME_FORMATS, "epoch", "epoch_ms", "epoch_us", "epoch_ns"]),
+)
+def test_a_time_written_with_a_format_parses_back_to_the_same_instant(when: Any, fmt: str) -> None:
+    from evlog.adapters.fields import EPOCH_UNITS, parse_time_ns
+
+    dt = datetime
+
+    if fmt in EPOCH_UNITS:
+        exact = (when - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) // dt.timedelta(microseconds=1)
+        text = str(exact * 1000 // EPOCH_UNITS[fmt])
+        got = parse_time_ns(text, fmt)
+        assert got is not None and 0 <= exact * 1000 - got < EPOCH_UNITS[fmt]
+        return
+    text = when.strftime(fmt)
+    # What the format keeps of the instant: no zone means the time as written is UTC, no %f
+    # means whole seconds, %y/%p keep what they say.
+    shown = dt.datetime.strptime(text, fmt)
+    if shown.tzinfo is None:
+        shown = shown.replace(tzinfo=dt.UTC)
+    expected = (shown - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) // dt.timedelta(microseconds=1)
+    assert parse_time_ns(text, fmt) == expected * 1000
+    if "%z" in fmt and "%f" in fmt:
+        assert expected * 1000 == parse_time_ns(when.isoformat())

@@ -222,3 +222,29 @@ def test_default_stream_names_follow_one_scheme_and_old_sources_keep_theirs(
     assert evlog("--db", db, "project").returncode == 0
     last = _rows(db, "SELECT stream FROM events ORDER BY seq DESC LIMIT 1")
     assert last == [{"stream": "chat"}]
+
+
+def test_an_apache_error_log_reads_with_a_time_format(tmp_path: Path) -> None:
+    """loghub's Apache error log lines: without --time-format every line was a dead letter
+    (exit 0 then); with it, typed times."""
+    log = tmp_path / "apache.log"
+    log.write_text(
+        "[Sun Dec 04 04:47:44 2005] [notice] workerEnv.init() ok /etc/httpd/conf/workers2.prop\n"
+        "[Sun Dec 04 04:47:44 2005] [error] mod_jk child workerEnv in error state 6\n"
+        "[Mon Dec 05 10:02:09 2005] [notice] jk2_init() Found child 6725 in scoreboard slot 10\n"
+    )
+    finished(log)
+    db = tmp_path / "e.db"
+    pattern = r"^\[(?P<ts>[^\]]+)\] \[(?P<level>\w+)\] (?P<msg>.*)"
+    r = evlog("--db", db, "ingest", log, "--pattern", pattern, "--time-field", "ts")
+    assert r.returncode == 1 and "3 of 3 records were dead-lettered" in r.stderr
+    r = evlog("--db", tmp_path / "f.db", "ingest", log, "--pattern", pattern,
+              "--time-field", "ts", "--time-format", "%a %b %d %H:%M:%S %Y")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert evlog("--db", tmp_path / "f.db", "project").returncode == 0
+    rows = _rows(tmp_path / "f.db", "SELECT CAST(source_time AS VARCHAR) AS t FROM events")
+    assert [x["t"] for x in rows] == [
+        "2005-12-04 04:47:44", "2005-12-04 04:47:44", "2005-12-05 10:02:09",
+    ]  # fmt: skip
+    r = evlog("--db", db, "ingest", log, "--time-format", "nope")
+    assert r.returncode == 2 and "strptime directives" in r.stderr

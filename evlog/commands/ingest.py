@@ -35,6 +35,7 @@ from .common import (
     O_STREAM,
     O_STREAM_FIELD,
     O_TIME_FIELD,
+    O_TIME_FORMAT,
     O_TYPE,
     O_TYPE_FIELD,
     O_TZ,
@@ -65,6 +66,7 @@ def ingest_cmd(
     type_field: Annotated[str | None, O_TYPE_FIELD] = None,
     key_field: Annotated[str | None, O_KEY_FIELD] = None,
     time_field: Annotated[str | None, O_TIME_FIELD] = None,
+    time_format: Annotated[str | None, O_TIME_FORMAT] = None,
     event_type: Annotated[str | None, O_TYPE] = None,
     pattern: Annotated[str | None, O_PATTERN] = None,
     date_order: Annotated[
@@ -129,7 +131,8 @@ def ingest_cmd(
     s = settings(ctx)
     wanted = checked_mapping(
         adapter=adapter, stream=stream, stream_field=stream_field, type_field=type_field,
-        key_field=key_field, time_field=time_field, event_type=event_type, pattern=pattern,
+        key_field=key_field, time_field=time_field, time_format=time_format,
+        event_type=event_type, pattern=pattern,
         date_order=date_order, tz=tz, delimiter=delimiter, detect_types=detect_types,
         all_refs=all_refs, since=since, paths=git_paths,
     )  # fmt: skip

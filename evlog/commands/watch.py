@@ -24,6 +24,7 @@ from .common import (
     O_STREAM,
     O_STREAM_FIELD,
     O_TIME_FIELD,
+    O_TIME_FORMAT,
     O_TYPE,
     O_TYPE_FIELD,
     O_TZ,
@@ -52,6 +53,7 @@ def watch(
     type_field: Annotated[str | None, O_TYPE_FIELD] = None,
     key_field: Annotated[str | None, O_KEY_FIELD] = None,
     time_field: Annotated[str | None, O_TIME_FIELD] = None,
+    time_format: Annotated[str | None, O_TIME_FORMAT] = None,
     event_type: Annotated[str | None, O_TYPE] = None,
     pattern: Annotated[str | None, O_PATTERN] = None,
     tz: Annotated[str | None, O_TZ] = None,
@@ -93,7 +95,8 @@ def watch(
         raise UserError(f"a follower is already projecting into {s.duckdb}")
     wanted = checked_mapping(
         adapter=adapter, stream=stream, stream_field=stream_field, type_field=type_field,
-        key_field=key_field, time_field=time_field, event_type=event_type, pattern=pattern,
+        key_field=key_field, time_field=time_field, time_format=time_format,
+        event_type=event_type, pattern=pattern,
         tz=tz, delimiter=delimiter, detect_types=detect_types,
     )  # fmt: skip
     from ..live.watch import WatchOptions, run_watch
