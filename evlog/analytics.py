@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 import duckdb
 
-from evlog.live.server import is_listening, query_socket, request, socket_path
+from evlog.live.client import is_listening, query_socket, request, socket_path
 from evlog.projector import Projection, QueryError, QueryResult
 from evlog.projector import export as exporting
 from evlog.projector.query import SAFE_CONFIG, run_query

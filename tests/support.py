@@ -143,7 +143,7 @@ async def fill_log(db: Path, n: int, *, start: int = 0, batch: int = 5000) -> No
 def follower(db: Path, *args: str) -> Iterator[subprocess.Popen[str]]:
     """`evlog project --follow` on `db` as a real process, serving queries once this yields;
     stopped with SIGINT (as Ctrl-C) at the end."""
-    from evlog.live.server import is_listening, socket_path
+    from evlog.live.client import is_listening, socket_path
     from evlog.paths import duckdb_path_for
 
     sock = socket_path(duckdb_path_for(db, None))

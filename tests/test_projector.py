@@ -16,7 +16,7 @@ import pyarrow as pa
 import pytest
 
 from evlog.eventlog import EventLog, NewEvent
-from evlog.live.server import socket_path
+from evlog.live.client import socket_path
 from evlog.projector import EventBatch, Projection, Projector, Table
 from evlog.projector.arrow import cast_like_duckdb, from_columns
 from evlog.projector.batch import SEQ, STREAM

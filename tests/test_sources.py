@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from evlog.live.server import socket_path
+from evlog.live.client import socket_path
 
 from .support import eventually, evlog, finished, proc_env
 from .test_git import Repo

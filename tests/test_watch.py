@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from evlog.live.server import socket_path
+from evlog.live.client import socket_path
 
 from .support import SHARED_DATA, eventually, evlog, proc_env
 
