@@ -27,7 +27,14 @@ from typing import Any, BinaryIO
 from evlog.eventlog import NewEvent
 
 from .base import MAX_RECORD_BYTES, Batch, InputError
-from .fields import FieldMap, get_field, parse_time_ns, scalar_text
+from .fields import (
+    MESSAGE_FIELDS_HINT,
+    FieldMap,
+    get_field,
+    lacks_message_fields,
+    parse_time_ns,
+    scalar_text,
+)
 from .lineage import Placement
 from .linefile import LineFileAdapter, ReadFrom
 from .lines import FileIdentity, Line, line_key, open_binary
@@ -157,6 +164,7 @@ class CsvAdapter(LineFileAdapter):
         self.delimiter = self.given_delimiter or self.by_name or ","
         self.detect_types = detect_types
         self._header: list[str] | None = None
+        self._said_unnamed = False  # the hint about message fields is given once a read
 
     async def read_file(self, at: ReadFrom) -> AsyncGenerator[Batch, None]:
         self._header = at.checkpoint.get("header") if at.line_no and at.checkpoint else None
@@ -326,10 +334,16 @@ class CsvAdapter(LineFileAdapter):
             batch.dead_letters.append(self.dead(line, str(exc)))
             return
         stream = stream or self.default_stream
+        kind = event_type or f.event_type or "record"
+        if kind == "message":
+            record = f.with_message_fields(record)
+            if not self._said_unnamed and lacks_message_fields(record):
+                self._said_unnamed = True
+                batch.notes.append(f"{self.where(line)}: {MESSAGE_FIELDS_HINT}")
         batch.events.append(
             NewEvent(
                 stream=stream,
-                type=event_type or f.event_type or "record",
+                type=kind,
                 payload=record,
                 key=f"{stream}:{custom_key}" if custom_key else line_key(identity, line),
                 source_time_ns=source_time,

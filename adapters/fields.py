@@ -22,6 +22,28 @@ class FieldMap:
     time_field: str | None = None
     event_type: str | None = None
     time_format: str | None = None  # how the time field is written (see parse_time_ns)
+    # Record fields copied into the payload as `author` and `text`, the names the chat
+    # analytics (the messages projection) read.
+    author_field: str | None = None
+    text_field: str | None = None
+
+    @property
+    def maps_message(self) -> bool:
+        return self.author_field is not None or self.text_field is not None
+
+    def with_message_fields(self, record: Any) -> Any:
+        """`record` with `author` and `text` taken from the mapped fields (a record that is not
+        an object stays as it is)."""
+        if not isinstance(record, dict):
+            return record
+        out = dict(record)
+        for name, dotted in (("author", self.author_field), ("text", self.text_field)):
+            if dotted is not None:
+                value = get_field(record, dotted)
+                if value is not None:
+                    out[name] = value if isinstance(value, str) else str(value)
+        return out
+
     # How default stream names are made: 2 (now) `<adapter>/<name>` for every adapter; 1 for
     # sources first read by evlog before that (`chat`, `slack:x`, `whatsapp:x`, `git/x`), kept
     # so a source's events never move to another stream mid-way.
@@ -150,3 +172,16 @@ def scalar_text(value: Any) -> str | None:
     if isinstance(value, dict | list):
         raise ValueError(f"expected a scalar field, got {type(value).__name__}")
     return str(value)
+
+
+MESSAGE_FIELDS_HINT = (
+    "message records without an author or a text (the chat tables show them empty): name the"
+    " fields with --author-field and --text-field"
+)
+
+
+def lacks_message_fields(record: Any) -> bool:
+    """A `message` record the messages projection would show with neither author nor text."""
+    return not isinstance(record, dict) or (
+        record.get("author") in (None, "") and record.get("text") in (None, "")
+    )

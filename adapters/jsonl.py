@@ -13,7 +13,14 @@ import orjson
 from evlog.eventlog import NewEvent
 
 from .base import Batch
-from .fields import FieldMap, get_field, parse_time_ns, scalar_text
+from .fields import (
+    MESSAGE_FIELDS_HINT,
+    FieldMap,
+    get_field,
+    lacks_message_fields,
+    parse_time_ns,
+    scalar_text,
+)
 from .lineage import Placement
 from .linefile import LineFileAdapter, ReadFrom
 from .lines import FileIdentity, Line, is_gzip, is_stream, line_key
@@ -37,6 +44,7 @@ class JsonlAdapter(LineFileAdapter):
         f = self.fields
         self._stream, self._type = _getter(f.stream_field), _getter(f.type_field)
         self._key, self._time = _getter(f.key_field), _getter(f.time_field)
+        self._said_unnamed = False  # the hint about message fields is given once a read
 
     def batches(self, checkpoint: Any | None) -> AsyncGenerator[Batch, None]:
         """A large finished file is parsed in a child process (adapters/offload.py)."""
@@ -95,12 +103,21 @@ class JsonlAdapter(LineFileAdapter):
             batch.dead_letters.append(self.dead(line, str(exc)))
             return
         stream = stream or self.default_stream
+        kind = event_type or self.fields.event_type or "record"
+        payload: bytes = line.data
+        if kind == "message":
+            if self.fields.maps_message:
+                record = self.fields.with_message_fields(record)
+                payload = orjson.dumps(record)
+            if not self._said_unnamed and lacks_message_fields(record):
+                self._said_unnamed = True
+                batch.notes.append(f"{self.where(line)}: {MESSAGE_FIELDS_HINT}")
         # Positional: the bulk path makes a million of these (docs/performance.md#ingest).
         batch.events.append(
             NewEvent(
                 stream,
-                event_type or self.fields.event_type or "record",
-                line.data,
+                kind,
+                payload,
                 f"{stream}:{custom_key}" if custom_key else line_key(identity, line),
                 source_time,
                 self._meta % line.number,

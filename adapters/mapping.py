@@ -30,6 +30,8 @@ OPTIONS = {
     "key_field": "--key-field",
     "time_field": "--time-field",
     "time_format": "--time-format",
+    "author_field": "--author-field",
+    "text_field": "--text-field",
     "event_type": "--type",
     "pattern": "--pattern",
     "date_order": "--date-order",
@@ -42,6 +44,7 @@ OPTIONS = {
 }
 _FIELDS = (
     "stream", "stream_field", "type_field", "key_field", "time_field", "event_type", "time_format",
+    "author_field", "text_field",
 )  # fmt: skip
 
 

@@ -248,3 +248,34 @@ def test_an_apache_error_log_reads_with_a_time_format(tmp_path: Path) -> None:
     ]  # fmt: skip
     r = evlog("--db", db, "ingest", log, "--time-format", "nope")
     assert r.returncode == 2 and "strptime directives" in r.stderr
+
+
+@pytest.mark.parametrize("name", ["m.jsonl", "m.json", "m.csv"])
+def test_message_fields_are_mapped_for_the_chat_analytics_and_their_absence_said(
+    tmp_path: Path, name: str
+) -> None:
+    rows = [{"id": 1, "user": "ana", "body": "hi there"}, {"id": 2, "user": "bo", "body": "yo"}]
+    src = tmp_path / name
+    if name.endswith(".csv"):
+        src.write_text(
+            "id,user,body\n" + "".join(f"{r['id']},{r['user']},{r['body']}\n" for r in rows)
+        )
+    elif name.endswith(".json"):
+        src.write_text(json.dumps(rows, indent=2))
+    else:
+        src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    finished(src)
+    r = evlog("--db", tmp_path / "a.db", "ingest", src, "--type", "message")
+    assert r.returncode == 0 and "without an author or a text" in r.stderr, r.stderr
+    assert r.stderr.count("--author-field") == 1  # said once, not per record
+    db = tmp_path / "b.db"
+    r = evlog("--db", db, "ingest", src, "--type", "message",
+              "--author-field", "user", "--text-field", "body")  # fmt: skip
+    assert r.returncode == 0 and "without an author" not in r.stderr, r.stderr
+    assert evlog("--db", db, "project").returncode == 0
+    got = _rows(db, "SELECT author, text FROM messages ORDER BY seq")
+    assert got == [{"author": "ana", "text": "hi there"}, {"author": "bo", "text": "yo"}]
+    # the record itself is kept whole beside them
+    assert _rows(db, "SELECT payload->>'body' AS b FROM events ORDER BY seq")[0] == {
+        "b": "hi there"
+    }

@@ -203,6 +203,14 @@ O_KEY_FIELD = typer.Option(help="Record field with a unique id (re-ingesting nev
 
 
 O_TIME_FIELD = typer.Option(help="Record field with the event time (ISO 8601 or epoch).")
+O_AUTHOR_FIELD = typer.Option(
+    help="Record field with a message's author (dotted path; the chat analytics read it).",
+    show_default=False,
+)
+O_TEXT_FIELD = typer.Option(
+    help="Record field with a message's text (dotted path; the chat analytics read it).",
+    show_default=False,
+)
 O_TIME_FORMAT = typer.Option(
     help="How --time-field is written: strptime directives ('%d/%b/%Y:%H:%M:%S %z'; no zone:"
     " UTC), or epoch, epoch_ms, epoch_us, epoch_ns.",

@@ -22,6 +22,7 @@ from .common import (
     MAX_ERROR_LINES,
     O_ADAPTER,
     O_ALL,
+    O_AUTHOR_FIELD,
     O_DELIMITER,
     O_DETECT_TYPES,
     O_EXCLUDE,
@@ -34,6 +35,7 @@ from .common import (
     O_SINCE,
     O_STREAM,
     O_STREAM_FIELD,
+    O_TEXT_FIELD,
     O_TIME_FIELD,
     O_TIME_FORMAT,
     O_TYPE,
@@ -67,6 +69,8 @@ def ingest_cmd(
     key_field: Annotated[str | None, O_KEY_FIELD] = None,
     time_field: Annotated[str | None, O_TIME_FIELD] = None,
     time_format: Annotated[str | None, O_TIME_FORMAT] = None,
+    author_field: Annotated[str | None, O_AUTHOR_FIELD] = None,
+    text_field: Annotated[str | None, O_TEXT_FIELD] = None,
     event_type: Annotated[str | None, O_TYPE] = None,
     pattern: Annotated[str | None, O_PATTERN] = None,
     date_order: Annotated[
@@ -132,6 +136,7 @@ def ingest_cmd(
     wanted = checked_mapping(
         adapter=adapter, stream=stream, stream_field=stream_field, type_field=type_field,
         key_field=key_field, time_field=time_field, time_format=time_format,
+        author_field=author_field, text_field=text_field,
         event_type=event_type, pattern=pattern,
         date_order=date_order, tz=tz, delimiter=delimiter, detect_types=detect_types,
         all_refs=all_refs, since=since, paths=git_paths,

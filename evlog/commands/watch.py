@@ -13,6 +13,7 @@ from .common import (
     METRICS_HOST,
     METRICS_PORT,
     O_ADAPTER,
+    O_AUTHOR_FIELD,
     O_DELIMITER,
     O_DETECT_TYPES,
     O_EXCLUDE,
@@ -23,6 +24,7 @@ from .common import (
     O_READ_FROM,
     O_STREAM,
     O_STREAM_FIELD,
+    O_TEXT_FIELD,
     O_TIME_FIELD,
     O_TIME_FORMAT,
     O_TYPE,
@@ -54,6 +56,8 @@ def watch(
     key_field: Annotated[str | None, O_KEY_FIELD] = None,
     time_field: Annotated[str | None, O_TIME_FIELD] = None,
     time_format: Annotated[str | None, O_TIME_FORMAT] = None,
+    author_field: Annotated[str | None, O_AUTHOR_FIELD] = None,
+    text_field: Annotated[str | None, O_TEXT_FIELD] = None,
     event_type: Annotated[str | None, O_TYPE] = None,
     pattern: Annotated[str | None, O_PATTERN] = None,
     tz: Annotated[str | None, O_TZ] = None,
@@ -96,6 +100,7 @@ def watch(
     wanted = checked_mapping(
         adapter=adapter, stream=stream, stream_field=stream_field, type_field=type_field,
         key_field=key_field, time_field=time_field, time_format=time_format,
+        author_field=author_field, text_field=text_field,
         event_type=event_type, pattern=pattern,
         tz=tz, delimiter=delimiter, detect_types=detect_types,
     )  # fmt: skip
