@@ -19,6 +19,31 @@ from .fields import FieldMap, parse_time_ns
 from .zipsafe import open_checked, read_member
 
 MENTION = re.compile(r"<@(U[A-Z0-9]+)(?:\|[^>]*)?>")
+# Slack's mrkdwn entities: <@U123>, <#C123|general>, <!here>, <!subteam^S1|@team>,
+# <https://x|label>, <mailto:a@b|a@b>, <https://x>.
+_ENTITY = re.compile(r"<([@#!]?)([^<>|]*)(?:\|([^<>]*))?>")
+
+
+def plain_text(text: str, users: dict[str, str]) -> str:
+    """A message's mrkdwn as a person reads it: mentions by name, channels and links by their
+    labels (a link's address after its label), and `&lt; &gt; &amp;` as the characters."""
+
+    def entity(m: re.Match[str]) -> str:
+        sigil, target, label = m[1], m[2], m[3]
+        if sigil == "@":
+            return "@" + users.get(target, label or target)
+        if sigil == "#":
+            return "#" + (label or target)
+        if sigil == "!":
+            if label:
+                return label
+            return "@" + target.split("^", 1)[0]
+        if label and label != target.removeprefix("mailto:"):
+            return f"{label} ({target.removeprefix('mailto:')})"
+        return target.removeprefix("mailto:")
+
+    decoded = _ENTITY.sub(entity, text)
+    return decoded.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 BATCH = 5000
 
 
@@ -112,7 +137,7 @@ class SlackAdapter:
             or user
         )
         raw_text = str(m.get("text") or "") or _attachments_text(m.get("attachments"))
-        text = MENTION.sub(lambda x: "@" + users.get(x[1], x[1]), raw_text)
+        text = plain_text(raw_text, users)
         mentions = [users.get(u, u) for u in MENTION.findall(raw_text)]
         ts = str(m["ts"])
         thread = m.get("thread_ts")

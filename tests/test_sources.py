@@ -279,3 +279,37 @@ def test_message_fields_are_mapped_for_the_chat_analytics_and_their_absence_said
     assert _rows(db, "SELECT payload->>'body' AS b FROM events ORDER BY seq")[0] == {
         "b": "hi there"
     }
+
+
+def test_slack_text_reads_as_a_person_reads_it() -> None:
+    from evlog.adapters.slack import plain_text
+
+    users = {"U1": "ana"}
+    text = (
+        "hi <@U1>, see <#C9|general> &amp; <https://x.io/a?b=1|the doc> or <https://y.io>;"
+        " mail <mailto:a@b.c|a@b.c> <!here> <!subteam^S1|@devs>: 1 &lt; 2 &gt; 0 <@U2|bob>"
+    )
+    assert plain_text(text, users) == (
+        "hi @ana, see #general & the doc (https://x.io/a?b=1) or https://y.io;"
+        " mail a@b.c @here @devs: 1 < 2 > 0 @bob"
+    )
+
+
+def test_a_reply_after_a_long_silence_is_not_a_response_time(tmp_path: Path) -> None:
+    day = 86_400
+    msgs = [
+        {"id": 1, "ts": 1_700_000_000, "author": "ana", "text": "question"},
+        {"id": 2, "ts": 1_700_000_060, "author": "bo", "text": "answer"},  # a minute later
+        {"id": 3, "ts": 1_700_000_060 + 45 * day, "author": "ana", "text": "much later"},
+    ]
+    src = tmp_path / "c.jsonl"
+    src.write_text("".join(json.dumps(m) + "\n" for m in msgs))
+    finished(src)
+    db = tmp_path / "e.db"
+    args = ("--type", "message", "--key-field", "id", "--time-field", "ts")
+    assert evlog("--db", db, "ingest", src, *args).returncode == 0
+    assert evlog("--db", db, "project").returncode == 0
+    got = _rows(db, "SELECT responder, to_author, responses, median_seconds FROM response_times")
+    assert got == [{"responder": "bo", "to_author": "ana", "responses": 1, "median_seconds": 60.0}]
+    wider = _rows(db, f"SELECT count(*) AS n FROM responses_within({100 * day})")
+    assert wider == [{"n": 2}]

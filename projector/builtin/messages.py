@@ -15,6 +15,16 @@ from ..batch import COMMITTED, PAYLOAD, SEQ, SOURCE_TIME, STREAM, EventBatch
 from ..projection import LiveColumns, Projection, Table
 
 MESSAGE_TYPES = frozenset({"message"})
+RESPONSE_WINDOW_S = 24 * 3600  # a reply counts as a response within a day of the message
+_RESPONSES = """
+    SELECT stream, seq, author AS responder, prev_author AS to_author,
+           epoch(ts) - epoch(prev_ts) AS response_seconds
+    FROM (
+        SELECT stream, seq, author, ts,
+               lag(author) OVER w AS prev_author, lag(ts) OVER w AS prev_ts
+        FROM messages WINDOW w AS (PARTITION BY stream ORDER BY ts, seq)
+    ) WHERE prev_author IS NOT NULL AND prev_author <> author
+        AND epoch(ts) - epoch(prev_ts) <= {window}"""
 # Live batches up to this many messages are taken apart in Python rather than by one DuckDB
 # SELECT (whose fixed cost small batches cannot share); past it, DuckDB, as a large batch in
 # Python would hold the GIL the event loop needs (docs/performance.md#hot-tier).
@@ -39,7 +49,7 @@ _MESSAGE_SCHEMA = pa.schema(
 
 class MessagesProjection(Projection):
     name = "messages"
-    version = 1
+    version = 2
     description = "chat messages with per-day, per-author, hour-of-week and response views"
     event_types = MESSAGE_TYPES
     tables = (
@@ -68,21 +78,21 @@ class MessagesProjection(Projection):
             SELECT stream, author, min(ts) AS first_seen, max(ts) AS last_seen,
                    count(*) AS messages
             FROM messages GROUP BY ALL""",
-        # A response: a message whose previous message in the same stream is by someone else.
-        "responses": """
-            SELECT stream, seq, author AS responder, prev_author AS to_author,
-                   epoch(ts) - epoch(prev_ts) AS response_seconds
-            FROM (
-                SELECT stream, seq, author, ts,
-                       lag(author) OVER w AS prev_author, lag(ts) OVER w AS prev_ts
-                FROM messages WINDOW w AS (PARTITION BY stream ORDER BY ts, seq)
-            ) WHERE prev_author IS NOT NULL AND prev_author <> author""",
+        # A response: a message whose previous message in the same stream is by someone else,
+        # within RESPONSE_WINDOW_S of it (a week's silence is not a response time);
+        # `responses_within(seconds)` is the same with another window.
+        "responses": _RESPONSES.format(window=RESPONSE_WINDOW_S),
         "response_times": """
             SELECT responder, to_author, count(*) AS responses,
                    median(response_seconds) AS median_seconds,
                    quantile_cont(response_seconds, 0.9) AS p90_seconds
             FROM responses GROUP BY ALL""",
     }
+    macros: ClassVar[dict[str, str]] = {
+        "responses_within(window_seconds)": _RESPONSES.format(window="window_seconds"),
+    }
+    # 2: responses only within RESPONSE_WINDOW_S (the views change, the tables do not).
+    upgrades: ClassVar[dict[int, tuple[str, ...]]] = {2: ()}
 
     # The payload JSON is taken apart by DuckDB (in C++), not row by row in Python; the same
     # SELECT feeds the file (INSERT, bulk path) and the live tier (its rows as Arrow).
