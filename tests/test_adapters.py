@@ -166,7 +166,10 @@ async def test_slack_export_messages_with_names(db_path: Path) -> None:
     # a bot's post (no text of its own) reads as its attachment's fallback text
     bot = _rows(db_path, "SELECT payload FROM events WHERE key LIKE '%1454892394.000004'")
     post = orjson.loads(str(bot[0][0]))
-    assert post["bot"] is True and post["text"].startswith("[enrique:master] <https://github")
+    # (mrkdwn read as a person reads it: the link by its label, its address after)
+    assert post["bot"] is True and post["text"].startswith(
+        "[enrique:master] 1 new commit (https://github.com/mesos-magellan/enrique/commit/"
+    )
     assert (await _ingest(db_path, SLACK_ZIP))[0] == 0
 
 
