@@ -44,6 +44,8 @@ def plain_text(text: str, users: dict[str, str]) -> str:
 
     decoded = _ENTITY.sub(entity, text)
     return decoded.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
 BATCH = 5000
 
 
