@@ -26,6 +26,7 @@ class FieldMap:
     # analytics (the messages projection) read.
     author_field: str | None = None
     text_field: str | None = None
+    encoding: str | None = None  # the file's text encoding (None: UTF-8)
 
     @property
     def maps_message(self) -> bool:

@@ -90,7 +90,7 @@ class JsonlAdapter(LineFileAdapter):
         try:
             record = orjson.loads(line.data)
         except orjson.JSONDecodeError as exc:
-            batch.dead_letters.append(self.dead(line, f"malformed JSON: {exc}"))
+            batch.dead_letters.append(self.dead(line, _why_not_json(line.data, exc)))
             return
         try:
             stream = scalar_text(self._stream(record)) if self._stream else None
@@ -125,6 +125,19 @@ class JsonlAdapter(LineFileAdapter):
                 read_ns,
             )
         )
+
+
+def _why_not_json(data: bytes, exc: Exception) -> str:
+    """The reason a line is not JSON, in the user's terms (orjson says "surrogates not
+    allowed ... char 0" for bytes that are not UTF-8)."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as bad:
+        return (
+            f"not UTF-8 at byte {bad.start}: {bad.reason} (a file in another encoding: give"
+            " --encoding, e.g. latin-1 or cp1252)"
+        )
+    return f"malformed JSON: {exc}"
 
 
 def _offloadable(path: Path) -> bool:

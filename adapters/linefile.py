@@ -45,6 +45,7 @@ from .lines import (
     LineReader,
     Opened,
     ResumeAt,
+    TranscodingReader,
     block_before,
     is_stream,
     line_digest,
@@ -281,6 +282,7 @@ class LineFileAdapter:
         # How long the file must be unchanged before its last record counts as finished, and
         # how long a read waits at most for that (0 under `evlog watch`, which comes back).
         self.settle_s = SETTLE_S
+        self.encoding = self.fields.encoding  # None: UTF-8 (a byte-order mark is skipped)
         self.quiet_wait_s = QUIET_WAIT_MAX_S
         # The watcher saw the file shorter than what was read since (a copytruncate).
         self.shrunk = False
@@ -636,8 +638,14 @@ class LineFileAdapter:
         plain_file: bool = False,
         before: bytes = b"",
     ) -> LineReader:
-        """The reader of the open file from `offset`: lines here (a format that frames its
-        records otherwise, JSON values, gives its own)."""
+        """The reader of the open file from `offset`: lines here, as UTF-8 from the file's
+        `--encoding` (a format that frames its records otherwise, JSON values, gives its
+        own)."""
+        if self.encoding is not None:
+            return TranscodingReader(
+                self.encoding, f, offset, line,
+                take_tail=take_tail, plain_file=plain_file, before=before,
+            )  # fmt: skip
         return LineReader(
             f, offset, line, take_tail=take_tail, plain_file=plain_file, before=before
         )

@@ -574,3 +574,46 @@ def line_key(identity: FileIdentity, line: Line) -> str:
 def line_digest(data: bytes) -> str:
     """The content part of a line's key (a dead letter's retry checks a record re-read by it)."""
     return hashlib.blake2b(data, digest_size=6).hexdigest()
+
+
+def check_encoding(name: str | None) -> str | None:
+    """The codec's canonical name for `--encoding` (ValueError for an unknown one, or one whose
+    lines cannot be found by their newline bytes: UTF-16 and UTF-32)."""
+    if name is None:
+        return None
+    import codecs
+
+    try:
+        info = codecs.lookup(name)
+    except LookupError:
+        raise ValueError(f"--encoding {name!r}: not an encoding Python knows") from None
+    if info.name.startswith(("utf-16", "utf-32")):
+        raise ValueError(
+            f"--encoding {name}: lines of {info.name} are not found by their newline bytes;"
+            f" convert the file first (iconv -f {info.name} -t utf-8)"
+        )
+    return info.name
+
+
+class TranscodingReader(LineReader):
+    """A LineReader whose lines come out as UTF-8, read from `encoding` (an ASCII-compatible
+    one: the newline is the same byte). Offsets stay the file's own, so resume and rotation
+    work as for any file; keys hash the UTF-8 text."""
+
+    def __init__(self, encoding: str, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.encoding = encoding
+
+    async def lines(self) -> AsyncGenerator[list[Line], None]:
+        encoding = self.encoding
+        async for lines in super().lines():
+            out = []
+            for line in lines:
+                try:
+                    data = line.data.decode(encoding).encode()
+                except UnicodeDecodeError as exc:
+                    why = f"not {encoding} at byte {exc.start} of the line: {exc.reason}"
+                    out.append(replace(line, error=why))
+                    continue
+                out.append(replace(line, data=data))
+            yield out

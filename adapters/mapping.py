@@ -32,6 +32,7 @@ OPTIONS = {
     "time_format": "--time-format",
     "author_field": "--author-field",
     "text_field": "--text-field",
+    "encoding": "--encoding",
     "event_type": "--type",
     "pattern": "--pattern",
     "date_order": "--date-order",
@@ -44,7 +45,7 @@ OPTIONS = {
 }
 _FIELDS = (
     "stream", "stream_field", "type_field", "key_field", "time_field", "event_type", "time_format",
-    "author_field", "text_field",
+    "author_field", "text_field", "encoding",
 )  # fmt: skip
 
 

@@ -152,6 +152,7 @@ def checked_mapping(**options: Any) -> dict[str, Any]:
     from evlog.adapters import ADAPTERS, InputError, mapping
     from evlog.adapters.csvfile import delimiter_of
     from evlog.adapters.fields import check_time_format
+    from evlog.adapters.lines import check_encoding
     from evlog.adapters.whatsapp import check_date_order, time_zone
 
     pattern = options.get("pattern")
@@ -162,6 +163,8 @@ def checked_mapping(**options: Any) -> dict[str, Any]:
             raise BadOption(f"--pattern is not a valid regex: {exc}") from None
     try:
         check_time_format(options.get("time_format"))
+        if options.get("encoding") is not None:
+            options["encoding"] = check_encoding(options["encoding"])
         check_date_order(options.get("date_order"))  # also when no file is a WhatsApp export
         time_zone(options.get("tz"))
         delimiter_of(options.get("delimiter"))

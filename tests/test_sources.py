@@ -313,3 +313,37 @@ def test_a_reply_after_a_long_silence_is_not_a_response_time(tmp_path: Path) -> 
     assert got == [{"responder": "bo", "to_author": "ana", "responses": 1, "median_seconds": 60.0}]
     wider = _rows(db, f"SELECT count(*) AS n FROM responses_within({100 * day})")
     assert wider == [{"n": 2}]
+
+
+def test_files_in_another_encoding_read_with_encoding_and_say_so_without(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "lat.jsonl").write_bytes('{"name": "José", "v": "€"}\n'.encode("cp1252"))
+    (tmp_path / "lat.csv").write_bytes("name,city\nRenée,Besançon\n".encode("latin-1"))
+    (tmp_path / "lat.log").write_bytes("déjà vu\n".encode("latin-1"))
+    finished(*tmp_path.iterdir())
+    db = tmp_path / "e.db"
+    r = evlog("--db", db, "ingest", tmp_path / "lat.jsonl")
+    assert "not UTF-8 at byte 13" in r.stderr and "--encoding" in r.stderr, r.stderr
+    assert "surrogates" not in r.stderr
+    db = tmp_path / "f.db"
+    for name, enc in (("lat.jsonl", "cp1252"), ("lat.csv", "latin-1"), ("lat.log", "latin-1")):
+        r = evlog("--db", db, "ingest", tmp_path / name, "--encoding", enc)
+        assert r.returncode == 0 and "dead-lettered 0" in r.stderr, r.stderr
+    with (tmp_path / "lat.jsonl").open("ab") as f:  # read on with the stored encoding
+        f.write('{"name": "Zoë", "v": "ü"}\n'.encode("cp1252"))
+    finished(tmp_path / "lat.jsonl")
+    r = evlog("--db", db, "ingest", tmp_path / "lat.jsonl")
+    assert r.returncode == 0 and "appended 1 " in r.stderr, r.stderr
+    assert evlog("--db", db, "project").returncode == 0
+    got = [x["p"] for x in _rows(db, "SELECT payload AS p FROM events ORDER BY seq")]
+    assert got == [
+        {"name": "José", "v": "€"},
+        {"name": "Renée", "city": "Besançon"},
+        {"line": "déjà vu"},
+        {"name": "Zoë", "v": "ü"},
+    ]
+    r = evlog("--db", db, "ingest", tmp_path / "lat.csv", "--encoding", "utf-16")
+    assert r.returncode == 2 and "iconv" in r.stderr
+    r = evlog("--db", db, "ingest", tmp_path / "lat.csv", "--encoding", "klingon")
+    assert r.returncode == 2 and "not an encoding" in r.stderr

@@ -211,6 +211,10 @@ O_TEXT_FIELD = typer.Option(
     help="Record field with a message's text (dotted path; the chat analytics read it).",
     show_default=False,
 )
+O_ENCODING = typer.Option(
+    help="The files' text encoding when not UTF-8 (latin-1, cp1252, iso-8859-15, ...).",
+    show_default=False,
+)
 O_TIME_FORMAT = typer.Option(
     help="How --time-field is written: strptime directives ('%d/%b/%Y:%H:%M:%S %z'; no zone:"
     " UTC), or epoch, epoch_ms, epoch_us, epoch_ns.",

@@ -25,6 +25,7 @@ from .common import (
     O_AUTHOR_FIELD,
     O_DELIMITER,
     O_DETECT_TYPES,
+    O_ENCODING,
     O_EXCLUDE,
     O_IGNORE_OLDER,
     O_INCLUDE,
@@ -71,6 +72,7 @@ def ingest_cmd(
     time_format: Annotated[str | None, O_TIME_FORMAT] = None,
     author_field: Annotated[str | None, O_AUTHOR_FIELD] = None,
     text_field: Annotated[str | None, O_TEXT_FIELD] = None,
+    encoding: Annotated[str | None, O_ENCODING] = None,
     event_type: Annotated[str | None, O_TYPE] = None,
     pattern: Annotated[str | None, O_PATTERN] = None,
     date_order: Annotated[
@@ -136,7 +138,7 @@ def ingest_cmd(
     wanted = checked_mapping(
         adapter=adapter, stream=stream, stream_field=stream_field, type_field=type_field,
         key_field=key_field, time_field=time_field, time_format=time_format,
-        author_field=author_field, text_field=text_field,
+        author_field=author_field, text_field=text_field, encoding=encoding,
         event_type=event_type, pattern=pattern,
         date_order=date_order, tz=tz, delimiter=delimiter, detect_types=detect_types,
         all_refs=all_refs, since=since, paths=git_paths,

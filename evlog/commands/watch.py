@@ -16,6 +16,7 @@ from .common import (
     O_AUTHOR_FIELD,
     O_DELIMITER,
     O_DETECT_TYPES,
+    O_ENCODING,
     O_EXCLUDE,
     O_IGNORE_OLDER,
     O_INCLUDE,
@@ -58,6 +59,7 @@ def watch(
     time_format: Annotated[str | None, O_TIME_FORMAT] = None,
     author_field: Annotated[str | None, O_AUTHOR_FIELD] = None,
     text_field: Annotated[str | None, O_TEXT_FIELD] = None,
+    encoding: Annotated[str | None, O_ENCODING] = None,
     event_type: Annotated[str | None, O_TYPE] = None,
     pattern: Annotated[str | None, O_PATTERN] = None,
     tz: Annotated[str | None, O_TZ] = None,
@@ -100,7 +102,7 @@ def watch(
     wanted = checked_mapping(
         adapter=adapter, stream=stream, stream_field=stream_field, type_field=type_field,
         key_field=key_field, time_field=time_field, time_format=time_format,
-        author_field=author_field, text_field=text_field,
+        author_field=author_field, text_field=text_field, encoding=encoding,
         event_type=event_type, pattern=pattern,
         tz=tz, delimiter=delimiter, detect_types=detect_types,
     )  # fmt: skip
