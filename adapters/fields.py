@@ -30,6 +30,7 @@ class FieldMap:
 
     @property
     def maps_message(self) -> bool:
+        """Whether an author or a text field is named (message records are then re-made)."""
         return self.author_field is not None or self.text_field is not None
 
     def with_message_fields(self, record: Any) -> Any:
