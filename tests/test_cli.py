@@ -234,7 +234,11 @@ def test_tail_filters_by_stream_and_type_and_reads_back_only_as_far_as_needed(
 
     asyncio.run(more())
     r = evlog("--db", db, "tail", "--no-follow", "-n", "2", "--stream", "chat-1", "--json")
-    got = [json.loads(line) for line in r.stdout.splitlines()]
+    got = json.loads(r.stdout)  # an array, as `evlog query --json` writes
+    r = evlog("--db", db, "tail", "--no-follow", "-n", "2", "--stream", "chat-1", "--nl")
+    assert [json.loads(line) for line in r.stdout.splitlines()] == got
+    r = evlog("--db", db, "tail", "-n", "2", "--json")  # an array never ends while following
+    assert r.returncode == 2 and "--nl" in r.stderr
     assert [(g["stream"], g["payload"]["id"]) for g in got] == [
         ("chat-1", "m295"),
         ("chat-1", "m298"),

@@ -137,9 +137,11 @@ def test_json_as_deep_as_the_log_accepts_is_written_by_every_output(tmp_path: Pa
         assert [orjson.dumps(g["payload"]).decode() for g in got] == [
             orjson.dumps(json.loads(x)).decode() for x in lines[:3]
         ]
-    r = evlog("tail", "--json", "--no-follow", "--last", "10", cwd=tmp_path)
+    r = evlog("tail", "--nl", "--no-follow", "--last", "10", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert len(r.stdout.splitlines()) == 3
+    r = evlog("tail", "--json", "--no-follow", "--last", "10", cwd=tmp_path)
+    assert r.returncode == 0 and len(json.loads(r.stdout)) == 3, r.stderr
 
 
 def test_a_retry_walks_many_dead_letters_a_page_at_a_time(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from .. import output
-from ..runtime import run, until_signalled
+from ..runtime import UsageError, run, until_signalled
 from .common import (
     app,
     examples,
@@ -23,7 +23,8 @@ from .common import (
 @app.command()
 @examples(
     "evlog tail -n 20",
-    "evlog tail --no-follow --json | jq .payload",
+    "evlog tail --nl | jq .payload",
+    "evlog tail --no-follow --json > last.json",
     "evlog tail --stream 'slack/*' --type message",
 )
 def tail(
@@ -38,29 +39,42 @@ def tail(
         list[str] | None, typer.Option("--type", help="Only events of this type (repeatable).")
     ] = None,
     as_json: Annotated[
-        bool, typer.Option("--json", help="One JSON object per line, payloads whole.")
+        bool, typer.Option("--json", help="A JSON array of the events (with --no-follow).")
+    ] = False,
+    as_nl: Annotated[
+        bool, typer.Option("--nl", help="One JSON object per line, as they come.")
     ] = False,
 ) -> None:
     """Print the last events, then new ones as they commit.
 
     Ctrl-C stops it; --no-follow prints the last events and exits. On a terminal each payload
-    is cut to the width of the window (whole with --json, or when piped)."""
+    is cut to the width of the window (whole in JSON, or when piped). JSON as `evlog query`
+    writes it: --json an array, --nl a line per event."""
+    if as_json and as_nl:
+        raise UsageError("--json and --nl: give one")
+    if as_json and follow:
+        raise UsageError("--json is an array, which a follow never ends: use --nl, or --no-follow")
     s = settings(ctx)
     wanted = _Filter(tuple(streams or ()), frozenset(types or ()))
-    width = shutil.get_terminal_size().columns if sys.stdout.isatty() and not as_json else None
+    machine = as_json or as_nl
+    width = shutil.get_terminal_size().columns if sys.stdout.isatty() and not machine else None
 
     async def go() -> None:
         async with await s.open_log(writable=False) as log:
             head = await log.head()
-            for ev in await _last(log, head, last, wanted):
-                _print_event(ev, as_json, width)
+            found = await _last(log, head, last, wanted)
+            if as_json:
+                output.print_json([ev.to_dict() for ev in found])
+                return
+            for ev in found:
+                _print_event(ev, as_nl, width)
             if not follow:
                 return
             async with aclosing(log.follow(head)) as batches:
                 async for batch in batches:
                     for ev in batch:
                         if wanted(ev):
-                            _print_event(ev, as_json, width)
+                            _print_event(ev, as_nl, width)
 
     run(until_signalled(go()))
 
