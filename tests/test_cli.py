@@ -176,6 +176,7 @@ def test_loadtest_thresholds_exit_1_and_the_summary_is_json(tmp_path: Path) -> N
     assert r.returncode == 1 and "no step met the" in r.stderr
 
 
+@pytest.mark.slow
 def test_nats_up_prints_its_export_line_on_stdout_and_an_empty_log_is_a_usage_error(
     tmp_path: Path,
 ) -> None:
@@ -195,6 +196,7 @@ def test_nats_up_prints_its_export_line_on_stdout_and_an_empty_log_is_a_usage_er
         assert evlog("nats", "down", "--dir", d).returncode == 0
 
 
+@pytest.mark.slow
 def test_query_from_stdin_or_a_file_tables_schema_and_duckdbs_hints(tmp_path: Path) -> None:
     db = _projected(tmp_path, 20)
     r = evlog("--db", db, "query", "--csv", "-", input="SELECT count(*) AS n FROM events")

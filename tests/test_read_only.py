@@ -130,6 +130,7 @@ def projected(tmp_path: Path, n: int) -> Path:
     return db
 
 
+@pytest.mark.slow
 def test_nothing_writes_or_reads_the_machine_without_a_follower(tmp_path: Path) -> None:
     refuse_everything(tmp_path, projected(tmp_path, 300))
 

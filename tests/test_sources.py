@@ -224,6 +224,7 @@ def test_default_stream_names_follow_one_scheme_and_old_sources_keep_theirs(
     assert last == [{"stream": "chat"}]
 
 
+@pytest.mark.slow
 def test_an_apache_error_log_reads_with_a_time_format(tmp_path: Path) -> None:
     """loghub's Apache error log lines: without --time-format every line was a dead letter
     (exit 0 then); with it, typed times."""
@@ -250,6 +251,7 @@ def test_an_apache_error_log_reads_with_a_time_format(tmp_path: Path) -> None:
     assert r.returncode == 2 and "strptime directives" in r.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["m.jsonl", "m.json", "m.csv"])
 def test_message_fields_are_mapped_for_the_chat_analytics_and_their_absence_said(
     tmp_path: Path, name: str
@@ -295,6 +297,7 @@ def test_slack_text_reads_as_a_person_reads_it() -> None:
     )
 
 
+@pytest.mark.slow
 def test_a_reply_after_a_long_silence_is_not_a_response_time(tmp_path: Path) -> None:
     day = 86_400
     msgs = [
@@ -315,6 +318,7 @@ def test_a_reply_after_a_long_silence_is_not_a_response_time(tmp_path: Path) -> 
     assert wider == [{"n": 2}]
 
 
+@pytest.mark.slow
 def test_files_in_another_encoding_read_with_encoding_and_say_so_without(
     tmp_path: Path,
 ) -> None:

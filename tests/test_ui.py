@@ -214,6 +214,7 @@ def test_the_pipeline_stream_moves_while_a_producer_appends(
     assert any(s["source"].endswith("live.jsonl") for s in snap["sources"])
 
 
+@pytest.mark.slow
 def test_evlog_ui_reads_through_a_running_follower_and_from_the_files(
     page: Page, workspace: tuple[Path, Path]
 ) -> None:

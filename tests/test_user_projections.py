@@ -372,6 +372,7 @@ INSERT INTO named BY NAME SELECT payload->>'text' AS text, seq, payload->>'autho
         )
 
 
+@pytest.mark.slow
 def test_projection_add_with_no_follower_builds_it_at_once(tmp_path: Path) -> None:
     db = tmp_path / "e.db"
     asyncio.run(fill_log(db, 40))

@@ -205,6 +205,7 @@ def test_a_renamed_file_reads_on_in_its_stream(tmp_path: Path) -> None:
     assert ids(db) == [*range(1005), 2000]
 
 
+@pytest.mark.slow
 def test_renames_and_dated_rotation_between_one_shot_runs_append_nothing_twice(
     tmp_path: Path,
 ) -> None:
@@ -484,6 +485,7 @@ def test_a_log_kept_as_many_rotated_files_is_never_read_again_after_a_restart(
     assert {s for _t, s, _p in events(db)} == {"jsonl/app"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("style", ["compress", "copytruncate"])
 def test_a_rotation_still_being_written_is_not_read_as_a_new_file(
     tmp_path: Path, style: str
@@ -530,6 +532,7 @@ def test_a_rotation_still_being_written_is_not_read_as_a_new_file(
     assert ids(db) == list(range(460))
 
 
+@pytest.mark.slow
 def test_a_copy_written_slowly_over_a_file_read_before_under_its_name_is_not_read_twice(
     tmp_path: Path,
 ) -> None:
