@@ -247,15 +247,27 @@ def content_before(path: Path, kind: str | None, offset: int) -> bytes | None:
     """The TAIL_BYTES of the file's content before `offset`, or None when its content is
     shorter than that (a compressed file is decompressed up to the offset; a broken stream
     ends where it breaks)."""
-    start = max(0, offset - TAIL_BYTES)
     if kind is None:
         with open(path, "rb") as f:
-            block = os.pread(f.fileno(), offset - start, start)
-        return block if len(block) == offset - start else None
+            return _pread_before(f, offset)
+    return _decompressed_before(lambda: open_content(path, kind), offset)
+
+
+def _pread_before(f: BinaryIO, offset: int) -> bytes | None:
+    """The TAIL_BYTES of a plain file's bytes before `offset` (None: it is shorter)."""
+    start = max(0, offset - TAIL_BYTES)
+    block = os.pread(f.fileno(), offset - start, start)
+    return block if len(block) == offset - start else None
+
+
+def _decompressed_before(opener: Callable[[], BinaryIO], offset: int) -> bytes | None:
+    """The TAIL_BYTES of a compressed file's content before `offset`, decompressed from its
+    start (None: the content is shorter; a broken stream ends where it breaks)."""
+    start = max(0, offset - TAIL_BYTES)
     window = b""
     done = 0
     try:
-        with open_content(path, kind) as f:
+        with opener() as f:
             while done < offset:
                 chunk = f.read(min(CHUNK_BYTES, offset - done))
                 if not chunk:
@@ -264,9 +276,7 @@ def content_before(path: Path, kind: str | None, offset: int) -> bytes | None:
                 window = (window + chunk)[-TAIL_BYTES:]
     except DECOMPRESSION_ERRORS:
         pass
-    if done < offset:
-        return None
-    return window[len(window) - (offset - start) :]
+    return window[len(window) - (offset - start) :] if done >= offset else None
 
 
 def raw_head_digest(path: Path) -> str:
@@ -337,23 +347,9 @@ class Opened:
 
     def content_before(self, offset: int) -> bytes | None:
         """The TAIL_BYTES of content before `offset` (None: the content is shorter)."""
-        start = max(0, offset - TAIL_BYTES)
         if self.compression is None:
-            block = os.pread(self.raw.fileno(), offset - start, start)
-            return block if len(block) == offset - start else None
-        window = b""
-        done = 0
-        try:
-            with self._stream() as f:
-                while done < offset:
-                    chunk = f.read(min(CHUNK_BYTES, offset - done))
-                    if not chunk:
-                        break
-                    done += len(chunk)
-                    window = (window + chunk)[-TAIL_BYTES:]
-        except DECOMPRESSION_ERRORS:
-            pass
-        return window[len(window) - (offset - start) :] if done >= offset else None
+            return _pread_before(self.raw, offset)
+        return _decompressed_before(self._stream, offset)
 
     def tail_matches(self, offset: int, tail: str) -> bool:
         """As `tail_matches`, through this descriptor."""
