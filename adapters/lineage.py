@@ -249,16 +249,15 @@ def place(path: Path, own_source: str, index: SourceIndex) -> Placement:
     if f is None:  # its start cannot be read (a compressed stream not yet whole, perhaps)
         return Placement(own_source, "own" if own else "new", kin=own is None)
     alone = Placement(own_source, "own" if own else "new", facts=f)
-    found = index.candidates(f.fingerprint, f.dev, f.ino)
-    matches = [(s, slot, r) for s, slot, r in found if same_content(f, r)]
+    found = [(s, slot, r, same_content(f, r)) for s, slot, r in index.candidates(
+        f.fingerprint, f.dev, f.ino
+    )]  # fmt: skip
+    matches = [(s, slot, r) for s, slot, r, same in found if same]
     # Perhaps the start of another source's content still being written (see `kin`): a new
     # file, or a new file at its own name whose generation nothing was read of yet.
     partial = any(
-        s != own_source
-        and r["fingerprint"] == f.fingerprint
-        and not same_content(f, r)
-        and may_be_start_of(f, r)
-        for s, _, r in found
+        s != own_source and r["fingerprint"] == f.fingerprint and not same and may_be_start_of(f, r)
+        for s, _, r, same in found
     )
     unsure = own is None and (f.compression is not None or not f.first_line_whole)
     if (partial or unsure) and not any(s != own_source for s, _, _ in matches):
