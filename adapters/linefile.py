@@ -220,38 +220,45 @@ class OnDisk:
     """Whether earlier generations of the lineage at `path` are still on disk: their file by
     inode (renamed on by each rotation: `app.log.1` -> `app.log.2`) where it was last read or
     beside `path`, or, compressed since, by content among the files named as rotations of
-    `path`. Directories are listed once per instance (blocking: use off the loop)."""
+    `path`. Each directory is listed once per instance, and each compressed file sniffed once
+    (blocking: use off the loop). An inode found is taken as the generation's file without
+    reading it: a reused inode only keeps a record a little longer."""
 
     def __init__(self, path: Path) -> None:
         self.path = path.absolute()
-        self._listed: dict[Path, list[os.DirEntry[str]]] = {}
+        self._inodes: dict[Path, set[int]] = {}
+        self._compressed: dict[Path, list[Facts]] = {}
 
-    def _entries(self, directory: Path) -> list[os.DirEntry[str]]:
-        if directory not in self._listed:
-            try:
-                self._listed[directory] = list(os.scandir(directory))
-            except OSError:
-                self._listed[directory] = []
-        return self._listed[directory]
+    def _list(self, directory: Path) -> None:
+        if directory in self._inodes:
+            return
+        inodes: set[int] = set()
+        compressed: list[Facts] = []
+        try:
+            entries = list(os.scandir(directory))
+        except OSError:
+            entries = []
+        for e in entries:
+            inodes.add(e.inode())
+            candidate = Path(e.path)
+            if candidate.suffix in COMPRESSED and rotation_of(candidate, self.path):
+                f = facts(candidate)
+                if f is not None:
+                    compressed.append(f)
+        self._inodes[directory], self._compressed[directory] = inodes, compressed
 
     def __call__(self, record: dict[str, Any]) -> bool:
         where = Path(record["path"]).parent if record.get("path") else self.path.parent
-        dirs = dict.fromkeys([where, self.path.parent])
+        dirs = list(dict.fromkeys([where, self.path.parent]))
         for directory in dirs:
-            for e in self._entries(directory):
-                if e.inode() != record.get("ino"):
-                    continue
-                f = facts(Path(e.path))
-                if f is not None and f.dev == record.get("dev") and same_content(f, record):
-                    return True
-        for directory in dirs:
-            for e in self._entries(directory):
-                candidate = Path(e.path)
-                if candidate.suffix in COMPRESSED and rotation_of(candidate, self.path):
-                    f = facts(candidate)
-                    if f is not None and same_content(f, record):
-                        return True
-        return False
+            self._list(directory)
+        if any(record.get("ino") in self._inodes[d] for d in dirs):
+            return True
+        return any(
+            f.fingerprint == record.get("fingerprint") and same_content(f, record)
+            for d in dirs
+            for f in self._compressed[d]
+        )
 
 
 class LineFileAdapter:
