@@ -95,7 +95,18 @@ contents = {
         join, st.lists(log_line, max_size=25), st.booleans(), st.booleans(), st.booleans()
     ),
 }
-SUFFIX = {"jsonl": ".jsonl", "csv": ".csv", "log": ".log"}
+# The json adapter's framing (adapters/jsonvalues.py): the same records as an array, pretty or
+# on one line, or one after another; garbage records included.
+contents["json"] = st.builds(
+    lambda items, layout: {
+        "array": b"[" + b",".join(items) + b"]",
+        "pretty": b"[\n  " + b",\n  ".join(items) + b"\n]\n",
+        "values": b"\n".join(items) + b"\n",
+    }[layout],
+    st.lists(json_line, max_size=20),
+    st.sampled_from(["array", "pretty", "values"]),
+)
+SUFFIX = {"jsonl": ".jsonl", "csv": ".csv", "log": ".log", "json": ".json"}
 FIELDS = FieldMap(time_field="ts")
 
 
@@ -120,7 +131,7 @@ async def run_ingest(
     """One ingest of `path`; `final=False` reads as `evlog watch` does (a last record that may
     still grow waits), True as a one-shot `evlog ingest` (it waits for the file to be quiet)."""
     async with await open_log(db) as log:
-        fields = FIELDS if kind == "jsonl" else None
+        fields = FIELDS if kind in ("jsonl", "json") else None
         adapter = make_adapter(path, adapter=kind, fields=fields, final=final)
         return checked(await ingest(log, adapter, written=written))
 
