@@ -81,8 +81,14 @@ class ValueReader(LineReader):
                     at_end = True
             if not fingerprinted:
                 head = buf[len(BOM) :] if buf.startswith(BOM) else buf
-                if len(head) < FINGERPRINT_BYTES and not at_end and b"\n" not in head:
-                    continue  # the first line is not whole yet: it names the file
+                if len(head) < FINGERPRINT_BYTES and b"\n" not in head:
+                    # The first line is not whole yet, and it names the file: a record taken
+                    # now would be checkpointed under a name the grown file no longer has.
+                    if not at_end:
+                        continue
+                    if not self.take_tail:
+                        self.held_back = 1 if head.strip(_WS) else 0
+                        return
                 self.fingerprint = fingerprint(head[:FINGERPRINT_BYTES])
                 fingerprinted = True
             records, used, number, problem = self._frame(buf, base, number, at_end)
@@ -139,7 +145,8 @@ class ValueReader(LineReader):
                     bad = Line(number + 1, base + pos, base + len(buf), b"", too_long=True)
                     return records, len(buf), number, bad
                 return records, pos, number, None
-            if end == len(buf) and not at_end and buf[pos : pos + 1] not in (b"{", b"[", b'"'):
+            whole = at_end and self.take_tail  # nothing more will be written
+            if end == len(buf) and not whole and buf[pos : pos + 1] not in (b"{", b"[", b'"'):
                 return records, pos, number, None  # a bare value may go on in the next chunk
             number += 1
             data = buf[pos:end]

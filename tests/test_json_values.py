@@ -75,6 +75,43 @@ def test_a_file_written_in_pieces_resumes_where_the_last_record_ended(tmp_path: 
     assert stored(db) == RECORDS[:50]
 
 
+def test_a_one_line_array_growing_under_4_kb_is_one_file_not_two(tmp_path: Path) -> None:
+    # CI's falsifying example: `[{...}` read, then `,{...}]` written. The first line was not
+    # whole when the first record was taken, and the file was read again as a new one.
+    path, db = tmp_path / "grow.json", tmp_path / "e.db"
+    text = json.dumps(RECORDS[:2])
+    cut = text.index("}, {") + 1
+
+    async def read(final: bool) -> Any:
+        async with await EventLog.open(db) as log:
+            return await ingest(log, make_adapter(path, fields=FieldMap(), final=final))
+
+    path.write_text(text[:cut])
+    first = asyncio.run(read(final=False))
+    assert (first.appended, first.held_back) == (0, 1), first
+    with path.open("a") as f:
+        f.write(text[cut:] + "\n")
+    asyncio.run(read(final=False))
+    assert stored(db) == RECORDS[:2]
+
+
+def test_a_bare_value_cut_at_the_end_of_a_read_waits_for_the_rest(tmp_path: Path) -> None:
+    # CI's second example: a number (or garbage) cut by the end of what was written so far
+    # was taken as a record, and its rest was a second one.
+    path, db = tmp_path / "values.json", tmp_path / "e.db"
+
+    async def read() -> Any:
+        async with await EventLog.open(db) as log:
+            return await ingest(log, make_adapter(path, fields=FieldMap(), final=False))
+
+    path.write_text('{"a": 1}\n12')
+    assert asyncio.run(read()).held_back == 1
+    with path.open("a") as f:
+        f.write('34\n{"a": 2}\n')
+    asyncio.run(read())
+    assert stored(db) == [{"a": 1}, 1234, {"a": 2}]
+
+
 def test_what_does_not_frame_is_one_dead_letter_and_the_rest_stands(tmp_path: Path) -> None:
     (tmp_path / "bad.json").write_text('[{"a": 1}, {"a": 2}, {broken}, {"a": 3}] trailing')
     (tmp_path / "open.json").write_text('[{"a": 1}, {"a": [2')
