@@ -34,6 +34,9 @@ class Batch:
     # Records left for a later run (an unfinished last line): set on a read's last batch.
     held_back: int = 0
     notes: list[str] = field(default_factory=list)  # one-line remarks for the user
+    # Checkpoints stored under other names before this batch's (a file source's kept records,
+    # see adapters/lineage.py), each written once rather than with every commit; None forgets.
+    kept: dict[str, Any] = field(default_factory=dict)
 
 
 class Adapter(Protocol):

@@ -48,6 +48,7 @@ class IngestStats:
     error: str | None = None  # the source could not be read (to its end): why
     read_until_ns: int = 0  # the read stamp of the last batch read (0: none)
     checkpoint: Any = None  # the last checkpoint stored for the source (None: none this run)
+    kept: dict[str, Any] = field(default_factory=dict)  # kept records stored (None: forgotten)
 
     @property
     def unaccounted(self) -> int:
@@ -161,6 +162,11 @@ async def _append(
     if mapping is not None and isinstance(position, dict):
         position = {**position, "mapping": mapping}
     read_to = None if position is None else SourceCheckpoint(source, position)
+    # Kept records are stored before the checkpoint that leaves them out, and forgotten after
+    # it: a crash between leaves a record known twice, never a generation forgotten.
+    for name, record in batch.kept.items():
+        if record is not None:
+            await log.append_many([], checkpoint=SourceCheckpoint(name, record))
     t0 = time.perf_counter_ns()
     if batch.encoded is not None:
         results = await log.append_encoded(
@@ -178,6 +184,10 @@ async def _append(
     stats.commit_latencies_ns.append(time.perf_counter_ns() - t0)
     if position is not None:
         stats.checkpoint = position
+    for name, record in batch.kept.items():
+        if record is None:
+            await log.forget_source(name)
+    stats.kept.update(batch.kept)
     stats.batches += 1
     stats.read += batch.records + batch.held_back
     stats.held_back += batch.held_back

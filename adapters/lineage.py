@@ -10,6 +10,11 @@ were known to be finished (`rotated`, newest last: MAX_ROTATED of them, and beyo
 one whose file is still on disk, so that a log kept as 30 rotated files is never read again as
 new files, up to MAX_KEPT).
 
+A checkpoint is stored with every commit, so it holds only the newest MAX_ROTATED of `rotated`:
+the older ones still on disk are *kept records*, stored apart under names of their own
+(`kept_name`) once, when they leave the checkpoint, and forgotten when their file is gone
+(`kept_changes`). The index and the adapter reading a source know both.
+
 `place` looks at a file found under any name and says what it is:
 - `own`: the file its own name's source is reading (same inode);
 - `renamed`, `moved`: the generation some source is reading, under another name (same inode),
@@ -74,6 +79,27 @@ class Placement:
         return self.kind != "copy"
 
 
+KEPT_PREFIX = "kept:"
+
+
+def kept_name(source: str, generation: int) -> str:
+    """The name a source's generation is stored under once it is a kept record."""
+    return f"{KEPT_PREFIX}{generation}:{source}"
+
+
+def is_kept(name: str) -> bool:
+    """Whether a stored checkpoint's name is a kept record's (not a source a user knows)."""
+    return name.startswith(KEPT_PREFIX)
+
+
+def kept_of(name: str) -> tuple[str, int] | None:
+    """(source, generation) of a kept record's name, or None for any other name."""
+    if not name.startswith(KEPT_PREFIX):
+        return None
+    generation, _, source = name.removeprefix(KEPT_PREFIX).partition(":")
+    return (source, int(generation)) if generation.isdigit() and source else None
+
+
 def generation_record(checkpoint: dict[str, Any]) -> dict[str, Any]:
     """The current generation's record: the top level of a checkpoint, without the source's
     own fields (mapping, rotated, name)."""
@@ -98,32 +124,55 @@ def rotated_entry(checkpoint: dict[str, Any], generation: int) -> dict[str, Any]
 
 
 def with_rotated(
-    checkpoint: dict[str, Any],
-    record: dict[str, Any],
-    *,
-    replace: int | None = None,
-    on_disk: Callable[[dict[str, Any]], bool] | None = None,
-) -> list[dict[str, Any]]:
+    checkpoint: dict[str, Any], record: dict[str, Any], *, replace: int | None = None
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The `rotated` list with `record` in it (replacing generation `replace`'s entry, or added
-    as the newest). Past MAX_ROTATED the oldest are forgotten, but only those `on_disk` says
-    are gone (blocking when given: call off the loop): a generation forgotten while its file is
-    still there would be read again as a new file, every record a duplicate."""
-    kept = [
+    as the newest), cut to its newest MAX_ROTATED; and the entries cut off, oldest first (for
+    `kept_changes`: forgotten while its file is still there, a generation would be read again
+    as a new file, every record a duplicate)."""
+    others = [
         e
         for e in checkpoint.get("rotated") or ()
         if isinstance(e, dict) and int(e.get("gen", -1)) not in (replace, record.get("gen"))
     ]
-    out = [*kept, record]
-    excess = len(out) - MAX_ROTATED
-    if excess > 0 and replace is None:
-        gone: set[int] = set()
-        for i, entry in enumerate(out[:-1]):
-            if len(gone) == excess:
-                break
-            if on_disk is None or not on_disk(entry):
-                gone.add(i)
-        out = [e for i, e in enumerate(out) if i not in gone]
-    return out[-MAX_KEPT:]
+    out = [*others, record]
+    return out[-MAX_ROTATED:], out[:-MAX_ROTATED]
+
+
+def kept_changes(
+    source: str,
+    kept: dict[int, dict[str, Any]],
+    moved_out: list[dict[str, Any]],
+    on_disk: Callable[[dict[str, Any]], bool],
+    *,
+    back: int | None = None,
+) -> dict[str, dict[str, Any] | None]:
+    """How `source`'s kept records change (by name; None: forgotten) when the generations
+    `moved_out` leave its checkpoint and generation `back` returns to it (a rotated file read
+    on): those moved out are kept while `on_disk` says their file is there; the oldest kept
+    ones whose files are gone are forgotten, up to the first still there (rotation deletes
+    the oldest first: one looked at or two per rotation, not every one), and the oldest past
+    MAX_KEPT (blocking: call off the loop)."""
+    changes: dict[str, dict[str, Any] | None] = {}
+    after = dict(kept)
+    if back is not None and back in after:
+        del after[back]
+        changes[kept_name(source, back)] = None
+    for entry in moved_out:
+        if on_disk(entry):
+            generation = int(entry.get("gen", 0))
+            after[generation] = entry
+            changes[kept_name(source, generation)] = entry
+    for generation in sorted(after):
+        if kept_name(source, generation) in changes:
+            continue  # just moved out, and there
+        if on_disk(after[generation]):
+            break
+        del after[generation]
+        changes[kept_name(source, generation)] = None
+    for generation in sorted(after)[:-MAX_KEPT]:
+        changes[kept_name(source, generation)] = None
+    return changes
 
 
 def same_content(f: Facts, record: dict[str, Any]) -> bool:
@@ -181,15 +230,18 @@ def source_name(source: str) -> str | None:
 
 class SourceIndex:
     """The checkpoints of file sources, found by the content they read: the first-line hash of
-    every generation each one knows. Built from the log's checkpoints once, then kept up to
-    date by whoever appends (`update` after each ingest of a source)."""
+    every generation each one knows, its kept records included. Built from the log's
+    checkpoints once, then kept up to date by whoever appends (`update` after each ingest of a
+    source, and for each kept record it stored or forgot)."""
 
     def __init__(self, checkpoints: dict[str, Any] | None = None) -> None:
         self._checkpoints: dict[str, dict[str, Any]] = {}
-        self._by_fingerprint: dict[str, set[str]] = {}
-        # And by inode: a generation read nothing of yet (its file empty then) has the first
-        # line of nothing; its file, grown and renamed, is found by its inode.
-        self._by_inode: dict[tuple[Any, Any], set[str]] = {}
+        self._kept: dict[str, dict[int, dict[str, Any]]] = {}
+        # Where each generation is, by the hash of its first line and by its inode (a
+        # generation read nothing of yet has the first line of nothing; its file, grown and
+        # renamed, is found by its inode): (source, slot, whether a kept record).
+        self._by_fingerprint: dict[str, set[_At]] = {}
+        self._by_inode: dict[tuple[Any, Any], set[_At]] = {}
         for source, checkpoint in (checkpoints or {}).items():
             self.update(source, checkpoint)
 
@@ -199,36 +251,69 @@ class SourceIndex:
         return cls({r["source"]: r["position"] for r in rows})
 
     def checkpoint(self, source: str) -> dict[str, Any] | None:
+        """`source`'s checkpoint as stored (without its kept records)."""
         return self._checkpoints.get(source)
 
-    def update(self, source: str, checkpoint: Any | None) -> None:
-        """`source`'s checkpoint is now `checkpoint` (None: forgotten)."""
-        old = self._checkpoints.pop(source, None)
-        for _, record in records(old or {}):
-            self._by_fingerprint.get(record["fingerprint"], set()).discard(source)
-            self._by_inode.get((record.get("dev"), record.get("ino")), set()).discard(source)
-        if not isinstance(checkpoint, dict) or not source.startswith("file:"):
+    def kept(self, source: str) -> dict[int, dict[str, Any]]:
+        """`source`'s kept records, by generation (the index's own: not to be changed)."""
+        return self._kept.get(source, {})
+
+    def update(self, name: str, checkpoint: Any | None) -> None:
+        """The checkpoint stored under `name` (a source's, or a kept record's) is now
+        `checkpoint` (None: forgotten)."""
+        kept = kept_of(name)
+        if kept is not None:
+            source, generation = kept
+            entries = self._kept.setdefault(source, {})
+            self._unindex((source, generation, True), entries.pop(generation, None))
+            if isinstance(checkpoint, dict) and "fingerprint" in checkpoint:
+                entries[generation] = checkpoint
+                self._index((source, generation, True), checkpoint)
             return
-        self._checkpoints[source] = checkpoint
-        for _, record in records(checkpoint):
-            self._by_fingerprint.setdefault(record["fingerprint"], set()).add(source)
-            inode = (record.get("dev"), record.get("ino"))
-            self._by_inode.setdefault(inode, set()).add(source)
+        for slot, record in records(self._checkpoints.pop(name, {})):
+            self._unindex((name, slot, False), record)
+        if not isinstance(checkpoint, dict) or not name.startswith("file:"):
+            return
+        self._checkpoints[name] = checkpoint
+        for slot, record in records(checkpoint):
+            self._index((name, slot, False), record)
+
+    def _index(self, at: _At, record: dict[str, Any]) -> None:
+        self._by_fingerprint.setdefault(record["fingerprint"], set()).add(at)
+        self._by_inode.setdefault((record.get("dev"), record.get("ino")), set()).add(at)
+
+    def _unindex(self, at: _At, record: dict[str, Any] | None) -> None:
+        if record is not None:
+            self._by_fingerprint.get(record["fingerprint"], set()).discard(at)
+            self._by_inode.get((record.get("dev"), record.get("ino")), set()).discard(at)
+
+    def _record(self, at: _At) -> dict[str, Any] | None:
+        source, slot, kept = at
+        if kept:
+            return self._kept.get(source, {}).get(slot or 0)
+        checkpoint = self._checkpoints.get(source, {})
+        return generation_record(checkpoint) if slot is None else rotated_entry(checkpoint, slot)
 
     def candidates(
         self, fp: str, dev: int, ino: int
     ) -> list[tuple[str, int | None, dict[str, Any]]]:
         """(source, slot, record) of every generation whose first line hashes to `fp`, or
-        that was read from the inode (dev, ino)."""
-        out = []
-        sources = self._by_fingerprint.get(fp, set()) | self._by_inode.get((dev, ino), set())
-        for source in sorted(sources):
-            for slot, record in records(self._checkpoints[source]):
-                if record["fingerprint"] == fp or (record.get("dev"), record.get("ino")) == (
-                    dev, ino
-                ):  # fmt: skip
-                    out.append((source, slot, record))
-        return out
+        that was read from the inode (dev, ino); a generation both in its source's checkpoint
+        and kept apart is given once, as in the checkpoint (the newer)."""
+        found = self._by_fingerprint.get(fp, set()) | self._by_inode.get((dev, ino), set())
+        out: dict[tuple[str, int | None], dict[str, Any]] = {}
+        for at in sorted(found, key=lambda a: (a[0], a[1] is not None, a[2], a[1] or 0)):
+            record = self._record(at)
+            if record is None or (at[0], at[1]) in out:
+                continue
+            if record["fingerprint"] == fp or (record.get("dev"), record.get("ino")) == (
+                dev, ino
+            ):  # fmt: skip
+                out[at[0], at[1]] = record
+        return [(source, slot, record) for (source, slot), record in out.items()]
+
+
+_At = tuple[str, int | None, bool]
 
 
 def place(path: Path, own_source: str, index: SourceIndex) -> Placement:

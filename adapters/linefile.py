@@ -13,7 +13,7 @@ import asyncio
 import functools
 import os
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Iterator
 from contextlib import aclosing
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,9 +25,13 @@ from .base import MAX_RECORD_BYTES, RAW_LIMIT, Batch
 from .fields import FieldMap
 from .lineage import (
     GENERATION_FIELDS,
+    MAX_ROTATED,
     Placement,
     facts,
     generation_record,
+    kept_changes,
+    kept_name,
+    kept_of,
     rotated_entry,
     same_content,
     source_name,
@@ -179,19 +183,24 @@ def where_current_went(path: Path, current: dict[str, Any]) -> tuple[bool, Path 
     same_inode = (f.dev, f.ino) == ident
     if same_inode and same_content(f, current):
         return True, None
-    try:
-        entries = sorted(os.scandir(path.parent), key=lambda e: e.name)
-    except OSError:
-        entries = []
+
+    @functools.cache
+    def listing() -> list[os.DirEntry[str]]:  # listed only if needed
+        try:
+            return sorted(os.scandir(path.parent), key=lambda e: e.name)
+        except OSError:
+            return []
 
     def other(candidate: Path) -> Facts | None:
         g = facts(candidate)
         return None if g is None or (g.dev, g.ino) == (f.dev, f.ino) else g
 
+    def by_inode() -> Iterator[Path]:
+        yield from [Path(current["path"])] if current.get("path") else []
+        yield from (Path(e.path) for e in listing() if e.inode() == current.get("ino"))
+
     if not same_inode:
-        by_inode = [Path(e.path) for e in entries if e.inode() == current.get("ino")]
-        recorded = [Path(current["path"])] if current.get("path") else []
-        for candidate in [*recorded, *by_inode]:
+        for candidate in by_inode():
             g = other(candidate)
             if g is None or (g.dev, g.ino) != ident:
                 continue
@@ -201,8 +210,8 @@ def where_current_went(path: Path, current: dict[str, Any]) -> tuple[bool, Path 
         if same_content(f, current):
             return True, None
     offset = int(current.get("offset") or 0)
-    rotated = [Path(e.path) for e in entries if rotation_of(Path(e.path), path)]
-    rest = [Path(e.path) for e in entries if not rotation_of(Path(e.path), path)]
+    rotated = [Path(e.path) for e in listing() if rotation_of(Path(e.path), path)]
+    rest = [Path(e.path) for e in listing() if not rotation_of(Path(e.path), path)]
     for candidate in [*rotated, *rest]:
         try:
             st = candidate.stat()
@@ -226,12 +235,11 @@ class OnDisk:
 
     def __init__(self, path: Path) -> None:
         self.path = path.absolute()
-        self._inodes: dict[Path, set[int]] = {}
-        self._compressed: dict[Path, list[Facts]] = {}
+        self._home = str(self.path.parent)
+        self._inodes: dict[str, set[int]] = {}
+        self._compressed: dict[str, list[Facts]] = {}
 
-    def _list(self, directory: Path) -> None:
-        if directory in self._inodes:
-            return
+    def _list(self, directory: str) -> None:
         inodes: set[int] = set()
         compressed: list[Facts] = []
         try:
@@ -240,20 +248,25 @@ class OnDisk:
             entries = []
         for e in entries:
             inodes.add(e.inode())
+            if not e.name.endswith(COMPRESSED):
+                continue
             candidate = Path(e.path)
-            if candidate.suffix in COMPRESSED and rotation_of(candidate, self.path):
+            if rotation_of(candidate, self.path):
                 f = facts(candidate)
                 if f is not None:
                     compressed.append(f)
         self._inodes[directory], self._compressed[directory] = inodes, compressed
 
     def __call__(self, record: dict[str, Any]) -> bool:
-        where = Path(record["path"]).parent if record.get("path") else self.path.parent
-        dirs = list(dict.fromkeys([where, self.path.parent]))
+        where = record.get("path")
+        dirs = [os.path.dirname(where), self._home] if where else [self._home]
+        if dirs[0] == dirs[-1]:
+            dirs = dirs[:1]
         for directory in dirs:
-            self._list(directory)
-        if any(record.get("ino") in self._inodes[d] for d in dirs):
-            return True
+            if directory not in self._inodes:
+                self._list(directory)
+            if record.get("ino") in self._inodes[directory]:
+                return True
         return any(
             f.fingerprint == record.get("fingerprint") and same_content(f, record)
             for d in dirs
@@ -296,6 +309,11 @@ class LineFileAdapter:
         self._reading = path  # the file being read: the old one while finishing a rotated file
         self._identity: FileIdentity | None = None  # of the read under way
         self._state: dict[str, Any] = {}  # the source's checkpoint as of the last position
+        # The source's kept records (earlier generations stored apart from its checkpoint,
+        # see adapters/lineage.py) by generation, as the caller found them in the log (not
+        # changed in place: replaced); and the changes the next batch stores (None: forget).
+        self.kept: dict[int, dict[str, Any]] = {}
+        self._kept_changes: dict[str, dict[str, Any] | None] = {}
         # Remarks for the user, handed out with the next batch.
         note = self.placement.note
         self._pending_notes: list[str] = [f"{path}: {note}"] if note else []
@@ -395,6 +413,11 @@ class LineFileAdapter:
         if is_stream(self.path):
             return self._read_stream()
         self._state = dict(checkpoint) if isinstance(checkpoint, dict) else {}
+        rotated = self._state.get("rotated") or []
+        if len(rotated) > MAX_ROTATED:  # stored whole by an earlier version: keep the older
+            self._state["rotated"] = rotated[-MAX_ROTATED:]
+            self._keep({kept_name(self.source, int(e.get("gen", 0))): e
+                        for e in rotated[:-MAX_ROTATED]})  # fmt: skip
         if self.placement.kind == "rotated" and self.placement.generation is not None:
             return self._read_rotated(self.placement.generation)
         return self._read_lineage()
@@ -428,16 +451,31 @@ class LineFileAdapter:
         compressed, with a tail not yet read); the next read of the path starts the next."""
         current = record or generation_record(self._state)
         rest = {k: v for k, v in self._state.items() if k not in GENERATION_FIELDS}
-        on_disk = OnDisk(self.path)
-        rest["rotated"] = await asyncio.to_thread(
-            with_rotated, self._state, current, on_disk=on_disk
-        )
+        rest["rotated"], moved_out = with_rotated(self._state, current)
+        self._keep(await asyncio.to_thread(
+            kept_changes, self.source, self.kept, moved_out, OnDisk(self.path)
+        ))  # fmt: skip
         self._state = {**rest, "gen": int(current.get("gen", 0)) + 1}
+
+    def _keep(self, changes: dict[str, dict[str, Any] | None]) -> None:
+        """Apply changes to the kept records; the next batch stores them."""
+        if not changes:
+            return
+        kept = dict(self.kept)
+        for name, record in changes.items():
+            found = kept_of(name)
+            assert found is not None
+            if record is None:
+                kept.pop(found[1], None)
+            else:
+                kept[found[1]] = record
+        self.kept = kept
+        self._kept_changes.update(changes)
 
     def _generation(self, slot: int | None) -> dict[str, Any] | None:
         if slot is None:
             return generation_record(self._state) if "gen" in self._state else None
-        return rotated_entry(self._state, slot)
+        return rotated_entry(self._state, slot) or self.kept.get(slot)
 
     async def _read(
         self, path: Path, slot: int | None, *, rotated: bool
@@ -563,13 +601,15 @@ class LineFileAdapter:
             async with aclosing(self.read_file(read_from)) as batches:
                 async for batch in batches:
                     batch.notes = self._take_notes() + batch.notes
+                    batch.kept, self._kept_changes = self._kept_changes, {}
                     read_any = True
                     yield batch
             if not read_any and self._moved(slot, at, path):
                 # Nothing to read (an empty file), but remember this file: were it rotated
                 # before the next run, that run could not know to finish it.
                 position = await self.position(read_from, at.offset, at.line)
-                yield Batch(position=position, notes=self._take_notes())
+                kept, self._kept_changes = self._kept_changes, {}
+                yield Batch(position=position, notes=self._take_notes(), kept=kept)
             outcome.held_back = reader.held_back
         finally:
             await asyncio.to_thread(f.close)
@@ -630,7 +670,13 @@ class LineFileAdapter:
             rest = {k: v for k, v in self._state.items() if k not in GENERATION_FIELDS}
             state = {**rest, **record}
         else:
-            state = {**self._state, "rotated": with_rotated(self._state, record, replace=at.slot)}
+            rotated, moved_out = with_rotated(self._state, record, replace=at.slot)
+            state = {**self._state, "rotated": rotated}
+            if moved_out or at.slot in self.kept:  # read on a kept one: back in the checkpoint
+                self._keep(await asyncio.to_thread(
+                    kept_changes, self.source, self.kept, moved_out, OnDisk(self.path),
+                    back=at.slot,
+                ))  # fmt: skip
         state["name"] = self.stem
         self._state = state
         return dict(state)

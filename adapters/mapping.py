@@ -18,7 +18,7 @@ from .base import Adapter, InputError
 from .fields import FieldMap
 from .git import is_repository
 from .lineage import Placement, SourceIndex, place
-from .linefile import file_source
+from .linefile import LineFileAdapter, file_source
 from .registry import detect, make_adapter
 
 # Mapping keys and the CLI option that sets each.
@@ -237,7 +237,10 @@ def _plan_file(
         placement = placement.independent
     checkpoint = index.checkpoint(placement.source)
     stored = checkpoint.get("mapping") if isinstance(checkpoint, dict) else None
-    return _chosen(path, wanted, remap, final, stored, placement)
+    planned = _chosen(path, wanted, remap, final, stored, placement)
+    if isinstance(planned.adapter, LineFileAdapter) and planned.placement is not None:
+        planned.adapter.kept = index.kept(placement.source)
+    return planned
 
 
 def _chosen(

@@ -101,6 +101,8 @@ async def read_path(
     stats = await ingest_source(
         log, adapter, mapping=planned.mapping, on_batch=on_batch, written=written
     )
+    for name, record in stats.kept.items():
+        index.update(name, record)
     if stats.checkpoint is not None:
         index.update(adapter.source, stats.checkpoint)
     return PathRead(

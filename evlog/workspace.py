@@ -176,11 +176,26 @@ class Workspace:
         async with await self.open_log() as log:
             return await retry_dead_letters(log, source)
 
+    def reset_source(self, name: str) -> bool:
+        """Forget where the source stored as `name` was read to, its stored options and the
+        earlier generations it kept apart: its next ingest reads it from the start. Its events
+        stay, and their keys keep a re-read from appending them twice. Whether it was known."""
+        from evlog.adapters.lineage import kept_of
+
+        async def go() -> bool:
+            async with await self.open_log() as log:
+                for other in await log.known_sources():
+                    if (kept := kept_of(other)) is not None and kept[0] == name:
+                        await log.forget_source(other)
+                return await log.forget_source(name)
+
+        return _run(go())
+
     def source_name(self, source: str) -> str:
         """A source as a user names it (a relative or absolute path, of a file that may be gone
         by now, or of a repository; or its stored name) -> its stored name; EvlogError if the
         log knows no such source."""
-        from evlog.adapters import mapping
+        from evlog.adapters import lineage, mapping
 
         from .errors import EvlogError
 
@@ -194,6 +209,7 @@ class Workspace:
                 return await log.known_sources()
 
         known = _run(known_sources()) if self.log is not None or self.db.exists() else set()
+        known = {name for name in known if not lineage.is_kept(name)}
         found = next((c for c in candidates if c in known), None)
         if found is None:
             listed = ", ".join(sorted(known)[:5]) or "none yet"
@@ -302,12 +318,17 @@ class Workspace:
         return list(_run(self._sources()))
 
     async def _sources(self) -> list[SourceInfo]:
+        from evlog.adapters import lineage
         from evlog.adapters.mapping import describe
 
         if self.log is None and not self.db.exists():
             return []
         async with await self.open_log(writable=False) as log:
-            rows = {r["source"]: r for r in await log.source_checkpoints()}
+            rows = {
+                r["source"]: r
+                for r in await log.source_checkpoints()
+                if not lineage.is_kept(r["source"])
+            }
             dead: dict[str, int] = {}
             after = 0
             while page := await log.dead_letters(limit=10_000, after=after):

@@ -5,7 +5,9 @@ and a multi-line record flushed by its timeout under `evlog watch`."""
 from __future__ import annotations
 
 import json
+import os
 import signal
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -351,3 +353,36 @@ def test_files_in_another_encoding_read_with_encoding_and_say_so_without(
     assert r.returncode == 2 and "iconv" in r.stderr
     r = evlog("--db", db, "ingest", tmp_path / "lat.csv", "--encoding", "klingon")
     assert r.returncode == 2 and "not an encoding" in r.stderr
+
+
+def test_rotated_generations_past_the_checkpoint_are_kept_apart_and_reset_with_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A log kept as more rotated files than a checkpoint holds (MAX_ROTATED, here 2): the
+    older generations are stored once each as kept records, never shown as sources, known
+    after a restart (nothing read twice), and forgotten with their source by a reset."""
+    from evlog.adapters import lineage
+    from evlog.workspace import Workspace
+
+    monkeypatch.setattr(lineage, "MAX_ROTATED", 2)
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    ws = Workspace.at(tmp_path / "e.db")
+    app, written = logs / "app.jsonl", 0
+    for generation in range(6):
+        if generation:
+            os.rename(app, logs / f"app.jsonl.{generation}")
+        app.write_text("".join(json.dumps({"id": written + i}) + "\n" for i in range(3)))
+        written += 3
+        finished(*logs.iterdir())
+        assert ws.ingest([logs]).total.appended == 3
+    assert ws.ingest([logs]).total.appended == 0  # every rotated file known: nothing is new
+    assert [s.source for s in ws.sources()] == [f"file:{app.resolve()}"]
+    conn = sqlite3.connect(tmp_path / "e.db")
+    names = [n for (n,) in conn.execute("SELECT source FROM source_checkpoints")]
+    conn.close()
+    assert sum(n.startswith("kept:") for n in names) == 3, names  # 5 rotated, 2 in the checkpoint
+    assert ws.reset_source(f"file:{app.resolve()}")
+    conn = sqlite3.connect(tmp_path / "e.db")
+    assert conn.execute("SELECT count(*) FROM source_checkpoints").fetchone() == (0,)
+    conn.close()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gzip
+import json
 import os
 import sqlite3
 import sys
@@ -483,6 +484,15 @@ def test_a_log_kept_as_many_rotated_files_is_never_read_again_after_a_restart(
     asyncio.run(main())
     assert ids(db) == list(range(45))
     assert {s for _t, s, _p in events(db)} == {"jsonl/app"}
+    # The checkpoint stored with every commit holds the newest 3; the 5 older ones (all still
+    # on disk) are kept records, each stored once under a name of its own.
+    conn = sqlite3.connect(db)
+    rows = dict(conn.execute("SELECT source, position FROM source_checkpoints").fetchall())
+    conn.close()
+    main_source = next(s for s in rows if s.startswith("file:"))
+    newest = [int(e["gen"]) for e in json.loads(rows[main_source])["rotated"]]
+    kept = sorted(int(s.split(":")[1]) for s in rows if s.startswith("kept:"))
+    assert len(newest) == 3 and sorted(kept + newest) == list(range(8)), (kept, newest)
 
 
 @pytest.mark.slow

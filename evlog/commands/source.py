@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from .. import output
-from ..runtime import UserError, run
+from ..runtime import UserError
 from .common import (
     AS_CSV,
     AS_JSON,
@@ -40,12 +40,7 @@ def source_reset(
     the log, and their keys keep a re-read from appending them twice."""
     s = settings(ctx)
     name = s.source_name(source)
-
-    async def go() -> bool:
-        async with await s.open_log() as log:
-            return await log.forget_source(name)
-
-    if not run(go()):
+    if not s.reset_source(name):
         raise UserError(f"{name}: no such source in {s.log_target} (see `evlog status --json`)")
     output.stderr.print(f"{name}: reset; the next ingest reads it from the start")
 

@@ -6,6 +6,8 @@ from typing import Annotated, Any
 
 import typer
 
+from evlog.adapters.lineage import is_kept
+
 from .. import output
 from ..runtime import run
 from .common import (
@@ -31,13 +33,14 @@ def status(
         async with await s.open_log(writable=False) as log:
             return await log.stats(), await log.source_checkpoints()
 
-    stats, sources = run(go())
+    stats, stored = run(go())
+    sources = [c for c in stored if not is_kept(c["source"])]  # kept records are a source's own
     info = {
         "db": stats.path,
         "head_seq": stats.head_seq,
         "events": stats.events,
         "streams": stats.streams,
-        "sources": stats.sources,
+        "sources": len(sources),
         "dead_letters": stats.dead_letters,
         "db_bytes": stats.db_bytes,
         "wal_bytes": stats.wal_bytes,

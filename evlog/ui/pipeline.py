@@ -11,6 +11,7 @@ import time
 from collections import deque
 from typing import Any
 
+from evlog.adapters.lineage import is_kept
 from evlog.live.metrics import STAGES, WRITTEN_STAGES
 from evlog.projector import QueryError
 
@@ -155,6 +156,8 @@ class PipelineHub:
     async def _sources(self) -> list[dict[str, Any]]:
         out = []
         for cp in await self.source.log.source_checkpoints():
+            if is_kept(cp["source"]):
+                continue  # a source's earlier generation, stored apart: not a source
             pos = cp["position"] if isinstance(cp["position"], dict) else {}
             item: dict[str, Any] = {
                 "source": cp["source"],
