@@ -81,6 +81,28 @@ class Report:
         """The budgeted stages (BUDGETED) with events whose p99 is over `budget_ms`."""
         return [s for st in BUDGETED if (s := self.overall(st)).count and s.p99_ms > budget_ms]
 
+    def to_json(self, budget_ms: float) -> dict[str, Any]:
+        """The report as `evlog latency --json` writes it, judged against `budget_ms`."""
+        return {
+            "budget_ms": budget_ms,
+            "over_budget": bool(self.over_budget(budget_ms)),
+            "mode": self.mode,
+            "events_by_mode": self.by_mode,
+            "stages": [x.to_json() for x in self.stages],
+            "p99_over_time": [{"from_ns": t, "p99_ms": round(p, 3)} for t, p in self.p99_over_time],
+        }
+
+    def verdicts(self, budget_ms: float) -> list[str]:
+        """One line per budgeted stage with events: its p99, within or over the budget."""
+        out = []
+        for stage in BUDGETED:
+            if (whole := self.overall(stage)).count:
+                verdict = "OVER" if whole.p99_ms > budget_ms else "within"
+                out.append(
+                    f"p99 {stage} {whole.p99_ms:.2f} ms is {verdict} the {budget_ms:g} ms budget"
+                )
+        return out
+
 
 def _source(since_s: float | None, last: int | None, mode: str = "all") -> str:
     where = ["TRUE"]

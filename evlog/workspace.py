@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from evlog.projector.registry import Catalog
 
     from .ingesting import IngestOptions, IngestSummary, Reporter
+    from .live.exposure import Exposure
     from .live.projection_files import ProjectionFiles
 
 
@@ -95,6 +96,40 @@ class Workspace:
         return ProjectionFiles(self.projections_dir, self.catalog)
 
     # -- operations --------------------------------------------------------------------------
+
+    async def watch(
+        self,
+        paths: Sequence[Path],
+        options: IngestOptions | None = None,
+        *,
+        multiline_timeout_s: float | None = None,
+        exposure: Exposure | None = None,
+    ) -> None:
+        """Ingest `paths` as they change and keep the analytics fresh, until cancelled (see
+        `evlog watch`): `options` as for `ingest` (its mapping, selection and start at end).
+        EvlogError if a path does not exist or a follower already projects here."""
+        from evlog.adapters.selection import Selection
+
+        from .errors import EvlogError
+        from .ingesting import IngestOptions, is_served
+        from .live.watch import MULTILINE_TIMEOUT_S, WatchOptions, run_watch
+
+        options = options or IngestOptions()
+        for p in paths:
+            if not p.exists():
+                raise EvlogError(f"{p}: no such file or directory")
+        if is_served(self.duckdb):
+            raise EvlogError(f"a follower is already projecting into {self.duckdb}")
+        selection = Selection(options.include, options.exclude, options.ignore_older_than_s)
+        watching = WatchOptions(
+            selection=selection,
+            start_at_end=options.start_at_end,
+            multiline_timeout_s=multiline_timeout_s or MULTILINE_TIMEOUT_S,
+        )
+        await run_watch(
+            self.log_target, self.duckdb, list(paths), options.mapping, watching, exposure,
+            self.projection_files(),
+        )  # fmt: skip
 
     def ingest(
         self,

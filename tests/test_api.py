@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -86,3 +87,37 @@ def test_rebuild_and_source_names_are_calls_too(tmp_path: Path) -> None:
     ws.rebuild(on_note=notes.append)
     assert "is damaged" in notes[0] and list(tmp_path.glob("events.duckdb.damaged-*"))
     assert ws.query("SELECT count(*), sum(seq) FROM events").rows == before
+
+
+def test_watch_is_a_call_that_runs_until_cancelled(tmp_path: Path) -> None:
+    """`Workspace.watch`: what `evlog watch` runs, as a coroutine a program can start and
+    cancel; a line written while it runs is in the log, and a bad path is its error."""
+    import asyncio
+
+    from evlog.ingesting import IngestOptions
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    ws = Workspace.at(tmp_path / "e.db")
+    with pytest.raises(EvlogError, match="no such file"):
+        asyncio.run(ws.watch([tmp_path / "nowhere"]))
+
+    async def main() -> int:
+        task = asyncio.create_task(ws.watch([inbox], IngestOptions({"adapter": "jsonl"})))
+        (inbox / "chat.jsonl").write_text('{"text": "hi"}\n')
+        try:
+            for _ in range(200):
+                await asyncio.sleep(0.05)
+                if ws.db.exists():
+                    conn = sqlite3.connect(ws.db)
+                    (n,) = conn.execute("SELECT count(*) FROM events").fetchone()
+                    conn.close()
+                    if n == 1:
+                        return 1
+            return 0
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    assert asyncio.run(main()) == 1

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from .. import output
-from ..latency_report import BUDGETED, parse_duration_s, report, sparkline
+from ..latency_report import Report, parse_duration_s, report, sparkline
 from .common import (
     app,
     examples,
@@ -54,55 +54,41 @@ def latency(
     budget_ms = parse_duration_s(budget) * 1e3
     since_s = parse_duration_s(since, "s") if since else None
     rep = report(s.duckdb, since_s=since_s, last=last, budget_ms=budget_ms, by=by, mode=mode)
-    total = rep.overall("read_to_visible")
-    over = bool(rep.over_budget(budget_ms))
-    others = {m: n for m, n in rep.by_mode.items() if mode not in ("all", m)}
     if as_json:
-        output.print_json(
-            {
-                "budget_ms": budget_ms,
-                "over_budget": over,
-                "mode": mode,
-                "events_by_mode": rep.by_mode,
-                "stages": [x.to_json() for x in rep.stages],
-                "p99_over_time": [
-                    {"from_ns": t, "p99_ms": round(p, 3)} for t, p in rep.p99_over_time
-                ],
-            }
-        )
+        output.print_json(rep.to_json(budget_ms))
     else:
-        output.print_rows(
-            ["stage", *(["group"] if by else []), "events", "p50 ms", "p90 ms", "p99 ms",
-             "p99.9 ms", "max ms", "over budget"],
-            [
-                [
-                    x.stage, *([x.group or "(all)"] if by else []), x.count, f"{x.p50_ms:.3f}",
-                    f"{x.p90_ms:.3f}", f"{x.p99_ms:.3f}", f"{x.p999_ms:.3f}", f"{x.max_ms:.3f}",
-                    f"{x.over_budget:.2%}",
-                ]
-                for x in rep.stages
-            ],
-            title=f"latency of events projected {mode} (budget {budget_ms:g} ms for"
-            " read_to_visible and written_to_visible)",
-        )  # fmt: skip
-        if others:
-            left_out = ", ".join(f"{n:,} {m}" for m, n in sorted(others.items()))
-            output.say(f"left out: {left_out} (--mode all to include them)")
-        if rep.p99_over_time:
-            peak = max(p for _, p in rep.p99_over_time)
-            output.say(
-                f"p99 read_to_visible over time ({rep.window_s:.3g} s per bar, peak"
-                f" {peak:.2f} ms): {sparkline(rep.p99_over_time, budget_ms)}"
-            )
-        if total.count:
-            for stage in BUDGETED:
-                if (whole := rep.overall(stage)).count:
-                    verdict = "OVER" if whole.p99_ms > budget_ms else "within"
-                    output.say(
-                        f"p99 {stage} {whole.p99_ms:.2f} ms is {verdict} the"
-                        f" {budget_ms:g} ms budget"
-                    )
-        else:
-            output.say(f"no events projected {mode} to report")
-    if over:
+        _render(rep, budget_ms, by)
+    if rep.over_budget(budget_ms):
         raise typer.Exit(1)
+
+
+def _render(rep: Report, budget_ms: float, by: str | None) -> None:
+    """The report as a table and a few lines under it."""
+    output.print_rows(
+        ["stage", *(["group"] if by else []), "events", "p50 ms", "p90 ms", "p99 ms",
+         "p99.9 ms", "max ms", "over budget"],
+        [
+            [
+                x.stage, *([x.group or "(all)"] if by else []), x.count, f"{x.p50_ms:.3f}",
+                f"{x.p90_ms:.3f}", f"{x.p99_ms:.3f}", f"{x.p999_ms:.3f}", f"{x.max_ms:.3f}",
+                f"{x.over_budget:.2%}",
+            ]
+            for x in rep.stages
+        ],
+        title=f"latency of events projected {rep.mode} (budget {budget_ms:g} ms for"
+        " read_to_visible and written_to_visible)",
+    )  # fmt: skip
+    others = {m: n for m, n in rep.by_mode.items() if rep.mode not in ("all", m)}
+    if others:
+        left_out = ", ".join(f"{n:,} {m}" for m, n in sorted(others.items()))
+        output.say(f"left out: {left_out} (--mode all to include them)")
+    if rep.p99_over_time:
+        peak = max(p for _, p in rep.p99_over_time)
+        output.say(
+            f"p99 read_to_visible over time ({rep.window_s:.3g} s per bar, peak"
+            f" {peak:.2f} ms): {sparkline(rep.p99_over_time, budget_ms)}"
+        )
+    if not rep.overall("read_to_visible").count:
+        output.say(f"no events projected {rep.mode} to report")
+    for line in rep.verdicts(budget_ms):
+        output.say(line)

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from ..latency_report import parse_duration_s
-from ..runtime import UserError, run, until_signalled
+from ..runtime import run, until_signalled
 from .common import (
     METRICS_HOST,
     METRICS_PORT,
@@ -88,17 +88,9 @@ def watch(
     changes, and the others keep flowing. With --read-from end, files present at the start are
     read from their end; files that appear later are read whole."""
 
-    from evlog.adapters.selection import Selection
-
-    from ..ingesting import checked_mapping, is_served
+    from ..ingesting import IngestOptions, checked_mapping
     from ..live.exposure import Exposure
 
-    s = settings(ctx)
-    for p in paths:
-        if not p.exists():
-            raise UserError(f"{p}: no such file or directory")
-    if is_served(s.duckdb):
-        raise UserError(f"a follower is already projecting into {s.duckdb}")
     wanted = checked_mapping(
         adapter=adapter, stream=stream, stream_field=stream_field, type_field=type_field,
         key_field=key_field, time_field=time_field, time_format=time_format,
@@ -106,25 +98,12 @@ def watch(
         event_type=event_type, pattern=pattern,
         tz=tz, delimiter=delimiter, detect_types=detect_types,
     )  # fmt: skip
-    from ..live.watch import WatchOptions, run_watch
-
-    options = WatchOptions(
-        selection=Selection(
-            tuple(include or ()), tuple(exclude or ()), _duration(ignore_older_than)
-        ),
+    options = IngestOptions(
+        wanted, tuple(include or ()), tuple(exclude or ()), _duration(ignore_older_than),
         start_at_end=read_from is StartAt.end,
-        multiline_timeout_s=parse_duration_s(multiline_timeout, "s"),
-    )
-    run(
-        until_signalled(
-            run_watch(
-                s.log_target,
-                s.duckdb,
-                paths,
-                wanted,
-                options,
-                Exposure(metrics_port, metrics_host, ui_port, ui_host),
-                s.projection_files(),
-            )
-        )
-    )
+    )  # fmt: skip
+    watching = settings(ctx).watch(
+        paths, options, multiline_timeout_s=parse_duration_s(multiline_timeout, "s"),
+        exposure=Exposure(metrics_port, metrics_host, ui_port, ui_host),
+    )  # fmt: skip
+    run(until_signalled(watching))
