@@ -5,16 +5,18 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import itertools
 import os
 import sqlite3
-from collections.abc import AsyncGenerator, Iterable, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 import aiosqlite
 import orjson
 
+from . import deadletters
 from .changes import WalWrites
 from .checkpointer import WalCheckpointer
 from .columns import EVENT_COLUMNS, READ_ORDER
@@ -366,12 +368,8 @@ class EventLog(LogBase):
 
     async def dead_letter_count(self, *, open_only: bool = False) -> int:
         """How many dead letters the log holds (resolved ones included unless `open_only`)."""
-        sql = "SELECT count(*) FROM dead_letters"
-        if open_only:
-            sql += " WHERE resolved_seq IS NULL"
-        async with self._reader.execute(sql) as cur:
-            row = await cur.fetchone()
-        return int(row[0]) if row else 0
+        total, still_open = await asyncio.to_thread(_reading, self.path, deadletters.counts)
+        return still_open if open_only else total
 
     async def dead_letters(
         self,
@@ -385,58 +383,30 @@ class EventLog(LogBase):
         """The newest `limit` dead letters (None: all), oldest first; with `after`, the oldest
         `limit` whose id is greater. `resolved`: False for those still open, True for those a
         retry replaced by an event, None for both."""
-        sql = "SELECT id, source, position, error, raw, created_ns, key, resolved_seq"
-        sql += " FROM dead_letters WHERE 1"
-        params: list[Any] = []
-        if source is not None:
-            sql += " AND source = ?"
-            params.append(source)
-        if resolved is not None:
-            sql += " AND resolved_seq IS NOT NULL" if resolved else " AND resolved_seq IS NULL"
-        if after is not None:
-            sql += " AND id > ?"
-            params.append(after)
-        sql += " ORDER BY id LIMIT ?" if after is not None else " ORDER BY id DESC LIMIT ?"
-        params.append(-1 if limit is None else limit)
-        async with self._reader.execute(sql, params) as cur:
-            rows = list(await cur.fetchall())
-        out = []
-        for id_, src, pos, err, raw, created, key, resolved_seq in (
-            rows if after is not None else reversed(rows)
-        ):
-            if isinstance(raw, str) and raw_bytes:
-                raw = raw.encode()
-            elif isinstance(raw, bytes) and not raw_bytes:
-                raw = raw.decode("utf-8", errors="replace")
-            out.append(
-                {
-                    "id": id_,
-                    "source": src,
-                    "position": pos,
-                    "error": err,
-                    "raw": raw,
-                    "created_ns": created,
-                    "key": key,
-                    "resolved_seq": resolved_seq,
-                }
+
+        def page(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+            found = deadletters.letters(
+                conn, source=source, resolved=resolved, after=after, newest_first=after is None
             )
+            out = list(itertools.islice(found, limit))
+            return out if after is not None else out[::-1]
+
+        out = await asyncio.to_thread(_reading, self.path, page)
+        if not raw_bytes:
+            for d in out:
+                if isinstance(d["raw"], bytes):
+                    d["raw"] = d["raw"].decode("utf-8", errors="replace")
         return out
 
     async def dead_letter(self, id_: int) -> dict[str, Any] | None:
         """One dead letter by id (its raw record as bytes), or None."""
-        async with self._reader.execute(
-            "SELECT id, source, position, error, raw, created_ns, key, resolved_seq"
-            " FROM dead_letters WHERE id = ?",
-            (id_,),
-        ) as cur:
-            row = await cur.fetchone()
-        if row is None:
-            return None
-        keys = ("id", "source", "position", "error", "raw", "created_ns", "key", "resolved_seq")
-        out = dict(zip(keys, row, strict=True))
-        if isinstance(out["raw"], str):
-            out["raw"] = out["raw"].encode()
-        return out
+
+        def one(conn: sqlite3.Connection) -> dict[str, Any] | None:
+            found = deadletters.letters(conn, resolved=None, after=id_ - 1)
+            letter = next(found, None)
+            return letter if letter is not None and letter["id"] == id_ else None
+
+        return await asyncio.to_thread(_reading, self.path, one)
 
     async def forget_source(self, source: str) -> bool:
         """Delete a source's checkpoint (and so its stored mapping): its next ingest reads it
@@ -456,25 +426,20 @@ class EventLog(LogBase):
         resolved): they are the log's record of what could not be read, so only on request.
         Returns how many were deleted."""
         self._live_writer()
-        where: list[str] = ["1"]
-        params: list[Any] = []
-        if source is not None:
-            where.append("source = ?")
-            params.append(source)
-        if older_than_ns is not None:
-            where.append("created_ns < ?")
-            params.append(older_than_ns)
-        if resolved_only:
-            where.append("resolved_seq IS NOT NULL")
-        sql = (
-            "DELETE FROM dead_letter_rows WHERE id IN"
-            f" (SELECT id FROM dead_letters WHERE {' AND '.join(where)})"
-        )
-        return await asyncio.to_thread(_run_once, self.path, sql, tuple(params))
+
+        def purge(conn: sqlite3.Connection) -> int:
+            return deadletters.purge(
+                conn, source=source, older_than_ns=older_than_ns, resolved_only=resolved_only
+            )
+
+        return await asyncio.to_thread(_writing, self.path, purge)
 
     async def known_sources(self) -> set[str]:
         """Every source with a checkpoint or a dead letter."""
-        sql = "SELECT source FROM source_checkpoints UNION SELECT source FROM dead_letters"
+        sql = (
+            "SELECT source FROM source_checkpoints UNION SELECT t.text FROM dead_letter_blocks b"
+            " JOIN dead_letter_texts t ON t.id = b.source"
+        )
         async with self._reader.execute(sql) as cur:
             return {str(r[0]) for r in await cur.fetchall()}
 
@@ -484,7 +449,7 @@ class EventLog(LogBase):
             (SELECT coalesce(max(seq), 0) FROM events),
             (SELECT count(*) FROM events),
             (SELECT count(*) FROM streams WHERE stream <> ''),
-            (SELECT count(*) FROM dead_letters WHERE resolved_seq IS NULL),
+            (SELECT coalesce(sum(open), 0) FROM dead_letter_blocks),
             (SELECT count(*) FROM source_checkpoints)"""
         async with self._reader.execute(q) as cur:
             row = await cur.fetchone()
@@ -505,6 +470,38 @@ class EventLog(LogBase):
 def _file_sizes(path: Path) -> tuple[int, int]:
     wal = Path(f"{path}-wal")
     return path.stat().st_size, wal.stat().st_size if wal.exists() else 0
+
+
+T = TypeVar("T")
+
+
+def _reading(path: Path, read: Callable[[sqlite3.Connection], T]) -> T:
+    """`read` on a short-lived connection, in one read transaction (one snapshot)."""
+    conn = connect(path)
+    try:
+        conn.execute("BEGIN")
+        try:
+            return read(conn)
+        finally:
+            conn.execute("COMMIT")
+    finally:
+        conn.close()
+
+
+def _writing(path: Path, write: Callable[[sqlite3.Connection], T]) -> T:
+    """`write` in its own transaction on a short-lived connection (rare admin writes)."""
+    conn = connect(path)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            out = write(conn)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return out
+    finally:
+        conn.close()
 
 
 def _run_once(path: Path, sql: str, params: tuple[Any, ...]) -> int:

@@ -28,6 +28,7 @@ from typing import Any
 
 import orjson
 
+from . import deadletters
 from .connection import BUSY_TIMEOUT_MS, Durability, connect
 from .encoding import COLUMNS, COMMITTED_NS, KEY, ROW_WIDTH, SEQ, STREAM, VERSION, EncodedEvents
 from .envelope import NO_RESULTS, AppendResult, AppendResults, DeadLetter, SourceCheckpoint
@@ -73,30 +74,6 @@ _UPSERT_CHECKPOINT = (
     " last_seq = coalesce(excluded.last_seq, source_checkpoints.last_seq),"
     " updated_ns = excluded.updated_ns"
 )
-# A record read again (a re-read generation, a retried file) that fails the same way is one
-# open dead letter, not one per read (the (source, place, line) index makes the check a
-# lookup). Texts are stored once each (schema v7): a letter holds their ids.
-_INSERT_DEAD_LETTER = (
-    "INSERT INTO dead_letter_rows"
-    " (source, place, line, error, raw, created_ns, key_prefix, key_rest)"
-    " SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 WHERE NOT EXISTS (SELECT 1 FROM dead_letter_rows"
-    " WHERE source = ?1 AND place = ?2 AND line IS ?3 AND error = ?4 AND raw IS ?5"
-    " AND resolved_seq IS NULL)"
-)
-_RESOLVE_DEAD_LETTER = (
-    "UPDATE dead_letter_rows SET resolved_seq = ? WHERE id = ? AND resolved_seq IS NULL"
-)
-_NEW_TEXT = "INSERT OR IGNORE INTO dead_letter_texts (text) VALUES (?)"
-_TEXT_ID = "SELECT id FROM dead_letter_texts WHERE text = ?"
-
-
-def split_position(position: str) -> tuple[str, int | None]:
-    """("file", line) of a "file:line" position (a line number without leading zeros, as
-    schema v7's migration splits them); (position, None) otherwise."""
-    head, sep, tail = position.rpartition(":")
-    if sep and head and tail.isdigit() and len(tail) <= 18 and (tail == "0" or tail[0] != "0"):
-        return head, int(tail)
-    return position, None
 
 
 Outcome = AppendResults | BaseException
@@ -489,29 +466,11 @@ class GroupCommitWriter:
     def _write_side_records(self, req: AppendRequest, committed_ns: int) -> None:
         conn = self._conn
         if req.dead_letters:
-            ids: dict[str, int] = {}  # this transaction's: a rolled-back one leaves none behind
-
-            def text_id(text: str) -> int:
-                found = ids.get(text)
-                if found is None:
-                    conn.execute(_NEW_TEXT, (text,))
-                    found = ids[text] = conn.execute(_TEXT_ID, (text,)).fetchone()[0]
-                return found
-
-            rows = []
-            for d in req.dead_letters:
-                place, line = split_position(d.position)
-                prefix, sep, rest = (d.key or "").partition(":")
-                key = (text_id(prefix), sep + rest) if d.key is not None else (None, None)
-                rows.append((text_id(d.source), text_id(place), line, text_id(d.error),
-                             d.raw, committed_ns, *key))  # fmt: skip
-            conn.executemany(_INSERT_DEAD_LETTER, rows)
+            deadletters.insert(conn, req.dead_letters, committed_ns)
         if req.resolves:
             assert isinstance(req.outcome, AppendResults)
             outcome = req.outcome
-            conn.executemany(
-                _RESOLVE_DEAD_LETTER, [(outcome[i].seq, dl_id) for dl_id, i in req.resolves]
-            )
+            deadletters.resolve(conn, [(dl_id, outcome[i].seq) for dl_id, i in req.resolves])
         if req.checkpoint is not None:
             assert isinstance(req.outcome, AppendResults)
             last_seq = req.outcome.last_seq

@@ -10,7 +10,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parent.parent
@@ -160,3 +160,19 @@ def follower(db: Path, *args: str) -> Iterator[subprocess.Popen[str]]:
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=30)
+
+
+def dead_letters_in(db: Path, *, resolved: bool | None = None) -> list[dict[str, Any]]:
+    """Every dead letter of the log file `db` (a directory: its .evlog/events.db), oldest
+    first, raw as text, through the log's API (they are stored packed: no SQL view)."""
+    import asyncio
+
+    from evlog.eventlog import EventLog
+
+    path = db / ".evlog" / "events.db" if db.is_dir() else db
+
+    async def go() -> list[dict[str, Any]]:
+        async with await EventLog.open(path, writable=False) as log:
+            return await log.dead_letters(limit=None, resolved=resolved)
+
+    return asyncio.run(go())

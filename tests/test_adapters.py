@@ -14,6 +14,7 @@ import time
 import zipfile
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -24,7 +25,7 @@ from evlog.adapters import FieldMap, InputError, detect, ingest, make_adapter
 from evlog.adapters.whatsapp import date_order, media_of, parse_timestamp
 from evlog.eventlog import EventLog
 
-from .support import SHARED_DATA, evlog, finished, proc_env
+from .support import SHARED_DATA, dead_letters_in, evlog, finished, proc_env
 
 WHATSAPP = SHARED_DATA / "whatsapp_chat-miner"
 SLACK_ZIP = SHARED_DATA / "slack_export" / "testarchive.zip"
@@ -35,6 +36,12 @@ async def _ingest(db: Path, path: Path, **kw: object) -> tuple[int, int, int]:
     async with await EventLog.open(db) as log:
         s = await ingest(log, make_adapter(path, **kw))  # type: ignore[arg-type]
         return s.appended, s.duplicates, s.dead_letters
+
+
+async def _letters(db: Path) -> list[dict[str, Any]]:
+    """The log's dead letters, oldest first (stored packed: read through the API)."""
+    async with await EventLog.open(db, writable=False) as log:
+        return await log.dead_letters(limit=None, resolved=None)
 
 
 def _rows(db: Path, sql: str) -> list[tuple[object, ...]]:
@@ -187,8 +194,8 @@ async def test_zip_slip_is_refused_and_nothing_is_written(tmp_path: Path, db_pat
 
 async def test_jsonl_bad_line_is_dead_lettered_and_the_rest_goes_on(db_path: Path) -> None:
     assert await _ingest(db_path, NDJSON_BAD) == (4, 0, 1)
-    dead = _rows(db_path, "SELECT position, error FROM dead_letters")
-    assert dead[0][0] == f"{NDJSON_BAD}:3" and "malformed JSON" in str(dead[0][1])
+    dead = await _letters(db_path)
+    assert dead[0]["position"] == f"{NDJSON_BAD}:3" and "malformed JSON" in dead[0]["error"]
     r = evlog("--db", db_path, "ingest", NDJSON_BAD)
     assert r.returncode == 0 and "appended 0 events" in r.stderr
 
@@ -270,7 +277,7 @@ async def test_gzip_csv_and_field_options(tmp_path: Path, db_path: Path) -> None
     csv.write_bytes(b'id,who,note\n1,ana,"multi\nline"\n2,bo\n3,cy,ok\n\xff\xfe,x,y\n')
     appended, _, dead = await _ingest(db_path, csv, fields=FieldMap(key_field="id"))
     assert (appended, dead) == (2, 2)
-    errors = sorted(str(r[0]) for r in _rows(db_path, "SELECT error FROM dead_letters"))
+    errors = sorted(d["error"] for d in await _letters(db_path))
     assert errors == ["expected 3 columns, got 2", "invalid UTF-8: invalid start byte"]
 
 
@@ -361,7 +368,7 @@ def test_a_parsing_process_gives_the_same_events_and_dead_letters(tmp_path: Path
         tables[name] = (
             _rows(db, "SELECT seq, stream, version, type, key, payload, metadata, source_time_ns"
                       " FROM events ORDER BY seq"),
-            _rows(db, "SELECT source, position, error, raw FROM dead_letters"),
+            [(d["source"], d["position"], d["error"], d["raw"]) for d in dead_letters_in(db)],
         )  # fmt: skip
         again = evlog("--db", db, "ingest", src, *flags, "--json")
         assert orjson.loads(again.stdout)["appended"] == 0

@@ -16,7 +16,7 @@ from evlog.adapters import FieldMap, ingest, make_adapter
 from evlog.adapters.jsonvalues import ValueReader, _value_end
 from evlog.eventlog import EventLog
 
-from .support import finished
+from .support import dead_letters_in, finished
 from .test_no_loss import ingest as cli_ingest
 from .test_no_loss import payloads
 
@@ -120,9 +120,7 @@ def test_what_does_not_frame_is_one_dead_letter_and_the_rest_stands(tmp_path: Pa
     assert (s["appended"], s["dead_letters"]) == (3, 2), s
     s = cli_ingest(tmp_path, "open.json")
     assert (s["appended"], s["dead_letters"]) == (1, 1), s
-    conn = sqlite3.connect(tmp_path / ".evlog" / "events.db")
-    errors = dict(conn.execute("SELECT position, error FROM dead_letters").fetchall())
-    conn.close()
+    errors = {d["position"]: d["error"] for d in dead_letters_in(tmp_path)}
     assert "bytes after the end of the array" in errors["bad.json:5"]
     assert "malformed JSON" in errors["bad.json:3"]
 

@@ -33,6 +33,7 @@ from evlog.eventlog import EventLog
 from evlog.eventlog.store import open_log
 
 from .nats_support import fresh_url
+from .support import dead_letters_in
 
 LONG_AGO = time.time() - 3600
 
@@ -146,8 +147,8 @@ def log_content(db: Path) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]
     conn = sqlite3.connect(db)
     try:
         events = conn.execute("SELECT key, type, payload, stream FROM events ORDER BY seq")
-        dead = conn.execute("SELECT position, error FROM dead_letters ORDER BY id")
-        return events.fetchall(), dead.fetchall()
+        dead = [(d["position"], d["error"]) for d in dead_letters_in(db)]
+        return events.fetchall(), dead
     finally:
         conn.close()
 

@@ -15,7 +15,7 @@ import pytest
 from evlog.adapters.base import MAX_RECORD_BYTES, RAW_LIMIT
 from evlog.eventlog.encoding import MAX_DEPTH
 
-from .support import evlog, finished
+from .support import dead_letters_in, evlog, finished
 from .test_no_loss import ingest, payloads, rows
 
 WRONG = r"(?P<method>[A-Z]+) (?P<path>\S+) (?P<status>\d+) extra"
@@ -30,7 +30,7 @@ def retry(cwd: Path) -> list[dict[str, Any]]:
 
 
 def open_letters(cwd: Path) -> int:
-    return int(rows(cwd, "SELECT count(*) FROM dead_letters WHERE resolved_seq IS NULL")[0][0])
+    return len(dead_letters_in(cwd, resolved=False))
 
 
 @pytest.mark.slow
@@ -42,7 +42,7 @@ def test_a_record_longer_than_its_dead_letter_kept_is_retried_whole(
     (tmp_path / "web.log").write_text(f"GET /a 200\nGET {long_path} 200\nGET /b 404\n")
     finished(tmp_path / "web.log")
     assert ingest(tmp_path, "web.log", "--pattern", WRONG)["dead_letters"] == 3
-    kept = rows(tmp_path, "SELECT max(length(raw)) FROM dead_letters")[0][0]
+    kept = max(len(d["raw"].encode()) for d in dead_letters_in(tmp_path))
     assert kept == RAW_LIMIT  # the dead letter holds the first 64 KB only
     assert ingest(tmp_path, "web.log", "--pattern", RIGHT, "--remap")["read"] == 0
     (stats,) = retry(tmp_path)
@@ -106,9 +106,7 @@ def test_a_csv_record_over_the_limit_is_one_dead_letter(tmp_path: Path) -> None:
     # a row of the wrong width: dead letters too), and the record after them is an event
     assert s["appended"] >= 1
     assert {p["id"] for p in payloads(tmp_path, "csv/t")} >= {"2"}
-    (why,) = {
-        r[0] for r in rows(tmp_path, "SELECT error FROM dead_letters WHERE position LIKE '%:2'")
-    }
+    (why,) = {d["error"] for d in dead_letters_in(tmp_path) if d["position"].endswith(":2")}
     assert "unterminated quoted field" in why
 
 
@@ -124,7 +122,7 @@ def test_json_as_deep_as_the_log_accepts_is_written_by_every_output(tmp_path: Pa
     finished(tmp_path / "d.jsonl")
     s = ingest(tmp_path, "d.jsonl")
     assert (s["appended"], s["dead_letters"]) == (3, 2), s
-    reasons = {r[0] for r in rows(tmp_path, "SELECT error FROM dead_letters")}
+    reasons = {d["error"] for d in dead_letters_in(tmp_path)}
     assert reasons == {
         f"JSON nested deeper than {MAX_DEPTH} levels (more than evlog's outputs can write)"
     }
@@ -182,3 +180,26 @@ def test_a_run_that_mostly_dead_letters_says_so_and_exits_1(tmp_path: Path) -> N
 
     option = inspect.signature(command.ingest_cmd).parameters["max_dead_letter_ratio"]
     assert option.default == DEFAULT_MAX_DEAD_LETTER_RATIO
+
+
+@pytest.mark.slow
+def test_bad_lines_cost_less_than_twice_their_size_and_fold_when_read_again(
+    tmp_path: Path,
+) -> None:
+    """Issue 30, item 8: 1M bad JSON lines (17 MB) made a 334 MB events.db. Letters are stored
+    packed (evlog/eventlog/deadletters.py): here 100,000 short bad lines, the worst case (the
+    per-letter cost is all there is), must take at most twice their size; read again from the
+    start, every one folds into its open letter."""
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("".join(f"{{bad json {i:06d}\n" for i in range(100_000)))
+    finished(bad)
+    s = ingest(tmp_path, "bad.jsonl", "--max-dead-letter-ratio", "1")
+    assert s["dead_letters"] == 100_000
+    assert evlog("source", "reset", "bad.jsonl", cwd=tmp_path).returncode == 0
+    assert ingest(tmp_path, "bad.jsonl", "--max-dead-letter-ratio", "1")["dead_letters"] == 100_000
+    letters = dead_letters_in(tmp_path, resolved=None)
+    assert len(letters) == 100_000 and letters[-1]["raw"] == "{bad json 099999"
+    assert [d["id"] for d in letters] == list(range(1, 100_001))
+    r = evlog("status", "--json", cwd=tmp_path)  # closes the log: the WAL is folded in
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / ".evlog" / "events.db").stat().st_size <= 2 * bad.stat().st_size
