@@ -63,17 +63,84 @@ def helper(name: str, *args: str) -> list[str]:
 
 
 def evlog(
-    *args: str | Path, cwd: Path | None = None, timeout: float = 120, input: str | None = None
+    *args: str | Path,
+    cwd: Path | None = None,
+    timeout: float | None = None,
+    input: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
+    """`evlog ARGS` as a user runs it: its exit code, stdout and stderr. In this process (the
+    CLI's `main`, with argv, cwd, environment and standard streams as a process would have
+    them: no interpreter to start, DuckDB imported once) unless a timeout is given (the
+    point is then a process that could hang), an event loop runs here (a command runs its
+    own), or EVLOG_TEST_PROCESSES=1 asks for a process each time."""
+    if timeout is None and not _loop_running() and os.environ.get("EVLOG_TEST_PROCESSES") != "1":
+        return _in_process([str(a) for a in args], cwd, input)
     return subprocess.run(
         [sys.executable, "-m", "evlog", *map(str, args)],
         capture_output=True,
         text=True,
         cwd=cwd,
         env=proc_env(),
-        timeout=timeout,
+        timeout=timeout or 120,
         input=input,
     )
+
+
+def _loop_running() -> bool:
+    import asyncio
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def _in_process(
+    args: list[str], cwd: Path | None, input: str | None
+) -> subprocess.CompletedProcess[str]:
+    import io
+    import tempfile
+    import traceback
+
+    from evlog.cli import main
+
+    out = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", write_through=True)
+    err = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", write_through=True)
+    saved = (sys.argv, sys.stdin, sys.stdout, sys.stderr, os.getcwd(), dict(os.environ))
+    code = 0
+    stdin = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115 (closed below)
+    stdin.write(input or "")  # a real descriptor, as a process's stdin is
+    stdin.seek(0)
+    try:
+        sys.argv = ["evlog", *args]
+        sys.stdin = stdin
+        sys.stdout, sys.stderr = out, err
+        os.environ.clear()
+        os.environ.update(proc_env())
+        if cwd is not None:
+            os.chdir(cwd)
+        try:
+            main()
+        except SystemExit as exc:
+            if isinstance(exc.code, str):
+                print(exc.code, file=err)
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        except BaseException:  # what would end a process with a traceback
+            traceback.print_exc(file=err)
+            code = 1
+    finally:
+        stdin.close()
+        sys.argv, sys.stdin, sys.stdout, sys.stderr = saved[:4]
+        os.chdir(saved[4])
+        os.environ.clear()
+        os.environ.update(saved[5])
+    return subprocess.CompletedProcess(["evlog", *args], code, _text(out), _text(err))
+
+
+def _text(stream: Any) -> str:
+    stream.flush()
+    return str(stream.buffer.getvalue().decode("utf-8", errors="replace"))
 
 
 GIT_TABLES = (

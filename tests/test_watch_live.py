@@ -577,3 +577,40 @@ def test_a_copy_written_slowly_over_a_file_read_before_under_its_name_is_not_rea
 
     asyncio.run(main())
     assert ids(db) == [*range(110), *range(1000, 1050)]
+
+
+def test_a_truncation_between_a_files_stamp_and_its_read_is_not_seen_twice(
+    tmp_path: Path,
+) -> None:
+    """The soak (seed 31) found 2 duplicates: a copytruncate's truncation and the first new
+    lines landed between the moment the watcher took a file's stamp and its read. The read
+    rightly started the next generation, but the file was remembered at the old, larger size;
+    its next growth then looked like a second truncation and the new generation was read
+    again from its start."""
+    from evlog.live.watch import _file_stamp
+
+    d, db = tmp_path / "logs", tmp_path / "e.db"
+    d.mkdir()
+    app = d / "app.jsonl"
+    app.write_text(lines(0, 5))
+
+    async def main() -> None:
+        async with await open_log(db) as log:
+            watcher = watch.Watcher(log, [d], {"adapter": "jsonl"})
+            stamp = _file_stamp(app)
+            assert stamp is not None
+            await watcher._ingest_one(app, stamp, False, time.time_ns())
+            stale = _file_stamp(app)  # taken; then truncated and written before the read
+            assert stale is not None
+            with app.open("r+") as f:
+                f.truncate(0)
+                f.write(lines(5, 2))
+            await watcher._ingest_one(app, stale, False, time.time_ns())
+            with app.open("a") as f:
+                f.write(lines(7, 1))
+            fresh = _file_stamp(app)
+            assert fresh is not None
+            await watcher._ingest_changed([watch.Entry(app, fresh, False)], time.time_ns(), set())
+
+    asyncio.run(main())
+    assert ids(db) == list(range(8))

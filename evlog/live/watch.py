@@ -379,7 +379,7 @@ class Watcher:
                 self._note_once(path, note)
         if stats.error:
             return self._fail(path, stamp, stats.error)
-        self._seen[path] = stamp
+        self._seen[path] = _as_read(stamp, stats.checkpoint)
         self._seen_names[str(path)] = stamp
         self._failed.pop(path, None)
         if stats.held_back:
@@ -547,6 +547,17 @@ class Watcher:
                 continue
             due = at if due is None else min(due, at)
         return due
+
+
+def _as_read(stamp: Stamp, checkpoint: Any) -> Stamp:
+    """The stamp a file's later ones are compared with (shorter than this: truncated). The
+    stamp was taken before the read: a file truncated and written again in between was read to
+    less than its size, and only what was read must not shrink."""
+    if isinstance(checkpoint, dict) and checkpoint.get("ino") == stamp[0]:
+        offset = checkpoint.get("offset")
+        if isinstance(offset, int) and offset < stamp[1]:
+            return (stamp[0], offset, stamp[2])
+    return stamp
 
 
 def _new_generation(before: dict[str, Any] | None, after: dict[str, Any] | None) -> bool:
