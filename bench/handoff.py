@@ -24,7 +24,7 @@ from typing import Any, Protocol
 import orjson
 
 from evlog.eventlog import NewEvent
-from evlog.eventlog.writer import take_queued
+from evlog.eventlog.sqlite.writer import take_queued
 
 
 def raw_sqlite(path: Path) -> sqlite3.Connection:

@@ -303,7 +303,7 @@ async def main_async(args: argparse.Namespace, workdir: Path) -> None:
     cluster = None
     url = args.log
     if url is None:
-        from evlog.eventlog.jetstream.cluster import LocalCluster
+        from evlog.tools.nats_cluster import LocalCluster
 
         cluster = LocalCluster(workdir / "nats", 3, args.port)
         await asyncio.to_thread(cluster.up)

@@ -36,11 +36,11 @@ from pathlib import Path
 
 import orjson
 
-from evlog.eventlog.changes import SUPPORTED, DirectoryWrites
 from evlog.eventlog.columns import PAYLOAD, TYPE, WRITTEN
 from evlog.eventlog.store import open_log
 from evlog.live import watch
 from evlog.projector import EventBatch, Projector
+from evlog.system.changes import SUPPORTED, DirectoryWrites
 
 from .stats import install_uvloop, percentile, run_in_tempdir
 

@@ -1,8 +1,17 @@
-"""evlog's append-only event log: one SQLite file in WAL mode, group-committed, idempotent."""
+"""evlog's append-only event log, behind one interface (store.py `LogStore`): one SQLite file
+in WAL mode (sqlite/), or a NATS JetStream stream past one machine (jetstream/); both
+group-committed and idempotent. `EventLog` is the SQLite one."""
 
-from .connection import Durability
 from .encoding import EncodedEvents, encode_events, encode_valid
-from .envelope import AppendResult, AppendResults, DeadLetter, Event, NewEvent, SourceCheckpoint
+from .envelope import (
+    AppendResult,
+    AppendResults,
+    DeadLetter,
+    Event,
+    LogStats,
+    NewEvent,
+    SourceCheckpoint,
+)
 from .errors import (
     ConcurrencyError,
     EventLogError,
@@ -10,7 +19,8 @@ from .errors import (
     LogClosedError,
     SchemaTooNewError,
 )
-from .log import EventLog, LogStats
+from .sqlite.connection import Durability
+from .sqlite.log import EventLog
 
 __all__ = [
     "AppendResult",

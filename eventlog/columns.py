@@ -10,9 +10,7 @@ from dataclasses import dataclass
 @dataclass(frozen=True, slots=True)
 class Column:
     name: str
-    sqlite: (
-        str  # as declared in the schema (eventlog/schema.py; released migrations stay as they are)
-    )
+    sqlite: str  # as declared in the schema (eventlog/sqlite/schema.py; released migrations stay)
     arrow: str  # a pyarrow type name: int64, int32, string, timestamp[ns]
 
 

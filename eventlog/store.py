@@ -13,9 +13,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol, Self, runtime_checkable
 
-from .connection import Durability
 from .encoding import EncodedEvents
 from .envelope import AppendResults, DeadLetter, Event, NewEvent, SourceCheckpoint
+from .sqlite.connection import Durability
 
 NATS_SCHEMES = ("nats://",)
 
@@ -154,7 +154,7 @@ class DeadLetterStore(Protocol):
 @runtime_checkable
 class LogStore(EventRecorder, EventReader, SourceTracker, DeadLetterStore, Protocol):
     """An append-only log of events with per-source checkpoints and dead letters: the one
-    interface both backends implement (eventlog/log.py, eventlog/jetstream/log.py) and
+    interface both backends implement (eventlog/sqlite/log.py, eventlog/jetstream/log.py) and
     adapters, the projector and the application talk to. Its parts, each narrow (as the
     eventsourcing library splits its recorders): EventRecorder, EventReader, SourceTracker,
     DeadLetterStore. A caller that needs one part can ask for that part alone.
@@ -202,6 +202,6 @@ async def open_log(
         from .jetstream.log import JetStreamLog
 
         return await JetStreamLog.open(str(target), writable=writable)
-    from .log import EventLog
+    from .sqlite.log import EventLog
 
     return await EventLog.open(Path(target), writable=writable, durability=durability)

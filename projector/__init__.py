@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from evlog.eventlog.lazy import lazy_names
+from evlog.system.lazy import lazy_names
 
 if TYPE_CHECKING:
     from .batch import EventBatch

@@ -21,7 +21,7 @@ from typing import Any, ParamSpec, Self, TypeVar
 import duckdb
 
 from evlog.eventlog.store import LogStore
-from evlog.eventlog.writeback import lower_this_threads_priority
+from evlog.system.writeback import lower_this_threads_priority
 
 from .batch import EventBatch
 from .errors import ProjectionError

@@ -36,7 +36,7 @@ def need_nats() -> None:
     try:
         import nats  # noqa: F401
 
-        from evlog.eventlog.jetstream.cluster import server_binary
+        from evlog.tools.nats_cluster import server_binary
 
         server_binary()
     except Exception as exc:
@@ -50,7 +50,7 @@ def need_nats() -> None:
 def nats_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     """A 3-node cluster for the whole session; tests that kill a node restart it."""
     need_nats()
-    from evlog.eventlog.jetstream.cluster import LocalCluster
+    from evlog.tools.nats_cluster import LocalCluster
 
     cluster = LocalCluster(tmp_path_factory.mktemp("nats"), 3, _base_port(3))
     cluster.up()

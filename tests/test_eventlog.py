@@ -22,12 +22,11 @@ from evlog.eventlog import (
     EventLog,
     NewEvent,
     SourceCheckpoint,
-    changes,
-    writeback,
 )
-from evlog.eventlog import log as log_module
-from evlog.eventlog.checkpointer import WalCheckpointer
-from evlog.eventlog.schema import SCHEMA_VERSION
+from evlog.eventlog.sqlite import log as log_module
+from evlog.eventlog.sqlite.checkpointer import WalCheckpointer
+from evlog.eventlog.sqlite.schema import SCHEMA_VERSION
+from evlog.system import changes, writeback
 
 from .support import ROOT, helper, proc_env
 
@@ -70,7 +69,7 @@ async def test_reappending_a_known_key_appends_nothing(db_path: Path) -> None:
 async def test_a_large_append_is_in_order_and_a_duplicate_in_it_is_found(db_path: Path) -> None:
     # More events than one multi-row statement holds, across streams; then the same shape
     # again with one known key in the middle (the writer's row-by-row path).
-    from evlog.eventlog.writer import ROWS_PER_STATEMENT
+    from evlog.eventlog.sqlite.writer import ROWS_PER_STATEMENT
 
     n = ROWS_PER_STATEMENT * 2 + 7
     async with await EventLog.open(db_path) as log:
@@ -98,8 +97,8 @@ async def test_a_large_append_is_in_order_and_a_duplicate_in_it_is_found(db_path
 def test_row_chunks_follow_the_connections_parameter_limit(db_path: Path) -> None:
     # SQLite before 3.32 allows 999 parameters per statement; the chunks shrink to fit.
     from evlog.eventlog.encoding import ROW_WIDTH, SEQ, VERSION, encode_events
-    from evlog.eventlog.schema import migrate
-    from evlog.eventlog.writer import _RowChunks
+    from evlog.eventlog.sqlite.schema import migrate
+    from evlog.eventlog.sqlite.writer import _RowChunks
 
     conn = sqlite3.connect(db_path, isolation_level=None)
     migrate(conn)
@@ -155,7 +154,7 @@ async def test_sequence_is_never_reused_after_deleting_the_last_row(db_path: Pat
 
 def _a_version_5_file(db_path: Path) -> None:
     """A log as evlog wrote it before the written stamp (schema 5), with one event."""
-    from evlog.eventlog.schema import MIGRATIONS, _statements
+    from evlog.eventlog.sqlite.schema import MIGRATIONS, _statements
 
     conn = sqlite3.connect(db_path, isolation_level=None)
     conn.execute("PRAGMA journal_mode = WAL")
@@ -188,7 +187,7 @@ async def test_a_file_of_an_older_schema_opened_for_reading_reads_every_column(
 def test_a_read_only_file_of_an_older_schema_reads_missing_columns_as_null(
     db_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from evlog.eventlog import log as log_module
+    from evlog.eventlog.sqlite import log as log_module
 
     _a_version_5_file(db_path)
 
@@ -205,7 +204,7 @@ def test_a_read_only_file_of_an_older_schema_reads_missing_columns_as_null(
 
 
 async def test_a_version_1_file_is_migrated_with_its_heads(db_path: Path) -> None:
-    from evlog.eventlog.schema import MIGRATIONS, _statements
+    from evlog.eventlog.sqlite.schema import MIGRATIONS, _statements
 
     conn = sqlite3.connect(db_path, isolation_level=None)
     conn.execute("PRAGMA journal_mode = WAL")
@@ -659,7 +658,7 @@ async def test_dead_letters_of_a_version_6_file_read_the_same_once_stored_compac
     """Schema v7 keeps each text a dead letter repeats once; every letter reads back as it
     was stored (positions with and without a line number, with leading zeros, keys of every
     shape, resolved or open), and new ones still fold into an open one of the same record."""
-    from evlog.eventlog.schema import MIGRATIONS, _statements
+    from evlog.eventlog.sqlite.schema import MIGRATIONS, _statements
 
     conn = sqlite3.connect(db_path, isolation_level=None)
     conn.execute("PRAGMA journal_mode = WAL")

@@ -77,13 +77,20 @@ def test_no_module_imports_by_the_old_names_and_the_product_never_imports_bench(
 
 
 def test_the_packages_do_not_import_the_cli() -> None:
+    """The packages import each other, and what they ask of the operating system
+    (evlog/system/), never the application or the CLI; evlog/system/ imports nothing of
+    evlog's."""
     for folder in PACKAGES:
         for path in (ROOT / folder).rglob("*.py"):
             for name in _imports(path):
                 parts = name.split(".")
                 assert not (
-                    parts[0] == "evlog" and (len(parts) == 1 or parts[1] not in PACKAGES)
+                    parts[0] == "evlog"
+                    and (len(parts) == 1 or parts[1] not in (*PACKAGES, "system"))
                 ), f"{path}: imports {name}: the packages must not depend on the CLI"
+    for path in (ROOT / "evlog" / "system").rglob("*.py"):
+        for name in _imports(path):
+            assert name.split(".")[0] != "evlog", f"{path}: imports {name}: system is a leaf"
 
 
 def _public_api() -> list[tuple[str, object]]:

@@ -213,7 +213,7 @@ def test_servers_that_go_away_mid_ingest_end_it_in_one_line_and_lose_nothing(
     tmp_path: Path,
 ) -> None:
     need_nats()
-    from evlog.eventlog.jetstream.cluster import LocalCluster
+    from evlog.tools.nats_cluster import LocalCluster
 
     cluster = LocalCluster(tmp_path / "nats", 1, _base_port(1))
     cluster.up()

@@ -182,7 +182,7 @@ def test_the_kernel_says_when_a_known_file_is_written(tmp_path: Path) -> None:
     """A directory watch reports the files written in it, by the name they were added under."""
     import asyncio
 
-    from evlog.eventlog import changes
+    from evlog.system import changes
 
     async def main() -> set[Path]:
         got: set[Path] = set()

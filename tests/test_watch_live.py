@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 
-from evlog.eventlog.changes import SUPPORTED
 from evlog.eventlog.store import LogStore, open_log
 from evlog.live import watch
+from evlog.system.changes import SUPPORTED
 
 from .test_git import Repo
 

@@ -187,7 +187,7 @@ def test_bad_lines_cost_less_than_twice_their_size_and_fold_when_read_again(
     tmp_path: Path,
 ) -> None:
     """Issue 30, item 8: 1M bad JSON lines (17 MB) made a 334 MB events.db. Letters are stored
-    packed (evlog/eventlog/deadletters.py): here 100,000 short bad lines, the worst case (the
+    packed (evlog/eventlog/sqlite/deadletters.py): here 100,000 short bad lines, the worst case (the
     per-letter cost is all there is), must take at most twice their size; read again from the
     start, every one folds into its open letter."""
     bad = tmp_path / "bad.jsonl"

@@ -36,11 +36,11 @@ from ..envelope import (
     NO_RESULTS,
     AppendResults,
     DeadLetter,
+    LogStats,
     NewEvent,
     SourceCheckpoint,
 )
 from ..errors import ConcurrencyError, EventLogError
-from ..log import LogStats
 from ..logbase import LogBase
 from . import client
 from .client import MAX_BATCH, TRANSIENT, Outgoing, PublishError, Stored, Target

@@ -1,5 +1,5 @@
 """`evlog nats up|down`: a local JetStream cluster on loopback, to try the scale-out log and to
-test against (eventlog/jetstream/cluster.py does the work)."""
+test against (evlog/tools/nats_cluster.py does the work)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from .. import output
 from .common import app, examples
 
 if TYPE_CHECKING:
-    from evlog.eventlog.jetstream.cluster import LocalCluster
+    from evlog.tools.nats_cluster import LocalCluster
 
 nats_app = typer.Typer(
     help="A local NATS JetStream cluster for the scale-out log: up, down.",
@@ -35,7 +35,7 @@ def nats_up(
 
     The servers run in the background until `evlog nats down`; their data stays in --dir, so
     a cluster started again keeps its log."""
-    from evlog.eventlog.jetstream.cluster import LocalCluster
+    from evlog.tools.nats_cluster import LocalCluster
 
     cluster = _existing(directory) or LocalCluster(directory, nodes, port)
     cluster.up()
@@ -48,7 +48,7 @@ def nats_up(
 @examples("evlog nats down --dir ./nats")
 def nats_down(directory: Annotated[Path, O_DIR] = Path("nats")) -> None:
     """Stop the cluster `evlog nats up` started in --dir (its files stay)."""
-    from evlog.eventlog.jetstream.cluster import LocalCluster
+    from evlog.tools.nats_cluster import LocalCluster
 
     stopped = LocalCluster.load(directory).down()
     output.say(f"stopped {stopped} servers")
@@ -56,6 +56,6 @@ def nats_down(directory: Annotated[Path, O_DIR] = Path("nats")) -> None:
 
 def _existing(directory: Path) -> LocalCluster | None:
     """The cluster started here before (same nodes and ports), to start again."""
-    from evlog.eventlog.jetstream.cluster import STATE_FILE, LocalCluster
+    from evlog.tools.nats_cluster import STATE_FILE, LocalCluster
 
     return LocalCluster.load(directory) if (directory / STATE_FILE).exists() else None

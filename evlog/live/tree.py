@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from evlog.adapters.git import git_dirs, is_repository
-from evlog.eventlog.changes import (
+from evlog.system.changes import (
     IN_ATTRIB,
     IN_CLOSE_WRITE,
     IN_CREATE,

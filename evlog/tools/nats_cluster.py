@@ -17,7 +17,7 @@ from pathlib import Path
 
 import orjson
 
-from ..errors import EventLogError
+from evlog.eventlog.errors import EventLogError
 
 STATE_FILE = "cluster.json"
 

@@ -4,18 +4,11 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from enum import StrEnum
 from pathlib import Path
 
+from ..envelope import Durability
+
 BUSY_TIMEOUT_MS = 60_000
-
-
-class Durability(StrEnum):
-    """`normal`: a commit survives a crash of the process (kill -9), may be lost on power loss.
-    `full`: every commit is fsynced; survives power loss, costs an fsync per group commit."""
-
-    NORMAL = "normal"
-    FULL = "full"
 
 
 def connect(

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .envelope import DeadLetter
+from ..envelope import DeadLetter
 
 BLOCK_MAX = 4096  # letters in one block at most
 _LEVEL = 6  # zlib's default: a block of 4,096 short letters packs in a few ms

@@ -7,7 +7,7 @@ into the database every `interval` seconds instead, and when the WAL has grown p
 restarts the WAL from its beginning.
 
 Between passes this thread asks the kernel to start writing the WAL out every few milliseconds
-(eventlog/writeback.py), so the WAL's fsync in a pass finds little left to do; those fsyncs are
+(evlog/system/writeback.py), so the WAL's fsync in a pass finds little left to do; those fsyncs are
 SQLite's guarantee that the database is consistent after a power cut, so they stay. It opens the
 WAL itself but never the database: SQLite holds POSIX locks on it, and closing any other
 descriptor of such a file drops every lock the process holds on it, which corrupts the database
@@ -27,7 +27,8 @@ from __future__ import annotations
 import os
 import threading
 
-from . import writeback
+from evlog.system import writeback
+
 from .connection import connect
 from .writer import GroupCommitWriter
 

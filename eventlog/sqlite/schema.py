@@ -5,8 +5,8 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 
+from ..errors import SchemaTooNewError
 from .deadletters import migrate_v8
-from .errors import SchemaTooNewError
 
 # Append-only: never edit a released migration; add a new one at the end.
 MIGRATIONS: tuple[str | Callable[[sqlite3.Connection], None], ...] = (
@@ -106,7 +106,7 @@ MIGRATIONS: tuple[str | Callable[[sqlite3.Connection], None], ...] = (
     # source, the file part of the position, the reason, the key's prefix) once each in
     # dead_letter_texts, a letter holding their ids, its line number and its raw record. The
     # view `dead_letters` shows them as before (readers are unchanged); writes go to
-    # dead_letter_rows (eventlog/writer.py). Sizes: docs/performance.md#dead-letters.
+    # dead_letter_rows (eventlog/sqlite/writer.py). Sizes: docs/performance.md#dead-letters.
     """
     CREATE TABLE dead_letter_texts (id INTEGER PRIMARY KEY, text TEXT NOT NULL UNIQUE);
     CREATE TABLE dead_letter_rows (
@@ -160,7 +160,7 @@ MIGRATIONS: tuple[str | Callable[[sqlite3.Connection], None], ...] = (
         JOIN dead_letter_texts e ON e.id = d.error
         LEFT JOIN dead_letter_texts k ON k.id = d.key_prefix
     """,
-    # 8: dead letters packed several to a row, compressed (evlog/eventlog/deadletters.py): 1M
+    # 8: dead letters packed several to a row, compressed (evlog/eventlog/sqlite/deadletters.py): 1M
     # bad lines took 5.3x their size as one row each. The dead_letters view goes: letters are
     # read through the log's API.
     migrate_v8,

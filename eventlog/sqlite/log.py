@@ -9,28 +9,29 @@ import itertools
 import os
 import sqlite3
 from collections.abc import AsyncGenerator, Callable, Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self, TypeVar
 
 import aiosqlite
 import orjson
 
-from . import deadletters
-from .changes import WalWrites
-from .checkpointer import WalCheckpointer
-from .columns import EVENT_COLUMNS, READ_ORDER
-from .connection import BUSY_TIMEOUT_MS, Durability, connect, ensure_parent
-from .encoding import EncodedEvents, encode_events
-from .envelope import (
+from evlog.system.changes import WalWrites
+
+from ..columns import EVENT_COLUMNS, READ_ORDER
+from ..encoding import EncodedEvents, encode_events
+from ..envelope import (
     NO_RESULTS,
     AppendResults,
     DeadLetter,
+    LogStats,
     NewEvent,
     SourceCheckpoint,
 )
-from .errors import EventLogError
-from .logbase import LogBase
+from ..errors import EventLogError
+from ..logbase import LogBase
+from . import deadletters
+from .checkpointer import WalCheckpointer
+from .connection import BUSY_TIMEOUT_MS, Durability, connect, ensure_parent
 from .schema import SCHEMA_VERSION, migrate
 from .walindex import WalIndex
 from .writer import AppendRequest, GroupCommitWriter
@@ -39,18 +40,6 @@ DEFAULT_POLL_INTERVAL_S = 0.002
 IDLE_POLL_S = 0.025  # the slowest a follower polls for other processes' commits (no inotify)
 SAFETY_POLL_S = 1.0  # ...and with inotify, which wakes it at every WAL write (in case one is lost)
 _FORGET_SOURCE = "DELETE FROM source_checkpoints WHERE source = ?"
-
-
-@dataclass(slots=True, frozen=True)
-class LogStats:
-    path: str
-    head_seq: int
-    events: int
-    streams: int
-    dead_letters: int
-    sources: int
-    db_bytes: int
-    wal_bytes: int
 
 
 class EventLog(LogBase):

@@ -28,11 +28,11 @@ from typing import Any
 
 import orjson
 
+from ..encoding import COLUMNS, COMMITTED_NS, KEY, ROW_WIDTH, SEQ, STREAM, VERSION, EncodedEvents
+from ..envelope import NO_RESULTS, AppendResult, AppendResults, DeadLetter, SourceCheckpoint
+from ..errors import ConcurrencyError, LogClosedError
 from . import deadletters
 from .connection import BUSY_TIMEOUT_MS, Durability, connect
-from .encoding import COLUMNS, COMMITTED_NS, KEY, ROW_WIDTH, SEQ, STREAM, VERSION, EncodedEvents
-from .envelope import NO_RESULTS, AppendResult, AppendResults, DeadLetter, SourceCheckpoint
-from .errors import ConcurrencyError, LogClosedError
 
 MAX_EVENTS_PER_COMMIT = 20_000
 INLINE_MAX_EVENTS = 16  # larger appends go to the writer thread (the loop is held per row)
