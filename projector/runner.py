@@ -25,10 +25,11 @@ from evlog.system.writeback import lower_this_threads_priority
 
 from .batch import EventBatch
 from .errors import ProjectionError
+from .generation import Generation
 from .projection import Projection
 from .query import QueryResult, run_query
 from .registry import all_projections
-from .store import AnalyticsStore, Generation
+from .store import AnalyticsStore
 
 log_ = logging.getLogger("evlog.projector")
 
