@@ -259,6 +259,14 @@ class OnDisk:
 
     def __call__(self, record: dict[str, Any]) -> bool:
         where = record.get("path")
+        if where:  # most often still where it was last read: one stat, no listing
+            try:
+                st = os.stat(where)
+            except OSError:
+                pass
+            else:
+                if (st.st_dev, st.st_ino) == (record.get("dev"), record.get("ino")):
+                    return True
         dirs = [os.path.dirname(where), self._home] if where else [self._home]
         if dirs[0] == dirs[-1]:
             dirs = dirs[:1]

@@ -10,7 +10,7 @@ import fnmatch
 import os
 import stat
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -108,7 +108,7 @@ def entries_under(
     seen: set[tuple[int, int]] | None = None,
     *,
     ordered: bool = True,
-    unchanged: Callable[[str, str], bool] | None = None,
+    known: Callable[[str], Container[str] | None] | None = None,
 ) -> Iterator[tuple[str, str, os.stat_result | None]]:
     """(path, kind, its stat) of what a walk of the directory `root` finds, with one stat per
     file (a watcher's rescans of thousands of files run this every few seconds): kind "file"
@@ -116,8 +116,10 @@ def entries_under(
     or why it is skipped (a FIFO, a device). Hidden entries and what the globs leave out are
     not yielded; symlinked directories are followed, each directory and file taken once.
     `ordered`: by name (a one-shot ingest reads in that order; a rescan need not sort).
-    `unchanged(directory, path)`: a file the caller knows has not changed (the kernel would
-    have said so) is passed over without a stat; symlinks are always looked at."""
+    `known(directory)`: the paths in that directory the caller knows have not changed (the
+    kernel would have said so), or None: those are passed over before anything else is asked
+    of them, without a stat (a rescan of a directory of thousands of rotated files holds the
+    GIL for little); symlinks are always looked at."""
     seen = set() if seen is None else seen
     top = str(root)
     cut = len(top) + 1
@@ -138,9 +140,12 @@ def entries_under(
             continue  # a symlink loop, or a directory reached twice
         seen.add((st.st_dev, st.st_ino))
         subdirs = []
+        passed = known(directory) if known is not None else None
         for entry in entries:
             name = entry.name
             if name[0] == ".":
+                continue
+            if passed is not None and entry.path in passed and not entry.is_symlink():
                 continue
             try:
                 if entry.is_dir():  # follows symlinks
@@ -149,12 +154,6 @@ def entries_under(
                             yield entry.path, "repo", None
                     else:
                         subdirs.append(entry.path)
-                    continue
-                if (
-                    unchanged is not None
-                    and not entry.is_symlink()
-                    and unchanged(directory, entry.path)
-                ):
                     continue
                 est = entry.stat()  # follows symlinks; cached by the entry
             except OSError:

@@ -40,6 +40,7 @@ from evlog.eventlog.columns import PAYLOAD, TYPE, WRITTEN
 from evlog.eventlog.store import open_log
 from evlog.live import watch
 from evlog.projector import EventBatch, Projector
+from evlog.runtime import settle_in
 from evlog.system.changes import SUPPORTED, DirectoryWrites
 
 from .stats import install_uvloop, percentile, run_in_tempdir
@@ -268,6 +269,7 @@ async def evlog_watch(
         stop = asyncio.Event()
         tasks = [asyncio.create_task(pj.follow(record)), asyncio.create_task(watcher.run(stop))]
         await asyncio.sleep(1.0)  # watching, first scan done, before the first change
+        settle_in()  # as `evlog watch` does once started (evlog/runtime.py)
         await run_writer(kind, where, rate, seconds)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(all_seen.wait(), 10)

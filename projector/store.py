@@ -1,16 +1,17 @@
 """The DuckDB side: generations of projection tables, a hot in-memory tier, and progress rows.
 
-Every projection's tables live in a schema per generation (`evlog_<name>_g<N>`); the public names
-(`events`, `messages`, ...) are views onto the live generation. A rebuild fills generation N+1
-beside the live one and swaps the views in one transaction, so readers never see empty tables.
+Every projection's tables live in a schema per generation (`evlog_<name>_g<N>`); the public
+names (`events`, `messages`, ...) are views onto the live generation. A rebuild fills generation
+N+1 beside the live one and swaps the views in one transaction, so readers never see empty
+tables.
 
 Live batches go to a *hot* tier (generation.py): per generation and table, a list of chunks in
 memory, Arrow tables or Python columns (`PyRows`, what the built-in projections hand over, made
-Arrow once for many batches); adding a batch costs microseconds, where a DuckDB statement per table per batch
-costs about a millisecond (docs/performance.md#hot-tier). Query cursors see them through the Arrow
-tables registered per query (cold UNION ALL hot). A flusher moves them to the file (the *cold*
-tables) every second, together with the progress row that makes them durable, in one
-transaction of the file. DuckDB checkpoints stall commits to the database they checkpoint
+Arrow once for many batches); adding a batch costs microseconds, where a DuckDB statement per
+table per batch costs about a millisecond (docs/performance.md#hot-tier). Query cursors see them
+through the Arrow tables registered per query (cold UNION ALL hot). A flusher moves them to the
+file (the *cold* tables) every second, together with the progress row that makes them durable,
+in one transaction of the file. DuckDB checkpoints stall commits to the database they checkpoint
 (docs/performance.md#duckdb), and only the flusher commits to the file, so the live path never
 waits for a checkpoint. A crash loses only hot rows, which are re-read from the log after the
 durable progress: exactly once."""

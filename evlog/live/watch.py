@@ -28,7 +28,7 @@ import asyncio
 import os
 import stat
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Container, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -225,23 +225,18 @@ class Watcher:
         selection = self.options.selection
         seen_names = self._seen_names
         tree = self._tree
-        covered: dict[str, bool] = {}
 
-        def unchanged(directory: str, path: str) -> bool:
-            if path not in seen_names or tree is None:
-                return False
-            if directory not in covered:
-                covered[directory] = tree.covers(directory)
-            return covered[directory]
+        def known(directory: str) -> Container[str] | None:
+            """The files read before in a directory the kernel covers (it says when they
+            change): a rescan passes them over."""
+            return seen_names if tree is not None and tree.covers(directory) else None
 
         for root in self.roots:
             if not root.is_dir() or is_repository(root):
                 changed.append(root)
                 continue
-            quick = None if full else unchanged
-            for path, kind, st in entries_under(
-                root, selection, seen, ordered=False, unchanged=quick
-            ):
+            quick = None if full else known
+            for path, kind, st in entries_under(root, selection, seen, ordered=False, known=quick):
                 if kind == "file" and st is not None:
                     if seen_names.get(path) != (st.st_ino, st.st_size, st.st_mtime_ns):
                         changed.append(Path(path))
