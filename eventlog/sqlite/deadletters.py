@@ -170,15 +170,28 @@ def insert(conn: sqlite3.Connection, letters: Sequence[DeadLetter], created_ns: 
             first = _take_ids(conn, len(chunk))
             for n, letter in enumerate(chunk):
                 letter.id = first + n
-            lines = [x.line for x in chunk if x.line is not None]
-            conn.execute(
-                "INSERT INTO dead_letter_blocks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (first, first + len(chunk) - 1, source, place,
-                 min(lines, default=None), max(lines, default=None),
-                 len(chunk), len(chunk), created_ns, pack(chunk, first)),
-            )  # fmt: skip
+            _store_block(conn, chunk, source, place, created_ns)
             stored += len(chunk)
     return stored
+
+
+def _store_block(
+    conn: sqlite3.Connection,
+    held: Sequence[Letter],
+    source: int,
+    place: int,
+    created_ns: int,
+    still_open: int | None = None,
+) -> None:
+    """One block of `held` (ids set, ascending), all open unless `still_open` says how many."""
+    lines = [x.line for x in held if x.line is not None]
+    first = held[0].id
+    conn.execute(
+        "INSERT INTO dead_letter_blocks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (first, held[-1].id, source, place, min(lines, default=None), max(lines, default=None),
+         len(held), len(held) if still_open is None else still_open, created_ns,
+         pack(held, first)),
+    )  # fmt: skip
 
 
 def _not_open_already(
@@ -257,6 +270,26 @@ def _texts(conn: sqlite3.Connection, ids: set[int], cache: dict[int, str]) -> No
         cache.update(conn.execute(sql, part).fetchall())
 
 
+def _blocks_where(
+    source: str | None, older_than_ns: int | None, resolved: bool | None
+) -> tuple[str, list[Any]]:
+    """The WHERE clause (and its parameters) picking blocks of `source`, created before
+    `older_than_ns`, holding open letters (`resolved` False) or resolved ones (True)."""
+    where: list[str] = ["1"]
+    params: list[Any] = []
+    if source is not None:
+        where.append("source = (SELECT id FROM dead_letter_texts WHERE text = ?)")
+        params.append(source)
+    if older_than_ns is not None:
+        where.append("created_ns < ?")
+        params.append(older_than_ns)
+    if resolved is False:
+        where.append("open > 0")
+    elif resolved is True:
+        where.append("open < count")
+    return " AND ".join(where), params
+
+
 def letters(
     conn: sqlite3.Connection,
     *,
@@ -269,25 +302,14 @@ def letters(
     """The dead letters, as dicts (raw as bytes), by id (the newest first if asked), one block
     unpacked at a time: of `source`, open (`resolved` False), resolved (True) or both (None),
     with ids greater than `after`, created before `older_than_ns`."""
-    where: list[str] = ["1"]
-    params: list[Any] = []
-    if source is not None:
-        where.append("source = (SELECT id FROM dead_letter_texts WHERE text = ?)")
-        params.append(source)
-    if resolved is False:
-        where.append("open > 0")
-    elif resolved is True:
-        where.append("open < count")
+    where, params = _blocks_where(source, older_than_ns, resolved)
     if after is not None:
-        where.append("last_id > ?")
+        where += " AND last_id > ?"
         params.append(after)
-    if older_than_ns is not None:
-        where.append("created_ns < ?")
-        params.append(older_than_ns)
     order = "DESC" if newest_first else "ASC"
     sql = (
         "SELECT first_id, last_id, source, place, created_ns, letters FROM dead_letter_blocks"
-        f" WHERE {' AND '.join(where)} ORDER BY first_id {order}"
+        f" WHERE {where} ORDER BY first_id {order}"
     )
     texts: dict[int, str] = {}
     for first_id, last_id, src, place, created_ns, blob in conn.execute(sql, params):
@@ -337,19 +359,10 @@ def purge(
 ) -> int:
     """Delete the letters asked for; returns how many. A block left with some letters is
     packed again with those."""
-    where: list[str] = ["1"]
-    params: list[Any] = []
-    if source is not None:
-        where.append("source = (SELECT id FROM dead_letter_texts WHERE text = ?)")
-        params.append(source)
-    if older_than_ns is not None:
-        where.append("created_ns < ?")
-        params.append(older_than_ns)
-    if resolved_only:
-        where.append("open < count")
+    where, params = _blocks_where(source, older_than_ns, True if resolved_only else None)
     sql = (
         "SELECT first_id, last_id, source, place, created_ns, open, count, letters"
-        f" FROM dead_letter_blocks WHERE {' AND '.join(where)}"
+        f" FROM dead_letter_blocks WHERE {where}"
     )
     deleted = 0
     for first_id, last_id, src, place, created_ns, open_, count, blob in conn.execute(
@@ -365,13 +378,7 @@ def purge(
             continue
         kept = [x for x in unpack(blob, first_id) if x.id not in done]
         deleted += count - len(kept)
-        lines = [x.line for x in kept if x.line is not None]
-        first = kept[0].id
-        conn.execute(
-            "INSERT INTO dead_letter_blocks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (first, kept[-1].id, src, place, min(lines, default=None), max(lines, default=None),
-             len(kept), len(kept), created_ns, pack(kept, first)),
-        )  # fmt: skip
+        _store_block(conn, kept, src, place, created_ns)
     return deleted
 
 
@@ -396,14 +403,8 @@ def migrate_v8(conn: sqlite3.Connection) -> None:
                    r[5].encode() if isinstance(r[5], str) else r[5])
             for r in run
         ]  # fmt: skip
-        lines = [x.line for x in held if x.line is not None]
-        first = held[0].id
-        open_ = sum(1 for r in run if r[9] is None)
-        conn.execute(
-            "INSERT INTO dead_letter_blocks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (first, held[-1].id, run[0][1], run[0][2], min(lines, default=None),
-             max(lines, default=None), len(held), open_, run[0][6], pack(held, first)),
-        )  # fmt: skip
+        still_open = sum(1 for r in run if r[9] is None)
+        _store_block(conn, held, run[0][1], run[0][2], run[0][6], still_open)
         conn.executemany(
             "INSERT INTO dead_letter_resolved VALUES (?, ?)",
             [(r[0], r[9]) for r in run if r[9] is not None],
