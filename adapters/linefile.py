@@ -209,6 +209,12 @@ def where_current_went(path: Path, current: dict[str, Any]) -> tuple[bool, Path 
                 return False, candidate
         if same_content(f, current):
             return True, None
+    if same_inode and _inode_at(path) not in (None, ident):
+        # The path moved on while it was looked at (rotated again at once): the generation's
+        # file is found by its inode under its new name when that is looked at, and the read
+        # of the path, through one descriptor, starts what is there now. Not a search of every
+        # rotated file by content.
+        return True, None
     offset = int(current.get("offset") or 0)
     rotated = [Path(e.path) for e in listing() if rotation_of(Path(e.path), path)]
     rest = [Path(e.path) for e in listing() if not rotation_of(Path(e.path), path)]
@@ -223,6 +229,14 @@ def where_current_went(path: Path, current: dict[str, Any]) -> tuple[bool, Path 
         if g is not None and same_content(g, current):
             return False, candidate
     return same_inode, None
+
+
+def _inode_at(path: Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 class OnDisk:
