@@ -104,6 +104,11 @@ def read_file(duckdb_path: Path, fn: Callable[[duckdb.DuckDBPyConnection], T]) -
     try:
         con = duckdb.connect(str(duckdb_path), read_only=True, config=SAFE_CONFIG)
     except duckdb.Error as exc:
+        if "different configuration" in str(exc):  # DuckDB's word for: open in this process
+            raise UserError(
+                f"{duckdb_path} is open in this process (a watch or a follower started here),"
+                " not serving queries yet: ask again once it is, or from another process"
+            ) from None
         if not is_lock_conflict(exc):
             raise  # damaged, or not a DuckDB file: the CLI's error boundary says so
         raise UserError(
