@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import os
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +53,71 @@ class MappingConflict(InputError):
     """A source was read with one mapping and this run asks for another."""
 
 
+@dataclass(frozen=True, slots=True)
+class Mapping:
+    """How a source's records become events: its adapter and the options that shape it (each
+    named as in OPTIONS), stored with every checkpoint of the source (`to_json`) so that a
+    later run reads it the same way, and shown as the flags that give it (`describe`)."""
+
+    adapter: str
+    stream: str | None = None
+    stream_field: str | None = None
+    type_field: str | None = None
+    key_field: str | None = None
+    time_field: str | None = None
+    time_format: str | None = None
+    author_field: str | None = None
+    text_field: str | None = None
+    encoding: str | None = None
+    event_type: str | None = None
+    pattern: str | None = None
+    date_order: str | None = None
+    tz: str | None = None
+    delimiter: str | None = None
+    detect_types: bool = False
+    all_refs: bool = False
+    since: str | None = None
+    paths: tuple[str, ...] = ()
+    # How default stream names are made: NAMING for sources first read now, LEGACY_NAMING for
+    # those stored before (their events keep the names they went to).
+    naming: int = 1
+
+    @classmethod
+    def of(cls, adapter: str, options: dict[str, Any], naming: int) -> Mapping:
+        """From mapping options (OPTIONS' keys) as a run gives them."""
+        known = {k: v for k, v in options.items() if k in OPTIONS and k != "adapter"}
+        if "paths" in known:
+            known["paths"] = tuple(known["paths"] or ())
+        return cls(adapter, **known, naming=naming)
+
+    @classmethod
+    def from_json(cls, stored: Any) -> Mapping | None:
+        """The mapping stored with a checkpoint (None: none, or not one)."""
+        if not isinstance(stored, dict) or not isinstance(stored.get("adapter"), str):
+            return None
+        return cls.of(stored["adapter"], stored, int(stored.get("naming", LEGACY_NAMING)))
+
+    def options(self) -> dict[str, Any]:
+        """The options given (not their defaults), by OPTIONS' keys, the adapter first."""
+        out: dict[str, Any] = {"adapter": self.adapter}
+        for k in OPTIONS:
+            v = getattr(self, k)
+            if k != "adapter" and v is not None and v is not False and v != ():
+                out[k] = list(v) if isinstance(v, tuple) else v
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        """As stored with a checkpoint: the options given, and the naming."""
+        return {**self.options(), "naming": self.naming}
+
+    def with_naming(self, naming: int) -> Mapping:
+        return replace(self, naming=naming)
+
+    def same_options(self, other: Mapping) -> bool:
+        """Whether the two read a source the same way (the naming aside)."""
+        return self.options() == other.options()
+
+
 def given(**options: Any) -> dict[str, Any]:
     """The options a user actually gave (None, False or empty: not given), as a mapping."""
     unknown = set(options) - set(OPTIONS)
@@ -61,11 +126,12 @@ def given(**options: Any) -> dict[str, Any]:
     return {k: v for k, v in options.items() if v is not None and v is not False and v != []}
 
 
-def describe(mapping: dict[str, Any]) -> str:
+def describe(mapping: Mapping) -> str:
     """The mapping as the options that give it, e.g. `--adapter jsonl --key-field id`."""
+    given = mapping.options()
     parts = []
     for k, flag in OPTIONS.items():
-        v = mapping.get(k)
+        v = given.get(k)
         if v is None or v is False:
             continue
         if v is True:
@@ -102,32 +168,30 @@ ONLY_FOR = {
 }
 
 
-def effective(
-    path: Path, wanted: dict[str, Any], stored: dict[str, Any] | None = None
-) -> dict[str, Any]:
+def effective(path: Path, wanted: dict[str, Any], stored: Mapping | None = None) -> Mapping:
     """The full mapping of a run's options for `path`: the adapter given, else the one it was
     read with before (a rotated `app.log.1` is still a log), else detected; without the
     options its adapter does not read."""
-    adapter = wanted.get("adapter") or (stored or {}).get("adapter") or detect(path)
+    adapter = wanted.get("adapter") or (stored.adapter if stored else None) or detect(path)
     kept = {k: v for k, v in wanted.items() if adapter in ONLY_FOR.get(k, {adapter})}
-    return {"adapter": adapter, **kept, "naming": NAMING}
+    return Mapping.of(adapter, kept, NAMING)
 
 
 def build(
     path: Path,
-    mapping: dict[str, Any],
+    mapping: Mapping,
     *,
     final: bool = True,
     placement: Placement | None = None,
 ) -> Adapter:
     """The adapter that reads `path` with `mapping`; `final`, `placement`: see make_adapter."""
-    fields = FieldMap(
-        **{k: mapping.get(k) for k in _FIELDS}, naming=mapping.get("naming", LEGACY_NAMING)
-    )
-    options = {k: mapping.get(k) for k in ONLY_FOR}  # what shapes reading, for the adapter
+    fields = FieldMap(**{k: getattr(mapping, k) for k in _FIELDS}, naming=mapping.naming)
+    # what shapes reading, for the adapter (as a run gives them: None when not given)
+    given = mapping.options()
+    options = {k: given.get(k) for k in ONLY_FOR}
     return make_adapter(
         path,
-        adapter=mapping["adapter"],
+        adapter=mapping.adapter,
         fields=fields,
         final=final,
         options=options,
@@ -136,18 +200,18 @@ def build(
 
 
 def choose(
-    path: Path, wanted: dict[str, Any], stored: dict[str, Any] | None, *, remap: bool = False
-) -> tuple[dict[str, Any], str | None]:
+    path: Path, wanted: dict[str, Any], stored: Mapping | None, *, remap: bool = False
+) -> tuple[Mapping, str | None]:
     """(the mapping to read `path` with, a note for the user or None)."""
     mapping = effective(path, wanted, stored)
-    wanted = {k: v for k, v in wanted.items() if k in mapping}
+    wanted = {k: v for k, v in wanted.items() if k in mapping.options()}
     if stored:
         # the stream names a source started with stay its names
-        mapping["naming"] = stored.get("naming", LEGACY_NAMING)
+        mapping = mapping.with_naming(stored.naming)
     if stored and not wanted:
-        same = _options(stored) == _options(mapping)  # defaults: nothing to say
+        same = stored.same_options(mapping)  # defaults: nothing to say
         return stored, None if same else f"{path}: read as before ({describe(stored)})"
-    if stored and _options(stored) != _options(mapping):
+    if stored and not stored.same_options(mapping):
         if remap:
             return mapping, f"{path}: now read with {describe(mapping)} (was {describe(stored)})"
         raise MappingConflict(
@@ -158,17 +222,13 @@ def choose(
     return mapping, None
 
 
-def _options(mapping: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in mapping.items() if k != "naming"}
-
-
 @dataclass(frozen=True, slots=True)
 class Plan:
     """How a path is read: its adapter, the mapping stored with its checkpoints, a note for
     the user, and (for a regular file) which source and generation it is."""
 
     adapter: Adapter
-    mapping: dict[str, Any]
+    mapping: Mapping
     note: str | None = None
     placement: Placement | None = None
 
@@ -211,7 +271,7 @@ async def plan(
         return planned
     # A repository, stdin, an export read by name: its checkpoint from the log.
     checkpoint = await log.source_checkpoint(planned)
-    stored = checkpoint.get("mapping") if isinstance(checkpoint, dict) else None
+    stored = Mapping.from_json(checkpoint.get("mapping") if isinstance(checkpoint, dict) else None)
     return await asyncio.to_thread(_chosen, *args, stored, None)
 
 
@@ -236,7 +296,7 @@ def _plan_file(
         assert placement.independent is not None
         placement = placement.independent
     checkpoint = index.checkpoint(placement.source)
-    stored = checkpoint.get("mapping") if isinstance(checkpoint, dict) else None
+    stored = Mapping.from_json(checkpoint.get("mapping") if isinstance(checkpoint, dict) else None)
     planned = _chosen(path, wanted, remap, final, stored, placement)
     if isinstance(planned.adapter, LineFileAdapter) and planned.placement is not None:
         planned.adapter.kept = index.kept(placement.source)
@@ -248,7 +308,7 @@ def _chosen(
     wanted: dict[str, Any],
     remap: bool,
     final: bool,
-    stored: dict[str, Any] | None,
+    stored: Mapping | None,
     placement: Placement | None,
 ) -> Plan:
     mapping, note = choose(path, wanted, stored, remap=remap)

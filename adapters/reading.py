@@ -99,7 +99,7 @@ async def read_path(
     settle_s = tuning.apply(adapter)
     before = index.checkpoint(adapter.source)
     stats = await ingest_source(
-        log, adapter, mapping=planned.mapping, on_batch=on_batch, written=written
+        log, adapter, mapping=planned.mapping.to_json(), on_batch=on_batch, written=written
     )
     for name, record in stats.kept.items():
         index.update(name, record)

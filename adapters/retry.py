@@ -13,7 +13,7 @@ from evlog.eventlog import NewEvent, encode_valid
 from evlog.eventlog.store import LogStore
 
 from .linefile import LineFileAdapter
-from .mapping import build
+from .mapping import Mapping, build
 
 BATCH = 1000
 
@@ -75,7 +75,9 @@ class _Source:
     async def open(cls, log: LogStore, source: str) -> _Source:
         stats = RetryStats(source)
         checkpoint = await log.source_checkpoint(source)
-        mapping = checkpoint.get("mapping") if isinstance(checkpoint, dict) else None
+        mapping = Mapping.from_json(
+            checkpoint.get("mapping") if isinstance(checkpoint, dict) else None
+        )
         if not source.startswith("file:") or mapping is None:
             stats.skipped = "no mapping stored for it (ingest it again, then retry)"
             return cls(stats)
@@ -87,7 +89,7 @@ class _Source:
             return cls(stats)
         if not isinstance(adapter, LineFileAdapter):
             stats.skipped = (
-                f"retry reads jsonl, csv and log records; for a {mapping['adapter']} export,"
+                f"retry reads jsonl, csv and log records; for a {mapping.adapter} export,"
                 " `evlog source reset` it and ingest it again (its keys keep what is there)"
             )
             return cls(stats)

@@ -354,7 +354,7 @@ class Workspace:
 
     async def _sources(self) -> list[SourceInfo]:
         from evlog.adapters import lineage
-        from evlog.adapters.mapping import describe
+        from evlog.adapters.mapping import Mapping, describe
 
         if self.log is None and not self.db.exists():
             return []
@@ -374,11 +374,13 @@ class Workspace:
         for name in sorted(set(rows) | set(dead)):
             row = rows.get(name) or {}
             position = row.get("position")
-            mapping = position.get("mapping") if isinstance(position, dict) else None
+            mapping = Mapping.from_json(
+                position.get("mapping") if isinstance(position, dict) else None
+            )
             out.append(
                 SourceInfo(
                     name,
-                    (mapping or {}).get("adapter"),
+                    mapping.adapter if mapping else None,
                     describe(mapping) if mapping else "",
                     _position_text(position) if row else "not read (dead letters only)",
                     row.get("last_seq"),

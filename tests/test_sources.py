@@ -386,3 +386,24 @@ def test_rotated_generations_past_the_checkpoint_are_kept_apart_and_reset_with_i
     conn = sqlite3.connect(tmp_path / "e.db")
     assert conn.execute("SELECT count(*) FROM source_checkpoints").fetchone() == (0,)
     conn.close()
+
+
+def test_a_mapping_is_a_typed_record_stored_as_it_always_was() -> None:
+    """The mapping stored with a checkpoint reads back as a `Mapping` and is written as the
+    same JSON; one stored before stream naming changed keeps its naming; the naming aside,
+    two mappings read a source the same way when their options are the same."""
+    from evlog.adapters.mapping import LEGACY_NAMING, NAMING, Mapping, describe
+
+    stored = {"adapter": "jsonl", "key_field": "id", "paths": ["a", "b"], "naming": NAMING}
+    m = Mapping.from_json(stored)
+    assert m is not None and m.key_field == "id" and m.paths == ("a", "b")
+    assert m.to_json() == stored
+    assert describe(m) == "--adapter jsonl --key-field id --path a --path b"
+    legacy = Mapping.from_json({"adapter": "csv", "delimiter": ";", "detect_types": True})
+    assert legacy is not None and legacy.naming == LEGACY_NAMING
+    assert legacy.to_json() == {
+        "adapter": "csv", "delimiter": ";", "detect_types": True, "naming": LEGACY_NAMING
+    }  # fmt: skip
+    assert legacy.same_options(legacy.with_naming(NAMING))
+    assert not legacy.same_options(Mapping("csv", delimiter=","))
+    assert Mapping.from_json(None) is None and Mapping.from_json({"stream": "x"}) is None
