@@ -140,38 +140,37 @@ def with_rotated(
 
 
 def kept_changes(
-    source: str,
     kept: dict[int, dict[str, Any]],
     moved_out: list[dict[str, Any]],
     on_disk: Callable[[dict[str, Any]], bool],
     *,
     back: int | None = None,
-) -> dict[str, dict[str, Any] | None]:
-    """How `source`'s kept records change (by name; None: forgotten) when the generations
-    `moved_out` leave its checkpoint and generation `back` returns to it (a rotated file read
-    on): those moved out are kept while `on_disk` says their file is there; the oldest kept
-    ones whose files are gone are forgotten, up to the first still there (rotation deletes
-    the oldest first: one looked at or two per rotation, not every one), and the oldest past
-    MAX_KEPT (blocking: call off the loop)."""
-    changes: dict[str, dict[str, Any] | None] = {}
+) -> dict[int, dict[str, Any] | None]:
+    """How a source's kept records change, by generation (None: forgotten), when the
+    generations `moved_out` leave its checkpoint and generation `back` returns to it (a
+    rotated file read on): those moved out are kept while `on_disk` says their file is there;
+    the oldest kept ones whose files are gone are forgotten, up to the first still there
+    (rotation deletes the oldest first: one looked at or two per rotation, not every one), and
+    the oldest past MAX_KEPT (blocking: call off the loop)."""
+    changes: dict[int, dict[str, Any] | None] = {}
     after = dict(kept)
     if back is not None and back in after:
         del after[back]
-        changes[kept_name(source, back)] = None
+        changes[back] = None
     for entry in moved_out:
         if on_disk(entry):
             generation = int(entry.get("gen", 0))
             after[generation] = entry
-            changes[kept_name(source, generation)] = entry
+            changes[generation] = entry
     for generation in sorted(after):
-        if kept_name(source, generation) in changes:
+        if generation in changes:
             continue  # just moved out, and there
         if on_disk(after[generation]):
             break
         del after[generation]
-        changes[kept_name(source, generation)] = None
+        changes[generation] = None
     for generation in sorted(after)[:-MAX_KEPT]:
-        changes[kept_name(source, generation)] = None
+        changes[generation] = None
     return changes
 
 

@@ -31,7 +31,6 @@ from .lineage import (
     generation_record,
     kept_changes,
     kept_name,
-    kept_of,
     rotated_entry,
     same_content,
     source_name,
@@ -438,8 +437,7 @@ class LineFileAdapter:
         rotated = self._state.get("rotated") or []
         if len(rotated) > MAX_ROTATED:  # stored whole by an earlier version: keep the older
             self._state["rotated"] = rotated[-MAX_ROTATED:]
-            self._keep({kept_name(self.source, int(e.get("gen", 0))): e
-                        for e in rotated[:-MAX_ROTATED]})  # fmt: skip
+            self._keep({int(e.get("gen", 0)): e for e in rotated[:-MAX_ROTATED]})
         if self.placement.kind == "rotated" and self.placement.generation is not None:
             return self._read_rotated(self.placement.generation)
         return self._read_lineage()
@@ -474,25 +472,23 @@ class LineFileAdapter:
         current = record or generation_record(self._state)
         rest = {k: v for k, v in self._state.items() if k not in GENERATION_FIELDS}
         rest["rotated"], moved_out = with_rotated(self._state, current)
-        self._keep(await asyncio.to_thread(
-            kept_changes, self.source, self.kept, moved_out, OnDisk(self.path)
-        ))  # fmt: skip
+        changes = await asyncio.to_thread(kept_changes, self.kept, moved_out, OnDisk(self.path))
+        self._keep(changes)
         self._state = {**rest, "gen": int(current.get("gen", 0)) + 1}
 
-    def _keep(self, changes: dict[str, dict[str, Any] | None]) -> None:
-        """Apply changes to the kept records; the next batch stores them."""
+    def _keep(self, changes: dict[int, dict[str, Any] | None]) -> None:
+        """Apply changes (by generation; None: forgotten) to the kept records; the next batch
+        stores them under their names."""
         if not changes:
             return
         kept = dict(self.kept)
-        for name, record in changes.items():
-            found = kept_of(name)
-            assert found is not None
+        for generation, record in changes.items():
             if record is None:
-                kept.pop(found[1], None)
+                kept.pop(generation, None)
             else:
-                kept[found[1]] = record
+                kept[generation] = record
+            self._kept_changes[kept_name(self.source, generation)] = record
         self.kept = kept
-        self._kept_changes.update(changes)
 
     def _generation(self, slot: int | None) -> dict[str, Any] | None:
         if slot is None:
@@ -695,10 +691,10 @@ class LineFileAdapter:
             rotated, moved_out = with_rotated(self._state, record, replace=at.slot)
             state = {**self._state, "rotated": rotated}
             if moved_out or at.slot in self.kept:  # read on a kept one: back in the checkpoint
-                self._keep(await asyncio.to_thread(
-                    kept_changes, self.source, self.kept, moved_out, OnDisk(self.path),
-                    back=at.slot,
-                ))  # fmt: skip
+                changes = await asyncio.to_thread(
+                    kept_changes, self.kept, moved_out, OnDisk(self.path), back=at.slot
+                )
+                self._keep(changes)
         state["name"] = self.stem
         self._state = state
         return dict(state)
