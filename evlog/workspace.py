@@ -124,7 +124,9 @@ class Workspace:
         watching = WatchOptions(
             selection=selection,
             start_at_end=options.start_at_end,
-            multiline_timeout_s=multiline_timeout_s or MULTILINE_TIMEOUT_S,
+            multiline_timeout_s=(
+                MULTILINE_TIMEOUT_S if multiline_timeout_s is None else multiline_timeout_s
+            ),
         )
         await run_watch(
             self.log_target, self.duckdb, list(paths), options.mapping, watching, exposure,
