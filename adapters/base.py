@@ -8,6 +8,8 @@ from typing import Any, Protocol
 
 from evlog.eventlog import DeadLetter, EncodedEvents, NewEvent
 
+from .checkpoints import GenerationRecord
+
 # The largest record evlog reads, one limit for every format: a line (JSONL, logs), a CSV record
 # (quoted newlines included) and a CSV field. A larger one is one dead letter, saying so.
 MAX_RECORD_BYTES = 16 << 20
@@ -36,7 +38,7 @@ class Batch:
     notes: list[str] = field(default_factory=list)  # one-line remarks for the user
     # Checkpoints stored under other names before this batch's (a file source's kept records,
     # see adapters/lineage.py), each written once rather than with every commit; None forgets.
-    kept: dict[str, Any] = field(default_factory=dict)
+    kept: dict[str, GenerationRecord | None] = field(default_factory=dict)
 
 
 class Adapter(Protocol):

@@ -27,6 +27,7 @@ from typing import Any, BinaryIO
 from evlog.eventlog import NewEvent
 
 from .base import MAX_RECORD_BYTES, Batch, InputError
+from .checkpoints import FileCheckpoint
 from .fields import (
     MESSAGE_FIELDS_HINT,
     FieldMap,
@@ -199,7 +200,7 @@ class CsvAdapter(LineFileAdapter):
         if isinstance(checkpoint, dict) and self.given_delimiter is None and self.by_name is None:
             self.delimiter = checkpoint.get("delimiter") or self.delimiter
 
-    async def _position(self, at: ReadFrom, done_at: Line) -> dict[str, Any] | None:
+    async def _position(self, at: ReadFrom, done_at: Line) -> FileCheckpoint | None:
         return await self.position(
             at, done_at.end, done_at.number, header=self._header, delimiter=self.delimiter
         )

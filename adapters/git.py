@@ -22,6 +22,7 @@ from typing import Any, cast
 from evlog.eventlog import NewEvent
 
 from .base import Batch, InputError
+from .checkpoints import ChainHead, GitCheckpoint
 from .fields import FieldMap
 from .gitlog import FORMAT, GitLogParser
 
@@ -255,7 +256,7 @@ class GitAdapter:
         )
 
     async def batches(self, checkpoint: Any | None) -> AsyncGenerator[Batch, None]:
-        old: dict[str, Any] = dict(checkpoint or {})
+        old = cast(GitCheckpoint, dict(checkpoint or {}))
         old_refs: dict[str, str] = old.get("refs", {})
         old_tips = sorted(set(old_refs.values()))
         (_, for_each_ref), (sym_code, sym), objects = await asyncio.gather(
@@ -273,7 +274,7 @@ class GitAdapter:
             return
         update = int(old.get("updates", 0)) + 1
         # Branch-move checks and the first-parent history run while the commits stream.
-        head: dict[str, Any] = dict(old.get("head") or {})
+        head: ChainHead = cast(ChainHead, dict(old.get("head") or {}))
         tip_ref = head_ref or "HEAD"
         chain = asyncio.ensure_future(
             self._chain(head, tip_ref, head_sha)
@@ -321,6 +322,7 @@ class GitAdapter:
             # 3. The default branch's first-parent history, appended to or (rewritten) restarted.
             if (found := await chain) is not None:
                 shas, times, restart = found
+                assert head_sha is not None  # the chain is read only when HEAD has a commit
                 epoch = int(head.get("epoch", 0)) + (1 if restart else 0)
                 base = 0 if restart else int(head["pos"]) + 1
                 for i in range(0, len(shas), CHAIN_CHUNK):
@@ -349,13 +351,14 @@ class GitAdapter:
                     key = f"git:mailmap:{self.source}:{update}"
                     batch.events.append(self._event("git.mailmap", payload, key))
 
-            batch.position = {
+            position: GitCheckpoint = {
                 "refs": refs,
                 "head": head,
                 "mailmap": mailmap_blob,
                 "identities": RESOLVER,
                 "updates": update,
             }
+            batch.position = position
             batch.records = len(batch.events)
             yield batch
         finally:  # stopped early (an error, a closed generator): no git left running
@@ -426,7 +429,7 @@ class GitAdapter:
         return code != 0
 
     async def _chain(
-        self, head: dict[str, Any], ref: str, tip: str
+        self, head: ChainHead, ref: str, tip: str
     ) -> tuple[list[str], list[int], bool]:
         """First-parent (shas, commit times) after the stored tip, oldest first; or the whole
         history and restart=True when the stored tip is no longer on it (rewritten, other ref)."""

@@ -22,6 +22,7 @@ from evlog.eventlog import (
 from evlog.eventlog.store import LogStore
 
 from .base import RAW_LIMIT, Adapter, Batch, InputError
+from .checkpoints import GenerationRecord
 
 # A batch's read stamp -> when its records were written (see `ingest`).
 WrittenClock = Callable[[int], int]
@@ -48,7 +49,7 @@ class IngestStats:
     error: str | None = None  # the source could not be read (to its end): why
     read_until_ns: int = 0  # the read stamp of the last batch read (0: none)
     checkpoint: Any = None  # the last checkpoint stored for the source (None: none this run)
-    kept: dict[str, Any] = field(default_factory=dict)  # kept records stored (None: forgotten)
+    kept: dict[str, GenerationRecord | None] = field(default_factory=dict)  # stored (None: forgot)
 
     @property
     def unaccounted(self) -> int:

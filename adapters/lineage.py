@@ -41,17 +41,16 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+from .checkpoints import FileCheckpoint, GenerationRecord
 from .lines import Facts, facts, tail_matches
 
 MAX_ROTATED = 16  # earlier generations a source remembers, whether or not still on disk
 MAX_KEPT = 1024  # and at most, however many of their files are on disk still
 COPY_MIN_BYTES = 4096  # identical content makes a copy from this much on (see `copy` above)
 # The fields of one generation's record (the top level of a checkpoint, or a `rotated` entry).
-GENERATION_FIELDS = (
-    "dev", "ino", "fingerprint", "gen", "offset", "line", "tail", "path", "header", "delimiter",
-)  # fmt: skip
+GENERATION_FIELDS = GenerationRecord.__required_keys__ | GenerationRecord.__optional_keys__
 
 KINDS = ("new", "own", "renamed", "moved", "rotated", "copy")
 
@@ -100,13 +99,19 @@ def kept_of(name: str) -> tuple[str, int] | None:
     return (source, int(generation)) if generation.isdigit() and source else None
 
 
-def generation_record(checkpoint: dict[str, Any]) -> dict[str, Any]:
+def generation_record(checkpoint: FileCheckpoint) -> GenerationRecord:
     """The current generation's record: the top level of a checkpoint, without the source's
     own fields (mapping, rotated, name)."""
-    return {k: checkpoint[k] for k in GENERATION_FIELDS if k in checkpoint}
+    return cast(GenerationRecord, {k: v for k, v in checkpoint.items() if k in GENERATION_FIELDS})
 
 
-def records(checkpoint: dict[str, Any]) -> Iterator[tuple[int | None, dict[str, Any]]]:
+def source_fields(checkpoint: FileCheckpoint) -> FileCheckpoint:
+    """The source's own fields of a checkpoint (mapping, rotated, name): its top level without
+    the current generation's record."""
+    return cast(FileCheckpoint, {k: v for k, v in checkpoint.items() if k not in GENERATION_FIELDS})
+
+
+def records(checkpoint: FileCheckpoint) -> Iterator[tuple[int | None, GenerationRecord]]:
     """(slot, record) of every generation a checkpoint knows: None for the current one, else
     the generation number of a rotated one."""
     if "fingerprint" in checkpoint and "offset" in checkpoint:
@@ -116,7 +121,7 @@ def records(checkpoint: dict[str, Any]) -> Iterator[tuple[int | None, dict[str, 
             yield int(entry.get("gen", 0)), entry
 
 
-def rotated_entry(checkpoint: dict[str, Any], generation: int) -> dict[str, Any] | None:
+def rotated_entry(checkpoint: FileCheckpoint, generation: int) -> GenerationRecord | None:
     for entry in checkpoint.get("rotated") or ():
         if isinstance(entry, dict) and int(entry.get("gen", -1)) == generation:
             return entry
@@ -124,8 +129,8 @@ def rotated_entry(checkpoint: dict[str, Any], generation: int) -> dict[str, Any]
 
 
 def with_rotated(
-    checkpoint: dict[str, Any], record: dict[str, Any], *, replace: int | None = None
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    checkpoint: FileCheckpoint, record: GenerationRecord, *, replace: int | None = None
+) -> tuple[list[GenerationRecord], list[GenerationRecord]]:
     """The `rotated` list with `record` in it (replacing generation `replace`'s entry, or added
     as the newest), cut to its newest MAX_ROTATED; and the entries cut off, oldest first (for
     `kept_changes`: forgotten while its file is still there, a generation would be read again
@@ -140,19 +145,19 @@ def with_rotated(
 
 
 def kept_changes(
-    kept: dict[int, dict[str, Any]],
-    moved_out: list[dict[str, Any]],
-    on_disk: Callable[[dict[str, Any]], bool],
+    kept: dict[int, GenerationRecord],
+    moved_out: list[GenerationRecord],
+    on_disk: Callable[[GenerationRecord], bool],
     *,
     back: int | None = None,
-) -> dict[int, dict[str, Any] | None]:
+) -> dict[int, GenerationRecord | None]:
     """How a source's kept records change, by generation (None: forgotten), when the
     generations `moved_out` leave its checkpoint and generation `back` returns to it (a
     rotated file read on): those moved out are kept while `on_disk` says their file is there;
     the oldest kept ones whose files are gone are forgotten, up to the first still there
     (rotation deletes the oldest first: one looked at or two per rotation, not every one), and
     the oldest past MAX_KEPT (blocking: call off the loop)."""
-    changes: dict[int, dict[str, Any] | None] = {}
+    changes: dict[int, GenerationRecord | None] = {}
     after = dict(kept)
     if back is not None and back in after:
         del after[back]
@@ -174,7 +179,7 @@ def kept_changes(
     return changes
 
 
-def same_content(f: Facts, record: dict[str, Any]) -> bool:
+def same_content(f: Facts, record: GenerationRecord) -> bool:
     """Whether `f` starts with the content a generation's record was read to. Of a generation
     nothing was read of yet (its first line may not even be whole), only the inode says."""
     offset = int(record.get("offset") or 0)
@@ -191,7 +196,7 @@ def same_content(f: Facts, record: dict[str, Any]) -> bool:
         return False
 
 
-def may_be_start_of(f: Facts, record: dict[str, Any]) -> bool:
+def may_be_start_of(f: Facts, record: GenerationRecord) -> bool:
     """Whether a plain file shorter than what a generation was read to may be the start of that
     content, still being written (a copy under way): its bytes are the start of the file the
     generation was read from, or that file cannot be had to tell."""
@@ -209,7 +214,7 @@ def may_be_start_of(f: Facts, record: dict[str, Any]) -> bool:
         return True
 
 
-def still_there(record: dict[str, Any]) -> bool:
+def still_there(record: GenerationRecord) -> bool:
     """Whether the file a record was last read at is still there, as itself: the same inode
     still holding what was read (a file truncated by copytruncate is not: its copy is the
     generation now)."""
@@ -234,8 +239,8 @@ class SourceIndex:
     source, and for each kept record it stored or forgot)."""
 
     def __init__(self, checkpoints: dict[str, Any] | None = None) -> None:
-        self._checkpoints: dict[str, dict[str, Any]] = {}
-        self._kept: dict[str, dict[int, dict[str, Any]]] = {}
+        self._checkpoints: dict[str, FileCheckpoint] = {}
+        self._kept: dict[str, dict[int, GenerationRecord]] = {}
         # Where each generation is, by the hash of its first line and by its inode (a
         # generation read nothing of yet has the first line of nothing; its file, grown and
         # renamed, is found by its inode): (source, slot, whether a kept record).
@@ -249,11 +254,11 @@ class SourceIndex:
         """From `LogStore.source_checkpoints()`."""
         return cls({r["source"]: r["position"] for r in rows})
 
-    def checkpoint(self, source: str) -> dict[str, Any] | None:
+    def checkpoint(self, source: str) -> FileCheckpoint | None:
         """`source`'s checkpoint as stored (without its kept records)."""
         return self._checkpoints.get(source)
 
-    def kept(self, source: str) -> dict[int, dict[str, Any]]:
+    def kept(self, source: str) -> dict[int, GenerationRecord]:
         """`source`'s kept records, by generation (the index's own: not to be changed)."""
         return self._kept.get(source, {})
 
@@ -266,27 +271,27 @@ class SourceIndex:
             entries = self._kept.setdefault(source, {})
             self._unindex((source, generation, True), entries.pop(generation, None))
             if isinstance(checkpoint, dict) and "fingerprint" in checkpoint:
-                entries[generation] = checkpoint
-                self._index((source, generation, True), checkpoint)
+                entries[generation] = cast(GenerationRecord, checkpoint)
+                self._index((source, generation, True), entries[generation])
             return
         for slot, record in records(self._checkpoints.pop(name, {})):
             self._unindex((name, slot, False), record)
         if not isinstance(checkpoint, dict) or not name.startswith("file:"):
             return
-        self._checkpoints[name] = checkpoint
-        for slot, record in records(checkpoint):
+        self._checkpoints[name] = cast(FileCheckpoint, checkpoint)
+        for slot, record in records(self._checkpoints[name]):
             self._index((name, slot, False), record)
 
-    def _index(self, at: _At, record: dict[str, Any]) -> None:
+    def _index(self, at: _At, record: GenerationRecord) -> None:
         self._by_fingerprint.setdefault(record["fingerprint"], set()).add(at)
         self._by_inode.setdefault((record.get("dev"), record.get("ino")), set()).add(at)
 
-    def _unindex(self, at: _At, record: dict[str, Any] | None) -> None:
+    def _unindex(self, at: _At, record: GenerationRecord | None) -> None:
         if record is not None:
             self._by_fingerprint.get(record["fingerprint"], set()).discard(at)
             self._by_inode.get((record.get("dev"), record.get("ino")), set()).discard(at)
 
-    def _record(self, at: _At) -> dict[str, Any] | None:
+    def _record(self, at: _At) -> GenerationRecord | None:
         source, slot, kept = at
         if kept:
             return self._kept.get(source, {}).get(slot or 0)
@@ -295,12 +300,12 @@ class SourceIndex:
 
     def candidates(
         self, fp: str, dev: int, ino: int
-    ) -> list[tuple[str, int | None, dict[str, Any]]]:
+    ) -> list[tuple[str, int | None, GenerationRecord]]:
         """(source, slot, record) of every generation whose first line hashes to `fp`, or
         that was read from the inode (dev, ino); a generation both in its source's checkpoint
         and kept apart is given once, as in the checkpoint (the newer)."""
         found = self._by_fingerprint.get(fp, set()) | self._by_inode.get((dev, ino), set())
-        out: dict[tuple[str, int | None], dict[str, Any]] = {}
+        out: dict[tuple[str, int | None], GenerationRecord] = {}
         for at in sorted(found, key=lambda a: (a[0], a[1] is not None, a[2], a[1] or 0)):
             record = self._record(at)
             if record is None or (at[0], at[1]) in out:

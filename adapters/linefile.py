@@ -17,14 +17,14 @@ from collections.abc import AsyncGenerator, Iterator
 from contextlib import aclosing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 from evlog.eventlog import DeadLetter
 
 from .base import MAX_RECORD_BYTES, RAW_LIMIT, Batch
+from .checkpoints import FileCheckpoint, GenerationRecord
 from .fields import FieldMap
 from .lineage import (
-    GENERATION_FIELDS,
     MAX_ROTATED,
     Placement,
     facts,
@@ -33,6 +33,7 @@ from .lineage import (
     kept_name,
     rotated_entry,
     same_content,
+    source_fields,
     source_name,
     with_rotated,
 )
@@ -163,7 +164,7 @@ def rotation_of(candidate: Path, path: Path) -> bool:
     )
 
 
-def where_current_went(path: Path, current: dict[str, Any]) -> tuple[bool, Path | None]:
+def where_current_went(path: Path, current: GenerationRecord) -> tuple[bool, Path | None]:
     """(whether `path` still holds the generation `current` was read from, and if not, where
     that generation's file is now, if it can be found).
 
@@ -208,11 +209,11 @@ def where_current_went(path: Path, current: dict[str, Any]) -> tuple[bool, Path 
                 return False, candidate
         if same_content(f, current):
             return True, None
-    if same_inode and _inode_at(path) not in (None, ident):
-        # The path moved on while it was looked at (rotated again at once): the generation's
-        # file is found by its inode under its new name when that is looked at, and the read
-        # of the path, through one descriptor, starts what is there now. Not a search of every
-        # rotated file by content.
+    if same_inode and _inode_at(path) != ident:
+        # The path moved on while it was looked at (rotated again at once, or renamed away and
+        # its successor not made yet): the generation's file is found by its inode under its
+        # new name when that is looked at, and the read of the path, through one descriptor,
+        # starts what is there then. Not a search of every rotated file by content.
         return True, None
     offset = int(current.get("offset") or 0)
     rotated = [Path(e.path) for e in listing() if rotation_of(Path(e.path), path)]
@@ -270,7 +271,7 @@ class OnDisk:
                     compressed.append(f)
         self._inodes[directory], self._compressed[directory] = inodes, compressed
 
-    def __call__(self, record: dict[str, Any]) -> bool:
+    def __call__(self, record: GenerationRecord) -> bool:
         where = record.get("path")
         if where:  # most often still where it was last read: one stat, no listing
             try:
@@ -329,12 +330,12 @@ class LineFileAdapter:
         self.shrunk = False
         self._reading = path  # the file being read: the old one while finishing a rotated file
         self._identity: FileIdentity | None = None  # of the read under way
-        self._state: dict[str, Any] = {}  # the source's checkpoint as of the last position
+        self._state: FileCheckpoint = {}  # the source's checkpoint as of the last position
         # The source's kept records (earlier generations stored apart from its checkpoint,
         # see adapters/lineage.py) by generation, as the caller found them in the log (not
         # changed in place: replaced); and the changes the next batch stores (None: forget).
-        self.kept: dict[int, dict[str, Any]] = {}
-        self._kept_changes: dict[str, dict[str, Any] | None] = {}
+        self.kept: dict[int, GenerationRecord] = {}
+        self._kept_changes: dict[str, GenerationRecord | None] = {}
         # Remarks for the user, handed out with the next batch.
         note = self.placement.note
         self._pending_notes: list[str] = [f"{path}: {note}"] if note else []
@@ -396,7 +397,7 @@ class LineFileAdapter:
             return None, f"{cut}, and nothing says where the rest is: not retried"
         if line_digest(kept) == digest:
             return kept, ""  # exactly RAW_LIMIT bytes long: it was whole
-        state = checkpoint if isinstance(checkpoint, dict) else {}
+        state = cast(FileCheckpoint, checkpoint if isinstance(checkpoint, dict) else {})
         record = (
             generation_record(state)
             if int(state.get("gen", -1)) == generation
@@ -433,7 +434,7 @@ class LineFileAdapter:
     def batches(self, checkpoint: Any | None) -> AsyncGenerator[Batch, None]:
         if is_stream(self.path):
             return self._read_stream()
-        self._state = dict(checkpoint) if isinstance(checkpoint, dict) else {}
+        self._state = cast(FileCheckpoint, dict(checkpoint) if isinstance(checkpoint, dict) else {})
         rotated = self._state.get("rotated") or []
         if len(rotated) > MAX_ROTATED:  # stored whole by an earlier version: keep the older
             self._state["rotated"] = rotated[-MAX_ROTATED:]
@@ -466,17 +467,18 @@ class LineFileAdapter:
             async for batch in batches:
                 yield batch
 
-    async def _next_generation(self, record: dict[str, Any] | None = None) -> None:
+    async def _next_generation(self, record: GenerationRecord | None = None) -> None:
         """The current generation moves to `rotated` (its file may turn up again, perhaps
         compressed, with a tail not yet read); the next read of the path starts the next."""
         current = record or generation_record(self._state)
-        rest = {k: v for k, v in self._state.items() if k not in GENERATION_FIELDS}
+        rest = source_fields(self._state)
         rest["rotated"], moved_out = with_rotated(self._state, current)
         changes = await asyncio.to_thread(kept_changes, self.kept, moved_out, OnDisk(self.path))
         self._keep(changes)
-        self._state = {**rest, "gen": int(current.get("gen", 0)) + 1}
+        rest["gen"] = int(current.get("gen", 0)) + 1
+        self._state = rest
 
-    def _keep(self, changes: dict[int, dict[str, Any] | None]) -> None:
+    def _keep(self, changes: dict[int, GenerationRecord | None]) -> None:
         """Apply changes (by generation; None: forgotten) to the kept records; the next batch
         stores them under their names."""
         if not changes:
@@ -490,7 +492,7 @@ class LineFileAdapter:
             self._kept_changes[kept_name(self.source, generation)] = record
         self.kept = kept
 
-    def _generation(self, slot: int | None) -> dict[str, Any] | None:
+    def _generation(self, slot: int | None) -> GenerationRecord | None:
         if slot is None:
             return generation_record(self._state) if "gen" in self._state else None
         return rotated_entry(self._state, slot) or self.kept.get(slot)
@@ -537,7 +539,7 @@ class LineFileAdapter:
         return notes
 
     def _open(
-        self, path: Path, record: dict[str, Any] | None, shrunk: bool, rotated: bool
+        self, path: Path, record: GenerationRecord | None, shrunk: bool, rotated: bool
     ) -> tuple[ResumeAt, bool, BinaryIO, bytes, int | None] | None:
         """In one thread hop, through one open descriptor: where to read from, whether the
         last record may be taken, the content positioned there, the bytes before that offset,
@@ -663,7 +665,7 @@ class LineFileAdapter:
 
     async def position(
         self, at: ReadFrom, offset: int, line: int, **extra: Any
-    ) -> dict[str, Any] | None:
+    ) -> FileCheckpoint | None:
         """The source's checkpoint after `line` lines at byte `offset` of the file `at` reads
         (`extra`: more of that generation's own state, e.g. a CSV's header), with the hash of
         the bytes before it (from the reader's memory, else read back from the file)."""
@@ -675,18 +677,18 @@ class LineFileAdapter:
             if block is None:
                 block = await asyncio.to_thread(block_before, at.path, at.identity, offset)
             tail = tail_digest(block)
-        record = {
+        record: GenerationRecord = {
             **at.identity.to_json(),
             "fingerprint": at.reader.fingerprint or at.identity.fingerprint,
             "offset": offset,
             "line": line,
             "tail": tail,
             "path": str(at.path.absolute()),
-            **extra,
         }
+        record.update(cast(GenerationRecord, extra))
         if at.slot is None:
-            rest = {k: v for k, v in self._state.items() if k not in GENERATION_FIELDS}
-            state = {**rest, **record}
+            state = source_fields(self._state)
+            state.update(record)
         else:
             rotated, moved_out = with_rotated(self._state, record, replace=at.slot)
             state = {**self._state, "rotated": rotated}
@@ -697,7 +699,7 @@ class LineFileAdapter:
                 self._keep(changes)
         state["name"] = self.stem
         self._state = state
-        return dict(state)
+        return state.copy()
 
     def make_reader(
         self,

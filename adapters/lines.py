@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from .base import MAX_RECORD_BYTES
+from .checkpoints import GenerationRecord
 
 CHUNK_BYTES = 1 << 20
 MAX_LINE_BYTES = MAX_RECORD_BYTES  # a longer line is dead-lettered, not loaded whole
@@ -75,7 +76,7 @@ class FileIdentity:
     def compressed(self) -> bool:
         return self.compression is not None
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> GenerationRecord:
         return {
             "dev": self.dev,
             "ino": self.ino,
@@ -552,9 +553,9 @@ class LineReader:
                 self.held_back = 1
 
 
-def position(identity: FileIdentity, offset: int, line: int, tail: str | None) -> dict[str, Any]:
+def position(identity: FileIdentity, offset: int, line: int, tail: str | None) -> GenerationRecord:
     """A checkpoint: `tail` is the hash of the bytes before `offset` (None: not known)."""
-    pos: dict[str, Any] = {**identity.to_json(), "offset": offset, "line": line}
+    pos: GenerationRecord = {**identity.to_json(), "offset": offset, "line": line}
     if tail is not None:
         pos["tail"] = tail
     return pos
