@@ -13,8 +13,8 @@ class GenerationRecord(TypedDict, total=False):
     """One generation of a file source as a checkpoint stores it (JSON): the file that was
     read (device, inode, hash of the first line) and which generation it is, how far it was
     read (byte offset, lines), the hash of the TAIL_BYTES before that offset, where the file
-    was last read; a CSV's header and delimiter. A generation nothing was read of yet may lack
-    the offset and tail."""
+    was last read; a CSV's header and delimiter, a log's format when it was told from its
+    lines. A generation nothing was read of yet may lack the offset and tail."""
 
     dev: int
     ino: int
@@ -26,6 +26,7 @@ class GenerationRecord(TypedDict, total=False):
     path: str
     header: list[str]
     delimiter: str
+    format: str
 
 
 class FileCheckpoint(GenerationRecord, total=False):

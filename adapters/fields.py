@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from .base import InputError
 
 
 @dataclass(slots=True, frozen=True)
@@ -74,6 +77,18 @@ def get_field(record: Any, dotted: str) -> Any:
     return value
 
 
+def time_zone(name: str | None) -> ZoneInfo | None:
+    """The zone times without one are read in (`--tz`); None: stored as if UTC."""
+    if name is None or name.upper() == "UTC":
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InputError(
+            f"--tz {name!r}: not a known time zone (e.g. Europe/Berlin, America/Sao_Paulo)"
+        ) from None
+
+
 # Times are kept as int64 ns since the epoch (SQLite INTEGER, DuckDB TIMESTAMP_NS).
 MIN_NS, MAX_NS = -(2**63), 2**63 - 1
 TIME_RANGE = "1677-09-21 to 2262-04-11"
@@ -104,8 +119,10 @@ def parse_time_ns(value: Any, fmt: str | None = None) -> int | None:
         raise ValueError(f"not a time: {value!r}")
     if fmt is not None:
         return _formatted_ns(value, fmt)
-    if isinstance(value, int | float):
-        return _in_range(_epoch_ns(float(value)), value)
+    if isinstance(value, int):
+        return _in_range(_epoch_int_ns(value), value)
+    if isinstance(value, float):
+        return _in_range(_epoch_ns(value), value)
     if isinstance(value, str):
         text = value.strip()
         try:
@@ -152,6 +169,15 @@ def _in_range(ns: int, value: Any) -> int:
     if not MIN_NS <= ns <= MAX_NS:
         raise ValueError(f"time out of range: {value!r} (evlog keeps times from {TIME_RANGE})")
     return ns
+
+
+def _epoch_int_ns(x: int) -> int:
+    """An integer epoch in s, ms, µs or ns (told apart by size, as `_epoch_ns`), exactly."""
+    magnitude = abs(x)
+    for bound, scale in ((10**17, 1), (10**14, 10**3), (10**11, 10**6)):
+        if magnitude >= bound:
+            return x * scale
+    return x * 10**9
 
 
 def _epoch_ns(x: float) -> int:

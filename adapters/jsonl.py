@@ -3,28 +3,23 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from evlog.eventlog import NewEvent
-
 from .base import Batch
 from .fields import (
     MESSAGE_FIELDS_HINT,
     FieldMap,
-    get_field,
-    lacks_message_fields,
-    parse_time_ns,
-    scalar_text,
 )
 from .lineage import Placement
 from .linefile import LineFileAdapter, ReadFrom
 from .lines import FileIdentity, Line, is_gzip, is_stream, line_key
 from .offload import offload_threshold, offloaded
+from .records import RecordMapper
 
 
 class JsonlAdapter(LineFileAdapter):
@@ -41,9 +36,7 @@ class JsonlAdapter(LineFileAdapter):
     ) -> None:
         super().__init__(path, fields, final=final, placement=placement)
         self.offload = offload
-        f = self.fields
-        self._stream, self._type = _getter(f.stream_field), _getter(f.type_field)
-        self._key, self._time = _getter(f.key_field), _getter(f.time_field)
+        self._records = RecordMapper(self.fields, self.default_stream)
         self._said_unnamed = False  # the hint about message fields is given once a read
 
     def batches(self, checkpoint: Any | None) -> AsyncGenerator[Batch, None]:
@@ -93,38 +86,16 @@ class JsonlAdapter(LineFileAdapter):
             batch.dead_letters.append(self.dead(line, _why_not_json(line.data, exc)))
             return
         try:
-            stream = scalar_text(self._stream(record)) if self._stream else None
-            event_type = scalar_text(self._type(record)) if self._type else None
-            custom_key = scalar_text(self._key(record)) if self._key else None
-            source_time = (
-                parse_time_ns(self._time(record), self.fields.time_format) if self._time else None
+            event, unnamed = self._records.event(
+                record, line.data, line_key(identity, line), self._meta % line.number, read_ns
             )
         except ValueError as exc:
             batch.dead_letters.append(self.dead(line, str(exc)))
             return
-        stream = stream or self.default_stream
-        kind = event_type or self.fields.event_type or "record"
-        payload: bytes = line.data
-        if kind == "message":
-            if self.fields.maps_message:
-                record = self.fields.with_message_fields(record)
-                payload = orjson.dumps(record)
-            if not self._said_unnamed and lacks_message_fields(record):
-                self._said_unnamed = True
-                batch.notes.append(f"{self.where(line)}: {MESSAGE_FIELDS_HINT}")
-        # Positional: the bulk path makes a million of these (docs/performance.md#ingest).
-        batch.events.append(
-            NewEvent(
-                stream,
-                kind,
-                payload,
-                f"{stream}:{custom_key}" if custom_key else line_key(identity, line),
-                source_time,
-                self._meta % line.number,
-                1,  # schema_version
-                read_ns,
-            )
-        )
+        if unnamed and not self._said_unnamed:
+            self._said_unnamed = True
+            batch.notes.append(f"{self.where(line)}: {MESSAGE_FIELDS_HINT}")
+        batch.events.append(event)
 
 
 def _why_not_json(data: bytes, exc: Exception) -> str:
@@ -147,12 +118,3 @@ def _offloadable(path: Path) -> bool:
         )
     except OSError:
         return False
-
-
-def _getter(dotted: str | None) -> Callable[[Any], Any] | None:
-    """A field accessor: a plain dict lookup unless the name has dots."""
-    if dotted is None:
-        return None
-    if "." not in dotted:
-        return lambda record: record.get(dotted) if type(record) is dict else None
-    return lambda record: get_field(record, dotted)

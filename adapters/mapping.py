@@ -35,6 +35,7 @@ OPTIONS = {
     "encoding": "--encoding",
     "event_type": "--type",
     "pattern": "--pattern",
+    "format": "--format",
     "date_order": "--date-order",
     "tz": "--tz",
     "delimiter": "--delimiter",
@@ -71,6 +72,7 @@ class Mapping:
     encoding: str | None = None
     event_type: str | None = None
     pattern: str | None = None
+    format: str | None = None
     date_order: str | None = None
     tz: str | None = None
     delimiter: str | None = None
@@ -158,8 +160,9 @@ LEGACY_NAMING = 1
 # Options only some adapters read: given for a run over many files, each file keeps its own.
 ONLY_FOR = {
     "pattern": {"log"},
+    "format": {"log"},
     "date_order": {"whatsapp"},
-    "tz": {"whatsapp"},
+    "tz": {"whatsapp", "log"},
     "delimiter": {"csv"},
     "detect_types": {"csv"},
     "all_refs": {"git"},

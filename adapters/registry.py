@@ -44,7 +44,13 @@ ADAPTERS: dict[str, Factory] = {
         placement=placed,
     ),
     "log": lambda path, fields, final, opts, placed: LogAdapter(
-        path, fields, final=final, pattern=opts.get("pattern"), placement=placed
+        path,
+        fields,
+        final=final,
+        pattern=opts.get("pattern"),
+        log_format=opts.get("format"),
+        tz=opts.get("tz"),
+        placement=placed,
     ),
     "whatsapp": lambda path, fields, final, opts, placed: WhatsAppAdapter(
         path, fields, final=final, date_order=opts.get("date_order"), tz=opts.get("tz")

@@ -17,12 +17,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from evlog.eventlog import DeadLetter, NewEvent
 
 from .base import Batch, InputError
-from .fields import FieldMap
+from .fields import FieldMap, time_zone
 from .zipsafe import open_checked, read_member
 
 BATCH = 5000
@@ -169,18 +168,6 @@ class WhatsAppAdapter:
         if ts.tzinfo is not None:
             ts = ts.astimezone(UTC).replace(tzinfo=None)
         return _naive_ns(ts)
-
-
-def time_zone(name: str | None) -> ZoneInfo | None:
-    """The zone an export's times are read in (`--tz`); None: stored as if UTC."""
-    if name is None or name.upper() == "UTC":
-        return None
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise InputError(
-            f"--tz {name!r}: not a known time zone (e.g. Europe/Berlin, America/Sao_Paulo)"
-        ) from None
 
 
 def chat_name(path: Path) -> str:

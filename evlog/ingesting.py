@@ -151,9 +151,10 @@ def checked_mapping(**options: Any) -> dict[str, Any]:
     """The mapping options given, checked (a bad value is BadOption)."""
     from evlog.adapters import ADAPTERS, InputError, mapping
     from evlog.adapters.csvfile import delimiter_of
-    from evlog.adapters.fields import check_time_format
+    from evlog.adapters.fields import check_time_format, time_zone
     from evlog.adapters.lines import check_encoding
-    from evlog.adapters.whatsapp import check_date_order, time_zone
+    from evlog.adapters.logformats import check_format
+    from evlog.adapters.whatsapp import check_date_order
 
     pattern = options.get("pattern")
     if pattern is not None:
@@ -161,8 +162,11 @@ def checked_mapping(**options: Any) -> dict[str, Any]:
             re.compile(pattern)
         except re.error as exc:
             raise BadOption(f"--pattern is not a valid regex: {exc}") from None
+        if options.get("format") is not None:
+            raise BadOption("--pattern and --format: give one (a pattern is a format of its own)")
     try:
         check_time_format(options.get("time_format"))
+        check_format(options.get("format"))
         if options.get("encoding") is not None:
             options["encoding"] = check_encoding(options["encoding"])
         check_date_order(options.get("date_order"))  # also when no file is a WhatsApp export

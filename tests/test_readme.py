@@ -48,6 +48,10 @@ def _workspace(tmp_path: Path) -> Path:
     export = [{"id": i, "user": "ana", "body": f"hello {i}"} for i in range(3)]
     (work / "export.json").write_text(json.dumps(export, indent=2))
     (work / "logs" / "web.log").write_text("GET / 200\n")
+    (work / "access.log").write_text(
+        '10.0.0.1 - - [10/Oct/2000:13:55:36 -0700] "GET / HTTP/1.0" 200 2326 "-" "curl/8.0"\n'
+        '10.0.0.2 - ana [10/Oct/2000:13:55:37 -0700] "POST /login HTTP/1.1" 302 0 "-" "curl/8.0"\n'
+    )
     finished(*work.rglob("*"))
     repo = Repo(work / "repo")
     repo.commit("first", {"README.md": "hi\n"})

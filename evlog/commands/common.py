@@ -228,6 +228,15 @@ O_TYPE = typer.Option("--type", help="The event type of every record.")
 O_PATTERN = typer.Option(help="log: a regex with named groups, which become fields.")
 
 
+O_LOG_FORMAT = typer.Option(
+    "--format",
+    help="log: the lines' format (default: told from the first lines): access (Apache/nginx"
+    " common or combined), apache_error, nginx_error, syslog, rfc5424, json, logfmt; plain"
+    " for none.",
+    show_default=False,
+)
+
+
 O_INCLUDE = typer.Option(
     "--include", help="In directories, only files matching this glob (repeatable), e.g. '*.log'."
 )
@@ -259,8 +268,8 @@ O_DETECT_TYPES = typer.Option(
 
 
 O_TZ = typer.Option(
-    help="whatsapp: the zone of the export's times (e.g. Europe/Berlin); default UTC, i.e."
-    " the phone's wall-clock time stored as if it were UTC.",
+    help="whatsapp, log: the zone of times written without one (e.g. Europe/Berlin; a WhatsApp"
+    " export's, Apache's error log's, syslog's); default UTC: such times are stored as if UTC.",
     show_default=False,
 )
 

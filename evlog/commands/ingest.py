@@ -30,6 +30,7 @@ from .common import (
     O_IGNORE_OLDER,
     O_INCLUDE,
     O_KEY_FIELD,
+    O_LOG_FORMAT,
     O_PATH,
     O_PATTERN,
     O_READ_FROM,
@@ -56,6 +57,7 @@ from .common import (
     "evlog ingest chat.jsonl --stream-field channel --key-field id --time-field ts",
     "evlog ingest logs/ --include '*.log' --exclude 'archive/*' --read-from end",
     "evlog ingest ~/src/click --all --since 2024-01-01",
+    "evlog ingest /var/log/apache2/error.log --format apache_error --tz Europe/Berlin",
 )
 def ingest_cmd(
     ctx: typer.Context,
@@ -75,6 +77,7 @@ def ingest_cmd(
     encoding: Annotated[str | None, O_ENCODING] = None,
     event_type: Annotated[str | None, O_TYPE] = None,
     pattern: Annotated[str | None, O_PATTERN] = None,
+    log_format: Annotated[str | None, O_LOG_FORMAT] = None,
     date_order: Annotated[
         str | None,
         typer.Option(
@@ -123,8 +126,9 @@ def ingest_cmd(
     """Append the records of PATHS to the log (a re-run appends only what is new).
 
     Adapters (detected from the name or content, or --adapter): jsonl, csv (and .tsv), log
-    (plain lines; '-' reads stdin), whatsapp (.txt or .zip export), slack (.zip export), git (a
-    repository: commits, branch moves, first-parent history; a re-run reads only new commits).
+    (lines, in a built-in format told from the first lines or --format; '-' reads stdin),
+    whatsapp (.txt or .zip export), slack (.zip export), git (a repository: commits, branch
+    moves, first-parent history; a re-run reads only new commits).
     A directory is read recursively (hidden files skipped; --include/--exclude choose); files
     of no known format there are listed, not read.
 
@@ -139,7 +143,7 @@ def ingest_cmd(
         adapter=adapter, stream=stream, stream_field=stream_field, type_field=type_field,
         key_field=key_field, time_field=time_field, time_format=time_format,
         author_field=author_field, text_field=text_field, encoding=encoding,
-        event_type=event_type, pattern=pattern,
+        event_type=event_type, pattern=pattern, format=log_format,
         date_order=date_order, tz=tz, delimiter=delimiter, detect_types=detect_types,
         all_refs=all_refs, since=since, paths=git_paths,
     )  # fmt: skip

@@ -21,6 +21,7 @@ from .common import (
     O_IGNORE_OLDER,
     O_INCLUDE,
     O_KEY_FIELD,
+    O_LOG_FORMAT,
     O_PATTERN,
     O_READ_FROM,
     O_STREAM,
@@ -62,6 +63,7 @@ def watch(
     encoding: Annotated[str | None, O_ENCODING] = None,
     event_type: Annotated[str | None, O_TYPE] = None,
     pattern: Annotated[str | None, O_PATTERN] = None,
+    log_format: Annotated[str | None, O_LOG_FORMAT] = None,
     tz: Annotated[str | None, O_TZ] = None,
     delimiter: Annotated[str | None, O_DELIMITER] = None,
     detect_types: Annotated[bool, O_DETECT_TYPES] = False,
@@ -95,7 +97,7 @@ def watch(
         adapter=adapter, stream=stream, stream_field=stream_field, type_field=type_field,
         key_field=key_field, time_field=time_field, time_format=time_format,
         author_field=author_field, text_field=text_field, encoding=encoding,
-        event_type=event_type, pattern=pattern,
+        event_type=event_type, pattern=pattern, format=log_format,
         tz=tz, delimiter=delimiter, detect_types=detect_types,
     )  # fmt: skip
     options = IngestOptions(
