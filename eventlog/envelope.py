@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any, NamedTuple, overload
 
 import orjson
@@ -192,14 +191,6 @@ class SourceCheckpoint:
 
     source: str
     position: Any
-
-
-class Durability(StrEnum):
-    """`normal`: a commit survives a crash of the process (kill -9), may be lost on power loss.
-    `full`: every commit is fsynced; survives power loss, costs an fsync per group commit."""
-
-    NORMAL = "normal"
-    FULL = "full"
 
 
 @dataclass(slots=True, frozen=True)

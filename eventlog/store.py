@@ -16,8 +16,7 @@ from typing import Any, Protocol, Self, runtime_checkable
 from .encoding import EncodedEvents
 from .envelope import AppendResults, DeadLetter, Event, NewEvent, SourceCheckpoint
 from .sqlite.connection import Durability
-
-NATS_SCHEMES = ("nats://",)
+from .target import is_nats
 
 
 class EventRecorder(Protocol):
@@ -184,11 +183,6 @@ class LogStore(EventRecorder, EventReader, SourceTracker, DeadLetterStore, Proto
     async def stats(self) -> Any:
         """The log's counts and sizes (evlog status)."""
         ...
-
-
-def is_nats(target: str | os.PathLike[str]) -> bool:
-    """Whether `target` names a JetStream log (nats://host:port[,host:port...])."""
-    return isinstance(target, str) and target.startswith(NATS_SCHEMES)
 
 
 async def open_log(

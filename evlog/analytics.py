@@ -6,14 +6,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import duckdb
 
 from evlog.live.client import is_listening, query_socket, request, socket_path
-from evlog.projector import Projection, QueryError, QueryResult
-from evlog.projector import export as exporting
+from evlog.projector import QueryError, QueryResult
 from evlog.projector.query import SAFE_CONFIG, run_query
+
+if TYPE_CHECKING:
+    from evlog.projector import Projection
 
 from .errors import EvlogError as UserError
 from .failures import is_lock_conflict
@@ -50,6 +52,8 @@ def export(duckdb_path: Path, what: str, out: Path, fmt: str) -> int:
     reply = remote(duckdb_path, {"op": "export", "what": what, "out": str(out), "format": fmt})
     if reply is not None:
         return int(reply["rows"])
+    from evlog.projector import export as exporting  # here: a query needs none of it
+
     return read_file(duckdb_path, lambda con: exporting.export(con, what, out, fmt))
 
 
@@ -61,6 +65,8 @@ def snapshot(duckdb_path: Path, out: Path, projections: list[Projection]) -> dic
     reply = remote(duckdb_path, {"op": "snapshot", "out": str(out)})
     if reply is not None:
         return dict(reply["tables"])
+    from evlog.projector import export as exporting
+
     return read_file(duckdb_path, lambda con: exporting.snapshot(con, projections, out))
 
 

@@ -6,19 +6,24 @@ Exit codes: 0 done; 1 an error (bad input, a damaged or full disk, a source that
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import re
-import sqlite3
 import sys
 
-from evlog.adapters.base import InputError
 from evlog.eventlog import EventLogError
 from evlog.projector.errors import ProjectionError, first_line
 
 from .runtime import UserError
 
-USER_ERRORS = (UserError, InputError, EventLogError, ProjectionError)
+
+def user_errors() -> tuple[type[BaseException], ...]:
+    """The failures whose message is the whole story (said as is, exit 1). The adapters'
+    error is imported here, when something failed: not by every command to start."""
+    from evlog.adapters.base import InputError
+
+    return (UserError, InputError, EventLogError, ProjectionError)
+
+
 EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 
 _DISK_FULL = "no space left on the disk: nothing already acknowledged was lost; free some space and run the command again"  # noqa: E501
@@ -31,8 +36,10 @@ FILES: dict[str, str] = {"db": "the event log", "duckdb": "the analytics file"}
 def first_cause(exc: BaseException) -> BaseException:
     """The failure inside task groups: the first exception of a group (and of the groups in
     it) that is not a cancellation the failure itself set off."""
+    asyncio = sys.modules.get("asyncio")  # no asyncio loaded: no cancellation to pass over
+    cancelled = asyncio.CancelledError if asyncio is not None else ()
     while isinstance(exc, BaseExceptionGroup):
-        inner = [e for e in exc.exceptions if not isinstance(e, asyncio.CancelledError)]
+        inner = [e for e in exc.exceptions if not isinstance(e, cancelled)]
         exc = (inner or list(exc.exceptions))[0]
     return exc
 
@@ -41,13 +48,14 @@ def explain(exc: BaseException) -> str:
     """One line for a failure: what happened, and what to do next."""
     db, duck = FILES["db"], FILES["duckdb"]
     exc = first_cause(exc)
-    if isinstance(exc, USER_ERRORS):
+    if isinstance(exc, user_errors()):
         return str(exc)
     text = first_line(exc)
     low = text.lower()
     if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return f"{_DISK_FULL} ({exc.filename or text})"
-    if isinstance(exc, sqlite3.Error):
+    sqlite3 = sys.modules.get("sqlite3")  # not loaded: the failure is not SQLite's
+    if sqlite3 is not None and isinstance(exc, sqlite3.Error):
         if "disk is full" in low:
             return f"{_DISK_FULL} ({db}: {text})"
         if "not a database" in low or "malformed" in low or "corrupt" in low:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import gc
-import signal
 import sys
 from collections.abc import Coroutine
 from typing import Any, NoReturn, TypeVar
@@ -40,6 +38,8 @@ def settle_in() -> None:
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
+    import asyncio  # here: a command that runs no coroutine (a query) does not import asyncio
+
     try:
         import uvloop
     except ImportError:
@@ -53,6 +53,9 @@ async def until_signalled(coro: Coroutine[Any, Any, None]) -> None:
     Explicit handlers rather than KeyboardInterrupt: a process started in the background by a
     non-interactive shell inherits SIGINT as *ignored*, and SIGTERM (systemd, `kill`) should stop
     a follower as gently as Ctrl-C does, letting context managers flush and close the files."""
+    import asyncio
+    import signal
+
     settle_in()
     loop = asyncio.get_running_loop()
     task = asyncio.ensure_future(coro)

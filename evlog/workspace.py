@@ -14,21 +14,20 @@ loop; from async code, await the `*_async` forms."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from evlog.eventlog import Durability
-from evlog.eventlog.store import LogStore, open_log
+from evlog.eventlog.target import Durability
 
 from .errors import BadOption
 from .paths import DEFAULT_DB, duckdb_path_for
 
 if TYPE_CHECKING:
     from evlog.adapters.retry import RetryStats
+    from evlog.eventlog.store import LogStore
     from evlog.projector import Progress, QueryResult
     from evlog.projector.registry import Catalog
 
@@ -73,6 +72,8 @@ class Workspace:
 
     async def open_log(self, *, writable: bool = True) -> LogStore:
         """The log (either backend), for reading and appending or for reading only."""
+        from evlog.eventlog.store import open_log
+
         return await open_log(self.log_target, writable=writable, durability=self.durability)
 
     @property
@@ -299,6 +300,8 @@ class Workspace:
             except Exception as exc:
                 if not is_damaged_duckdb(exc):
                     raise
+                import asyncio
+
                 aside = await asyncio.to_thread(_move_aside, self.duckdb)
                 if on_note is not None:
                     on_note(
@@ -467,6 +470,8 @@ def _move_aside(path: Path) -> Path:
 
 
 def _run(coro: Any) -> Any:
+    import asyncio  # here, as the CLI imports this module to start (docs/performance.md#cli-start)
+
     from .runtime import run
 
     try:

@@ -10,13 +10,13 @@ with DuckDB's own type names beside it."""
 from __future__ import annotations
 
 import contextlib
-import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import duckdb
+import orjson
 import pyarrow as pa
 
 from .errors import QueryError, first_line, message_of
@@ -60,7 +60,7 @@ class QueryResult:
         """DuckDB's type of each column ("JSON", "TIMESTAMP", "VARCHAR[]", ...)."""
         meta = self.table.schema.metadata or {}
         if TYPES_KEY in meta:
-            return list(json.loads(meta[TYPES_KEY]))
+            return list(orjson.loads(meta[TYPES_KEY]))
         return [str(t) for t in self.table.schema.types]
 
     @property
@@ -168,4 +168,4 @@ def _rows(
     except duckdb.Error as exc:
         raise QueryError(message_of(exc)) from None
     table = pa.Table.from_batches(batches, schema=reader.schema)
-    return QueryResult(table.replace_schema_metadata({TYPES_KEY: json.dumps(types)}), truncated)
+    return QueryResult(table.replace_schema_metadata({TYPES_KEY: orjson.dumps(types)}), truncated)

@@ -6,6 +6,7 @@ worker), so the event loop never waits on DuckDB; queries use their own cursors 
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import contextlib
 import logging
@@ -104,6 +105,11 @@ class Projector:
         self._closing = threading.Event()
         self._views_version = 0
         self._cursor_views: dict[int, int] = {}
+        # Queries in flight by the views version they read, and the generations a swap retired
+        # (with the version that retired them): dropped once no query reads an older version.
+        self._reads_at: collections.Counter[int] = collections.Counter()
+        self._retired: list[tuple[int, str, int]] = []
+        self._dropping: set[asyncio.Task[None]] = set()
         # Called with every live batch once it is visible (metrics, a UI): see subscribe().
         self._subscribers: list[Callable[[EventBatch], None]] = []
         self.applied_events = 0
@@ -180,6 +186,10 @@ class Projector:
             await asyncio.to_thread(self._flusher.join)  # it flushes what is left, then exits
         self._query_executor.shutdown(wait=True)
         self._background_executor.shutdown(wait=True)
+        if self._dropping:
+            await asyncio.gather(*self._dropping, return_exceptions=True)
+        self._reads_at.clear()  # no query runs any more: what a swap retired goes now
+        await self._drop_unread()
         while not self._query_cursors.empty():
             cur = self._query_cursors.get_nowait()
             await self._duck(cur.close)
@@ -445,18 +455,33 @@ class Projector:
                     while position < target:
                         position, n = await self._replay_batch(fresh, position, target)
                         replayed += n
+                    retired = []
                     for gen in fresh:
-                        await self._duck(self.store.publish, gen)
+                        replaced = await self._duck(self.store.publish, gen)
+                        retired += [(gen.projection.name, g) for g in replaced]
                         self.live[gen.projection.name] = gen
                     self._views_version += 1
+                    self._retired += [(self._views_version, n, g) for n, g in retired]
                     self._notify()
                     break
             position, n = await self._replay_batch(fresh, position, head)
             replayed += n
             if progress is not None:
                 progress(Progress("rebuild", position - start, max(head - start, 1)))
+        await self._drop_unread()
         await self._duck(self.store.compact_progress)
         return {g.projection.name: replayed for g in fresh}
+
+    async def _drop_unread(self) -> None:
+        """Drop the retired generations no query in flight may still read: those retired at
+        or before the oldest views version a query in flight reads."""
+        oldest = min(self._reads_at, default=self._views_version)
+        due = [r for r in self._retired if r[0] <= oldest]
+        if not due:
+            return
+        self._retired = [r for r in self._retired if r[0] > oldest]
+        for _, name, generation in due:
+            await self._duck(self.store.drop_retired, name, generation)
 
     async def _replay_batch(
         self, gens: list[Generation], position: int, target: int
@@ -538,6 +563,7 @@ class Projector:
         cur = await self._query_cursors.get()
         version = self._views_version
         gens = list(self.live.values())
+        self._reads_at[version] += 1
         try:
             loop = asyncio.get_running_loop()
 
@@ -552,6 +578,14 @@ class Projector:
             return await loop.run_in_executor(executor, go)
         finally:
             self._query_cursors.put_nowait(cur)
+            self._reads_at[version] -= 1
+            if not self._reads_at[version]:
+                del self._reads_at[version]
+                if self._retired and not self._closing.is_set():
+                    # Not awaited here: the answer need not wait for a DROP.
+                    task = asyncio.get_running_loop().create_task(self._drop_unread())
+                    self._dropping.add(task)
+                    task.add_done_callback(self._dropping.discard)
 
     async def lag(self) -> tuple[int, int, float]:
         """(log head, events committed but not yet applied, age in seconds of the oldest)."""

@@ -127,9 +127,11 @@ class AnalyticsStore:
         return int(row[0] if row else 0) + 1
 
     def drop_abandoned(self) -> list[str]:
-        """Remove generations a crashed rebuild left half-built."""
+        """Remove generations a crashed rebuild left half-built, and those a swap retired that
+        queries still read when the process stopped."""
         rows = self.con.execute(
-            "SELECT name, generation FROM evlog_projection_state WHERE status = 'building'"
+            "SELECT name, generation FROM evlog_projection_state"
+            " WHERE status IN ('building', 'retired')"
         ).fetchall()
         for name, gen in rows:
             self._drop_generation(name, gen)
@@ -179,8 +181,10 @@ class AnalyticsStore:
         gen.version = gen.projection.version
         self.publish(gen)
 
-    def publish(self, gen: Generation) -> None:
-        """Point the public views at `gen` and mark it live; drop the generation it replaces."""
+    def publish(self, gen: Generation) -> list[int]:
+        """Point the public views at `gen` and mark it live; the generations it replaces are
+        marked retired and returned, to be dropped (`drop_retired`) once no query that started
+        before the swap still reads them (a query bound to their tables would fail)."""
         name = gen.projection.name
         old = self.con.execute(
             "SELECT generation FROM evlog_projection_state WHERE name = ? AND generation <> ?",
@@ -198,13 +202,24 @@ class AnalyticsStore:
                     self.con.execute(f'CREATE OR REPLACE VIEW main."{view}" AS {sql}')
                 for macro, sql in gen.projection.macros.items():
                     self.con.execute(f"CREATE OR REPLACE MACRO main.{macro} AS TABLE {sql}")
-                self.con.execute("DELETE FROM evlog_projection_state WHERE name = ?", [name])
+                self.con.execute(
+                    "UPDATE evlog_projection_state SET status = 'retired'"
+                    " WHERE name = ? AND generation <> ?",
+                    [name, gen.generation],
+                )
+                self.con.execute(
+                    "DELETE FROM evlog_projection_state WHERE name = ? AND generation = ?",
+                    [name, gen.generation],
+                )
                 self.con.execute(
                     "INSERT INTO evlog_projection_state VALUES (?, ?, ?, 'live', ?)",
                     [name, gen.version, gen.generation, time.time_ns()],
                 )
-            for (old_gen,) in old:
-                self._drop_generation(name, int(old_gen))
+        return [int(g) for (g,) in old]
+
+    def drop_retired(self, name: str, generation: int) -> None:
+        """Drop a generation a swap retired (its schema and its record)."""
+        self._drop_generation(name, generation)
 
     def _drop_generation(self, name: str, generation: int) -> None:
         schema = schema_name(name, generation)

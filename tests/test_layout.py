@@ -195,3 +195,53 @@ def test_the_application_layer_does_not_import_the_cli() -> None:
                 continue
             for banned in ("typer", "cli", "commands", "output", "rendering"):
                 assert banned not in module.split("."), f"evlog/{name} imports {module}"
+
+
+def test_a_query_starts_with_its_own_command_only(tmp_path: Path) -> None:
+    """`evlog query` into a pipe imports its own command and what it reads with: not the other
+    commands, rich, asyncio or the SQLite backend (bench/startup: within 1.5x of importing
+    DuckDB and running the query)."""
+    from evlog.projector.query import SAFE_CONFIG
+
+    duck = tmp_path / "e.duckdb"
+    import duckdb
+
+    duckdb.connect(str(duck), config=SAFE_CONFIG).close()
+    code = (
+        "import json, sys\n"
+        "from evlog.cli import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "heavy = ('rich', 'asyncio', 'evlog.eventlog.sqlite.log', 'evlog.commands.ingest',"
+        " 'evlog.commands.watch', 'evlog.adapters', 'evlog.projector.runner')\n"
+        "print(json.dumps([m for m in heavy if m in sys.modules]), file=sys.stderr)\n"
+    )
+    argv = [sys.executable, "-c", code, "--duckdb", str(duck), "query", "SELECT 42 AS x"]
+    out = subprocess.run(argv, capture_output=True, text=True, env=proc_env(), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["x", "42"]
+    assert json.loads(out.stderr.strip().splitlines()[-1]) == []
+
+
+def test_every_command_is_found_by_the_module_that_registers_it() -> None:
+    """A run imports only its command's module (evlog/commands/__init__.py); each command's
+    name leads to the module that registers it, and the root options that take a value are
+    the ones the run reads past to find the command's name."""
+    import typer
+
+    from evlog import cli, commands
+
+    app = commands.load()
+    for command in app.registered_commands:
+        assert command.callback is not None
+        name = command.name or command.callback.__name__.replace("_", "-")
+        module = commands.ALSO.get(name, name)
+        assert command.callback.__module__ == f"evlog.commands.{module}", name
+    for group in app.registered_groups:
+        assert group.name is not None
+        assert commands.ALSO.get(group.name, group.name) in commands.MODULES, group.name
+    root = typer.main.get_command(app)
+    taking_values = {opt for p in root.params if not getattr(p, "is_flag", False) for opt in p.opts}
+    assert taking_values == cli.ROOT_VALUE_OPTIONS
+    assert cli.command_named(["--db", "x.db", "--debug", "query", "SELECT 1"]) == "query"
+    assert cli.command_named(["--durability", "full", "--", "status"]) == "status"
+    assert cli.command_named(["--help"]) is None

@@ -209,6 +209,37 @@ async def test_rebuild_from_a_sequence_keeps_the_prefix(tmp_path: Path) -> None:
         del table_checksums_async
 
 
+async def test_a_query_that_started_before_a_swap_still_answers(tmp_path: Path) -> None:
+    """A rebuild's swap dropped the generation it replaced at once, while a query that had
+    started before it (its cursor's views on the old tables) was still to run: "Catalog Error:
+    ... schema evlog_..._g1 does not exist" (tests/test_user_projections.py saw it once queries
+    started faster). The old generation now goes once no query reads it."""
+    import threading
+
+    db, duck = tmp_path / "e.db", tmp_path / "a.duckdb"
+    await fill_log(db, 500)
+    async with await EventLog.open(db) as log, await Projector.open(log, duck) as pj:
+        await pj.catch_up()
+        swapped = threading.Event()
+
+        def late_read(cur: duckdb.DuckDBPyConnection) -> object:
+            swapped.wait(30)  # the views are this cursor's, on the live generation as it was
+            return cur.execute("SELECT count(*) FROM messages").fetchall()
+
+        reading = asyncio.ensure_future(pj.run_read(late_read))
+        await asyncio.sleep(0.2)
+        await pj.rebuild(["messages"])
+        swapped.set()
+        assert await reading == [(500,)]
+        assert (await pj.query("SELECT count(*) FROM messages")).rows == [(500,)]
+        sql = "SELECT count(*) FROM duckdb_schemas() WHERE schema_name LIKE 'evlog_messages_g%'"
+        for _ in range(100):  # the old one is dropped once that query is done
+            if (await pj.query(sql)).rows == [(1,)]:
+                break
+            await asyncio.sleep(0.05)
+        assert (await pj.query(sql)).rows == [(1,)]
+
+
 @pytest.mark.slow
 def test_delete_the_duckdb_file_and_rebuild_gives_identical_tables(tmp_path: Path) -> None:
     db, duck = tmp_path / "e.db", tmp_path / "e.duckdb"

@@ -144,8 +144,9 @@ def test_an_edited_file_is_rebuilt_beside_the_live_one_while_queries_answer(
         answers = []
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            rows = _rows(db, "SELECT * FROM lines_per_author")
-            assert rows is not None, "a query failed during the rebuild"
+            r = evlog("--db", db, "query", "--json", "SELECT * FROM lines_per_author")
+            assert r.returncode == 0, f"a query failed during the rebuild: {r.stderr}"
+            rows = json.loads(r.stdout)
             answers.append(rows)
             assert sum(r["n"] for r in rows) == 100_000  # never an empty or half table
             if "last_seq" in rows[0]:

@@ -6,7 +6,7 @@ import os
 import sqlite3
 from pathlib import Path
 
-from ..envelope import Durability
+from ..target import Durability
 
 BUSY_TIMEOUT_MS = 60_000
 

@@ -16,13 +16,12 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 
 from evlog.eventlog import Durability
-from evlog.eventlog.store import is_nats
+from evlog.eventlog.target import is_nats
 
 from .. import output
 from ..failures import (
     FILES,
 )
-from ..latency_report import parse_duration_s
 from ..paths import DEFAULT_DB, duckdb_path_for, find_log
 from ..runtime import UsageError
 from ..workspace import Workspace
@@ -297,6 +296,8 @@ class StartAt(StrEnum):
 
 
 def _duration(text: str | None) -> float | None:
+    from ..latency_report import parse_duration_s  # here: it loads the histograms
+
     return parse_duration_s(text, "s") if text else None
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -70,6 +69,8 @@ def project(
 
 
 async def _project(s: Settings, follow: bool, flush_every: float, exposure: Exposure) -> None:
+    import asyncio
+
     from evlog.projector import Projector
 
     from ..live.exposure import exposed

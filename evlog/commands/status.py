@@ -6,8 +6,6 @@ from typing import Annotated, Any
 
 import typer
 
-from evlog.adapters.lineage import is_kept
-
 from .. import output
 from ..runtime import run
 from .common import (
@@ -32,6 +30,8 @@ def status(
     async def go() -> tuple[Any, list[dict[str, Any]]]:
         async with await s.open_log(writable=False) as log:
             return await log.stats(), await log.source_checkpoints()
+
+    from evlog.adapters.lineage import is_kept
 
     stats, stored = run(go())
     sources = [c for c in stored if not is_kept(c["source"])]  # kept records are a source's own

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated
 
 import typer
@@ -44,6 +43,8 @@ def ui(
 
 
 async def _ui(s: Settings, port: int, host: str, budget_ms: float) -> None:
+    import asyncio
+
     from ..ui.app import serve_ui
     from ..ui.sources import FileSource
 
