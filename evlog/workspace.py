@@ -26,6 +26,7 @@ from .errors import BadOption
 from .paths import DEFAULT_DB, duckdb_path_for
 
 if TYPE_CHECKING:
+    from evlog.adapters.fields import FieldMap
     from evlog.adapters.retry import RetryStats
     from evlog.eventlog.store import LogStore
     from evlog.projector import Progress, QueryResult
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from .ingesting import IngestOptions, IngestSummary, Reporter
     from .live.exposure import Exposure
     from .live.projection_files import ProjectionFiles
+    from .serve.server import ServeOptions
 
 
 @dataclass(slots=True)
@@ -131,6 +133,37 @@ class Workspace:
         )
         await run_watch(
             self.log_target, self.duckdb, list(paths), options.mapping, watching, exposure,
+            self.projection_files(),
+        )  # fmt: skip
+
+    def field_map(self, **given: str | None) -> FieldMap:
+        """The mapping options given (stream, stream_field, type_field, key_field, time_field,
+        time_format, event_type), checked (BadOption for a bad --time-format)."""
+        from evlog.adapters.fields import FieldMap, check_time_format
+
+        try:
+            check_time_format(given.get("time_format"))
+        except ValueError as exc:
+            raise BadOption(str(exc)) from None
+        fields: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
+        return FieldMap(**fields)
+
+    async def serve(
+        self, options: ServeOptions | None = None, *, exposure: Exposure | None = None
+    ) -> None:
+        """Take pushed events (HTTP, webhooks, syslog) and keep the analytics fresh, until
+        cancelled (see `evlog serve`). EvlogError if a follower already projects here, a hook's
+        secret is missing, or there is nothing to serve."""
+        import os
+
+        from .errors import EvlogError
+        from .ingesting import is_served
+        from .serve.server import ServeOptions, run_serve
+
+        if is_served(self.duckdb):
+            raise EvlogError(f"a follower is already projecting into {self.duckdb}")
+        await run_serve(
+            self.log_target, self.duckdb, options or ServeOptions(), os.environ, exposure,
             self.projection_files(),
         )  # fmt: skip
 

@@ -23,7 +23,7 @@ from .support import ROOT, finished, proc_env
 from .test_git import Repo
 
 # Commands that run until stopped: started, given time to start, then stopped with Ctrl-C.
-LONG_RUNNING = ("evlog project --follow", "evlog watch", "evlog ui")
+LONG_RUNNING = ("evlog project --follow", "evlog watch", "evlog ui", "evlog serve")
 
 
 def readme_lines() -> list[str]:

@@ -13,8 +13,9 @@ from .common import app
 
 # The command modules, in the order `evlog --help` lists their commands.
 MODULES = (
-    "ingest", "watch", "tail", "status", "deadletters", "source", "project", "ui", "rebuild",
-    "projections", "query", "export", "latency", "git", "loadtest", "demo", "nats", "copy",
+    "ingest", "watch", "serve", "tail", "status", "deadletters", "source", "project", "ui",
+    "rebuild", "projections", "query", "export", "latency", "git", "loadtest", "demo", "nats",
+    "copy",
 )  # fmt: skip
 # Commands (and groups) registered by a module of another name.
 ALSO = {"projection": "projections", "tables": "query", "schema": "query", "snapshot": "export"}

@@ -5,7 +5,7 @@ when a port is given for it."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,14 +43,19 @@ class Exposed:
 
 @contextlib.asynccontextmanager
 async def exposed(
-    projector: Projector, duckdb: Path, exposure: Exposure, log_path: Path | str | None = None
+    projector: Projector,
+    duckdb: Path,
+    exposure: Exposure,
+    log_path: Path | str | None = None,
+    more_metrics: Callable[[], list[str]] | None = None,
 ) -> AsyncIterator[Exposed]:
-    """Yields where to reach it, for the startup lines."""
+    """Yields where to reach it, for the startup lines. `more_metrics`: exposition lines of
+    the command's own (`evlog serve`'s counters), served with the follower's."""
     async with serve(projector, duckdb) as sock, contextlib.AsyncExitStack() as stack:
         where, page_url = f"queries via {sock}", None
         if exposure.metrics_port is not None:
             host, port = await stack.enter_async_context(
-                serve_metrics(projector, exposure.metrics_port, exposure.metrics_host)
+                serve_metrics(projector, exposure.metrics_port, exposure.metrics_host, more_metrics)
             )
             where += f", metrics at http://{host}:{port}/metrics"
         if exposure.ui_port is not None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from evlog.projector import EventBatch, Projector
 from evlog.projector.batch import COMMITTED, READ, WRITTEN
@@ -79,8 +79,10 @@ def _histogram_lines(name: str, stage: str | None, h: Histogram) -> list[str]:
     return lines
 
 
-async def render(projector: Projector, m: LiveMetrics) -> str:
-    """The exposition text, with log-side figures read at scrape time."""
+async def render(
+    projector: Projector, m: LiveMetrics, more: Callable[[], list[str]] | None = None
+) -> str:
+    """The exposition text, with log-side figures read at scrape time (and `more`'s lines)."""
     position = projector.position
     head, lag_events, lag_s = await projector.lag()
     dead = await projector.log.dead_letter_count()
@@ -113,12 +115,17 @@ async def render(projector: Projector, m: LiveMetrics) -> str:
     )  # fmt: skip
     for name, kind, help_, value in gauges:
         out += [f"# HELP {name} {help_}", f"# TYPE {name} {kind}", f"{name} {value}"]
+    if more is not None:
+        out += more()
     return "\n".join(out) + "\n"
 
 
 @contextlib.asynccontextmanager
 async def serve_metrics(
-    projector: Projector, port: int, host: str = "127.0.0.1"
+    projector: Projector,
+    port: int,
+    host: str = "127.0.0.1",
+    more: Callable[[], list[str]] | None = None,
 ) -> AsyncIterator[tuple[str, int]]:
     """GET /metrics on host:port while the context is open, from a LiveMetrics subscribed to
     the projector's live batches for as long; yields the bound address (port 0: any free one)."""
@@ -131,7 +138,7 @@ async def serve_metrics(
             request = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
             method, path, *_ = request.split(b"\r\n", 1)[0].decode("latin-1").split(" ")
             if method == "GET" and path.split("?")[0] in ("/metrics", "/"):
-                body, status = (await render(projector, metrics)).encode(), "200 OK"
+                body, status = (await render(projector, metrics, more)).encode(), "200 OK"
             else:
                 body, status = b"not found: try /metrics\n", "404 Not Found"
             writer.write(
