@@ -117,10 +117,15 @@ async def test_records_over_http_are_acknowledged_once_committed(tmp_path: Path)
         assert answer["duplicates"] == 1
         status, answer, _ = await post(url, "{nope")
         assert status == 400
+        deep = "[" * 300 + "]" * 300  # deeper than the log stores: rejected, the rest goes in
+        status, answer, _ = await post(url, f'[{{"id": 8}}, {{"id": 9, "deep": {deep}}}]')
+        assert (status, answer["appended"]) == (200, 1)
+        assert [r["index"] for r in answer["rejected"]] == [1]
+        assert "nested deeper" in answer["rejected"][0]["reason"]
     got = events(db)
     assert [e[4].get("id") for e in got[:5]] == [1, 2, 3, 4, 5]
     assert got[3][1] == "app" and got[3][3] == "app:4"
-    assert len(got) == 6  # the order once
+    assert len(got) == 7  # the order once, and id 8
 
 
 async def test_a_request_without_the_token_or_too_large_stores_nothing(tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ from evlog.adapters.fields import FieldMap
 from evlog.adapters.records import RecordMapper
 from evlog.adapters.webhooks import Delivery, Outcome, Refused
 from evlog.eventlog import NewEvent
+from evlog.eventlog.encoding import TOO_DEEP
 
 from .counters import ServeCounters
 from .intake import Busy, Intake
@@ -63,10 +64,18 @@ def split_records(body: bytes) -> list[tuple[bytes, Any] | str]:
             values = orjson.loads(text)
         except orjson.JSONDecodeError as exc:
             raise Rejected(f"not a JSON array: {exc}") from None
-        return [(orjson.dumps(v), v) for v in values]
+        if not isinstance(values, list):
+            raise Rejected("not a JSON array")
+        out: list[tuple[bytes, Any] | str] = []
+        for value in values:
+            try:
+                out.append((orjson.dumps(value), value))
+            except orjson.JSONEncodeError:  # orjson writes 254 levels at most
+                out.append(TOO_DEEP)
+        return out
     with contextlib.suppress(orjson.JSONDecodeError):
         return [(text, orjson.loads(text))]
-    out: list[tuple[bytes, Any] | str] = []
+    out = []
     for number, line in enumerate(text.split(b"\n"), 1):
         line = line.strip()
         if not line:
@@ -125,7 +134,7 @@ def make_app(intake: Intake, counters: ServeCounters, settings: HttpSettings) ->
         mapper = RecordMapper(fields, fields.stream or "http")
         idempotency = request.headers.get("Idempotency-Key")
         meta = {"via": "http", "peer": request.remote or ""}
-        batch: list[NewEvent] = []
+        batch: list[tuple[int, NewEvent]] = []  # (the record's index, its event)
         rejected: list[dict[str, Any]] = []
         for i, record in enumerate(records):
             if isinstance(record, str):
@@ -140,19 +149,22 @@ def make_app(intake: Intake, counters: ServeCounters, settings: HttpSettings) ->
             except ValueError as exc:
                 rejected.append({"index": i, "reason": str(exc)})
                 continue
-            batch.append(event)
-        counters.rejected_records += len(rejected)
+            batch.append((i, event))
         if not batch:
+            counters.rejected_records += len(rejected)
             status = 400 if rejected else 200
             counters.requests["events", status] += 1
             empty = {"appended": 0, "duplicates": 0, "first_seq": 0, "last_seq": 0}
             return _json(status, {**empty, "rejected": rejected})
         try:
-            done = await intake.append(batch)
+            done = await intake.append([e for _, e in batch])
         except Busy as exc:
             counters.requests["events", 503] += 1
             headers = {"Retry-After": str(exc.retry_after_s)}
             return _json(503, {"error": str(exc)}, headers)
+        rejected += [{"index": batch[i][0], "reason": why} for i, why in done.invalid]
+        rejected.sort(key=lambda r: int(r["index"]))
+        counters.rejected_records += len(rejected)
         counters.requests["events", 200] += 1
         return _json(200, {**done.to_json(), "rejected": rejected})
 
@@ -186,7 +198,11 @@ def make_app(intake: Intake, counters: ServeCounters, settings: HttpSettings) ->
             counters.requests[route, 503] += 1
             return _json(503, {"error": str(exc)}, {"Retry-After": str(exc.retry_after_s)})
         counters.requests[route, 200] += 1
-        return _json(200, done.to_json())
+        answer: dict[str, Any] = done.to_json()
+        if done.invalid:  # events the log cannot store (nested too deep, too large)
+            answer["rejected"] = [{"index": i, "reason": why} for i, why in done.invalid]
+            counters.rejected_records += len(done.invalid)
+        return _json(200, answer)
 
     async def health(request: web.Request) -> web.Response:
         return _json(200, {"ok": True, "pending": intake.pending})

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from evlog.eventlog import DeadLetter, NewEvent
+from evlog.eventlog import DeadLetter, NewEvent, encode_valid
 from evlog.eventlog.store import LogStore
 
 MAX_PENDING = 50_000  # events appended but not yet committed, across every caller
@@ -26,12 +26,14 @@ class Busy(Exception):
 @dataclass(frozen=True, slots=True)
 class Committed:
     """What an append did: events appended, duplicates (keys already in the log, appended
-    nothing), and the sequence range of what it appended (0, 0: nothing)."""
+    nothing), the sequence range of what it appended (0, 0: nothing), and the events the log
+    cannot store (too deep, too large: by index, with why), which were not appended."""
 
     appended: int
     duplicates: int
     first_seq: int
     last_seq: int
+    invalid: tuple[tuple[int, str], ...] = ()
 
     def to_json(self) -> dict[str, int]:
         return {
@@ -64,12 +66,18 @@ class Intake:
             raise Busy(self.pending)
         self.pending += n
         try:
-            results = await self.log.append_many(events, dead_letters=dead_letters)
+            # Encoded here, in bulk (the path a file's batches take): one flat parameter list.
+            encoded, invalid = encode_valid(events)
+            results = await self.log.append_encoded(encoded, dead_letters=dead_letters)
         finally:
             self.pending -= n
         fresh = [r.seq for r in results if not r.duplicate]
         done = Committed(
-            len(fresh), n - len(fresh), fresh[0] if fresh else 0, fresh[-1] if fresh else 0
+            len(fresh),
+            len(results) - len(fresh),
+            fresh[0] if fresh else 0,
+            fresh[-1] if fresh else 0,
+            tuple(invalid),
         )
         self.appended += done.appended
         self.duplicates += done.duplicates

@@ -103,13 +103,20 @@ class Batcher:
             return
         while True:
             try:
-                await self.intake.append(events, letters)
-                return
+                done = await self.intake.append(events, letters)
+                break
             except Busy:
                 if self.transport == "udp":
                     self.dropped += len(events) + len(letters)
                     return
                 await asyncio.sleep(0.05)  # TCP: the senders wait, in their buffers
+        if done.invalid:  # a message the log cannot store: a dead letter, as a bad one is
+            bad = [
+                DeadLetter(SOURCE, f"{self.transport}", why, str(events[i].payload["line"]))
+                for i, why in done.invalid
+            ]
+            with contextlib.suppress(Busy):
+                await self.intake.append([], bad)
 
 
 class _Datagrams(asyncio.DatagramProtocol):
