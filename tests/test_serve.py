@@ -384,3 +384,78 @@ def test_serving_needs_each_hooks_secret(tmp_path: Path) -> None:
 
     with pytest.raises(EvlogError, match="EVLOG_SLACK_SIGNING_SECRET"):
         asyncio.run(go())
+
+
+async def test_producers_on_this_host_use_the_unix_socket_beside_the_log(tmp_path: Path) -> None:
+    db = tmp_path / "e.db"
+    async with serving(tmp_path, port=None):
+        path = tmp_path / "e.db.push.sock"
+        assert path.exists() and oct(path.stat().st_mode & 0o777) == "0o600"
+        connector = aiohttp.UnixConnector(path=str(path))
+        headers = {"Authorization": f"Bearer {TOKEN}"}
+        async with (
+            aiohttp.ClientSession(connector=connector) as s,
+            s.post("http://evlog/v1/events", data=b'{"id": 1}\n{"id": 2}', headers=headers) as r,
+        ):
+            assert r.status == 200 and (await r.json())["appended"] == 2
+    assert not path.exists()
+    assert [e[4]["id"] for e in events(db)] == [1, 2]
+
+
+FLOODER = r"""
+import json, sys, urllib.request, urllib.error, concurrent.futures
+url, token = sys.argv[1], sys.argv[2]
+body = b"\n".join(json.dumps({"id": i, "pad": "x" * 200}).encode() for i in range(5000))
+def one(_):
+    req = urllib.request.Request(url, data=body, headers={"Authorization": "Bearer " + token})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+with concurrent.futures.ThreadPoolExecutor(16) as pool:
+    print(json.dumps(list(pool.map(one, range(160)))))
+"""
+
+
+@pytest.mark.slow
+def test_a_flood_is_answered_503_and_memory_stays_bounded(tmp_path: Path) -> None:
+    """Three processes of 16 threads each send 5,000-event bodies (1.2 MB) as fast as they
+    can: past --max-pending the server answers 503 before reading a body, and its resident
+    memory stays within a bound however long the flood lasts."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**proc_env(), "EVLOG_SERVE_TOKEN": TOKEN}
+    argv = [sys.executable, "-m", "evlog", "--db", str(tmp_path / "e.db"), "serve",
+            "--port", str(port), "--max-pending", "10000"]  # fmt: skip
+    server = subprocess.Popen(argv, env=env, stderr=subprocess.DEVNULL)
+    try:
+        eventually(lambda: _listening(port), timeout=60)
+        idle_kb = _rss_kb(server.pid)
+        url = f"http://127.0.0.1:{port}/v1/events"
+        flood = [
+            subprocess.Popen([sys.executable, "-c", FLOODER, url, TOKEN], stdout=subprocess.PIPE,
+                             text=True, env=env)
+            for _ in range(3)
+        ]  # fmt: skip
+        peak_kb = idle_kb
+        while any(p.poll() is None for p in flood):
+            peak_kb = max(peak_kb, _rss_kb(server.pid))
+            time.sleep(0.05)
+        statuses = [s for p in flood for s in json.loads(p.communicate()[0])]
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=60)
+    assert set(statuses) <= {200, 503} and 503 in statuses and 200 in statuses
+    accepted = statuses.count(200) * 5000
+    assert len(events(tmp_path / "e.db")) == accepted
+    # 480 bodies of 1.2 MB were offered (576 MB); what is held is what is being committed
+    assert peak_kb - idle_kb < 300_000, (idle_kb, peak_kb)
+
+
+def _rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0

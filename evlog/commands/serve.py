@@ -79,6 +79,9 @@ def serve(
     max_body: Annotated[int, typer.Option(help="The largest request body, in bytes (413).")] = (
         16 * 1024 * 1024
     ),
+    max_pending: Annotated[
+        int, typer.Option(help="Events waiting for their commit at most; past it, 503.")
+    ] = 50_000,
     metrics_port: Annotated[int | None, METRICS_PORT] = None,
     metrics_host: Annotated[str, METRICS_HOST] = "127.0.0.1",
     ui_port: Annotated[int | None, UI_PORT] = None,
@@ -106,7 +109,7 @@ def serve(
     options = ServeOptions(
         host=host, port=port, token=token, hooks=tuple(hook or ()),
         syslog_udp=syslog_udp, syslog_tcp=syslog_tcp, syslog_host=syslog_host,
-        max_body_bytes=max_body,
+        max_body_bytes=max_body, max_pending=max_pending,
         fields=s.field_map(
             stream=stream, stream_field=stream_field, type_field=type_field,
             key_field=key_field, time_field=time_field, time_format=time_format,

@@ -10,11 +10,14 @@ nothing is acknowledged that is not committed."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hmac
+import os
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -26,6 +29,8 @@ from evlog.adapters.webhooks import Delivery, Outcome, Refused
 from evlog.eventlog import NewEvent
 from evlog.eventlog.encoding import TOO_DEEP
 
+from ..errors import EvlogError
+from ..live.client import is_listening
 from .counters import ServeCounters
 from .intake import Busy, Intake
 
@@ -120,6 +125,10 @@ def make_app(intake: Intake, counters: ServeCounters, settings: HttpSettings) ->
         if not hmac.compare_digest(given, token):
             counters.refuse("events", 401, "bad_token")
             return _json(401, {"error": "the token does not match"})
+        if intake.full:  # before the body is read: a flood holds no bodies in memory
+            intake.busy += 1
+            counters.requests["events", 503] += 1
+            return _json(503, {"error": "the intake is full"}, {"Retry-After": "1"})
         try:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:
@@ -216,17 +225,47 @@ def make_app(intake: Intake, counters: ServeCounters, settings: HttpSettings) ->
 
 @contextlib.asynccontextmanager
 async def serve_http(
-    intake: Intake, counters: ServeCounters, settings: HttpSettings, host: str, port: int
-) -> AsyncIterator[tuple[str, int]]:
-    """The HTTP side on host:port while the context is open; yields the bound address."""
+    intake: Intake,
+    counters: ServeCounters,
+    settings: HttpSettings,
+    host: str,
+    port: int | None,
+    unix_path: Path | None = None,
+) -> AsyncIterator[tuple[str, int] | None]:
+    """The HTTP side on host:port (None: not on TCP) and on the Unix socket `unix_path` (the
+    same protocol, for producers on this host: the file's permissions keep it to its owner)
+    while the context is open; yields the bound TCP address."""
     runner = web.AppRunner(make_app(intake, counters, settings), access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, host, port, reuse_address=True)
-    await site.start()
-    server = site._server  # aiohttp keeps the bound sockets here
-    sockets = getattr(server, "sockets", None) or []
-    bound = sockets[0].getsockname() if sockets else (host, port)
+    bound = None
     try:
-        yield str(bound[0]), int(bound[1])
+        if port is not None:
+            site = web.TCPSite(runner, host, port, reuse_address=True)
+            await site.start()
+            server = site._server  # aiohttp keeps the bound sockets here
+            sockets = getattr(server, "sockets", None) or []
+            address = sockets[0].getsockname() if sockets else (host, port)
+            bound = (str(address[0]), int(address[1]))
+        if unix_path is not None:
+            await asyncio.to_thread(_claim, unix_path)
+            unix = web.UnixSite(runner, str(unix_path))
+            await unix.start()
+            os.chmod(unix_path, 0o600)
+        yield bound
     finally:
         await runner.cleanup()
+        if unix_path is not None:
+            await asyncio.to_thread(_remove, unix_path)
+
+
+def _claim(path: Path) -> None:
+    """Take the socket path: refused if another process listens there; a file left by one
+    that died is removed (blocking)."""
+    if is_listening(path):
+        raise EvlogError(f"another evlog serve takes events at {path}")
+    _remove(path)
+
+
+def _remove(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()

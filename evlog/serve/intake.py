@@ -54,6 +54,11 @@ class Intake:
         self.dead_letters = 0
         self.busy = 0  # appends refused for want of room
 
+    @property
+    def full(self) -> bool:
+        """No room for more events until commits drain what waits."""
+        return self.pending >= self.max_pending
+
     async def append(
         self, events: Sequence[NewEvent], dead_letters: Sequence[DeadLetter] = ()
     ) -> Committed:

@@ -42,6 +42,16 @@ class ServeOptions:
     syslog_host: str = "127.0.0.1"
     max_body_bytes: int = MAX_BODY_BYTES
     max_pending: int = MAX_PENDING
+    unix_socket: bool = True  # also the Unix socket beside the log (`push_socket_path`)
+
+
+def push_socket_path(db: Path | str) -> Path | None:
+    """Where `evlog serve` takes HTTP from producers on this host: beside the log file (None
+    for a log on a cluster: no file to be beside)."""
+    if isinstance(db, str) and "://" in db:
+        return None
+    path = Path(db)
+    return path.with_name(path.name + ".push.sock")
 
 
 def is_loopback(host: str) -> bool:
@@ -100,12 +110,17 @@ async def run_serve(
                 )
             )
             where = []
-            if options.port is not None:
-                host, port = await stack.enter_async_context(
-                    serve_http(intake, counters, settings, options.host, options.port)
+            unix_path = push_socket_path(db) if options.unix_socket else None
+            if options.port is not None or unix_path is not None:
+                bound = await stack.enter_async_context(
+                    serve_http(intake, counters, settings, options.host, options.port, unix_path)
                 )
-                where.append(f"http://{host}:{port}/v1/events")
-                where += [f"http://{host}:{port}/v1/hooks/{name}" for name in hooks]
+                if bound is not None:
+                    host, port = bound
+                    where.append(f"http://{host}:{port}/v1/events")
+                    where += [f"http://{host}:{port}/v1/hooks/{name}" for name in hooks]
+                if unix_path is not None:
+                    where.append(f"http+unix://{unix_path}")
             listeners = await stack.enter_async_context(
                 serve_syslog(
                     intake, counters, options.syslog_host, options.syslog_udp, options.syslog_tcp
