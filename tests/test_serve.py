@@ -459,3 +459,18 @@ def _rss_kb(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     return 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("via", ["http", "socket"])
+def test_the_load_test_drives_serve_over_http_and_its_unix_socket(tmp_path: Path, via: str) -> None:
+    """`evlog loadtest --via`: its open-loop producer processes send NDJSON to an intake, which
+    appends; every step's events reach DuckDB."""
+    argv = [sys.executable, "-m", "evlog", "loadtest", "--quick", "--via", via, "--json",
+            "--out", str(tmp_path / "report")]  # fmt: skip
+    r = subprocess.run(argv, capture_output=True, text=True, env=proc_env(), timeout=300)
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout)
+    assert [s["offered"] for s in summary["steps"]] == [500, 2000]
+    for step in summary["steps"]:
+        assert step["achieved"] >= 0.9 * step["offered"], step

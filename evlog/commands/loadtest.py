@@ -34,6 +34,13 @@ def loadtest(
     seconds: Annotated[float | None, typer.Option(help="Measured seconds per step.")] = None,
     producers: Annotated[int, typer.Option(help="Producer processes.")] = 2,
     threads: Annotated[int, typer.Option(help="Threads per producer process.")] = 1,
+    via: Annotated[
+        str,
+        typer.Option(
+            help="direct: producers append to the log; http or socket: they send NDJSON to"
+            " an `evlog serve` intake over HTTP or its Unix socket, which appends."
+        ),
+    ] = "direct",
     budget: Annotated[str, typer.Option(help="Budget for p99 read->visible.")] = "50ms",
     require_rate: Annotated[
         int | None,
@@ -58,7 +65,10 @@ def loadtest(
     with --quick, whose seconds are too short to judge), or --require-rate was not reached."""
     from ..loadtest import runner as lt
 
+    if via not in ("direct", "http", "socket"):
+        raise UsageError(f"--via {via!r}: direct, http or socket")
     argv = ["--producers", str(producers), "--threads", str(threads), "--out", str(out)]
+    argv += ["--via", via]
     budget_ms = parse_duration_s(budget) * 1e3
     argv += ["--budget-ms", str(budget_ms)]
     argv += ["--quick"] if quick else []

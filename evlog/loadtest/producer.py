@@ -1,7 +1,9 @@
 """An open-loop producer process for bench/e2e and the load test: appends `rate` events/s for
-`seconds`, each stamped with its intended send time (wall clock, ns) as its source time.
+`seconds`, each stamped with its intended send time (wall clock, ns) as its source time;
+straight into the log, or (`--via URL`) as NDJSON requests to `evlog serve` (http://host:port,
+or unix:/path for its Unix socket), the events that fell due in a tick one request.
 
-    python -m evlog.loadtest.producer DB RATE SECONDS [--threads N] [--tag T]
+    python -m evlog.loadtest.producer DB RATE SECONDS [--threads N] [--tag T] [--via URL]
 """
 
 from __future__ import annotations
@@ -53,14 +55,24 @@ async def run_producer(
 
 
 async def run_producer_measured(
-    db: Path, rate: float, seconds: float, *, threads: int = 1, tag: str = "p"
+    db: Path,
+    rate: float,
+    seconds: float,
+    *,
+    threads: int = 1,
+    tag: str = "p",
+    via: str | None = None,
+    token: str = "",
 ) -> Produced:
-    """As run_producer, with the events it appended and the CPU it used."""
+    """As run_producer, with the events it appended and the CPU it used. `via`: send to
+    `evlog serve` at that URL (with `token`) instead of appending to `db`."""
     env = dict(os.environ)
     env["PYTHONPATH"] = IMPORT_ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    env["EVLOG_SERVE_TOKEN"] = token
+    extra = ["--via", via] if via else []
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "evlog.loadtest.producer", str(db), str(rate), str(seconds),
-        "--threads", str(threads), "--tag", tag,
+        "--threads", str(threads), "--tag", tag, *extra,
         stdout=asyncio.subprocess.PIPE, env=env,
     )  # fmt: skip
     out, _ = await proc.communicate()
@@ -122,7 +134,63 @@ def produce(log: EventLog, rate: float, seconds: float, threads: int, tag: str) 
     return done[0]
 
 
+async def produce_via(url: str, rate: float, seconds: float, tag: str) -> tuple[int, float]:
+    """Open loop over HTTP: every tick, the events that fell due go as one NDJSON request
+    (keyed, so a retry would be a duplicate), without waiting for the answers before the next;
+    returns the events the server acknowledged and the seconds from the first send to the last
+    answer."""
+    import aiohttp
+    import orjson
+
+    token = os.environ.get("EVLOG_SERVE_TOKEN", "")
+    if url.startswith("unix:"):
+        connector: aiohttp.BaseConnector = aiohttp.UnixConnector(path=url.removeprefix("unix:"))
+        base = "http://evlog"
+    else:
+        connector, base = aiohttp.TCPConnector(limit=64), url.rstrip("/")
+    endpoint = f"{base}/v1/events?key_field=key&type=message&stream=bench-{tag}"
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/x-ndjson"}
+    count = int(rate * seconds)
+    interval_ns = 1e9 / rate
+    acked = 0
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def send(body: bytes) -> None:
+            nonlocal acked
+            async with session.post(endpoint, data=body, headers=headers) as r:
+                if r.status == 200:
+                    acked += (await r.json())["appended"]
+
+        start_wall, start = time.time_ns(), time.perf_counter_ns()
+        pending: list[asyncio.Task[None]] = []
+        i = 0
+        while i < count:
+            due = min(count, int((time.perf_counter_ns() - start) / interval_ns) + 1)
+            lines = []
+            while i < due:
+                intended = start_wall + int(i * interval_ns)
+                lines.append(orjson.dumps(
+                    {"key": f"{tag}:{i}", "author": f"user{i % 50}", "text": TEXT, "n": i,
+                     "intended_ns": intended}
+                ))  # fmt: skip
+                i += 1
+            if lines:
+                pending.append(asyncio.create_task(send(b"\n".join(lines))))
+            due_in = (start + i * interval_ns - time.perf_counter_ns()) / 1e9
+            await asyncio.sleep(max(TICK_S, due_in))
+        await asyncio.gather(*pending)
+        took = (time.perf_counter_ns() - start) / 1e9
+    return acked, took
+
+
 async def main_async(args: argparse.Namespace) -> None:
+    if args.via:
+        n, dt = await produce_via(args.via, args.rate, args.seconds, args.tag)
+        print(
+            f"produced {n} events in {dt:.2f} s ({n / dt:.0f}/s); cpu {time.process_time():.4f} s",
+            flush=True,
+        )
+        return
     async with await EventLog.open(args.db) as log:
         t0 = time.perf_counter()
         n = await asyncio.to_thread(produce, log, args.rate, args.seconds, args.threads, args.tag)
@@ -140,6 +208,7 @@ def main() -> None:
     p.add_argument("seconds", type=float)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--tag", default="p")
+    p.add_argument("--via", default=None, help="evlog serve's URL (http://..., unix:/path)")
     args = p.parse_args()
     # What is loaded by now lives as long as the process: out of the collector's way, so its
     # full passes (which hold the GIL the log's writer needs) walk only what producing makes.

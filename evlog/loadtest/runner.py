@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import platform
 import sqlite3
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -92,16 +94,26 @@ def _cpu_times() -> tuple[float, float]:
 
 
 async def run_step(
-    workdir: Path, offered: int, seconds: float, warmup: float, producers: int, threads: int
+    workdir: Path,
+    offered: int,
+    seconds: float,
+    warmup: float,
+    producers: int,
+    threads: int,
+    via: str = "direct",
 ) -> Step:
+    """One step. `via`: the producers append to the log themselves ("direct"), or send to an
+    `evlog serve` intake in this process over HTTP ("http") or its Unix socket ("socket"),
+    which appends (the read stamp is then the request's arrival)."""
     step = Step(offered, seconds)
     db, duck = workdir / f"step-{offered}.db", workdir / f"step-{offered}.duckdb"
     async with await EventLog.open(db):
         pass  # create the file; producers append, this process only reads
     skip_before = time.time_ns() + int(warmup * 1e9)
     async with (
-        await EventLog.open(db, writable=False) as log,
+        await EventLog.open(db, writable=via != "direct") as log,
         await Projector.open(log, duck) as pj,
+        _intake(log, workdir, via) as url,
     ):
         # The follower's own live metrics are the step's figures, warm-up left out.
         metrics = LiveMetrics(since_ns=skip_before)
@@ -119,7 +131,13 @@ async def run_step(
         waiting = [
             asyncio.create_task(
                 run_producer_measured(
-                    db, offered / producers, seconds + warmup, threads=threads, tag=f"p{i}"
+                    db,
+                    offered / producers,
+                    seconds + warmup,
+                    threads=threads,
+                    tag=f"p{i}",
+                    via=url,
+                    token=TOKEN,
                 )
             )
             for i in range(producers)
@@ -155,6 +173,27 @@ async def run_step(
         await asyncio.gather(follower, return_exceptions=True)
     await asyncio.to_thread(_remove_files, db, duck)
     return step
+
+
+TOKEN = "loadtest"
+
+
+@contextlib.asynccontextmanager
+async def _intake(log: EventLog, workdir: Path, via: str) -> AsyncIterator[str | None]:
+    """`evlog serve`'s intake over `log` for `via` "http" or "socket" (yields the URL the
+    producers send to), nothing for "direct"."""
+    if via == "direct":
+        yield None
+        return
+    from evlog.serve.counters import ServeCounters
+    from evlog.serve.http import HttpSettings, serve_http
+    from evlog.serve.intake import Intake
+
+    sock = workdir / "push.sock" if via == "socket" else None
+    port = None if via == "socket" else 0
+    settings = HttpSettings(TOKEN)
+    async with serve_http(Intake(log), ServeCounters(), settings, "127.0.0.1", port, sock) as at:
+        yield f"unix:{sock}" if sock else f"http://{at[0]}:{at[1]}" if at else None
 
 
 def machine() -> dict[str, str]:
@@ -329,8 +368,9 @@ async def run(args: argparse.Namespace) -> list[Step]:
     with tempfile.TemporaryDirectory(prefix="evlog-loadtest-", dir=args.tmp) as tmp:
         for rate in args.rates:
             s = await run_step(
-                Path(tmp), rate, args.seconds, args.warmup, args.producers, args.threads
-            )
+                Path(tmp), rate, args.seconds, args.warmup, args.producers, args.threads,
+                args.via,
+            )  # fmt: skip
             steps.append(s)
             print(
                 f"  {rate:>7,}/s offered  {s.achieved:>9,.0f}/s achieved  read->visible p50"
@@ -419,6 +459,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="loadtest")
     p.add_argument("--name", default="load-test-report")
     p.add_argument("--tmp", default=None, help="where the step files go (default: system temp)")
+    p.add_argument(
+        "--via", choices=("direct", "http", "socket"), default="direct",
+        help="producers append to the log, or send to evlog serve over HTTP or its Unix socket",
+    )  # fmt: skip
     return p
 
 
