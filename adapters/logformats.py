@@ -150,14 +150,20 @@ _APACHE_ERROR = re.compile(
 )
 
 
+def _fields(m: re.Match[str], numbers: tuple[str, ...]) -> dict[str, Any]:
+    """A match's groups that matched, but the time, with `numbers` as integers."""
+    out: dict[str, Any] = {k: v for k, v in m.groupdict().items() if v is not None and k != "time"}
+    for name in numbers:
+        if name in out:
+            out[name] = int(out[name])
+    return out
+
+
 def _apache_error(text: str, ctx: Context) -> Parsed | None:
     m = _APACHE_ERROR.match(text)
     if m is None:
         return None
-    out: dict[str, Any] = {k: v for k, v in m.groupdict().items() if v is not None and k != "time"}
-    for name in ("pid", "tid"):
-        if name in out:
-            out[name] = int(out[name])
+    out = _fields(m, ("pid", "tid"))
     out.setdefault("message", "")
     stamp = " ".join(m["time"].split())
     fmt = "%a %b %d %H:%M:%S.%f %Y" if "." in stamp else "%a %b %d %H:%M:%S %Y"
@@ -175,10 +181,7 @@ def _nginx_error(text: str, ctx: Context) -> Parsed | None:
     m = _NGINX_ERROR.match(text)
     if m is None:
         return None
-    out: dict[str, Any] = {k: v for k, v in m.groupdict().items() if v is not None and k != "time"}
-    for name in ("pid", "tid", "connection"):
-        if name in out:
-            out[name] = int(out[name])
+    out = _fields(m, ("pid", "tid", "connection"))
     for key, value in _NGINX_CONTEXT.findall(out["message"]):
         out.setdefault(key, value.strip('"'))
     return Parsed(out, _strptime_ns(m["time"], "%Y/%m/%d %H:%M:%S", ctx))
