@@ -27,6 +27,7 @@ import aiohttp
 import pytest
 
 from evlog.adapters.fields import FieldMap
+from evlog.live.exposure import Exposure
 from evlog.serve.server import ServeOptions, run_serve
 
 from .support import dead_letters_in, eventually, proc_env
@@ -52,13 +53,16 @@ def events(db: Path) -> list[tuple[Any, ...]]:
 
 
 @contextlib.asynccontextmanager
-async def serving(tmp_path: Path, **options: Any) -> AsyncIterator[dict[str, str]]:
+async def serving(
+    tmp_path: Path, exposure: Exposure | None = None, **options: Any
+) -> AsyncIterator[dict[str, str]]:
     """`evlog serve` in this process (real sockets, a real log and DuckDB file): yields where
-    it listens ("http", "udp", "tcp")."""
+    it listens ("http", "udp", "tcp", and "page" with `exposure`'s ui port)."""
     said: list[str] = []
     opts = ServeOptions(**{"port": 0, "token": TOKEN, **options})
+    db, duck = tmp_path / "e.db", tmp_path / "e.duckdb"
     task = asyncio.create_task(
-        run_serve(tmp_path / "e.db", tmp_path / "e.duckdb", opts, SECRETS, say=said.append)
+        run_serve(db, duck, opts, SECRETS, exposure=exposure, say=said.append)
     )
     while not any(line.startswith("serving ") for line in said):
         assert not task.done(), task.exception()
@@ -71,6 +75,9 @@ async def serving(tmp_path: Path, **options: Any) -> AsyncIterator[dict[str, str
         elif part.startswith("syslog "):
             transport, address = part.removeprefix("syslog ").split("://")
             where[transport] = address
+    for x in said:
+        if x.startswith("the live page: "):
+            where["page"] = x.removeprefix("the live page: ")
     try:
         yield where
     finally:
@@ -474,3 +481,31 @@ def test_the_load_test_drives_serve_over_http_and_its_unix_socket(tmp_path: Path
     assert [s["offered"] for s in summary["steps"]] == [500, 2000]
     for step in summary["steps"]:
         assert step["achieved"] >= 0.9 * step["offered"], step
+
+
+async def test_the_page_shows_what_was_pushed_and_refused_by_reason(tmp_path: Path) -> None:
+    async with serving(tmp_path, Exposure(ui_port=0), hooks=("github",)) as where:
+        url = where["http"] + "/v1/events"
+        assert (await post(url, '[{"id": 1}, {"id": 2}]'))[0] == 200
+        assert (await post(url, "{}", token="wrong"))[0] == 401
+        body = '{"ref": "x"}'
+        bad = {"X-Hub-Signature-256": "sha256=00", "X-GitHub-Delivery": "d1"}
+        assert (await post(where["http"] + "/v1/hooks/github", body, bad, token=None))[0] == 401
+        page = where["page"]
+        base, token = page.split("?token=")[0].rstrip("/"), page.split("?token=")[1]
+
+        async def pushed() -> dict[str, Any] | None:
+            async with (
+                aiohttp.ClientSession() as s,
+                s.get(f"{base}/api/pipeline", params={"token": token}) as r,
+            ):
+                history = (await r.json())["history"]
+            return history[-1].get("push") if history else None
+
+        deadline = time.monotonic() + 20
+        push = await pushed()
+        while (push is None or push["appended"] < 2) and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+            push = await pushed()
+    assert push is not None and push["appended"] == 2
+    assert push["refused"] == {"bad_signature": 1, "bad_token": 1}

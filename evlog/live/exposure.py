@@ -8,6 +8,7 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from evlog.projector import Projector
 
@@ -48,9 +49,11 @@ async def exposed(
     exposure: Exposure,
     log_path: Path | str | None = None,
     more_metrics: Callable[[], list[str]] | None = None,
+    more_status: Callable[[], dict[str, Any]] | None = None,
 ) -> AsyncIterator[Exposed]:
-    """Yields where to reach it, for the startup lines. `more_metrics`: exposition lines of
-    the command's own (`evlog serve`'s counters), served with the follower's."""
+    """Yields where to reach it, for the startup lines. `more_metrics`, `more_status`: the
+    command's own figures (`evlog serve`'s counters) as exposition lines, served with the
+    follower's, and as fields of the page's pipeline points."""
     async with serve(projector, duckdb) as sock, contextlib.AsyncExitStack() as stack:
         where, page_url = f"queries via {sock}", None
         if exposure.metrics_port is not None:
@@ -64,7 +67,12 @@ async def exposed(
 
             info = {"mode": "follower", "log": str(log_path or ""), "duckdb": str(duckdb)}
             page = await stack.enter_async_context(
-                serve_ui(FollowerSource(projector), exposure.ui_port, exposure.ui_host, info=info)
+                serve_ui(
+                    FollowerSource(projector, more_status),
+                    exposure.ui_port,
+                    exposure.ui_host,
+                    info=info,
+                )
             )
             page_url = page.url
         yield Exposed(where, page_url)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from .intake import Intake
 
@@ -22,6 +23,19 @@ class ServeCounters:
     def refuse(self, route: str, status: int, reason: str) -> None:
         self.requests[route, status] += 1
         self.refused[reason] += 1
+
+    def snapshot(self, intake: Intake) -> dict[str, Any]:
+        """The figures the live page shows: events in, duplicates, records rejected, requests
+        refused by reason, 503s, syslog messages, UDP drops."""
+        return {
+            "appended": intake.appended,
+            "duplicates": intake.duplicates,
+            "rejected": self.rejected_records,
+            "busy": intake.busy,
+            "refused": dict(sorted(self.refused.items())),
+            "syslog": sum(self.syslog.values()),
+            "udp_drops": self.udp_drops() if self.udp_drops is not None else None,
+        }
 
     def lines(self, intake: Intake) -> list[str]:
         """The counters as Prometheus exposition lines."""

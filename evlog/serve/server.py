@@ -106,7 +106,12 @@ async def run_serve(
         async with contextlib.AsyncExitStack() as stack:
             reach = await stack.enter_async_context(
                 exposed(
-                    projector, duckdb, exposure or Exposure(), db, lambda: counters.lines(intake)
+                    projector,
+                    duckdb,
+                    exposure or Exposure(),
+                    db,
+                    lambda: counters.lines(intake),
+                    lambda: {"push": counters.snapshot(intake)},
                 )
             )
             where = []

@@ -5,6 +5,7 @@ when there is one). Both answer the same few questions."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -36,9 +37,12 @@ class FollowerSource:
 
     live = True
 
-    def __init__(self, projector: Projector) -> None:
+    def __init__(
+        self, projector: Projector, more: Callable[[], dict[str, Any]] | None = None
+    ) -> None:
         self.projector = projector
         self.log = projector.log
+        self.more = more  # the command's own figures (`evlog serve`'s), in every point
 
     async def query(
         self, sql: str, max_rows: int | None = None, background: bool = False
@@ -47,13 +51,16 @@ class FollowerSource:
 
     async def progress(self) -> dict[str, Any]:
         head, lag_events, lag_s = await self.projector.lag()
-        return {
+        out = {
             "log_head": head,
             "position": self.projector.position,
             "lag_events": lag_events,
             "lag_seconds": round(lag_s, 3),
             "projected_total": self.projector.applied_events,
         }
+        if self.more is not None:
+            out.update(self.more())
+        return out
 
 
 class FileSource:

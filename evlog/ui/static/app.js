@@ -60,6 +60,7 @@ function showNumbers(p) {
   $("#stat-head").textContent = fmt(p.log_head);
   $("#stat-position").textContent = fmt(p.position);
   $("#stat-dead").textContent = fmt(p.dead_letters);
+  if (p.push) showPush(p.push);
   if (p.latency) showStages(p.latency);
   if (p.sources) showSources(p.sources);
 }
@@ -77,6 +78,18 @@ function showStages(latency) {
     row.append(el("td", { class: "num", text: fmt(s.events) }));
     body.append(row);
   }
+}
+
+// `evlog serve`'s figures: what was pushed, and what its checks refused (nothing stored).
+function showPush(push) {
+  $("#push").hidden = false;
+  for (const k of ["appended", "duplicates", "rejected", "busy", "syslog"]) {
+    $(`#push-${k}`).textContent = fmt(push[k]);
+  }
+  const refused = Object.entries(push.refused || {});
+  $("#push-refused").textContent = refused.length
+    ? refused.map(([reason, n]) => `${reason} ${fmt(n)}`).join(", ")
+    : "none";
 }
 
 function showSources(sources) {
