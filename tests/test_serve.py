@@ -509,3 +509,34 @@ async def test_the_page_shows_what_was_pushed_and_refused_by_reason(tmp_path: Pa
             push = await pushed()
     assert push is not None and push["appended"] == 2
     assert push["refused"] == {"bad_signature": 1, "bad_token": 1}
+
+
+@pytest.mark.slow
+async def test_serve_appends_to_a_jetstream_cluster(nats_cluster: object, tmp_path: Path) -> None:
+    """With --log nats://..., an answer means the cluster's quorum has the events; the Unix
+    socket, having no file to be beside, is not offered."""
+    from evlog.eventlog.store import open_log
+
+    from .nats_support import fresh_url
+
+    url = fresh_url(nats_cluster)
+    said: list[str] = []
+    opts = ServeOptions(port=0, token=TOKEN, fields=FieldMap(key_field="id"))
+    task = asyncio.create_task(run_serve(url, tmp_path / "e.duckdb", opts, {}, say=said.append))
+    try:
+        await _until(lambda: any(x.startswith("serving ") for x in said) or task.done(), 60)
+        assert not task.done(), task.exception()
+        line = next(x for x in said if x.startswith("serving "))
+        assert "http+unix" not in line
+        http = line.removeprefix("serving ").split(" -> ")[0].split(", ")[0]
+        status, answer, _ = await post(http, '[{"id": 1}, {"id": 2}]')
+        assert (status, answer["appended"]) == (200, 2)
+        status, answer, _ = await post(http, '{"id": 2}')
+        assert (status, answer["duplicates"]) == (200, 1)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    async with await open_log(url, writable=False) as log:
+        rows = await log.read(0, 10)
+    assert [json.loads(r.payload)["id"] if isinstance(r.payload, bytes | str) else r.payload["id"]
+            for r in rows] == [1, 2]  # fmt: skip
