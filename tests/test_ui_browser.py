@@ -198,3 +198,56 @@ def test_a_screenshot_of_the_whole_page(tab: Any, tmp_path: Path) -> None:
     out = Path(os.environ.get("EVLOG_UI_SCREENSHOT") or tmp_path / "ui.png")
     tab.screenshot(path=str(out), full_page=True)
     assert out.stat().st_size > 20_000
+
+
+@pytest.mark.slow
+def test_the_page_of_evlog_serve_shows_what_was_pushed_and_refused(
+    browser: Any, tmp_path: Path
+) -> None:
+    """`evlog serve --ui`: the "pushed" tiles appear with the events taken in and the requests
+    a check refused, by reason."""
+    import re
+    import signal
+    import subprocess
+    import sys
+    import urllib.error
+    import urllib.request
+
+    from .support import proc_env
+
+    env = {**proc_env(), "EVLOG_SERVE_TOKEN": "browser-token"}
+    argv = [sys.executable, "-m", "evlog", "--db", str(tmp_path / "e.db"), "serve",
+            "--port", "0", "--ui", "0"]  # fmt: skip
+    proc = subprocess.Popen(argv, env=env, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    lines: list[str] = []
+    while not any(x.startswith("the live page: ") for x in lines) and proc.poll() is None:
+        lines.append(proc.stderr.readline().strip())
+    try:
+        serving = next(x for x in lines if x.startswith("serving "))
+        events_url = re.search(r"(http://[\d.:]+/v1/events)", serving)
+        assert events_url is not None, serving
+        page_url = next(x for x in lines if x.startswith("the live page: ")).split(": ", 1)[1]
+        for token in ("browser-token", "wrong"):
+            req = urllib.request.Request(
+                events_url.group(1), data=b'{"id": 1}\n{"id": 2}',
+                headers={"Authorization": f"Bearer {token}"},
+            )  # fmt: skip
+            try:
+                urllib.request.urlopen(req, timeout=10).close()
+            except urllib.error.HTTPError as exc:
+                assert exc.code == 401
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        tab = context.new_page()
+        errors: list[str] = []
+        tab.on("pageerror", lambda exc: errors.append(str(exc)))
+        tab.goto(page_url)
+        tab.wait_for_selector("body[data-ready='1']", timeout=30_000)
+        wait_js(tab, "!document.querySelector('#push').hidden", 20_000)
+        wait_js(tab, "document.querySelector('#push-appended').textContent === '2'", 20_000)
+        assert tab.text_content("#push-refused") == "bad_token 1"
+        assert not errors, errors
+        context.close()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=60)
