@@ -184,7 +184,10 @@ def test_the_pipeline_stream_moves_while_a_producer_appends(
     page: Page, workspace: tuple[Path, Path]
 ) -> None:
     _, inbox = workspace
-    head0 = page.json("/api/pipeline")["history"][-1]["log_head"]
+    # The page makes a point a second: a page just started may have none yet.
+    head0 = eventually(lambda: page.json("/api/pipeline")["history"] or None, timeout=20)[-1][
+        "log_head"
+    ]
     live = inbox / "live.jsonl"
     n = 300
     with live.open("a") as f:
