@@ -109,6 +109,7 @@ class Projector:
         # (with the version that retired them): dropped once no query reads an older version.
         self._reads_at: collections.Counter[int] = collections.Counter()
         self._retired: list[tuple[int, str, int]] = []
+        self._live = asyncio.Event()  # set once `follow` has caught up: new events are live
         self._dropping: set[asyncio.Task[None]] = set()
         # Called with every live batch once it is visible (metrics, a UI): see subscribe().
         self._subscribers: list[Callable[[EventBatch], None]] = []
@@ -374,6 +375,7 @@ class Projector:
     async def follow(self, on_batch: Callable[[EventBatch], None] | None = None) -> None:
         """Catch up, then apply new events as they are committed, until cancelled."""
         await self.catch_up()
+        self._live.set()
         async with aclosing(self.log.follow_rows(self.position, batch_limit=FOLLOW_BATCH)) as it:
             async for rows in it:
                 async with self._apply_lock:
@@ -394,6 +396,11 @@ class Projector:
                     # cost (a read, two thread hops), and at 1k events/s each was one event.
                     gap = min(FOLLOW_GAP_MAX_S, len(rows) * FOLLOW_GAP_PER_EVENT_S)
                     await asyncio.sleep(max(FOLLOW_GAP_S, gap))
+
+    async def until_live(self) -> None:
+        """Return once `follow` has caught up: every event committed from then on is applied
+        as it comes (a live batch, with its latency measured), not in a catch-up."""
+        await self._live.wait()
 
     # -- rebuilding ------------------------------------------------------------------------------
 

@@ -94,11 +94,15 @@ async def _project(s: Settings, follow: bool, flush_every: float, exposure: Expo
                 f"projected {n} events into {s.duckdb}; position {projector.position}"
             )
             return
-        async with exposed(projector, s.duckdb, exposure, s.log_target) as reach:
+        async with (
+            exposed(projector, s.duckdb, exposure, s.log_target) as reach,
+            asyncio.TaskGroup() as tg,
+        ):
+            tg.create_task(projector.follow())
+            # Said once caught up: from here on, what is committed is followed live.
+            await projector.until_live()
             for line in reach.lines(f"following {s.log_target} into {s.duckdb}"):
                 output.say(line)
-            async with asyncio.TaskGroup() as tg:
-                tg.create_task(projector.follow())
-                tg.create_task(
-                    follow_projection_files(projector, s.projections_dir, s.catalog, output.say)
-                )
+            tg.create_task(
+                follow_projection_files(projector, s.projections_dir, s.catalog, output.say)
+            )
