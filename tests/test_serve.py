@@ -457,8 +457,10 @@ def test_a_flood_is_answered_503_and_memory_stays_bounded(tmp_path: Path) -> Non
     assert set(statuses) <= {200, 503} and 503 in statuses and 200 in statuses
     accepted = statuses.count(200) * 5000
     assert len(events(tmp_path / "e.db")) == accepted
-    # 480 bodies of 1.2 MB were offered (576 MB); what is held is what is being committed
-    assert peak_kb - idle_kb < 300_000, (idle_kb, peak_kb)
+    # 480 bodies of 1.2 MB were offered (576 MB, about 2.4 GB as Python objects); what is held
+    # is the bodies being taken in (16 MB at most), the events waiting for a commit, and the
+    # follower's hot rows until their flush (a second of what was accepted): 170-250 MB here
+    assert peak_kb - idle_kb < 400_000, (idle_kb, peak_kb)
 
 
 def _rss_kb(pid: int) -> int:

@@ -45,6 +45,8 @@ class HttpSettings:
     fields: FieldMap = field(default_factory=FieldMap)  # the mapping fixed at start
     hooks: Mapping[str, Callable[[Delivery], Outcome]] = field(default_factory=dict)
     max_body_bytes: int = MAX_BODY_BYTES
+    # Bodies read and parsed at once at most (one larger body alone is always taken).
+    max_taking_bytes: int = MAX_BODY_BYTES
 
 
 def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> web.Response:
@@ -115,6 +117,7 @@ def _fields_of(f: FieldMap) -> dict[str, Any]:
 
 def make_app(intake: Intake, counters: ServeCounters, settings: HttpSettings) -> web.Application:
     token = f"Bearer {settings.token}".encode()
+    taking = [0]  # bytes of request bodies being read and turned into events
 
     async def events(request: web.Request) -> web.Response:
         read_ns = time.time_ns()  # the latency clock starts as the request arrives
@@ -125,10 +128,22 @@ def make_app(intake: Intake, counters: ServeCounters, settings: HttpSettings) ->
         if not hmac.compare_digest(given, token):
             counters.refuse("events", 401, "bad_token")
             return _json(401, {"error": "the token does not match"})
-        if intake.full:  # before the body is read: a flood holds no bodies in memory
+        # Before the body is read: the events waiting for a commit, and the bodies being read
+        # and parsed (their size as the sender declares it), each within a bound, so that a
+        # flood holds no more in memory than that.
+        size = request.content_length or settings.max_body_bytes
+        if intake.full or (taking[0] and taking[0] + size > settings.max_taking_bytes):
             intake.busy += 1
             counters.requests["events", 503] += 1
             return _json(503, {"error": "the intake is full"}, {"Retry-After": "1"})
+        taking[0] += size
+        try:
+            return await take(request, read_ns)
+        finally:
+            taking[0] -= size
+
+    async def take(request: web.Request, read_ns: int) -> web.Response:
+        """A request past its checks: its records read, mapped and appended."""
         try:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:
