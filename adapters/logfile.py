@@ -48,24 +48,30 @@ class LogAdapter(LineFileAdapter):
         self.detected = False
         self.unmatched = 0  # records of a detected format's file that were not of it
 
-    def _choose_format(self, at: ReadFrom, first: list[Line]) -> None:
-        """The format of the generation `at` reads: --format's; else the one stored with the
-        generation's checkpoint (none stored for a generation read before: plain lines, as
-        it was read); else, for a generation read from its start, told from its first lines."""
-        self.format, self.detected = None, False
+    def _known_format(self, record: Any) -> tuple[LogFormat | None, bool] | None:
+        """(the format, whether it was told from the lines) of the generation whose checkpoint
+        record is `record`, where no line need be looked at: none with --pattern or --format
+        plain, --format's, else the one stored with a generation read before (none stored:
+        plain lines, as it was read). None: a generation read from its start, to be told."""
         if self.regex is not None or self.given_format == PLAIN:
-            return
+            return None, False
         if self.given_format is not None:
-            self.format = FORMATS[self.given_format]
-            return
-        record = at.checkpoint if isinstance(at.checkpoint, dict) else {}
-        if int(record.get("offset") or 0) > 0:
+            return FORMATS[self.given_format], False
+        if isinstance(record, dict) and int(record.get("offset") or 0) > 0:
             stored = record.get("format")
-            self.format = FORMATS.get(stored) if isinstance(stored, str) else None
-            self.detected = self.format is not None
+            found = FORMATS.get(stored) if isinstance(stored, str) else None
+            return found, found is not None
+        return None
+
+    def _choose_format(self, at: ReadFrom, first: list[Line]) -> None:
+        """The format of the generation `at` reads (`_known_format`), else told from its first
+        lines."""
+        known = self._known_format(at.checkpoint)
+        if known is not None:
+            self.format, self.detected = known
             return
-        texts = [line.data.decode("utf-8", "replace") for line in first if not line.problem]
-        name = detect(texts)
+        self.format, self.detected = None, False
+        name = detect(line.data.decode("utf-8", "replace") for line in first if not line.problem)
         if name is not None:
             self.format, self.detected = FORMATS[name], True
             self._pending_notes.append(f"{self._reading}: read as {self.format.title}")
@@ -133,12 +139,8 @@ class LogAdapter(LineFileAdapter):
     def convert_again(
         self, line: Line, identity: FileIdentity, checkpoint: Any | None, batch: Batch
     ) -> None:
-        if self.regex is None and self.format is None:  # the format the record was read in
-            stored = checkpoint.get("format") if isinstance(checkpoint, dict) else None
-            if self.given_format not in (None, PLAIN):
-                self.format = FORMATS[str(self.given_format)]
-            elif self.given_format is None and isinstance(stored, str) and stored in FORMATS:
-                self.format, self.detected = FORMATS[stored], True
+        if self.format is None:  # the format the record was read in
+            self.format, self.detected = self._known_format(checkpoint) or (None, False)
         self._convert([line], line_key(identity, line), batch)
 
     def _convert(self, record: list[Line], key: str, batch: Batch) -> None:

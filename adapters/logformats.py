@@ -10,8 +10,9 @@ times have no year either: the year is the one that puts the time not after the 
 
 from __future__ import annotations
 
+import itertools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
@@ -346,10 +347,13 @@ def check_format(name: str | None) -> None:
         raise ValueError(f"--format {name!r}: one of {', '.join(NAMES)}")
 
 
-def detect(lines: list[str]) -> str | None:
+def detect(lines: Iterable[str]) -> str | None:
     """The format most of a file's first lines match (at least DETECT_SHARE of them), None if
-    none does. Continuation lines (indented: a stack trace) are not counted."""
-    firsts = [t for t in lines if t.strip() and t[:1] not in (" ", "\t")][:DETECT_LINES]
+    none does. Continuation lines (indented: a stack trace) are not counted, and no more
+    lines are taken than DETECT_LINES of the others."""
+    firsts = list(
+        itertools.islice((t for t in lines if t.strip() and t[:1] not in (" ", "\t")), DETECT_LINES)
+    )
     if not firsts:
         return None
     ctx = Context()
