@@ -87,8 +87,9 @@ class JsonlAdapter(LineFileAdapter):
             return
         try:
             event, unnamed = self._records.event(
-                record, line.data, line_key(identity, line), self._meta % line.number, read_ns
-            )
+                record, line.data, line_key(identity, line), self._meta % line.number, read_ns,
+                check_unnamed=not self._said_unnamed,
+            )  # fmt: skip
         except ValueError as exc:
             batch.dead_letters.append(self.dead(line, str(exc)))
             return

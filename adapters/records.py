@@ -32,11 +32,14 @@ class RecordMapper:
         fallback_key: str | None,
         metadata: bytes | dict[str, Any] | None,
         read_ns: int,
+        *,
+        check_unnamed: bool = True,
     ) -> tuple[NewEvent, bool]:
-        """(the event `record` is, whether it is a message without author or text). `raw`: the
-        record's JSON as read (stored as is unless message fields re-make it); `fallback_key`:
-        its key when no --key-field names one. Raises ValueError for a field that is not what
-        it must be (a stream that is an object, a time that is not one)."""
+        """(the event `record` is, whether it is a message without author or text: looked at
+        only if `check_unnamed`, as a caller that said so once need not know again). `raw`:
+        the record's JSON as read (stored as is unless message fields re-make it);
+        `fallback_key`: its key when no --key-field names one. Raises ValueError for a field
+        that is not what it must be (a stream that is an object, a time that is not one)."""
         stream = scalar_text(self._stream(record)) if self._stream else None
         event_type = scalar_text(self._type(record)) if self._type else None
         custom_key = scalar_text(self._key(record)) if self._key else None
@@ -51,7 +54,7 @@ class RecordMapper:
             if self.fields.maps_message:
                 record = self.fields.with_message_fields(record)
                 payload = orjson.dumps(record)
-            unnamed = lacks_message_fields(record)
+            unnamed = check_unnamed and lacks_message_fields(record)
         key = f"{stream}:{custom_key}" if custom_key else fallback_key
         # Positional: the bulk path makes a million of these (docs/performance.md#ingest).
         return NewEvent(stream, kind, payload, key, source_time, metadata, 1, read_ns), unnamed
