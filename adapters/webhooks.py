@@ -305,15 +305,26 @@ def telegram(secret_token: str) -> Callable[[Delivery], Outcome]:
 # -- Standard Webhooks -------------------------------------------------------------------------
 
 
+def standard_key(secret: str) -> bytes:
+    """The HMAC key of a Standard Webhooks secret: `whsec_<base64>`, or raw text."""
+    raw = secret.removeprefix("whsec_")
+    try:
+        return base64.b64decode(raw, validate=True) if secret.startswith("whsec_") else raw.encode()
+    except binascii.Error:
+        raise ValueError("a whsec_ secret is base64 after its prefix") from None
+
+
+def standard_signature(key: bytes, msg_id: str, timestamp: str, body: bytes) -> str:
+    """A Standard Webhooks v1 signature: base64 HMAC-SHA256 of "{id}.{timestamp}.{body}"."""
+    signed = f"{msg_id}.{timestamp}.".encode() + body
+    return base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+
+
 def standard(secret: str) -> Callable[[Delivery], Outcome]:
     """Standard Webhooks (standardwebhooks.com): `webhook-signature` holds space-separated
     `v1,<base64 HMAC(secret, "{id}.{timestamp}.{body}")>`; the secret is `whsec_<base64>` (or
     raw bytes); `webhook-id` is the key; the body's `type`, if any, names the event type."""
-    raw = secret.removeprefix("whsec_")
-    try:
-        key = base64.b64decode(raw, validate=True) if secret.startswith("whsec_") else raw.encode()
-    except binascii.Error:
-        raise ValueError("a whsec_ secret is base64 after its prefix") from None
+    key = standard_key(secret)
 
     def handle(d: Delivery) -> Outcome:
         msg_id = d.headers.get("webhook-id") or ""
@@ -321,8 +332,7 @@ def standard(secret: str) -> Callable[[Delivery], Outcome]:
         if not msg_id:
             raise Refused(400, "no_delivery_id", "webhook-id is missing")
         _fresh(timestamp, d.now_s)
-        signed = f"{msg_id}.{timestamp}.".encode() + d.body
-        expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+        expected = standard_signature(key, msg_id, str(timestamp), d.body)
         given = [
             s.split(",", 1)[1]
             for s in (d.headers.get("webhook-signature") or "").split()

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import hashlib
 import hmac
 import json
 import os
@@ -123,10 +122,10 @@ def run_client(kind: str, port: int, rate: float, seconds: float, batch: int = 1
 
 
 def standard_headers(body: bytes, msg_id: str) -> dict[str, str]:
+    from evlog.adapters.webhooks import standard_key, standard_signature
+
     ts = str(int(time.time()))
-    key = base64.b64decode(SECRET.removeprefix("whsec_"))
-    signed = f"{msg_id}.{ts}.".encode() + body
-    sig = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+    sig = standard_signature(standard_key(SECRET), msg_id, ts, body)
     return {"webhook-id": msg_id, "webhook-timestamp": ts, "webhook-signature": f"v1,{sig}"}
 
 
@@ -205,18 +204,17 @@ async def client(kind: str, port: int, rate: float, seconds: float, batch: int) 
 
 def verify_cost_us(n: int) -> tuple[float, float]:
     """(µs per Standard Webhooks check, µs per check and parse of a 100-byte body), in process."""
-    from evlog.adapters.webhooks import Delivery, standard
+    from evlog.adapters.webhooks import Delivery, standard, standard_key, standard_signature
 
     handle = standard(SECRET)
     body = json.dumps({"type": "message", "data": {"id": 1, "text": "x" * 50}}).encode()
     headers = standard_headers(body, "msg_1")
     d = Delivery("POST", headers, {}, body, time.time_ns(), time.time())
-    key = base64.b64decode(SECRET.removeprefix("whsec_"))
+    key, ts = standard_key(SECRET), headers["webhook-timestamp"]
+    given = headers["webhook-signature"]
     t = time.perf_counter()
-    for _ in range(n):
-        signed = f"msg_1.{headers['webhook-timestamp']}.".encode() + body
-        expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest())
-        hmac.compare_digest(expected, headers["webhook-signature"][3:].encode())
+    for _ in range(n):  # what the preset does to check: the HMAC, and a constant-time compare
+        hmac.compare_digest(standard_signature(key, "msg_1", ts, body), given[3:])
     check = (time.perf_counter() - t) / n * 1e6
     t = time.perf_counter()
     for _ in range(n):
