@@ -186,15 +186,13 @@ async def produce_via(url: str, rate: float, seconds: float, tag: str) -> tuple[
 async def main_async(args: argparse.Namespace) -> None:
     if args.via:
         n, dt = await produce_via(args.via, args.rate, args.seconds, args.tag)
-        print(
-            f"produced {n} events in {dt:.2f} s ({n / dt:.0f}/s); cpu {time.process_time():.4f} s",
-            flush=True,
-        )
-        return
-    async with await EventLog.open(args.db) as log:
-        t0 = time.perf_counter()
-        n = await asyncio.to_thread(produce, log, args.rate, args.seconds, args.threads, args.tag)
-        dt = time.perf_counter() - t0
+    else:
+        async with await EventLog.open(args.db) as log:
+            t0 = time.perf_counter()
+            n = await asyncio.to_thread(
+                produce, log, args.rate, args.seconds, args.threads, args.tag
+            )
+            dt = time.perf_counter() - t0
     print(
         f"produced {n} events in {dt:.2f} s ({n / dt:.0f}/s); cpu {time.process_time():.4f} s",
         flush=True,

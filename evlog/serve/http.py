@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hmac
 import os
 import time
@@ -108,11 +109,7 @@ def _mapping(settings: HttpSettings, query: Mapping[str, str]) -> FieldMap:
         changes[attr] = value
     if not changes:
         return fixed
-    return FieldMap(**{**_fields_of(fixed), **changes})
-
-
-def _fields_of(f: FieldMap) -> dict[str, Any]:
-    return {name: getattr(f, name) for name in FieldMap.__dataclass_fields__}
+    return dataclasses.replace(fixed, **changes)
 
 
 def make_app(intake: Intake, counters: ServeCounters, settings: HttpSettings) -> web.Application:

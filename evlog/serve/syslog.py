@@ -27,6 +27,7 @@ from .intake import Busy, Intake
 MAX_MESSAGE_BYTES = 64 * 1024  # a TCP frame longer than this ends the connection
 GROUP_MAX = 5_000  # messages in one append at most
 SOURCE = "syslog"
+_CONTEXT = Context()  # a message's time is read as it says (RFC 3164's: UTC, this year)
 
 
 def message_event(
@@ -37,9 +38,8 @@ def message_event(
         text = data.decode("utf-8").rstrip("\r\n\x00")
     except UnicodeDecodeError as exc:
         return None, DeadLetter(SOURCE, where, f"not UTF-8: {exc.reason}", data)
-    ctx = Context()
     try:
-        parsed = parse_rfc5424(text, ctx) or parse_rfc3164(text, ctx)
+        parsed = parse_rfc5424(text, _CONTEXT) or parse_rfc3164(text, _CONTEXT)
     except NotATime as exc:
         return None, DeadLetter(SOURCE, where, str(exc), data)
     if parsed is None:
