@@ -28,6 +28,7 @@ from evlog.eventlog.columns import (  # noqa: F401 - the row's indexes, re-expor
 # The events table's columns (the log's row, in read order: eventlog/columns.py).
 ARROW_TYPES = tuple(pa.type_for_alias(c.arrow) for c in EVENT_ROW)
 EVENT_COLUMN_NAMES = ["source_time" if c.name == "source_time_ns" else c.name for c in EVENT_ROW]
+EVENT_SCHEMA = pa.schema(list(zip(EVENT_COLUMN_NAMES, ARROW_TYPES, strict=True)))
 
 
 @dataclass
@@ -67,7 +68,7 @@ class EventBatch:
         """The batch as an Arrow table with the `events` table's columns (built once per batch,
         shared by the events projection and SQL projections)."""
         arrays = [pa.array(col, t) for col, t in zip(self.columns, ARROW_TYPES, strict=True)]
-        return pa.Table.from_arrays(arrays, names=EVENT_COLUMN_NAMES)
+        return pa.Table.from_arrays(arrays, schema=EVENT_SCHEMA)
 
     def column(self, index: int) -> tuple[Any, ...]:
         """One column of the batch (an index from eventlog/columns.py, e.g. PAYLOAD)."""

@@ -18,6 +18,9 @@ from .arrow import cast_like_duckdb, from_columns
 from .projection import LiveColumns, Projection
 
 HOT_PREFIX = "evlog_hot_"  # names under which hot Arrow tables are registered on a cursor
+# The hot tier of a per-event projection holds the events themselves, under this name; its
+# tables' rows are made from them when read or flushed (projector/perevent.py).
+EVENTS = "evlog_events"
 
 
 @dataclass(slots=True)
@@ -59,13 +62,34 @@ class Generation:
         with self._positions:
             return self.position, self.durable
 
-    def open_hot(self, table: str, schema: pa.Schema, select: str) -> None:
+    def open_hot(self, table: str, schema: pa.Schema, select: str, *, rows: bool = True) -> None:
         """Start `table`'s (empty) hot tier: its Arrow schema and its columns cast to their SQL
-        types (for the union views)."""
+        types (for the union views); `rows=False`: the table of a per-event projection, whose
+        hot rows are made from its events (no chunks of its own)."""
         with self._positions:
             self.hot_schemas[table] = schema
             self.hot_select[table] = select
-            self.hot_chunks[table] = []
+            if rows:
+                self.hot_chunks[table] = []
+
+    @property
+    def per_event(self) -> bool:
+        """Its hot tier holds events (EVENTS), not rows (see projector/perevent.py)."""
+        return self.projection.per_event
+
+    def hot_names(self) -> list[str]:
+        """What its hot tier holds chunks of: its tables, or EVENTS."""
+        with self._positions:
+            return list(self.hot_chunks)
+
+    def hot_sql(self, table: str, after: str) -> str:
+        """A SELECT of `table`'s hot rows past seq `after` (SQL: a number or a subquery), in
+        its columns' SQL types, over the hot tables registered on the cursor (register_hot)."""
+        if not self.per_event:
+            return f"SELECT {self.hot_select[table]} FROM {self.hot(table)} WHERE seq > ({after})"
+        events = f"{self.hot(EVENTS)} WHERE seq > ({after})"
+        rows = self.projection.rows_of_events(table, events)
+        return f"SELECT {self.hot_select[table]} FROM ({rows})"
 
     def add_hot(self, tables: dict[str, pa.Table | LiveColumns], last_seq: int) -> None:
         """Add a live batch's rows (per table) to the hot tier, then move the position to it."""

@@ -48,6 +48,9 @@ class Projection:
     # Event types this projection reads; None means every event.
     event_types: ClassVar[frozenset[str] | None] = None
     description: ClassVar[str] = ""
+    # A per-event transform (projector/perevent.py): the live tier keeps its events, and its
+    # rows are made when read and when flushed, by `rows_of_events` and `apply_events`.
+    per_event: ClassVar[bool] = False
     # Upgrades in place: version -> the statements that bring the tables of the version before
     # it to this one without a rebuild, for changes the events already projected need not be
     # read again for (a column they have no value for, say); `{table}` names a table of this
@@ -84,6 +87,18 @@ class Projection:
         at a time; None: use `live_rows`. The built-in projections give them; the rows must
         equal those `rows()`/`apply` write."""
         return None
+
+    def rows_of_events(self, table: str, events: str) -> str:
+        """For a per-event projection: a SELECT of `table`'s rows, in its column order, from
+        the events relation `events` (SQL: a table name, or one with a WHERE)."""
+        raise NotImplementedError
+
+    def apply_events(
+        self, con: duckdb.DuckDBPyConnection, target: Callable[[str], str], events: pa.Table
+    ) -> None:
+        """For a per-event projection: write the rows of `events` (Arrow, the batch's columns)
+        inside the caller's transaction, as `apply` would."""
+        raise NotImplementedError
 
     def apply(
         self, con: duckdb.DuckDBPyConnection, target: Callable[[str], str], batch: EventBatch

@@ -34,16 +34,17 @@ import pyarrow as pa
 
 from .arrow import query_arrow
 from .batch import EVENT_COLUMN_NAMES, EventBatch
+from .perevent import Functions, why_not_per_event
 from .projection import Projection, Table
 from .query import SAFE_CONFIG, first_line, strip_leading_comments
 
 NAME = re.compile(r"[a-z_][a-z0-9_]*")
 # The batch as SQL sees it: JSON columns typed as JSON, the event time as TIMESTAMP.
-BATCH_VIEW = (
-    "SELECT seq, stream, version, type, schema_version, key, payload::JSON AS payload,"
+BATCH_COLUMNS = (
+    "seq, stream, version, type, schema_version, key, payload::JSON AS payload,"
     " metadata::JSON AS metadata, source_time::TIMESTAMP AS source_time, read_ns, committed_ns"
-    " FROM evlog_batch_arrow"
 )
+BATCH_VIEW = f"SELECT {BATCH_COLUMNS} FROM evlog_batch_arrow"
 _CREATE_TABLE = re.compile(
     r'^\s*CREATE\s+TABLE\s+"?([A-Za-z_][A-Za-z0-9_]*)"?\s*\((.*)\)\s*$', re.I | re.S
 )
@@ -68,9 +69,10 @@ _MACRO = re.compile(
 )
 
 
-# The batch registered as `evlog_batch_arrow` on each connection: registered once for all SQL
-# projections of a batch. Only the DuckDB thread of a projector writes it.
-_REGISTERED: weakref.WeakKeyDictionary[duckdb.DuckDBPyConnection, EventBatch] = (
+# The events registered as `evlog_batch_arrow` on each connection (an EventBatch, or an Arrow
+# table of events): registered once for all SQL projections of a batch. Only the thread that
+# uses a connection writes its entry.
+_REGISTERED: weakref.WeakKeyDictionary[duckdb.DuckDBPyConnection, object] = (
     weakref.WeakKeyDictionary()
 )
 
@@ -94,6 +96,7 @@ class SqlProjection(Projection):
         macros: dict[str, str],
         path: Path | None = None,
         by_name: frozenset[str] = frozenset(),
+        not_per_event: str | None = "not checked",
     ) -> None:
         super().__init__()
         # Instance attributes shadow the class-level declarations of Projection.
@@ -106,6 +109,10 @@ class SqlProjection(Projection):
         self.by_name = by_name  # tables whose INSERT matches columns by name
         self._ordered: dict[str, str] = {}  # their SELECTs with the table's columns in order
         self.path = path
+        # Why its rows are computed per live batch, or None: a per-event transform, whose rows
+        # are computed when read and when flushed (projector/perevent.py).
+        self.not_per_event = not_per_event
+        self.per_event = not_per_event is None  # type: ignore[misc]
         # connections that have the `batch` view (weakly: a closed one's id may be reused)
         self._batch_view_on: weakref.WeakSet[duckdb.DuckDBPyConnection] = weakref.WeakSet()
         self.description = f"SQL: {path}" if path else "SQL"  # type: ignore[misc]
@@ -137,18 +144,44 @@ class SqlProjection(Projection):
         if not len(batch):
             return 0
         self._prepare(con, batch)
+        self._insert(con, target)
+        return len(batch)
+
+    def apply_events(
+        self, con: duckdb.DuckDBPyConnection, target: Callable[[str], str], events: pa.Table
+    ) -> None:
+        """`apply` for events already in Arrow (the live tier's events of a per-event
+        projection, as the flusher moves them to the file): the same INSERTs, so the file holds
+        the rows a batch-by-batch apply or a rebuild gives."""
+        if events.num_rows:
+            self._prepare(con, events)
+            self._insert(con, target)
+
+    def _insert(self, con: duckdb.DuckDBPyConnection, target: Callable[[str], str]) -> None:
         for table, select in self.selects.items():
             how = "BY NAME " if table in self.by_name else ""
             con.execute(f"INSERT INTO {target(table)} {how}{select}")
-        return len(batch)
 
-    def _prepare(self, con: duckdb.DuckDBPyConnection, batch: EventBatch) -> None:
+    def rows_of_events(self, table: str, events: str) -> str:
+        """For a per-event projection: a SELECT of `table`'s rows (its columns, in order, as
+        the SELECT gives them: cast them) made from the events relation `events` (SQL, e.g.
+        registered hot events with a WHERE), the rows INSERT would add for them."""
+        select = self._ordered[table] if table in self.by_name else self.selects[table]
+        columns = next(t for t in self.tables if t.name == table).column_names
+        aliases = ", ".join(f'"{c}"' for c in columns)
+        return (
+            f"SELECT * FROM (WITH batch AS (SELECT {BATCH_COLUMNS} FROM {events}) {select})"
+            f" AS evlog_rows({aliases})"
+        )
+
+    def _prepare(self, con: duckdb.DuckDBPyConnection, events: EventBatch | pa.Table) -> None:
         # One registration per batch and connection, shared by every SQL projection (each
         # DuckDB call has a fixed cost of ~0.5-1 ms here: docs/projections.md#cost); it stays
         # registered until the next batch replaces it.
-        if _REGISTERED.get(con) is not batch:
-            con.register("evlog_batch_arrow", batch.arrow)
-            _REGISTERED[con] = batch
+        if _REGISTERED.get(con) is not events:
+            arrow = events if isinstance(events, pa.Table) else events.arrow
+            con.register("evlog_batch_arrow", arrow)
+            _REGISTERED[con] = events
         if con not in self._batch_view_on:
             con.execute(f"CREATE OR REPLACE TEMP VIEW batch AS {BATCH_VIEW}")
             self._batch_view_on.add(con)
@@ -213,12 +246,19 @@ def parse(
                     f"{where}: only CREATE TABLE, INSERT INTO <table> SELECT ... FROM batch,"
                     f" CREATE VIEW and CREATE MACRO ... AS TABLE belong here, not: {first}"
                 )
-        projection = SqlProjection(
-            name, version_of(text), tuple(tables), selects, views, macros, path, frozenset(by_name)
-        )
         if any(o.name == name for o in others):
             raise ProjectionFileError(f"{where}: a projection named {name} exists already")
         _declare(scratch, others)
+        functions = Functions(scratch)
+        reasons = [
+            f"INSERT INTO {t}: {why}"
+            for t, select in selects.items()
+            if (why := why_not_per_event(scratch, select, functions)) is not None
+        ]
+        projection = SqlProjection(
+            name, version_of(text), tuple(tables), selects, views, macros, path,
+            frozenset(by_name), reasons[0] if reasons else None,
+        )  # fmt: skip
         _check(projection, scratch, where)
         return projection
     finally:
@@ -280,6 +320,7 @@ def _check(p: SqlProjection, con: duckdb.DuckDBPyConnection, where: str) -> None
     for target, select in p.selects.items():
         how = "BY NAME " if target in p.by_name else ""
         _run(con, where, f"INSERT INTO {target}", f'INSERT INTO "{target}" {how}{select}')
+        p._in_table_order(con, target, select)  # known from here on, on every connection
     for view, sql in p.views.items():
         _run(con, where, f"CREATE VIEW {view}", f'CREATE VIEW "{view}" AS {sql}')
         _run(con, where, f"CREATE VIEW {view}", f'SELECT * FROM "{view}" LIMIT 0')

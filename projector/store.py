@@ -29,8 +29,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .arrow import cast_like_duckdb, finish_pending, query_arrow
-from .batch import EventBatch
-from .generation import Generation, schema_name
+from .batch import EVENT_SCHEMA, EventBatch
+from .generation import EVENTS, Generation, schema_name
 from .projection import LiveColumns, Projection
 from .query import SAFE_CONFIG
 
@@ -160,7 +160,9 @@ class AnalyticsStore:
 
     def open_hot(self, gen: Generation) -> None:
         """Start the (empty) hot tier of a live generation: the Arrow schema of each table, as
-        DuckDB exports its columns."""
+        DuckDB exports its columns (and, for a per-event projection, its events)."""
+        if gen.per_event:
+            gen.open_hot(EVENTS, EVENT_SCHEMA, "")
         for table in gen.projection.tables:
             schema = query_arrow(self.con, f"SELECT * FROM {gen.cold(table.name)} LIMIT 0")
             types = self.con.execute(
@@ -169,7 +171,7 @@ class AnalyticsStore:
                 [gen.schema, table.name],
             ).fetchall()
             select = ", ".join(f'CAST("{c}" AS {t})' for c, t in types)
-            gen.open_hot(table.name, schema.schema, select)
+            gen.open_hot(table.name, schema.schema, select, rows=not gen.per_event)
 
     def upgrade(self, gen: Generation, statements: list[str]) -> None:
         """Bring a live generation's tables to its projection's version in place (`upgrades`),
@@ -235,21 +237,23 @@ class AnalyticsStore:
     def copy_prefix(self, source: Generation, target: Generation, upto_seq: int) -> None:
         """Start a rebuild from `upto_seq`: copy the rows of events up to it from `source`."""
         with transaction(self.con):
-            for table in target.projection.tables:
-                # Registered by name: the database has no replacement scans of Python variables
-                # (no external access: projector/query.py).
-                self.con.register("evlog_copy_hot", source.hot_rows(table.name, source.durable))
-                try:
+            # Registered by name: the database has no replacement scans of Python variables
+            # (no external access: projector/query.py).
+            hot = [(source.hot(n).strip('"'), source.hot_rows(n)) for n in source.hot_names()]
+            for name, rows in hot:
+                self.con.register(name, rows)
+            try:
+                for table in target.projection.tables:
                     self.con.execute(
                         f"INSERT INTO {target.cold(table.name)} SELECT * FROM ("
                         f" SELECT * FROM {source.cold(table.name)} UNION ALL"
-                        f" SELECT {source.hot_select[table.name]} FROM evlog_copy_hot"
-                        f" WHERE seq > {source.durable}"
+                        f" {source.hot_sql(table.name, str(source.durable))}"
                         f") WHERE seq <= ?",
                         [upto_seq],
                     )
-                finally:
-                    self.con.unregister("evlog_copy_hot")
+            finally:
+                for name, _ in hot:
+                    self.con.unregister(name)
             self._progress([target], upto_seq, 0, time.time_ns())
         target.advance(upto_seq, upto_seq)
 
@@ -263,6 +267,9 @@ class AnalyticsStore:
         if hot:
             made: list[tuple[Generation, dict[str, pa.Table | LiveColumns]]] = []
             for gen in gens:
+                if gen.per_event:  # the events, shared by every such projection
+                    made.append((gen, {EVENTS: (EVENT_SCHEMA, batch.columns)}))
+                    continue
                 columns = gen.projection.live_columns(batch)
                 if columns is not None:
                     made.append((gen, dict(columns)))
@@ -324,17 +331,21 @@ class AnalyticsStore:
             return 0
         moved = 0
         with transaction(cur):
-            for table in gen.projection.tables:
-                rows = gen.hot_rows(table.name, done)
+            for name in gen.hot_names():  # its tables, or its events (per-event)
+                rows = gen.hot_rows(name, done)
                 seq = rows["seq"]
                 rows = rows.filter(pc.and_(pc.greater(seq, done), pc.less_equal(seq, upto)))
-                if rows.num_rows:
-                    cur.register("evlog_flush", rows)  # by name: no replacement scans here
-                    try:
-                        cur.execute(f"INSERT INTO {gen.cold(table.name)} SELECT * FROM evlog_flush")
-                    finally:
-                        cur.unregister("evlog_flush")
                 moved += rows.num_rows
+                if not rows.num_rows:
+                    continue
+                if name == EVENTS:  # made into the tables' rows by the projection's INSERTs
+                    gen.projection.apply_events(cur, gen.cold, rows)
+                    continue
+                cur.register("evlog_flush", rows)  # by name: no replacement scans here
+                try:
+                    cur.execute(f"INSERT INTO {gen.cold(name)} SELECT * FROM evlog_flush")
+                finally:
+                    cur.unregister("evlog_flush")
             cur.execute(
                 "INSERT INTO evlog_progress VALUES (?, ?, ?, ?, ?)",
                 [gen.projection.name, gen.generation, upto, upto - done, time.time_ns()],
@@ -377,13 +388,15 @@ class AnalyticsStore:
         db = '"' + str(row[0] if row else "main").replace('"', '""') + '"'
         for gen in gens:
             p = gen.projection
+            durable = (
+                f"SELECT coalesce(max(last_seq), 0) FROM {db}.main.evlog_progress"
+                f" WHERE name = '{p.name}' AND generation = {gen.generation}"
+            )
             for table in p.tables:
                 cur.execute(
                     f'CREATE OR REPLACE TEMP VIEW "{table.name}" AS'
                     f" SELECT * FROM {db}.{gen.cold(table.name)} UNION ALL"
-                    f" SELECT {gen.hot_select[table.name]} FROM {gen.hot(table.name)} WHERE seq > ("
-                    f"SELECT coalesce(max(last_seq), 0) FROM {db}.main.evlog_progress"
-                    f" WHERE name = '{p.name}' AND generation = {gen.generation})"
+                    f" {gen.hot_sql(table.name, durable)}"
                 )
         for gen in gens:
             for view, sql in gen.projection.views.items():
@@ -399,10 +412,6 @@ def register_hot(
     generations read under `lock`, so a query sees a batch in every projection or in none)."""
     finish_pending(cur)  # the previous call's result
     with lock:
-        tables = [
-            (g.hot(t.name).strip('"'), g.hot_rows(t.name))
-            for g in gens
-            for t in g.projection.tables
-        ]
+        tables = [(g.hot(n).strip('"'), g.hot_rows(n)) for g in gens for n in g.hot_names()]
     for name, rows in tables:
         cur.register(name, rows)

@@ -6,10 +6,8 @@ from typing import ClassVar
 
 import pyarrow as pa
 
-from ..batch import ARROW_TYPES, EVENT_COLUMN_NAMES, EventBatch
+from ..batch import EVENT_SCHEMA, EventBatch
 from ..projection import LiveColumns, Projection, Table
-
-EVENT_SCHEMA = pa.schema(list(zip(EVENT_COLUMN_NAMES, ARROW_TYPES, strict=True)))
 
 
 class EventsProjection(Projection):
