@@ -91,7 +91,7 @@ class Generation:
         rows = self.projection.rows_of_events(table, events)
         return f"SELECT {self.hot_select[table]} FROM ({rows})"
 
-    def add_hot(self, tables: dict[str, pa.Table | LiveColumns], last_seq: int) -> None:
+    def add_hot(self, tables: dict[str, pa.Table | LiveColumns | PyRows], last_seq: int) -> None:
         """Add a live batch's rows (per table) to the hot tier, then move the position to it."""
         with self._positions:
             for name, rows in tables.items():
@@ -123,17 +123,13 @@ class Generation:
             chunks = [t for last, t in self.hot_chunks.get(table, ()) if last > after]
             for t in chunks:
                 if isinstance(t, PyRows):
-                    t.sealed = True  # later batches start a chunk of their own
+                    t.seal()  # later batches start a chunk of their own
         schema = self.hot_schemas[table]
         if not chunks:
             return schema.empty_table()
-        made = {id(t): t.to_arrow(schema) for t in chunks if isinstance(t, PyRows)}
-        if made:
-            with self._positions:
-                self.hot_chunks[table] = [
-                    (last, made.get(id(t), t)) for last, t in self.hot_chunks[table]
-                ]
-            chunks = [made.get(id(t), t) for t in chunks]
+        # Made Arrow once (PyRows keeps it); the chunk stays in the list as it is, as another
+        # generation holding it may be adding a batch to it meanwhile (store.py).
+        chunks = [t.to_arrow(schema) if isinstance(t, PyRows) else t for t in chunks]
         # One chunk: DuckDB scans an Arrow table of many small chunks several times slower
         # (docs/performance.md#hot-tier).
         return pa.concat_tables(chunks).combine_chunks()
@@ -146,34 +142,74 @@ class PyRows:
     """Hot rows of one table not yet made Arrow: a column list per column, with the Arrow
     schema of those Python values. Live batches extend the open chunk (a list extend per
     column, where making Arrow costs a call per column per batch); the flusher or
-    a query makes it Arrow once, for many batches (docs/performance.md#hot-tier)."""
+    a query makes it Arrow once, for many batches (docs/performance.md#hot-tier). One chunk
+    may be held by several generations (the events, shared by the `events` projection and the
+    per-event ones: store.py), so it is made Arrow once for all of them."""
 
-    __slots__ = ("columns", "schema", "sealed")
+    __slots__ = ("_arrow", "_cast", "_lock", "columns", "schema", "sealed")
 
     def __init__(self, schema: pa.Schema, columns: Sequence[Sequence[Any]]) -> None:
         self.schema = schema
         self.columns: list[list[Any]] = [list(c) for c in columns]
         self.sealed = False
+        self._arrow: pa.Table | None = None
+        self._cast: tuple[pa.Schema, pa.Table] | None = None  # the last schema asked for
+        self._lock = threading.Lock()  # orders extends against sealing (and making Arrow)
 
-    def extend(self, columns: Sequence[Sequence[Any]]) -> None:
-        for mine, more in zip(self.columns, columns, strict=True):
-            mine.extend(more)
+    def __len__(self) -> int:
+        with self._lock:
+            if self._arrow is not None:
+                return int(self._arrow.num_rows)
+            return len(self.columns[0]) if self.columns else 0
+
+    def extend(self, columns: Sequence[Sequence[Any]]) -> bool:
+        """Add rows, unless the chunk is sealed (then False: start another)."""
+        with self._lock:
+            if self.sealed:
+                return False
+            for mine, more in zip(self.columns, columns, strict=True):
+                mine.extend(more)
+            return True
+
+    def seal(self) -> None:
+        """No more rows: what is here is made Arrow as it is."""
+        with self._lock:
+            self.sealed = True
 
     def to_arrow(self, schema: pa.Schema) -> pa.Table:
-        """The rows in the table's hot `schema`, cast as DuckDB's INSERT would."""
-        rows = from_columns(self.columns, self.schema).rename_columns(schema.names)
-        return cast_like_duckdb(rows, schema)
+        """The rows in the table's hot `schema`, cast as DuckDB's INSERT would (sealed first:
+        the rows made Arrow are all it will hold)."""
+        with self._lock:
+            self.sealed = True
+            if self._arrow is None:
+                self._arrow = from_columns(self.columns, self.schema)
+                self.columns = []  # the Arrow table holds the rows now
+            if self._arrow.schema.equals(schema):
+                return self._arrow
+            if self._cast is None or self._cast[0] is not schema:
+                renamed = self._arrow.rename_columns(schema.names)
+                self._cast = (schema, cast_like_duckdb(renamed, schema))
+            return self._cast[1]
 
 
 def schema_name(name: str, generation: int) -> str:
     return f"evlog_{name}_g{generation}"
 
 
-def _add_hot(gen: Generation, table: str, last_seq: int, rows: pa.Table | LiveColumns) -> None:
+def _add_hot(
+    gen: Generation, table: str, last_seq: int, rows: pa.Table | LiveColumns | PyRows
+) -> None:
     """Add a batch's rows of one table to its hot chunks (the caller holds the positions
-    lock): Arrow rows as a chunk of their own, Python columns into the open chunk, which is
-    made Arrow here once it holds PY_CHUNK_ROWS rows."""
+    lock): Arrow rows as a chunk of their own, a shared chunk (PyRows, already holding the
+    batch) as the last chunk, Python columns into the open chunk, which is made Arrow here
+    once it holds PY_CHUNK_ROWS rows."""
     chunks = gen.hot_chunks[table]
+    if isinstance(rows, PyRows):
+        if chunks and chunks[-1][1] is rows:
+            chunks[-1] = (last_seq, rows)
+        else:
+            chunks.append((last_seq, rows))
+        return
     if isinstance(rows, pa.Table):
         if rows.num_rows:
             chunks.append((last_seq, rows))
@@ -182,12 +218,10 @@ def _add_hot(gen: Generation, table: str, last_seq: int, rows: pa.Table | LiveCo
     if not columns or not len(columns[0]):
         return
     open_ = chunks[-1][1] if chunks else None
-    if isinstance(open_, PyRows) and not open_.sealed and open_.schema is schema:
-        open_.extend(columns)
-    else:
+    if not (isinstance(open_, PyRows) and open_.schema is schema and open_.extend(columns)):
         open_ = PyRows(schema, columns)
         chunks.append((last_seq, open_))
-    if len(open_.columns[0]) >= PY_CHUNK_ROWS:
+    if len(open_) >= PY_CHUNK_ROWS:
         # Made Arrow a piece at a time on this thread: a second's rows made Arrow at once at
         # high rates would hold the GIL, and the event loop with it, for tens of ms.
         chunks[-1] = (last_seq, open_.to_arrow(gen.hot_schemas[table]))

@@ -112,13 +112,22 @@ class SqlProjection(Projection):
         # Why its rows are computed per live batch, or None: a per-event transform, whose rows
         # are computed when read and when flushed (projector/perevent.py).
         self.not_per_event = not_per_event
-        self.per_event = not_per_event is None  # type: ignore[misc]
+        self.per_event = not_per_event is None and bool(selects)  # type: ignore[misc]
         # connections that have the `batch` view (weakly: a closed one's id may be reused)
         self._batch_view_on: weakref.WeakSet[duckdb.DuckDBPyConnection] = weakref.WeakSet()
         self.description = f"SQL: {path}" if path else "SQL"  # type: ignore[misc]
 
+    @property
+    def live_path(self) -> str:
+        """What it costs the live path, in a few words (`evlog projection add` says it)."""
+        if not self.selects:
+            return "views only: nothing per live batch"
+        if self.not_per_event is None:
+            return "per-event: its rows are made when read, nothing per live batch"
+        return f"computed per live batch: {self.not_per_event}"
+
     def live_rows(self, con: duckdb.DuckDBPyConnection, batch: EventBatch) -> dict[str, pa.Table]:
-        if not len(batch):
+        if not len(batch) or not self.selects:
             return {}
         self._prepare(con, batch)
         return {
@@ -141,7 +150,7 @@ class SqlProjection(Projection):
     def apply(
         self, con: duckdb.DuckDBPyConnection, target: Callable[[str], str], batch: EventBatch
     ) -> int:
-        if not len(batch):
+        if not len(batch) or not self.selects:
             return 0
         self._prepare(con, batch)
         self._insert(con, target)

@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeAlias
 
 import duckdb
 import pyarrow as pa
@@ -30,9 +31,12 @@ import pyarrow.compute as pc
 
 from .arrow import cast_like_duckdb, finish_pending, query_arrow
 from .batch import EVENT_SCHEMA, EventBatch
-from .generation import EVENTS, Generation, schema_name
+from .generation import EVENTS, PY_CHUNK_ROWS, Generation, PyRows, schema_name
 from .projection import LiveColumns, Projection
 from .query import SAFE_CONFIG
+
+POSITIONS = "evlog_hot_positions"  # each live generation's position, registered per query
+HotRows: TypeAlias = pa.Table | LiveColumns | PyRows
 
 CATALOG = (
     """CREATE TABLE IF NOT EXISTS evlog_projection_state (
@@ -76,6 +80,9 @@ class AnalyticsStore:
             self.con.execute(ddl)
         self.lock = threading.Lock()
         self.hot_lock = threading.Lock()  # orders hot appends against query registrations
+        # The open chunk of events shared by generations (_shared_events), and who holds it.
+        self._events: PyRows | None = None
+        self._events_holders: list[tuple[Generation, str]] = []
 
     def checkpoint_threshold(self, value: str) -> str:
         """Set the database's checkpoint threshold (DuckDB checkpoints once its WAL is past
@@ -265,9 +272,9 @@ class AnalyticsStore:
         to the in-memory tier of every generation at once (the live path: no DuckDB write)."""
         batch.projected_ns = time.time_ns()
         if hot:
-            made: list[tuple[Generation, dict[str, pa.Table | LiveColumns]]] = []
+            made: list[tuple[Generation, dict[str, HotRows]]] = []
             for gen in gens:
-                if gen.per_event:  # the events, shared by every such projection
+                if gen.per_event:
                     made.append((gen, {EVENTS: (EVENT_SCHEMA, batch.columns)}))
                     continue
                 columns = gen.projection.live_columns(batch)
@@ -276,7 +283,19 @@ class AnalyticsStore:
                 else:
                     live = gen.projection.live_rows(self.con, batch)
                     made.append((gen, {t: self._conformed(gen, t, r) for t, r in live.items()}))
+            # Rows that are the batch's events as they are (per-event projections, `events`)
+            # go into one chunk all of those generations hold, made Arrow once for all.
+            sharers = [
+                (g, tables, t)
+                for g, tables in made
+                for t, r in tables.items()
+                if isinstance(r, tuple) and r[0] is EVENT_SCHEMA and r[1] is batch.columns
+            ]
             with self.hot_lock:  # every generation's rows become visible together
+                if sharers:
+                    shared = self._shared_events(batch, [(g, t) for g, _, t in sharers])
+                    for _, tables, t in sharers:
+                        tables[t] = shared
                 for gen, tables in made:
                     gen.add_hot(tables, batch.last_seq)
             batch.visible_ns = time.time_ns()
@@ -288,6 +307,21 @@ class AnalyticsStore:
         batch.visible_ns = time.time_ns()
         for gen in gens:
             gen.advance(batch.last_seq, batch.last_seq)
+
+    def _shared_events(self, batch: EventBatch, holders: list[tuple[Generation, str]]) -> PyRows:
+        """The chunk that holds the batch's events for every (generation, table) in `holders`
+        (the caller holds the hot lock): the open one, extended, while the same tables hold
+        it (each holder then has every batch in it); else a new one. Made Arrow here once
+        it holds PY_CHUNK_ROWS events, as generation.py does its own chunks."""
+        same = len(holders) == len(self._events_holders) and all(
+            g is h and t == u for (g, t), (h, u) in zip(holders, self._events_holders, strict=True)
+        )
+        if self._events is None or not same or not self._events.extend(batch.columns):
+            self._events = PyRows(EVENT_SCHEMA, batch.columns)
+            self._events_holders = holders
+        if len(self._events) >= PY_CHUNK_ROWS:
+            self._events.to_arrow(EVENT_SCHEMA)  # sealed: the next batch starts another
+        return self._events
 
     def _conformed(self, gen: Generation, table: str, rows: pa.Table) -> pa.Table:
         """A projection's rows in the generation's hot schema (its columns by position, its
@@ -392,10 +426,13 @@ class AnalyticsStore:
                 f"SELECT coalesce(max(last_seq), 0) FROM {db}.main.evlog_progress"
                 f" WHERE name = '{p.name}' AND generation = {gen.generation}"
             )
+            # The file's rows up to the position registered with the hot rows: the flusher may
+            # have moved rows past it to the file since (see register_hot).
+            upto = f"SELECT position FROM {POSITIONS} WHERE generation = '{gen.schema}'"
             for table in p.tables:
                 cur.execute(
                     f'CREATE OR REPLACE TEMP VIEW "{table.name}" AS'
-                    f" SELECT * FROM {db}.{gen.cold(table.name)} UNION ALL"
+                    f" SELECT * FROM {db}.{gen.cold(table.name)} WHERE seq <= ({upto}) UNION ALL"
                     f" {gen.hot_sql(table.name, durable)}"
                 )
         for gen in gens:
@@ -408,10 +445,20 @@ class AnalyticsStore:
 def register_hot(
     cur: duckdb.DuckDBPyConnection, gens: list[Generation], lock: threading.Lock
 ) -> None:
-    """Register every live generation's hot rows on a query cursor, as they are now (all
-    generations read under `lock`, so a query sees a batch in every projection or in none)."""
+    """Register every live generation's hot rows on a query cursor, as they are now, and the
+    position each has applied to (all read under `lock`): the union views read the file up
+    to that position and the hot rows past what the file holds, so a query sees every
+    projection at the batch it was at when the query started, even when the flusher commits
+    rows to the file between then and the query's read of it."""
     finish_pending(cur)  # the previous call's result
     with lock:
         tables = [(g.hot(n).strip('"'), g.hot_rows(n)) for g in gens for n in g.hot_names()]
+        positions = pa.table(
+            {
+                "generation": pa.array([g.schema for g in gens], pa.string()),
+                "position": pa.array([g.position for g in gens], pa.int64()),
+            }
+        )
     for name, rows in tables:
         cur.register(name, rows)
+    cur.register(POSITIONS, positions)

@@ -127,6 +127,8 @@ def projection_add(
     tables = ", ".join(t.name for t in projection.tables) or "no tables"
     if check:
         output.say(f"{file}: ok: projection {name} ({tables}; version {projection.version:x})")
+    output.say(f"{file}: {projection.live_path} (docs/projections.md#cost)")
+    if check:
         return
     target = s.projections_dir / f"{name}.sql"
     replaced = target.exists()
