@@ -29,10 +29,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from evlog.eventlog import EventLog, NewEvent
 from evlog.loadtest.producer import TEXT, run_producer
-from evlog.projector import EventBatch, Projection, Projector, all_projections
-from evlog.projector.batch import COMMITTED, SOURCE_TIME
+from evlog.projector import EventBatch, Projection, Projector, Table, all_projections
+from evlog.projector.arrow import from_columns
+from evlog.projector.batch import COMMITTED, PAYLOAD, SEQ, SOURCE_TIME, STREAM, VERSION
+from evlog.projector.projection import LiveColumns
 from evlog.projector.sqlfile import parse
 from evlog.ui.app import serve_ui
 from evlog.ui.sources import FollowerSource
@@ -57,13 +62,58 @@ USER_SQL = {
 }
 
 
-VARIANTS = ["file-hot", "file-user", "file-page", "file-direct", "memory"]
+VARIANTS = [
+    "file-hot", "file-user", "file-pyrows", "file-pyarrow", "file-page", "file-direct", "memory"
+]  # fmt: skip
+PAYLOAD_SIZES = pa.schema(
+    [("seq", pa.int64()), ("stream", pa.string()), ("version", pa.int64()), ("chars", pa.int64())]
+)
+PAYLOAD_SIZES_TABLE = Table(
+    "payload_sizes", "seq BIGINT, stream VARCHAR, version BIGINT, chars BIGINT"
+)
+
+
+class PayloadSizesRows(Projection):
+    """A Python projection in row form: Python values per event (a column list per column,
+    handed to the live tier as they are, made Arrow there once for many batches)."""
+
+    name = "bench_py_rows"
+    version = 1
+    tables = (PAYLOAD_SIZES_TABLE,)
+
+    def live_columns(self, batch: EventBatch) -> dict[str, LiveColumns]:
+        c = batch.columns
+        chars = [len(p) if p is not None else None for p in c[PAYLOAD]]
+        return {"payload_sizes": (PAYLOAD_SIZES, [c[SEQ], c[STREAM], c[VERSION], chars])}
+
+    def rows(self, batch: EventBatch) -> dict[str, pa.Table]:
+        schema, columns = self.live_columns(batch)["payload_sizes"]
+        return {"payload_sizes": from_columns(columns, schema)}
+
+
+class PayloadSizesArrow(Projection):
+    """The same rows in Arrow form: the batch as an Arrow table in, Arrow compute out."""
+
+    name = "bench_py_arrow"
+    version = 1
+    tables = (PAYLOAD_SIZES_TABLE,)
+
+    def rows(self, batch: EventBatch) -> dict[str, pa.Table]:
+        a = batch.arrow
+        chars = pc.utf8_length(a["payload"]).cast(pa.int64())
+        columns = [a["seq"], a["stream"], a["version"], chars]
+        return {"payload_sizes": pa.Table.from_arrays(columns, schema=PAYLOAD_SIZES)}
 
 
 def with_user_projections() -> list[Projection]:
     """The built-ins and the two user SQL projections."""
     builtins = all_projections()
     return [*builtins, *(parse(name, sql, None, builtins) for name, sql in USER_SQL.items())]
+
+
+def with_python_projection(cls: type[Projection]) -> list[Projection]:
+    """The built-ins and one Python projection."""
+    return [*all_projections(), cls()]
 
 
 async def follow_run(
@@ -195,7 +245,7 @@ async def main_async(args: argparse.Namespace, workdir: Path) -> None:
     print("append -> visible in DuckDB, from each event's intended send time:")
     every = args.page_every
     for rate in args.rates:
-        hot = base = user = page = {}
+        hot = base = user = page = pyrows = pyarrow = {}
         for label, target, ckpt, projections, page_every in (
             ("file DuckDB, hot tier + flusher (evlog)", "file-hot", args.flush_every, None, None),
             (
@@ -203,6 +253,20 @@ async def main_async(args: argparse.Namespace, workdir: Path) -> None:
                 "file-user",
                 args.flush_every,
                 with_user_projections(),
+                None,
+            ),
+            (
+                "...the same + 1 Python projection, rows",
+                "file-pyrows",
+                args.flush_every,
+                with_python_projection(PayloadSizesRows),
+                None,
+            ),
+            (
+                "...the same + 1 Python one, Arrow form",
+                "file-pyarrow",
+                args.flush_every,
+                with_python_projection(PayloadSizesArrow),
                 None,
             ),
             ("...the same + the live page open      ", "file-page", args.flush_every, None, every),
@@ -227,6 +291,10 @@ async def main_async(args: argparse.Namespace, workdir: Path) -> None:
                 hot = r
             elif target == "file-user":
                 user = r
+            elif target == "file-pyrows":
+                pyrows = r
+            elif target == "file-pyarrow":
+                pyarrow = r
             elif target == "file-page":
                 page = r
                 pg = r["page"]
@@ -240,12 +308,15 @@ async def main_async(args: argparse.Namespace, workdir: Path) -> None:
             ("evlog(file) / :memory: baseline", hot, base),
             ("with 2 user projections / built-ins alone", user, hot),
             ("with the live page open / without", page, hot),
+            ("with 1 Python projection, row form / built-ins alone", pyrows, hot),
+            ("with 1 Python projection, Arrow form / built-ins alone", pyarrow, hot),
         ):
             if a and b:
                 print(
                     f"           {what}: p50 {a['p50'] / b['p50']:.2f}x,"
                     f" p99 {a['p99'] / b['p99']:.2f}x, follower CPU per event"
                     f" {a['cpu_us_per_event'] / b['cpu_us_per_event']:.2f}x"
+                    f" ({a['cpu_us_per_event'] - b['cpu_us_per_event']:+.1f} µs per event)"
                 )
     rebuild_s, scan_s = await rebuild_run(workdir, args.rebuild_events)
     n = args.rebuild_events
