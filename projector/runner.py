@@ -536,17 +536,16 @@ class Projector:
         try:
             while True:
                 closing = self._closing.wait(self._flush_every)
-                for gen in list(self.live.values()):
 
-                    def still_live(gen: Generation = gen) -> bool:
-                        return self.live.get(gen.projection.name) is gen  # not swapped out
+                def still_live(gen: Generation) -> bool:
+                    return self.live.get(gen.projection.name) is gen  # not swapped out
 
-                    t0 = time.perf_counter()
-                    try:
-                        if self.store.flush_if(gen, cur, still_live):
-                            self.flushes.append(time.perf_counter() - t0)
-                    except duckdb.Error as exc:
-                        log_.warning("flush of %s failed, will retry: %s", gen.schema, exc)
+                t0 = time.perf_counter()
+                try:
+                    if self.store.flush_live(list(self.live.values()), cur, still_live):
+                        self.flushes.append(time.perf_counter() - t0)
+                except duckdb.Error as exc:
+                    log_.warning("flush to the file failed, will retry: %s", exc)
                 if closing:
                     return
         finally:

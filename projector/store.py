@@ -344,51 +344,67 @@ class AnalyticsStore:
                 self.con.unregister("evlog_conform")
             return conformed.rename_columns(schema.names).cast(schema)
 
-    def flush_if(
-        self, gen: Generation, cur: duckdb.DuckDBPyConnection, still: Callable[[], bool]
-    ) -> int | None:
-        """`flush(gen, cur)` if `still()` holds once the store's lock is taken (a rebuild may
-        have swapped `gen` out meanwhile); None when it did not."""
+    def flush_live(
+        self,
+        gens: list[Generation],
+        cur: duckdb.DuckDBPyConnection,
+        still: Callable[[Generation], bool],
+    ) -> int:
+        """`flush` the generations of `gens` for which `still(gen)` holds once the store's
+        lock is taken (a rebuild may have swapped one out meanwhile)."""
         with self.lock:
-            return self.flush(gen, cur) if still() else None
+            return self.flush([g for g in gens if still(g)], cur)
 
     def register_hot(self, cur: duckdb.DuckDBPyConnection, gens: list[Generation]) -> None:
         """Register every generation's hot rows on a query cursor, as they are now: all read
         under the hot lock, so a query sees a batch in every projection or in none."""
         register_hot(cur, gens, self.hot_lock)
 
-    def flush(self, gen: Generation, cur: duckdb.DuckDBPyConnection) -> int:
-        """Move hot rows up to the generation's position into the file, with their progress,
-        in one transaction of the file; returns rows moved. Runs on the flusher's cursor."""
-        upto, done = gen.positions()
-        if upto <= done:
+    def flush(self, gens: list[Generation], cur: duckdb.DuckDBPyConnection) -> int:
+        """Move hot rows up to each generation's position into the file, with their progress,
+        in one transaction of the file for all of them (each commit of the file has a fixed
+        cost); returns rows moved. Runs on the flusher's cursor."""
+        due = [(g, *g.positions()) for g in gens]
+        due = [(g, upto, done) for g, upto, done in due if upto > done]
+        if not due:
             return 0
         moved = 0
         with transaction(cur):
-            for name in gen.hot_names():  # its tables, or its events (per-event)
-                rows = gen.hot_rows(name, done)
-                seq = rows["seq"]
-                rows = rows.filter(pc.and_(pc.greater(seq, done), pc.less_equal(seq, upto)))
-                moved += rows.num_rows
-                if not rows.num_rows:
-                    continue
-                if name == EVENTS:  # made into the tables' rows by the projection's INSERTs
-                    gen.projection.apply_events(cur, gen.cold, rows)
-                    continue
-                cur.register("evlog_flush", rows)  # by name: no replacement scans here
-                try:
-                    cur.execute(f"INSERT INTO {gen.cold(name)} SELECT * FROM evlog_flush")
-                finally:
-                    cur.unregister("evlog_flush")
-            cur.execute(
-                "INSERT INTO evlog_progress VALUES (?, ?, ?, ?, ?)",
-                [gen.projection.name, gen.generation, upto, upto - done, time.time_ns()],
-            )
-        gen.advance(durable=upto)
-        # Hot rows stay until the next flush: a query that registered them before this commit
-        # and reads the file after it filters them out by the durable position it sees (so no
-        # duplicate), and one that registered them earlier can never miss them.
-        gen.drop_hot_through(done)
+            for gen, upto, done in due:
+                moved += self._move_hot(gen, cur, upto, done)
+            values = ", ".join(["(?, ?, ?, ?, ?)"] * len(due))
+            params: list[object] = []
+            for gen, upto, done in due:
+                params += [gen.projection.name, gen.generation, upto, upto - done, time.time_ns()]
+            cur.execute(f"INSERT INTO evlog_progress VALUES {values}", params)
+        for gen, upto, done in due:
+            gen.advance(durable=upto)
+            # Hot rows stay until the next flush: a query that registered them before this
+            # commit and reads the file after it filters them out by the durable position it
+            # sees (so no duplicate), and one that registered them earlier can never miss them.
+            gen.drop_hot_through(done)
+        return moved
+
+    def _move_hot(
+        self, gen: Generation, cur: duckdb.DuckDBPyConnection, upto: int, done: int
+    ) -> int:
+        """Insert `gen`'s hot rows of events in (done, upto] into its file tables."""
+        moved = 0
+        for name in gen.hot_names():  # its tables, or its events (per-event)
+            rows = gen.hot_rows(name, done)
+            seq = rows["seq"]
+            rows = rows.filter(pc.and_(pc.greater(seq, done), pc.less_equal(seq, upto)))
+            moved += rows.num_rows
+            if not rows.num_rows:
+                continue
+            if name == EVENTS:  # made into the tables' rows by the projection's INSERTs
+                gen.projection.apply_events(cur, gen.cold, rows)
+                continue
+            cur.register("evlog_flush", rows)  # by name: no replacement scans here
+            try:
+                cur.execute(f"INSERT INTO {gen.cold(name)} SELECT * FROM evlog_flush")
+            finally:
+                cur.unregister("evlog_flush")
         return moved
 
     def _progress(
@@ -428,7 +444,12 @@ class AnalyticsStore:
             )
             # The file's rows up to the position registered with the hot rows: the flusher may
             # have moved rows past it to the file since (see register_hot).
-            upto = f"SELECT position FROM {POSITIONS} WHERE generation = '{gen.schema}'"
+            # (No position registered: a generation a rebuild stopped following until its
+            # swap; its file rows answer as they are.)
+            upto = (
+                f"SELECT coalesce(max(position), {2**63 - 1}) FROM {POSITIONS}"
+                f" WHERE generation = '{gen.schema}'"
+            )
             for table in p.tables:
                 cur.execute(
                     f'CREATE OR REPLACE TEMP VIEW "{table.name}" AS'
