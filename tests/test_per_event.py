@@ -146,17 +146,19 @@ async def test_every_query_sees_a_batch_in_every_projection_or_in_none(tmp_path:
     ):
         follower = asyncio.create_task(pj.follow())
         await pj.until_live()
-        writer = asyncio.create_task(fill_log(db, 3_000, batch=1))
         sql = (
             "SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM word_rows),"
             " (SELECT count(DISTINCT seq) FROM word_rows), (SELECT count(*) FROM marked)"
         )
         seen = set()
-        while not seen or max(seen) < 3_000:
+        for step in range(30):  # a query after each step, while the projector catches up
+            await fill_log(db, 100, start=step * 100, batch=1)
             events, words, distinct, marked = (await pj.query(sql)).rows[0]
             assert (words, distinct, marked) == (2 * events, events, events // 3), events
             seen.add(events)
-        await writer
+        await asyncio.wait_for(pj.wait_for(3_000), 30)
+        events, words, distinct, marked = (await pj.query(sql)).rows[0]
+        assert (events, words, distinct, marked) == (3_000, 6_000, 3_000, 1_000)
         follower.cancel()
         await asyncio.gather(follower, return_exceptions=True)
-        assert len(seen) > 3  # queries ran while batches landed
+        assert len(seen) > 1  # queries ran while batches landed
