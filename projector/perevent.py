@@ -136,13 +136,24 @@ def why_not_per_event(
     return why_not_per_event_expression(functions, _parse(con, select))
 
 
+def sql_tree(con: duckdb.DuckDBPyConnection, sql: str) -> dict[str, Any]:
+    """DuckDB's own parse of `sql` as JSON (json_serialize_sql); {"error": True} when it
+    cannot be parsed."""
+    try:
+        rows = con.execute("SELECT json_serialize_sql(?)", [sql]).fetchall()  # to its end
+        tree: dict[str, Any] = json.loads(rows[0][0]) if rows else {"error": True}
+    except (duckdb.Error, ValueError):
+        return {"error": True}
+    return tree
+
+
 def _parse(con: duckdb.DuckDBPyConnection, sql: str) -> dict[str, Any]:
-    row = con.execute("SELECT json_serialize_sql(?)", [sql]).fetchone()
-    tree = json.loads(row[0]) if row else {}
-    statements = tree.get("statements") or [{}]
-    node: dict[str, Any] = statements[0].get("node") or {}
+    """The first statement's node of `sql`'s parse."""
+    tree = sql_tree(con, sql)
     if tree.get("error"):
         return {"type": "UNPARSED"}
+    statements = tree.get("statements") or [{}]
+    node: dict[str, Any] = statements[0].get("node") or {}
     return node
 
 

@@ -21,7 +21,6 @@ how to keep state per key)."""
 
 from __future__ import annotations
 
-import json
 import re
 import weakref
 import zlib
@@ -34,7 +33,7 @@ import pyarrow as pa
 
 from .arrow import query_arrow
 from .batch import EVENT_COLUMN_NAMES, EventBatch
-from .perevent import Functions, why_not_per_event
+from .perevent import Functions, sql_tree, why_not_per_event
 from .projection import Projection, Table
 from .query import SAFE_CONFIG, first_line, strip_leading_comments
 
@@ -353,13 +352,8 @@ def _run(con: duckdb.DuckDBPyConnection, where: str, label: str, sql: str) -> No
 
 def _functions(con: duckdb.DuckDBPyConnection, select: str) -> set[str]:
     """The names of every function and table function a SELECT calls (DuckDB's own parse)."""
-    try:
-        rows = con.execute("SELECT json_serialize_sql(?)", [select]).fetchall()
-        tree = json.loads(rows[0][0]) if rows else {}
-    except (duckdb.Error, ValueError):
-        return set()
     found: set[str] = set()
-    stack: list[Any] = [tree]
+    stack: list[Any] = [sql_tree(con, select)]
     while stack:
         node = stack.pop()
         if isinstance(node, dict):
