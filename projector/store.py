@@ -372,11 +372,11 @@ class AnalyticsStore:
         with transaction(cur):
             for gen, upto, done in due:
                 moved += self._move_hot(gen, cur, upto, done)
-            values = ", ".join(["(?, ?, ?, ?, ?)"] * len(due))
-            params: list[object] = []
-            for gen, upto, done in due:
-                params += [gen.projection.name, gen.generation, upto, upto - done, time.time_ns()]
-            cur.execute(f"INSERT INTO evlog_progress VALUES {values}", params)
+            now = time.time_ns()
+            rows = [
+                (g.projection.name, g.generation, upto, upto - done, now) for g, upto, done in due
+            ]
+            insert_progress(cur, rows)
         for gen, upto, done in due:
             gen.advance(durable=upto)
             # Hot rows stay until the next flush: a query that registered them before this
@@ -410,12 +410,8 @@ class AnalyticsStore:
     def _progress(
         self, gens: list[Generation], last_seq: int, events: int, projected_ns: int
     ) -> None:
-        # One statement for all generations: each DuckDB statement has a fixed cost.
-        values = ", ".join(["(?, ?, ?, ?, ?)"] * len(gens))
-        params: list[object] = []
-        for gen in gens:
-            params += [gen.projection.name, gen.generation, last_seq, events, projected_ns]
-        self.con.execute(f"INSERT INTO evlog_progress VALUES {values}", params)
+        rows = [(g.projection.name, g.generation, last_seq, events, projected_ns) for g in gens]
+        insert_progress(self.con, rows)
 
     def compact_progress(self) -> None:
         """Keep one progress row per generation (the latest)."""
@@ -461,6 +457,16 @@ class AnalyticsStore:
                 cur.execute(f'CREATE OR REPLACE TEMP VIEW "{view}" AS {sql}')
             for macro, sql in gen.projection.macros.items():
                 cur.execute(f"CREATE OR REPLACE TEMP MACRO {macro} AS TABLE {sql}")
+
+
+def insert_progress(
+    con: duckdb.DuckDBPyConnection, rows: list[tuple[str, int, int, int, int]]
+) -> None:
+    """Progress rows (name, generation, last_seq, events, projected_ns), in one statement for
+    all generations: each DuckDB statement has a fixed cost."""
+    values = ", ".join(["(?, ?, ?, ?, ?)"] * len(rows))
+    params = [value for row in rows for value in row]
+    con.execute(f"INSERT INTO evlog_progress VALUES {values}", params)
 
 
 def register_hot(
