@@ -533,13 +533,13 @@ class Projector:
         flush is a burst of CPU that the live path must not wait behind
         (docs/performance.md#hot-tier)."""
         lower_this_threads_priority(FLUSH_NICE)
+
+        def still_live(gen: Generation) -> bool:
+            return self.live.get(gen.projection.name) is gen  # not swapped out
+
         try:
             while True:
                 closing = self._closing.wait(self._flush_every)
-
-                def still_live(gen: Generation) -> bool:
-                    return self.live.get(gen.projection.name) is gen  # not swapped out
-
                 t0 = time.perf_counter()
                 try:
                     if self.store.flush_live(list(self.live.values()), cur, still_live):
