@@ -35,7 +35,6 @@ import pyarrow.compute as pc
 from evlog.eventlog import EventLog, NewEvent
 from evlog.loadtest.producer import TEXT, run_producer
 from evlog.projector import EventBatch, Projection, Projector, Table, all_projections
-from evlog.projector.arrow import from_columns
 from evlog.projector.batch import COMMITTED, PAYLOAD, SEQ, SOURCE_TIME, STREAM, VERSION
 from evlog.projector.projection import LiveColumns
 from evlog.projector.sqlfile import parse
@@ -75,7 +74,8 @@ PAYLOAD_SIZES_TABLE = Table(
 
 class PayloadSizesRows(Projection):
     """A Python projection in row form: Python values per event (a column list per column,
-    handed to the live tier as they are, made Arrow there once for many batches)."""
+    handed to the live tier as they are, made Arrow there once for many batches; the default
+    `rows` makes them Arrow for catch-up and rebuild)."""
 
     name = "bench_py_rows"
     version = 1
@@ -85,10 +85,6 @@ class PayloadSizesRows(Projection):
         c = batch.columns
         chars = [len(p) if p is not None else None for p in c[PAYLOAD]]
         return {"payload_sizes": (PAYLOAD_SIZES, [c[SEQ], c[STREAM], c[VERSION], chars])}
-
-    def rows(self, batch: EventBatch) -> dict[str, pa.Table]:
-        schema, columns = self.live_columns(batch)["payload_sizes"]
-        return {"payload_sizes": from_columns(columns, schema)}
 
 
 class PayloadSizesArrow(Projection):

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 import duckdb
 import pyarrow as pa
 
+from .arrow import from_columns
 from .batch import EventBatch
 
 # A table's rows of one batch as Python values, a sequence per column, with their Arrow schema.
@@ -36,7 +37,8 @@ class Table:
 
 @dataclass(slots=True)
 class Projection:
-    """Subclass and set the class attributes; override `rows` (or `apply` for custom SQL)."""
+    """Subclass and set the class attributes; override `rows` (Arrow form), or `live_columns`
+    (row form: `rows` then makes them Arrow), or `apply` for custom SQL."""
 
     name: ClassVar[str]
     version: ClassVar[int]
@@ -71,8 +73,12 @@ class Projection:
         return steps
 
     def rows(self, batch: EventBatch) -> dict[str, pa.Table]:
-        """New rows per table for this batch (only events of `event_types`)."""
-        raise NotImplementedError
+        """New rows per table for this batch (only events of `event_types`). By default the
+        rows `live_columns` gives, made Arrow (a projection in row form writes only that)."""
+        columns = self.live_columns(batch)
+        if columns is None:
+            raise NotImplementedError
+        return {table: from_columns(c, schema) for table, (schema, c) in columns.items()}
 
     def live_rows(self, con: duckdb.DuckDBPyConnection, batch: EventBatch) -> dict[str, pa.Table]:
         """This batch's rows per table for the live (in-memory) tier, as Arrow. By default

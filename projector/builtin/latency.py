@@ -8,7 +8,6 @@ from typing import ClassVar
 
 import pyarrow as pa
 
-from ..arrow import from_columns
 from ..batch import COMMITTED, READ, SEQ, STREAM, TYPE, WRITTEN, EventBatch
 from ..projection import LiveColumns, Projection, Table
 
@@ -54,10 +53,6 @@ class LatencyProjection(Projection):
                    (projected_ns - written_ns) / 1e3 AS written_to_visible_us
             FROM latency""",
     }
-
-    def rows(self, batch: EventBatch) -> dict[str, pa.Table]:
-        schema, columns = self.live_columns(batch)["latency"]
-        return {"latency": from_columns(columns, schema)}
 
     def live_columns(self, batch: EventBatch) -> dict[str, LiveColumns]:
         c = batch.columns
