@@ -29,6 +29,7 @@ from .errors import ProjectionError
 from .generation import Generation
 from .projection import Projection
 from .query import QueryResult, run_query
+from .readahead import ReadAhead
 from .registry import all_projections
 from .store import AnalyticsStore
 
@@ -451,30 +452,34 @@ class Projector:
         head = await self.log.head()
         start = position = from_seq
         replayed = 0
-        while True:
-            async with self._apply_lock:
-                if position >= head:
-                    # The log as it was when we started is in. What the live generations took in
-                    # since then is replayed under the lock, which holds them still, so this
-                    # ends: chasing a moving live position in small batches need not (a
-                    # batch's fixed cost can outrun a steady producer).
-                    target = max(head, self.position if self.live else 0)
-                    while position < target:
-                        position, n = await self._replay_batch(fresh, position, target)
-                        replayed += n
-                    retired = []
-                    for gen in fresh:
-                        replaced = await self._duck(self.store.publish, gen)
-                        retired += [(gen.projection.name, g) for g in replaced]
-                        self.live[gen.projection.name] = gen
-                    self._views_version += 1
-                    self._retired += [(self._views_version, n, g) for n, g in retired]
-                    self._notify()
-                    break
-            position, n = await self._replay_batch(fresh, position, head)
-            replayed += n
-            if progress is not None:
-                progress(Progress("rebuild", position - start, max(head - start, 1)))
+        ahead = ReadAhead(self._read)  # the next batch read while one is applied
+        try:
+            while True:
+                async with self._apply_lock:
+                    if position >= head:
+                        # The log as it was when we started is in. What the live generations took in
+                        # since then is replayed under the lock, which holds them still, so this
+                        # ends: chasing a moving live position in small batches need not (a
+                        # batch's fixed cost can outrun a steady producer).
+                        target = max(head, self.position if self.live else 0)
+                        while position < target:
+                            position, n = await self._replay_batch(fresh, position, target, ahead)
+                            replayed += n
+                        retired = []
+                        for gen in fresh:
+                            replaced = await self._duck(self.store.publish, gen)
+                            retired += [(gen.projection.name, g) for g in replaced]
+                            self.live[gen.projection.name] = gen
+                        self._views_version += 1
+                        self._retired += [(self._views_version, n, g) for n, g in retired]
+                        self._notify()
+                        break
+                position, n = await self._replay_batch(fresh, position, head, ahead)
+                replayed += n
+                if progress is not None:
+                    progress(Progress("rebuild", position - start, max(head - start, 1)))
+        finally:
+            await ahead.aclose()
         await self._drop_unread()
         await self._duck(self.store.compact_progress)
         return {g.projection.name: replayed for g in fresh}
@@ -491,15 +496,17 @@ class Projector:
             await self._duck(self.store.drop_retired, name, generation)
 
     async def _replay_batch(
-        self, gens: list[Generation], position: int, target: int
+        self, gens: list[Generation], position: int, target: int, ahead: ReadAhead
     ) -> tuple[int, int]:
-        """Apply the next events after `position` (up to `target`) to `gens`; returns the last
-        sequence applied and how many events."""
-        rows = await self._read(position, min(REBUILD_BATCH, target - position))
+        """Apply the next events after `position` (up to `target`) to `gens`, while `ahead`
+        reads the ones after them; returns the last sequence applied and how many events."""
+        rows = await ahead.read(position, min(REBUILD_BATCH, target - position))
         if not rows:
             raise ProjectionError(f"the log ends before seq {target} while rebuilding")
+        last = rows[-1][0]
+        ahead.ahead(last, min(REBUILD_BATCH, target - last))
         await self._duck(self.store.apply, gens, EventBatch(rows, mode="rebuild"))
-        return rows[-1][0], len(rows)
+        return last, len(rows)
 
     async def update_projections(
         self, projections: list[Projection], progress: ProgressCallback | None = None
